@@ -16,6 +16,9 @@ type Tenant struct {
 	ID ID `json:"id"`
 	// Name is the official name, "Comune di Bari".
 	Name string `json:"name"`
+	// Region is the label of the slim header above the Comune's name, the
+	// body the Comune belongs to ("Regione Puglia"); optional.
+	Region string `json:"region,omitempty"`
 	// ISTAT is the six-digit ISTAT code, "072006".
 	ISTAT string `json:"istat"`
 	// CodePrefix starts every booking code of the Comune ("BA" → "BA-7K3Q9P").
@@ -31,7 +34,8 @@ type Tenant struct {
 	Languages []string `json:"languages"`
 	// PatronDays close every office of the Comune.
 	PatronDays []PatronDay `json:"patron_days"`
-	// Sender is the From identity of the Comune's email.
+	// Sender is the From identity of the Comune's email. It is optional:
+	// with no Address the node's configured default sender is used.
 	Sender Sender `json:"sender"`
 	// Created is when the Comune was added (leader time).
 	Created time.Time `json:"created"`

@@ -1,0 +1,489 @@
+package booking
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/internal/civil"
+	"github.com/sportello-virtuale/sportello/tenant"
+)
+
+// Command types of the package.
+const (
+	CmdOfficeSave  = "booking.office.save"
+	CmdServiceSave = "booking.service.save"
+	CmdClosureAdd  = "booking.closure.add"
+	CmdOpeningAdd  = "booking.opening.add"
+	CmdCreate      = "booking.create"
+	CmdCancel      = "booking.cancel"
+	CmdMove        = "booking.move"
+)
+
+// payloadVersion is the newest payload version of every booking command.
+const payloadVersion = 1
+
+// errVersion refuses a payload newer than this node knows; it happens only
+// when a newer node proposes during a rolling upgrade.
+var errVersion = errors.New("payload version not supported by this node")
+
+// Register adds the booking schema and apply functions to reg.
+func Register(reg *cluster.Registry) {
+	reg.Migrate(Migrations()...)
+	reg.Handle(CmdOfficeSave, payloadVersion, applyOfficeSave)
+	reg.Handle(CmdServiceSave, payloadVersion, applyServiceSave)
+	reg.Handle(CmdClosureAdd, payloadVersion, applyClosureAdd)
+	reg.Handle(CmdOpeningAdd, payloadVersion, applyOpeningAdd)
+	reg.Handle(CmdCreate, payloadVersion, applyCreate)
+	reg.Handle(CmdCancel, payloadVersion, applyCancel)
+	reg.Handle(CmdMove, payloadVersion, applyMove)
+}
+
+// comune is the part of the Comune's settings that apply needs, stamped in
+// the payload by the proposer so that booking never reads tenant tables:
+// the zone and patron days decide slots and closed days, the name and
+// sender go into the email. National holidays come from the code
+// (tenant.Tenant.ClosedOn), the same on every node of one version.
+type comune struct {
+	Name       string             `json:"name"`
+	TimeZone   string             `json:"time_zone"`
+	PatronDays []tenant.PatronDay `json:"patron_days,omitempty"`
+	Sender     tenant.Sender      `json:"sender"`
+}
+
+func comuneOf(t tenant.Tenant) comune {
+	return comune{Name: t.Name, TimeZone: t.TimeZone, PatronDays: t.PatronDays, Sender: t.Sender}
+}
+
+// tenant rebuilds the Tenant of command cmd from the stamped settings.
+func (c comune) tenant(id string) tenant.Tenant {
+	return tenant.Tenant{ID: tenant.ID(id), Name: c.Name, TimeZone: c.TimeZone, PatronDays: c.PatronDays, Sender: c.Sender}
+}
+
+// officePayload is version 1 of booking.office.save.
+type officePayload struct {
+	Office Office `json:"office"`
+}
+
+// servicePayload is version 1 of booking.service.save.
+type servicePayload struct {
+	Service Service `json:"service"`
+}
+
+// closurePayload is version 1 of booking.closure.add.
+type closurePayload struct {
+	Closure Closure `json:"closure"`
+}
+
+// openingPayload is version 1 of booking.opening.add.
+type openingPayload struct {
+	Opening Opening `json:"opening"`
+}
+
+// createPayload is version 1 of booking.create. The proposer stamps the
+// ID, the code, the hash of the manage token and the join token. ManageURL
+// carries the manage token itself, for the confirmation email only: the
+// email is recorded in the same command, and nothing else keeps the token.
+type createPayload struct {
+	ID        string    `json:"id"`
+	Code      string    `json:"code"`
+	ServiceID string    `json:"service_id"`
+	Start     time.Time `json:"start"`
+	Channel   Channel   `json:"channel"`
+	Citizen   Citizen   `json:"citizen"`
+	Details   string    `json:"details"`
+	TokenHash []byte    `json:"token_hash"`
+	JoinToken string    `json:"join_token,omitempty"`
+	Comune    comune    `json:"comune"`
+	BaseURL   string    `json:"base_url"`
+	ManageURL string    `json:"manage_url"`
+}
+
+// cancelPayload is version 1 of booking.cancel. TokenHash is the SHA-256
+// of the token the citizen presented.
+type cancelPayload struct {
+	Code      string `json:"code"`
+	TokenHash []byte `json:"token_hash"`
+	Comune    comune `json:"comune"`
+	BaseURL   string `json:"base_url"`
+}
+
+// movePayload is version 1 of booking.move.
+type movePayload struct {
+	Code      string    `json:"code"`
+	TokenHash []byte    `json:"token_hash"`
+	Start     time.Time `json:"start"`
+	Comune    comune    `json:"comune"`
+	BaseURL   string    `json:"base_url"`
+	ManageURL string    `json:"manage_url"`
+}
+
+// Applied is the result value of booking.create, booking.cancel and
+// booking.move.
+type Applied struct {
+	ID       string `json:"id"`
+	Code     string `json:"code"`
+	Sequence int    `json:"sequence"`
+}
+
+// decode checks the payload version and decodes it.
+func decode(cmd cluster.Command, v any) error {
+	if cmd.Version < 1 || cmd.Version > payloadVersion {
+		return fmt.Errorf("%s v%d: %w", cmd.Type, cmd.Version, errVersion)
+	}
+	if cmd.Tenant == "" {
+		return fmt.Errorf("%s: command has no tenant", cmd.Type)
+	}
+	return cmd.Decode(v)
+}
+
+func applyOfficeSave(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p officePayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	o := p.Office
+	if err := checkOffice(o); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO booking_offices (tenant, id, name, address, phone, email)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name, address = excluded.address,
+			phone = excluded.phone, email = excluded.email`,
+		cmd.Tenant, o.ID, o.Name, o.Address, o.Phone, o.Email); err != nil {
+		return nil, fmt.Errorf("save office %q: %w", o.ID, err)
+	}
+	if err := saveHours(tx, cmd.Tenant, o.ID, "", o.Hours); err != nil {
+		return nil, err
+	}
+	return o.ID, nil
+}
+
+func applyServiceSave(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p servicePayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	s := p.Service
+	if err := checkService(s); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	t := tenant.ID(cmd.Tenant)
+	if _, err := loadOffice(ctx, tx, t, s.OfficeID); err != nil {
+		return nil, err
+	}
+	// A service never changes office: its bookings and hours are filed
+	// under the office it was created in.
+	if old, err := loadService(ctx, tx, t, s.ID); err == nil && old.OfficeID != s.OfficeID {
+		return nil, &ValidationError{Fields: map[string]string{"office_id": "Un servizio non può cambiare ufficio."}}
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	bring, _ := json.Marshal(nonNil(s.WhatToBring))
+	channels, _ := json.Marshal(s.Channels)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO booking_services (tenant, id, office_id, name, description,
+			category, what_to_bring, duration_s, channels, capacity, min_notice_s, horizon_days,
+			cancel_deadline_s, max_active)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, id) DO UPDATE SET name = excluded.name, description = excluded.description,
+			category = excluded.category, what_to_bring = excluded.what_to_bring,
+			duration_s = excluded.duration_s, channels = excluded.channels, capacity = excluded.capacity,
+			min_notice_s = excluded.min_notice_s, horizon_days = excluded.horizon_days,
+			cancel_deadline_s = excluded.cancel_deadline_s, max_active = excluded.max_active`,
+		t, s.ID, s.OfficeID, s.Name, s.Description, s.Category, string(bring),
+		int64(s.Duration/time.Second), string(channels), s.Capacity, int64(s.MinNotice/time.Second),
+		s.HorizonDays, int64(s.CancelDeadline/time.Second), s.MaxActivePerCitizen); err != nil {
+		return nil, fmt.Errorf("save service %q: %w", s.ID, err)
+	}
+	if err := saveHours(tx, cmd.Tenant, s.OfficeID, s.ID, s.Hours); err != nil {
+		return nil, err
+	}
+	return s.ID, nil
+}
+
+// saveHours replaces the weekly hours of an office or service.
+func saveHours(tx *sql.Tx, t, officeID, serviceID string, w Week) error {
+	ctx := context.Background()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM booking_hours WHERE tenant = ? AND office_id = ? AND service_id = ?`,
+		t, officeID, serviceID); err != nil {
+		return fmt.Errorf("replace hours of %s/%s: %w", officeID, serviceID, err)
+	}
+	for day, ivs := range w {
+		for _, iv := range ivs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO booking_hours (tenant, office_id, service_id, weekday, start_min, end_min)
+				VALUES (?, ?, ?, ?, ?, ?)`, t, officeID, serviceID, day, iv.Start, iv.End); err != nil {
+				return fmt.Errorf("save hours of %s/%s: %w", officeID, serviceID, err)
+			}
+		}
+	}
+	return nil
+}
+
+func applyClosureAdd(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p closurePayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	c := p.Closure
+	if err := checkClosure(c); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if c.OfficeID != "" {
+		if _, err := loadOffice(ctx, tx, tenant.ID(cmd.Tenant), c.OfficeID); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO booking_closures (tenant, id, office_id, from_date, to_date, reason)
+		VALUES (?, ?, ?, ?, ?, ?)`, cmd.Tenant, c.ID, c.OfficeID, c.From.String(), c.To.String(), c.Reason); err != nil {
+		return nil, fmt.Errorf("add closure: %w", err)
+	}
+	return c.ID, nil
+}
+
+func applyOpeningAdd(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p openingPayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	o := p.Opening
+	if err := checkOpening(o); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if _, err := loadOffice(ctx, tx, tenant.ID(cmd.Tenant), o.OfficeID); err != nil {
+		return nil, err
+	}
+	ivs, _ := json.Marshal(o.Intervals)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO booking_openings (tenant, id, office_id, day, intervals, reason)
+		VALUES (?, ?, ?, ?, ?, ?)`, cmd.Tenant, o.ID, o.OfficeID, o.Date.String(), string(ivs), o.Reason); err != nil {
+		return nil, fmt.Errorf("add opening: %w", err)
+	}
+	return o.ID, nil
+}
+
+// reserve checks every rule a booking of svc at start must satisfy at
+// cmd.Time, in the order a citizen can best act on: channel, time window,
+// closed day, real slot, the citizen's own bookings, capacity. self is the
+// booking being moved ("" when creating): it counts neither for the
+// citizen's cap nor for the slot's capacity.
+func reserve(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, svc Service, start time.Time, ch Channel, fiscalCode, self string) error {
+	ctx := context.Background()
+	if !svc.offers(ch) {
+		return fmt.Errorf("channel %q: %w", ch, ErrChannelOffered)
+	}
+	loc := t.Location()
+	d := civil.DateOf(start.In(loc))
+	sched, err := loadSchedule(ctx, tx, t, loc, svc, d, d)
+	if err != nil {
+		return err
+	}
+	if err := sched.check(start, cmd.Time); err != nil {
+		return err
+	}
+	if svc.MaxActivePerCitizen > 0 {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings
+			WHERE tenant = ? AND service_id = ? AND fiscal_code = ? AND status = 'active'
+				AND start_unix > ? AND id <> ?`,
+			t.ID, svc.ID, fiscalCode, cmd.Time.Unix(), self).Scan(&n); err != nil {
+			return fmt.Errorf("count citizen bookings: %w", err)
+		}
+		if n >= svc.MaxActivePerCitizen {
+			return fmt.Errorf("service %q: %d active: %w", svc.ID, n, ErrAlreadyBooked)
+		}
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings
+		WHERE tenant = ? AND service_id = ? AND start_unix = ? AND status = 'active' AND id <> ?`,
+		t.ID, svc.ID, start.Unix(), self).Scan(&n); err != nil {
+		return fmt.Errorf("count slot bookings: %w", err)
+	}
+	if n >= svc.Capacity {
+		return fmt.Errorf("reserve slot %s: %w", start.In(loc).Format("2006-01-02T15:04"), ErrSlotFull)
+	}
+	return nil
+}
+
+func applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p createPayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	t := p.Comune.tenant(cmd.Tenant)
+	if p.ID == "" || !validCode(p.Code) || len(p.TokenHash) != tokenHashSize {
+		return nil, fmt.Errorf("%s: payload lacks id, code or token hash", cmd.Type)
+	}
+	// The citizen cap compares codes as stored: a payload that is not in
+	// normal form would slip past it.
+	if fc := p.Citizen.FiscalCode; fc != NormalizeFiscalCode(fc) || !ValidFiscalCode(fc) {
+		return nil, &ValidationError{Fields: map[string]string{"citizen.fiscal_code": "Il codice fiscale non è valido."}}
+	}
+	svc, err := loadService(ctx, tx, t.ID, p.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	office, err := loadOffice(ctx, tx, t.ID, svc.OfficeID)
+	if err != nil {
+		return nil, err
+	}
+	if err := reserve(tx, cmd, t, svc, p.Start, p.Channel, p.Citizen.FiscalCode, ""); err != nil {
+		return nil, err
+	}
+	var taken int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings WHERE tenant = ? AND (code = ? OR id = ?)`,
+		t.ID, p.Code, p.ID).Scan(&taken); err != nil {
+		return nil, fmt.Errorf("check code: %w", err)
+	}
+	if taken > 0 {
+		return nil, fmt.Errorf("code %s: %w", p.Code, ErrCodeTaken)
+	}
+	b := Booking{
+		ID: p.ID, Tenant: t.ID, Code: p.Code, ServiceID: svc.ID, OfficeID: svc.OfficeID,
+		Start: p.Start.UTC(), End: p.Start.Add(svc.Duration).UTC(), Channel: p.Channel,
+		Citizen: p.Citizen, Details: p.Details, Status: Active, JoinToken: p.JoinToken,
+		Created: cmd.Time.UTC(), Updated: cmd.Time.UTC(),
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO booking_bookings (tenant, `+bookingColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, b.ID, b.Code, b.ServiceID, b.OfficeID, b.Start.Unix(), b.End.Unix(), b.Channel,
+		b.Citizen.GivenName, b.Citizen.FamilyName, b.Citizen.FiscalCode, b.Citizen.Email,
+		b.Citizen.Phone, b.Details, b.Status, p.TokenHash, b.JoinToken, b.Sequence,
+		formatTime(b.Created), formatTime(b.Updated)); err != nil {
+		return nil, fmt.Errorf("insert booking %s: %w", b.Code, err)
+	}
+	n := newNotice(NoticeConfirm, t, b, svc, office, p.BaseURL, p.ManageURL)
+	if err := enqueueNotice(tx, cmd, n); err != nil {
+		return nil, err
+	}
+	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence}, nil
+}
+
+// loadManaged returns the booking with code if tokenHash matches its
+// manage token, is still active, and its cancellation deadline has not
+// passed at now.
+func loadManaged(tx *sql.Tx, t tenant.ID, code string, tokenHash []byte, now time.Time, svc *Service) (storedBooking, error) {
+	ctx := context.Background()
+	b, err := loadBookingByCode(ctx, tx, t, code)
+	if err != nil {
+		return storedBooking{}, err
+	}
+	if subtle.ConstantTimeCompare(b.hash, tokenHash) != 1 {
+		return storedBooking{}, fmt.Errorf("booking %s: %w", code, ErrBadToken)
+	}
+	if b.Status == Cancelled {
+		return storedBooking{}, fmt.Errorf("booking %s: %w", code, ErrCancelled)
+	}
+	if *svc, err = loadService(ctx, tx, t, b.ServiceID); err != nil {
+		return storedBooking{}, err
+	}
+	if now.After(b.Start.Add(-svc.CancelDeadline)) {
+		return storedBooking{}, fmt.Errorf("booking %s: %w", code, ErrPastDeadline)
+	}
+	return b, nil
+}
+
+func applyCancel(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p cancelPayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	t := p.Comune.tenant(cmd.Tenant)
+	var svc Service
+	b, err := loadManaged(tx, t.ID, p.Code, p.TokenHash, cmd.Time, &svc)
+	if err != nil {
+		return nil, err
+	}
+	office, err := loadOffice(ctx, tx, t.ID, svc.OfficeID)
+	if err != nil {
+		return nil, err
+	}
+	b.Status = Cancelled
+	b.Sequence++
+	b.Updated = cmd.Time.UTC()
+	if _, err := tx.ExecContext(ctx, `UPDATE booking_bookings SET status = ?, sequence = ?, updated = ?
+		WHERE tenant = ? AND id = ?`, b.Status, b.Sequence, formatTime(b.Updated), t.ID, b.ID); err != nil {
+		return nil, fmt.Errorf("cancel booking %s: %w", b.Code, err)
+	}
+	n := newNotice(NoticeCancel, t, b.Booking, svc, office, p.BaseURL, "")
+	if err := enqueueNotice(tx, cmd, n); err != nil {
+		return nil, err
+	}
+	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence}, nil
+}
+
+func applyMove(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p movePayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	t := p.Comune.tenant(cmd.Tenant)
+	var svc Service
+	b, err := loadManaged(tx, t.ID, p.Code, p.TokenHash, cmd.Time, &svc)
+	if err != nil {
+		return nil, err
+	}
+	office, err := loadOffice(ctx, tx, t.ID, svc.OfficeID)
+	if err != nil {
+		return nil, err
+	}
+	if err := reserve(tx, cmd, t, svc, p.Start, b.Channel, b.Citizen.FiscalCode, b.ID); err != nil {
+		return nil, err
+	}
+	prevStart, prevEnd := b.Start, b.End
+	b.Start = p.Start.UTC()
+	b.End = p.Start.Add(svc.Duration).UTC()
+	b.Sequence++
+	b.Updated = cmd.Time.UTC()
+	if _, err := tx.ExecContext(ctx, `UPDATE booking_bookings SET start_unix = ?, end_unix = ?, sequence = ?, updated = ?
+		WHERE tenant = ? AND id = ?`, b.Start.Unix(), b.End.Unix(), b.Sequence, formatTime(b.Updated), t.ID, b.ID); err != nil {
+		return nil, fmt.Errorf("move booking %s: %w", b.Code, err)
+	}
+	n := newNotice(NoticeMove, t, b.Booking, svc, office, p.BaseURL, p.ManageURL)
+	n.PreviousStart, n.PreviousEnd = prevStart, prevEnd
+	if err := enqueueNotice(tx, cmd, n); err != nil {
+		return nil, err
+	}
+	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence}, nil
+}
+
+// enqueueNotice records the email of n in the replicated outbox, in the
+// same transaction as the change it tells of. Its key names the booking
+// and the sequence, so one change is never queued twice.
+func enqueueNotice(tx *sql.Tx, cmd cluster.Command, n Notice) error {
+	payload, err := json.Marshal(n)
+	if err != nil {
+		return fmt.Errorf("encode %s notice: %w", n.Kind, err)
+	}
+	item := cluster.OutboxItem{
+		Kind:    OutboxKind,
+		Key:     fmt.Sprintf("booking/%s/%s/%d/%s", cmd.Tenant, n.Booking.ID, n.Sequence, n.Kind),
+		Payload: payload,
+	}
+	if err := cluster.Enqueue(tx, cmd, item); err != nil {
+		return fmt.Errorf("enqueue %s email of %s: %w", n.Kind, n.Booking.Code, err)
+	}
+	return nil
+}
+
+// nonNil returns s, or an empty slice for nil, so JSON columns hold "[]".
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// trimBase returns baseURL without trailing slashes, ready to prefix paths.
+func trimBase(baseURL string) string { return strings.TrimRight(baseURL, "/") }

@@ -1,0 +1,110 @@
+package booking
+
+import "github.com/sportello-virtuale/sportello/cluster"
+
+// schemaV1 creates the booking tables. Every table carries the tenant as the
+// first column of its primary key and of every unique key and index, so a
+// query that forgets the tenant cannot use an index and shows up in review.
+// Times of bookings are Unix seconds in UTC (slots start on whole minutes);
+// civil dates are "YYYY-MM-DD" text, which sorts as dates do. Lists
+// (channels, what to bring, opening intervals) are JSON arrays.
+const schemaV1 = `
+CREATE TABLE booking_offices (
+	tenant  TEXT NOT NULL,
+	id      TEXT NOT NULL,
+	name    TEXT NOT NULL,
+	address TEXT NOT NULL,
+	phone   TEXT NOT NULL,
+	email   TEXT NOT NULL,
+	PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+
+CREATE TABLE booking_services (
+	tenant            TEXT NOT NULL,
+	id                TEXT NOT NULL,
+	office_id         TEXT NOT NULL,
+	name              TEXT NOT NULL,
+	description       TEXT NOT NULL,
+	category          TEXT NOT NULL,
+	what_to_bring     TEXT NOT NULL,
+	duration_s        INTEGER NOT NULL,
+	channels          TEXT NOT NULL,
+	capacity          INTEGER NOT NULL,
+	min_notice_s      INTEGER NOT NULL,
+	horizon_days      INTEGER NOT NULL,
+	cancel_deadline_s INTEGER NOT NULL,
+	max_active        INTEGER NOT NULL,
+	PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE INDEX booking_services_office ON booking_services (tenant, office_id);
+
+-- booking_hours holds weekly opening intervals: the office's own when
+-- service_id is '', else the service's, which replace the office's.
+CREATE TABLE booking_hours (
+	tenant     TEXT NOT NULL,
+	office_id  TEXT NOT NULL,
+	service_id TEXT NOT NULL,
+	weekday    INTEGER NOT NULL CHECK (weekday BETWEEN 0 AND 6),
+	start_min  INTEGER NOT NULL,
+	end_min    INTEGER NOT NULL,
+	PRIMARY KEY (tenant, office_id, service_id, weekday, start_min)
+) WITHOUT ROWID;
+
+-- booking_closures closes one office, or every office when office_id is ''.
+CREATE TABLE booking_closures (
+	tenant    TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	office_id TEXT NOT NULL,
+	from_date TEXT NOT NULL,
+	to_date   TEXT NOT NULL,
+	reason    TEXT NOT NULL,
+	PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE INDEX booking_closures_to ON booking_closures (tenant, to_date);
+
+CREATE TABLE booking_openings (
+	tenant    TEXT NOT NULL,
+	id        TEXT NOT NULL,
+	office_id TEXT NOT NULL,
+	day       TEXT NOT NULL,
+	intervals TEXT NOT NULL,
+	reason    TEXT NOT NULL,
+	PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE INDEX booking_openings_day ON booking_openings (tenant, office_id, day);
+
+-- booking_bookings keeps only the SHA-256 of the manage token. The join
+-- token is kept as is: every email of the booking carries the join link.
+CREATE TABLE booking_bookings (
+	tenant      TEXT NOT NULL,
+	id          TEXT NOT NULL,
+	code        TEXT NOT NULL,
+	service_id  TEXT NOT NULL,
+	office_id   TEXT NOT NULL,
+	start_unix  INTEGER NOT NULL,
+	end_unix    INTEGER NOT NULL,
+	channel     TEXT NOT NULL,
+	given_name  TEXT NOT NULL,
+	family_name TEXT NOT NULL,
+	fiscal_code TEXT NOT NULL,
+	email       TEXT NOT NULL,
+	phone       TEXT NOT NULL,
+	details     TEXT NOT NULL,
+	status      TEXT NOT NULL CHECK (status IN ('active', 'cancelled')),
+	manage_hash BLOB NOT NULL,
+	join_token  TEXT NOT NULL,
+	sequence    INTEGER NOT NULL,
+	created     TEXT NOT NULL,
+	updated     TEXT NOT NULL,
+	PRIMARY KEY (tenant, id),
+	UNIQUE (tenant, code)
+) WITHOUT ROWID;
+CREATE INDEX booking_bookings_slot ON booking_bookings (tenant, service_id, start_unix) WHERE status = 'active';
+CREATE INDEX booking_bookings_citizen ON booking_bookings (tenant, service_id, fiscal_code, start_unix) WHERE status = 'active';
+CREATE INDEX booking_bookings_office ON booking_bookings (tenant, office_id, start_unix);
+`
+
+// Migrations returns the schema steps of component "booking".
+func Migrations() []cluster.Migration {
+	return []cluster.Migration{{Component: "booking", Version: 1, SQL: schemaV1}}
+}

@@ -1,0 +1,36 @@
+package tenant
+
+import (
+	"errors"
+	"sort"
+	"strings"
+)
+
+// Domain errors. Apply functions return them as values; web packages map
+// them to status codes and messages in one place.
+var (
+	// ErrNotFound means no Comune has that ID or host name.
+	ErrNotFound = errors.New("tenant not found")
+	// ErrExists means a Comune with that ID already exists.
+	ErrExists = errors.New("tenant already exists")
+	// ErrDomainTaken means another Comune already answers on a domain.
+	ErrDomainTaken = errors.New("domain already used by another tenant")
+)
+
+// ValidationError lists the invalid fields of a Tenant, keyed by the JSON
+// path of the field ("sender.address", "domains.1", "patron_days.0.day"),
+// each with a message in Italian for the administrator who typed it.
+type ValidationError struct {
+	Fields map[string]string `json:"fields"`
+}
+
+// Error lists the invalid field names in a stable order, so that every node
+// produces the same text for the same command.
+func (e *ValidationError) Error() string {
+	keys := make([]string, 0, len(e.Fields))
+	for k := range e.Fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return "invalid tenant fields: " + strings.Join(keys, ", ")
+}

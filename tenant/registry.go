@@ -1,0 +1,210 @@
+package tenant
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/cluster"
+)
+
+// Registry is the node's view of the Comuni: it reads from the local SQLite
+// read pool and writes by proposing tenant.create and tenant.update. It is
+// safe for concurrent use and holds no state but its configuration.
+type Registry struct {
+	p    cluster.Proposer
+	db   *sql.DB
+	base string
+}
+
+// NewRegistry returns a registry over a node's proposer and read pool.
+// baseDomain ("sportello.example.it", "localhost" for the demo) is the
+// domain under which every Comune answers as <id>.<baseDomain>.
+func NewRegistry(p cluster.Proposer, db *sql.DB, baseDomain string) *Registry {
+	return &Registry{p: p, db: db, base: NormalizeHost(baseDomain)}
+}
+
+// BaseDomain returns the normalised base domain.
+func (r *Registry) BaseDomain() string { return r.base }
+
+// PrimaryHost returns the host name every Comune has, "<id>.<base-domain>".
+func (r *Registry) PrimaryHost(t Tenant) string {
+	if r.base == "" {
+		return string(t.ID)
+	}
+	return string(t.ID) + "." + r.base
+}
+
+// Hosts returns every host name the Comune answers on: its primary host
+// first, then its own domains.
+func (r *Registry) Hosts(t Tenant) []string {
+	return append([]string{r.PrimaryHost(t)}, t.Domains...)
+}
+
+// Create adds a Comune, filling the defaults (time zone Europe/Rome,
+// languages it/en/de, code prefix from the ID). It returns a
+// *ValidationError for invalid fields, ErrExists when the ID is in use and
+// ErrDomainTaken when another Comune has one of its domains. The checks are
+// made again inside apply, which alone decides.
+func (r *Registry) Create(ctx context.Context, t Tenant) (Tenant, error) {
+	normalize(&t)
+	applyDefaults(&t)
+	if err := validate(t, r.base); err != nil {
+		return Tenant{}, err
+	}
+	return r.save(ctx, CommandCreate, "", t)
+}
+
+// Update replaces every field of the Comune with ID t.ID but the creation
+// time; callers Get, change and Update. No defaults are filled: an empty
+// TimeZone, Languages or CodePrefix is a validation error. It returns
+// ErrNotFound when there is no such Comune, and the same errors as Create
+// otherwise.
+func (r *Registry) Update(ctx context.Context, t Tenant) (Tenant, error) {
+	normalize(&t)
+	if err := validate(t, r.base); err != nil {
+		return Tenant{}, err
+	}
+	return r.save(ctx, CommandUpdate, string(t.ID), t)
+}
+
+func (r *Registry) save(ctx context.Context, typ, tenantID string, t Tenant) (Tenant, error) {
+	t.Created = time.Time{} // apply decides it
+	cmd, err := cluster.NewCommand(typ, payloadVersion, tenantID, savePayload{Tenant: t, BaseDomain: r.base})
+	if err != nil {
+		return Tenant{}, err
+	}
+	res, err := r.p.Propose(ctx, cmd)
+	if err != nil {
+		return Tenant{}, fmt.Errorf("%s %s: %w", typ, t.ID, err)
+	}
+	// Propose returns once the command is applied here; waiting again is
+	// free and keeps the read below correct if that contract loosens.
+	if err := r.p.WaitApplied(ctx, res.Index); err != nil {
+		return Tenant{}, fmt.Errorf("%s %s: %w", typ, t.ID, err)
+	}
+	return r.Get(ctx, t.ID)
+}
+
+// Get returns the Comune with id, or ErrNotFound.
+func (r *Registry) Get(ctx context.Context, id ID) (Tenant, error) {
+	ts, err := r.query(ctx, `WHERE id = ?`, id)
+	if err != nil {
+		return Tenant{}, fmt.Errorf("get tenant %s: %w", id, err)
+	}
+	if len(ts) == 0 {
+		return Tenant{}, fmt.Errorf("get tenant %s: %w", id, ErrNotFound)
+	}
+	return ts[0], nil
+}
+
+// List returns every Comune, sorted by ID.
+func (r *Registry) List(ctx context.Context) ([]Tenant, error) {
+	ts, err := r.query(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("list tenants: %w", err)
+	}
+	return ts, nil
+}
+
+// Resolve returns the Comune that answers on host, as the HTTP request's
+// Host header gives it: the port, a trailing dot and letter case do not
+// matter. host is either "<id>.<base-domain>" or one of a Comune's own
+// domains; anything else gives ErrNotFound.
+func (r *Registry) Resolve(ctx context.Context, host string) (Tenant, error) {
+	h := NormalizeHost(host)
+	if h == "" {
+		return Tenant{}, fmt.Errorf("resolve empty host: %w", ErrNotFound)
+	}
+	if r.base != "" {
+		if label, ok := strings.CutSuffix(h, "."+r.base); ok {
+			if !ValidID(label) {
+				return Tenant{}, fmt.Errorf("resolve host %s: %w", h, ErrNotFound)
+			}
+			t, err := r.Get(ctx, ID(label))
+			if err != nil {
+				return Tenant{}, fmt.Errorf("resolve host %s: %w", h, err)
+			}
+			return t, nil
+		}
+	}
+	var id string
+	err := r.db.QueryRowContext(ctx, `SELECT tenant_id FROM tenant_domains WHERE domain = ?`, h).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Tenant{}, fmt.Errorf("resolve host %s: %w", h, ErrNotFound)
+	}
+	if err != nil {
+		return Tenant{}, fmt.Errorf("resolve host %s: %w", h, err)
+	}
+	t, err := r.Get(ctx, ID(id))
+	if err != nil {
+		return Tenant{}, fmt.Errorf("resolve host %s: %w", h, err)
+	}
+	return t, nil
+}
+
+// query reads the tenants matching where (a clause on the tenants table)
+// with their domains.
+func (r *Registry) query(ctx context.Context, where string, args ...any) ([]Tenant, error) {
+	rows, err := r.db.QueryContext(ctx, `SELECT id, name, region, istat, code_prefix, logo_url,
+		primary_color, time_zone, languages, patron_days, sender_name, sender_address, created
+		FROM tenants `+where+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ts []Tenant
+	byID := map[ID]int{}
+	for rows.Next() {
+		var (
+			t                      Tenant
+			langs, patrons, crated string
+		)
+		err := rows.Scan(&t.ID, &t.Name, &t.Region, &t.ISTAT, &t.CodePrefix, &t.Branding.LogoURL,
+			&t.Branding.PrimaryColor, &t.TimeZone, &langs, &patrons, &t.Sender.Name, &t.Sender.Address, &crated)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(langs), &t.Languages); err != nil {
+			return nil, fmt.Errorf("decode languages of %s: %w", t.ID, err)
+		}
+		if err := json.Unmarshal([]byte(patrons), &t.PatronDays); err != nil {
+			return nil, fmt.Errorf("decode patron days of %s: %w", t.ID, err)
+		}
+		if t.Created, err = parseTime(crated); err != nil {
+			return nil, err
+		}
+		t.Domains = []string{}
+		byID[t.ID] = len(ts)
+		ts = append(ts, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(ts) == 0 {
+		return ts, nil
+	}
+	drows, err := r.db.QueryContext(ctx, `SELECT tenant_id, domain FROM tenant_domains
+		WHERE tenant_id IN (SELECT id FROM tenants `+where+`) ORDER BY tenant_id, position`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer drows.Close()
+	for drows.Next() {
+		var (
+			id ID
+			d  string
+		)
+		if err := drows.Scan(&id, &d); err != nil {
+			return nil, err
+		}
+		if i, ok := byID[id]; ok {
+			ts[i].Domains = append(ts[i].Domains, d)
+		}
+	}
+	return ts, drows.Err()
+}

@@ -1,0 +1,104 @@
+// Package site is the HTTP frame every web package shares: it resolves the
+// request's Host to a Comune (the Tenant middleware), sets the security
+// headers, renders pages in the common Designers Italia / Bootstrap Italia
+// layout, writes error pages, serves the embedded static assets and the
+// pages every Comune has (home, privacy notice, accessibility statement,
+// legal notes). It holds no domain logic; domain packages never import it.
+//
+// # Wiring
+//
+//	s, err := site.New(site.Options{Resolver: registry, Logger: log})
+//	mux := http.NewServeMux()
+//	s.Routes(mux)                    // /static/, /, /privacy, /accessibilita, /note-legali
+//	bookingweb.Routes(mux, ...)      // other packages mount their own routes
+//	handler := s.Tenant(mux)         // Host → Comune for every request
+//
+// Requests under /static/ pass the Tenant middleware without resolving.
+// Every other request on a host no Comune answers on gets the neutral 404
+// page: the same bytes for every unknown host and path, naming no Comune
+// (under /api/ a JSON error instead).
+//
+// # Pages
+//
+// A web package embeds its page files and parses them once:
+//
+//	//go:embed templates
+//	var files embed.FS
+//	pages, err := s.Templates(files, "templates/*.html")
+//	...
+//	pages.Render(w, r, http.StatusOK, "booking_step1.html", site.Page{
+//		Title:       "Prenotazione appuntamento",
+//		Breadcrumbs: []site.Crumb{{Label: "Home", URL: "/"}, {Label: "Prenotazione appuntamento"}},
+//		Data:        step1{...},
+//	})
+//
+// Each page file is its own template set named by its base name, parsed
+// with the layout and with the package's partials (files whose name starts
+// with "_"). A page defines {{define "content"}} (inside <main>, after the
+// breadcrumbs; it starts with the page's <h1>) and may define "title" (the
+// <title> text), "head" (extra elements in <head>) and "scripts" (extra
+// elements at the end of <body>, e.g. <script src="{{static "..."}}" defer>;
+// pages must work without them). Inline elements need nonce="{{.Nonce}}".
+// The layout loads no JavaScript by itself.
+//
+// # The dot: View
+//
+// Every template gets a View:
+//
+//	.Tenant      tenant.Tenant  the Comune (zero on neutral pages)
+//	.HasTenant   bool           false on the neutral pages of unknown hosts
+//	.Lang        string         "it" (the page language; en and de later)
+//	.Page        site.Page      what the handler passed
+//	.Data        any            .Page.Data
+//	.Nonce       string         the request's CSP nonce (also .CSP)
+//	.Path        string         the request's URL path
+//	.Status      int            the response status
+//	.Theme       template.CSS   the Comune's colour rules (used by the layout)
+//	.T key args  string         the string of key in .Lang (i18n.go), falling
+//	                            back to Italian; args fill its %s/%d verbs
+//	.DocumentTitle, .CrumbItems used by the layout
+//
+// # Template functions
+//
+// Dates and times are shown in Italian in the Comune's time zone (the
+// tenant's TimeZone, Europe/Rome): the functions take a time.Time (or
+// *time.Time); the date functions also take a civil.Date. A zero time or
+// nil gives "".
+//
+//	fmtDate t         "giovedì 11 marzo 2027"
+//	fmtTime t         "10:00"
+//	fmtDateTime t     "giovedì 11 marzo 2027 ore 10:00"
+//	fmtTimeRange a b  "dalle 10:00 alle 10:30"
+//	fmtShortDate t    "11/03/2027"
+//	fmtMonth t        "marzo 2027"
+//	fmtWeekday t      "giovedì"
+//	isoDate t         "2027-03-11" (for value= of date inputs)
+//	isoDateTime t     "2027-03-11T10:00:00+01:00" (for <time datetime=>)
+//	ucfirst s         upper-cases the first letter: "Giovedì 11 marzo 2027"
+//	static p          the versioned URL of an embedded asset:
+//	                  {{static "vendor/bootstrap-italia/svg/sprites.svg"}}
+//	icon name [class] an icon of the kit's sprite, aria-hidden:
+//	                  {{icon "it-calendar"}}, {{icon "it-clock" "icon-sm"}}
+//
+// # Assets
+//
+// static/vendor/bootstrap-italia is a subset of the npm package
+// bootstrap-italia at the version in its VERSION file, written by
+// static/vendor/update.sh and checked against static/vendor/SHA256SUMS
+// (update.sh --verify). static/css holds our own CSS: fonts.css declares
+// Titillium Web from the vendored woff2 files (bootstrap-italia 2.2+ loads
+// fonts only from JavaScript) and site.css has the layout's additions.
+// Asset URLs carry a version (a hash of every asset) and are cached for a
+// year.
+//
+// # Security
+//
+// Every page has X-Content-Type-Options: nosniff, Referrer-Policy:
+// same-origin, X-Frame-Options: DENY and a Content-Security-Policy with
+// default-src 'self', frame-ancestors 'none' and a per-request nonce for
+// inline styles and scripts. A handler that needs another policy sets the
+// header before Render, keeping Nonce(r.Context()). The site sets no
+// cookies. The Comune's primary colour reaches the page only as CSS built
+// from a validated #rrggbb, darkened when needed to keep WCAG AA contrast
+// with white text.
+package site

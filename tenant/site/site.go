@@ -1,0 +1,117 @@
+package site
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+
+	"github.com/sportello-virtuale/sportello/tenant"
+)
+
+// Resolver finds the Comune that answers on a request's Host header.
+// *tenant.Registry implements it. It returns an error matching
+// tenant.ErrNotFound for an unknown host.
+type Resolver interface {
+	Resolve(ctx context.Context, host string) (tenant.Tenant, error)
+}
+
+// Options configures a Site.
+type Options struct {
+	// Resolver maps Host headers to Comuni; required.
+	Resolver Resolver
+	// Logger receives the site's errors; nil means slog.Default(). The
+	// site adds the attribute component=site.
+	Logger *slog.Logger
+	// Dev turns off long caching of static files and parses the page
+	// templates again on every render, so that templates read from disk
+	// (os.DirFS) can be edited while the program runs.
+	Dev bool
+}
+
+// Site is the HTTP frame shared by every web package: Host → Comune
+// resolution, security headers, the page layout, error pages, the static
+// assets and the Comune's own pages. It is safe for concurrent use and has
+// no goroutines, so it needs no Start or Close.
+type Site struct {
+	resolver Resolver
+	log      *slog.Logger
+	dev      bool
+	assets   *assets
+	// own holds the templates of the pages the site serves itself
+	// (home, privacy, accessibility, legal notes, errors).
+	own *Templates
+}
+
+// layoutFS holds the shared layout and the site's own pages.
+//
+//go:embed templates
+var layoutFS embed.FS
+
+// New returns a Site. It fails when opts has no Resolver or when the
+// embedded templates do not parse (a bug caught by the package's tests).
+func New(opts Options) (*Site, error) {
+	if opts.Resolver == nil {
+		return nil, errors.New("site: Options.Resolver is required")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	a, err := newAssets()
+	if err != nil {
+		return nil, err
+	}
+	s := &Site{
+		resolver: opts.Resolver,
+		log:      logger.With("component", "site"),
+		dev:      opts.Dev,
+		assets:   a,
+	}
+	pages, err := fs.Sub(layoutFS, "templates/pages")
+	if err != nil {
+		return nil, fmt.Errorf("site: %w", err)
+	}
+	if s.own, err = s.Templates(pages, "*.html"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Routes mounts the static assets and the pages every Comune has: the home
+// page (its name and the link to booking), "/privacy", "/accessibilita"
+// and "/note-legali", plus "/" for every path no other route claims (the
+// 404 page in the Comune's layout). The pages need the Tenant middleware
+// around mux; without a Comune they answer with the neutral 404.
+func (s *Site) Routes(mux *http.ServeMux) {
+	mux.Handle("GET /static/", s.Static())
+	mux.HandleFunc("GET /{$}", s.page("home.html", "", nil))
+	mux.HandleFunc("GET /privacy", s.page("privacy.html", "Informativa sul trattamento dei dati personali", nil))
+	mux.HandleFunc("GET /accessibilita", s.page("accessibilita.html", "Dichiarazione di accessibilità", nil))
+	mux.HandleFunc("GET /note-legali", s.page("note_legali.html", "Note legali", nil))
+	// Any path no package claims gets the 404 page in the Comune's layout
+	// rather than the mux's plain text.
+	mux.HandleFunc("/", s.notFound)
+}
+
+// page returns a handler rendering one of the site's own pages, with the
+// home page as the first crumb.
+func (s *Site) page(name, title string, data any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, ok := TenantFrom(r.Context())
+		if !ok {
+			s.notFound(w, r)
+			return
+		}
+		p := Page{Title: title, Data: data}
+		if title == "" {
+			p.Title = t.Name
+		} else {
+			p.Breadcrumbs = []Crumb{{Label: "Home", URL: "/"}, {Label: title}}
+		}
+		s.own.Render(w, r, http.StatusOK, name, p)
+	}
+}
