@@ -1,0 +1,110 @@
+package cluster
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Config configures a Node. Dir, NodeID, RaftAddr and Registry are
+// required; every zero duration or count takes the default named beside it.
+type Config struct {
+	// Dir holds the node's state: raft.db (log and stable store),
+	// snapshots/ and state.db (the SQLite materialised view).
+	Dir string
+	// NodeID is the node's stable Raft server ID.
+	NodeID string
+	// RaftAddr is the TCP address the Raft transport listens on, e.g.
+	// "127.0.0.1:7000". A port 0 picks a free port (tests); a one-node
+	// cluster restarted on a new port updates its own address.
+	RaftAddr string
+	// Registry holds the apply functions and migrations; New freezes it.
+	Registry *Registry
+	// Logger receives the node's logs (and raft's), with component=cluster.
+	// Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock used to stamp commands on the leader and by the
+	// outbox worker. Default time.Now.
+	Now func() time.Time
+
+	// SnapshotThreshold is how many log entries since the last snapshot
+	// trigger a new one. Default 8192.
+	SnapshotThreshold uint64
+	// SnapshotInterval is how often raft checks SnapshotThreshold. Default 2m.
+	SnapshotInterval time.Duration
+	// TrailingLogs is how many entries stay in the log after a snapshot, so
+	// a slightly lagging follower catches up without a snapshot. Default 10240.
+	TrailingLogs uint64
+	// SnapshotRetain is how many snapshots are kept on disk. Default 2.
+	SnapshotRetain int
+	// HeartbeatTimeout is raft's heartbeat, election and leader-lease
+	// timeout. Default 1s; tests of one-node clusters use less to start fast.
+	HeartbeatTimeout time.Duration
+	// MaxAppendEntries caps how many entries raft writes (and the FSM
+	// applies in one SQLite transaction) at once. Default 64, at most 1024.
+	MaxAppendEntries int
+
+	// OutboxBackoff is the delay before the second delivery attempt; it
+	// doubles at each failure up to OutboxMaxBackoff. Default 10s.
+	OutboxBackoff time.Duration
+	// OutboxMaxBackoff caps the delay between attempts. Default 1h.
+	OutboxMaxBackoff time.Duration
+	// OutboxMaxAttempts is how many failed attempts mark an item failed
+	// (kept for inspection, never retried). Default 10.
+	OutboxMaxAttempts int
+	// OutboxTimeout bounds one delivery. Default 30s.
+	OutboxTimeout time.Duration
+}
+
+// withDefaults checks the required fields and fills the defaults.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.Dir == "":
+		return c, errors.New("cluster: Config.Dir is required")
+	case c.NodeID == "":
+		return c, errors.New("cluster: Config.NodeID is required")
+	case c.RaftAddr == "":
+		return c, errors.New("cluster: Config.RaftAddr is required")
+	case c.Registry == nil:
+		return c, errors.New("cluster: Config.Registry is required")
+	case c.MaxAppendEntries > 1024:
+		return c, errors.New("cluster: Config.MaxAppendEntries is at most 1024")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.SnapshotInterval == 0 {
+		c.SnapshotInterval = 2 * time.Minute
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.SnapshotRetain == 0 {
+		c.SnapshotRetain = 2
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = time.Second
+	}
+	if c.MaxAppendEntries == 0 {
+		c.MaxAppendEntries = 64
+	}
+	if c.OutboxBackoff == 0 {
+		c.OutboxBackoff = 10 * time.Second
+	}
+	if c.OutboxMaxBackoff == 0 {
+		c.OutboxMaxBackoff = time.Hour
+	}
+	if c.OutboxMaxAttempts == 0 {
+		c.OutboxMaxAttempts = 10
+	}
+	if c.OutboxTimeout == 0 {
+		c.OutboxTimeout = 30 * time.Second
+	}
+	return c, nil
+}

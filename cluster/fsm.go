@@ -1,0 +1,362 @@
+package cluster
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/mattn/go-sqlite3"
+)
+
+// response is what the FSM returns for each command entry; Propose hands
+// Value or Err to the proposer.
+type response struct {
+	Value any
+	Err   error
+}
+
+// fsm applies committed log entries to SQLite. It implements
+// raft.BatchingFSM: each batch is one SQLite transaction, each command one
+// SAVEPOINT inside it, and the index of the batch's last entry is stored in
+// cluster_state by the same transaction. ApplyBatch, Snapshot and Restore
+// are called only from raft's FSM goroutine (never concurrently); db is the
+// only read-write connection and is used by nobody else once raft runs.
+type fsm struct {
+	db         *sql.DB
+	dir        string
+	log        *slog.Logger
+	handlers   map[string]handler
+	builtins   map[string]handler
+	migrations map[string][]Migration
+	order      []string // components in the order their migrations run
+	applied    *indexWaiter
+	// onCommit is called after every committed batch and restore (it wakes
+	// the outbox worker); it must not block.
+	onCommit func()
+}
+
+// newFSM opens (or creates) the SQLite state in dir.
+func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
+	handlers, migrations, order, err := reg.freeze()
+	if err != nil {
+		return nil, err
+	}
+	db, err := openWriteDB(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	applied, err := readAppliedIndex(context.Background(), db)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	f := &fsm{
+		db:         db,
+		dir:        dir,
+		log:        log,
+		handlers:   handlers,
+		migrations: migrations,
+		order:      append([]string{reservedComponent}, order...),
+		applied:    newIndexWaiter(applied),
+		onCommit:   func() {},
+	}
+	f.migrations[reservedComponent] = clusterMigrations()
+	f.builtins = map[string]handler{
+		migrateType:      {maxVersion: 1, fn: f.applyMigrate},
+		outboxSentType:   {maxVersion: 1, fn: applyOutboxSent},
+		outboxRetryType:  {maxVersion: 1, fn: applyOutboxRetry},
+		outboxFailedType: {maxVersion: 1, fn: applyOutboxFailed},
+	}
+	return f, nil
+}
+
+func (f *fsm) close() error { return f.db.Close() }
+
+// lookup finds the apply function for cmd, or returns the
+// *UnknownCommandError that is the command's result.
+func (f *fsm) lookup(cmd Command) (ApplyFunc, error) {
+	table := f.handlers
+	if len(cmd.Type) >= len(reservedPrefix) && cmd.Type[:len(reservedPrefix)] == reservedPrefix {
+		table = f.builtins
+	}
+	h, ok := table[cmd.Type]
+	if !ok {
+		return nil, &UnknownCommandError{Type: cmd.Type, Version: cmd.Version}
+	}
+	if cmd.Version < 1 || cmd.Version > h.maxVersion {
+		return nil, &UnknownCommandError{Type: cmd.Type, Version: cmd.Version, MaxVersion: h.maxVersion}
+	}
+	return h.fn, nil
+}
+
+// Apply applies one entry; raft calls ApplyBatch instead, this is here to
+// satisfy raft.FSM.
+func (f *fsm) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies a batch of committed entries in one SQLite
+// transaction. Entries at or below the stored applied index were applied
+// before a restart and are skipped. It panics when the transaction cannot
+// begin or commit, or on an entry that is not a command envelope: going on
+// would make this node differ from the others; after a restart the node
+// replays from its last committed index.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
+	resps := make([]any, len(logs))
+	if len(logs) == 0 {
+		return resps
+	}
+	applied := f.applied.get()
+	last := logs[len(logs)-1].Index
+	if last <= applied {
+		return resps
+	}
+	ctx := context.Background()
+	tx, err := f.db.BeginTx(ctx, nil)
+	if err != nil {
+		panic(fmt.Sprintf("cluster: fsm: begin transaction for entries up to %d: %v", last, err))
+	}
+	for i, l := range logs {
+		if l.Index <= applied || l.Type != raft.LogCommand {
+			continue
+		}
+		resps[i] = f.applyOne(ctx, tx, l)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE cluster_state SET applied_index = ? WHERE id = 1`, int64(last)); err != nil {
+		panic(fmt.Sprintf("cluster: fsm: store applied index %d: %v", last, err))
+	}
+	if err := tx.Commit(); err != nil {
+		panic(fmt.Sprintf("cluster: fsm: commit entries up to %d: %v", last, err))
+	}
+	f.applied.set(last)
+	f.onCommit()
+	return resps
+}
+
+// applyOne applies one command entry inside its own savepoint.
+func (f *fsm) applyOne(ctx context.Context, tx *sql.Tx, l *raft.Log) *response {
+	cmd, err := decodeEntry(l.Data)
+	if err != nil {
+		panic(fmt.Sprintf("cluster: fsm: entry %d is not a command: %v", l.Index, err))
+	}
+	cmd.Index = l.Index
+	fn, err := f.lookup(cmd)
+	if err != nil {
+		f.log.Warn("command refused", "type", cmd.Type, "version", cmd.Version, "index", l.Index, "err", err)
+		return &response{Err: err}
+	}
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT cmd`); err != nil {
+		panic(fmt.Sprintf("cluster: fsm: savepoint for entry %d: %v", l.Index, err))
+	}
+	value, err := f.call(fn, tx, cmd)
+	if err != nil {
+		if environmental(err) {
+			panic(fmt.Sprintf("cluster: fsm: entry %d (%s): storage failure: %v", l.Index, cmd.Type, err))
+		}
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO cmd`); rerr != nil {
+			panic(fmt.Sprintf("cluster: fsm: roll back entry %d: %v", l.Index, rerr))
+		}
+	}
+	if _, rerr := tx.ExecContext(ctx, `RELEASE cmd`); rerr != nil {
+		panic(fmt.Sprintf("cluster: fsm: release entry %d: %v", l.Index, rerr))
+	}
+	if err != nil {
+		return &response{Err: err}
+	}
+	return &response{Value: value}
+}
+
+// call runs an apply function, turning its panic into an *ApplyPanicError
+// so that one faulty apply function does not stop the cluster. A panic is
+// as deterministic as the function, so every node turns it into the same
+// error.
+func (f *fsm) call(fn ApplyFunc, tx *sql.Tx, cmd Command) (value any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			f.log.Error("apply function panicked", "type", cmd.Type, "index", cmd.Index,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			value, err = nil, &ApplyPanicError{Type: cmd.Type, Value: p}
+		}
+	}()
+	return fn(tx, cmd)
+}
+
+// encodeEntry is the log format of a command: its JSON envelope. Index is
+// not encoded; Time is.
+func encodeEntry(cmd Command) ([]byte, error) {
+	cmd.Index = 0
+	return json.Marshal(cmd)
+}
+
+// decodeEntry reverses encodeEntry. Unknown envelope fields are ignored, so
+// a newer binary can add some without stopping older nodes.
+func decodeEntry(data []byte) (Command, error) {
+	var cmd Command
+	if len(data) == 0 || data[0] != '{' {
+		return cmd, errors.New("not a JSON envelope")
+	}
+	err := json.Unmarshal(data, &cmd)
+	return cmd, err
+}
+
+// Snapshot copies the database with SQLite's online backup API into a
+// temporary file while raft holds back new entries, so the copy is exactly
+// the state at the applied index; Persist then streams the file.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	tmp, err := os.CreateTemp(f.dir, "snapshot-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("cluster: snapshot: %w", err)
+	}
+	path := tmp.Name()
+	tmp.Close()
+	start := time.Now()
+	if err := copyToFile(context.Background(), f.db, path); err != nil {
+		removeDBFiles(path)
+		return nil, fmt.Errorf("cluster: snapshot: %w", err)
+	}
+	f.log.Info("snapshot taken", "applied", f.applied.get(), "took", time.Since(start))
+	return &fileSnapshot{path: path}, nil
+}
+
+// Restore replaces the database with a snapshot: the stream goes to a
+// temporary file, which the backup API then copies into the live database
+// through the write connection. The copy commits atomically; readers of the
+// read-only pool see the old state or the new one, and the *sql.DB handles
+// that other packages hold stay valid (no file is swapped under an open
+// WAL connection).
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	tmp, err := os.CreateTemp(f.dir, "restore-*.tmp")
+	if err != nil {
+		return fmt.Errorf("cluster: restore: %w", err)
+	}
+	path := tmp.Name()
+	defer removeDBFiles(path)
+	if _, err := io.Copy(tmp, rc); err != nil {
+		tmp.Close()
+		return fmt.Errorf("cluster: restore: read snapshot: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("cluster: restore: %w", err)
+	}
+	src, err := sql.Open("sqlite3", sqliteDSN(path, "mode=ro"))
+	if err != nil {
+		return fmt.Errorf("cluster: restore: %w", err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	if _, err := readAppliedIndex(ctx, src); err != nil {
+		return fmt.Errorf("cluster: restore: snapshot is not a Sportello state: %w", err)
+	}
+	if err := backup(ctx, f.db, src); err != nil {
+		return fmt.Errorf("cluster: restore: %w", err)
+	}
+	if _, err := f.db.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
+		return fmt.Errorf("cluster: restore: %w", err)
+	}
+	idx, err := readAppliedIndex(ctx, f.db)
+	if err != nil {
+		return fmt.Errorf("cluster: restore: %w", err)
+	}
+	f.log.Info("snapshot restored", "applied", idx)
+	f.applied.set(idx)
+	f.onCommit()
+	return nil
+}
+
+// fileSnapshot is a database copy waiting to be persisted.
+type fileSnapshot struct{ path string }
+
+// Persist streams the copy into the raft snapshot sink. raft calls it on
+// its own goroutine, concurrently with new applies, which is why the copy
+// was taken in Snapshot.
+func (s *fileSnapshot) Persist(sink raft.SnapshotSink) error {
+	f, err := os.Open(s.path)
+	if err != nil {
+		sink.Cancel()
+		return fmt.Errorf("cluster: persist snapshot: %w", err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(sink, f); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("cluster: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+// Release removes the copy.
+func (s *fileSnapshot) Release() { removeDBFiles(s.path) }
+
+// copyToFile writes a consistent copy of src's main database to path (an
+// empty or missing file) in rollback-journal mode, so the copy is one
+// self-contained file that the sqlite3 shell can open.
+func copyToFile(ctx context.Context, src *sql.DB, path string) error {
+	dst, err := sql.Open("sqlite3", sqliteDSN(path, "_journal_mode=DELETE"))
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	dst.SetMaxOpenConns(1)
+	if err := backup(ctx, dst, src); err != nil {
+		return err
+	}
+	_, err = dst.ExecContext(ctx, `PRAGMA journal_mode=DELETE`)
+	return err
+}
+
+// backup copies src's main database over dst's with SQLite's online backup
+// API, page by page, in one step.
+func backup(ctx context.Context, dst, src *sql.DB) error {
+	dc, err := dst.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer dc.Close()
+	sc, err := src.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	return dc.Raw(func(d any) error {
+		return sc.Raw(func(s any) error {
+			b, err := d.(*sqlite3.SQLiteConn).Backup("main", s.(*sqlite3.SQLiteConn), "main")
+			if err != nil {
+				return fmt.Errorf("backup: %w", err)
+			}
+			// Step returns false without error while the source or the
+			// destination is busy; a writer never holds them long.
+			for tries := 0; ; tries++ {
+				done, err := b.Step(-1)
+				if err != nil {
+					b.Close()
+					return fmt.Errorf("backup: %w", err)
+				}
+				if done {
+					break
+				}
+				if tries == 1000 {
+					b.Close()
+					return errors.New("backup: database stayed busy")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			return b.Close()
+		})
+	})
+}
+
+// removeDBFiles removes a temporary database and its side files.
+func removeDBFiles(path string) {
+	for _, suffix := range []string{"", "-journal", "-wal", "-shm"} {
+		os.Remove(path + suffix)
+	}
+}

@@ -1,0 +1,559 @@
+package cluster
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+)
+
+// Node is one member of the replicated store: a raft node, its FSM over
+// SQLite, the read-only pool and, while it leads, the outbox worker.
+//
+// Lifecycle: New opens the files; HandleOutbox registers deliverers; Start
+// starts raft and returns once the node can serve (it leads, or follows a
+// leader, and its schema is current); Close stops everything and waits for
+// every goroutine the node started. Close is safe to call twice and on a
+// node that was never started.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	fsm    *fsm
+	readDB *sql.DB
+	store  *raftboltdb.BoltStore
+	snaps  *raft.FileSnapshotStore
+	// restoreOnStart tells raft to restore the newest snapshot at start:
+	// true only when state.db lacks entries that the log no longer has.
+	restoreOnStart bool
+
+	raft atomic.Pointer[raft.Raft]
+	// unbatched hands raft an FSM without ApplyBatch (one transaction per
+	// entry); only benchmarks set it, to measure what batching gains.
+	unbatched bool
+
+	mu         sync.Mutex // guards started, closed, trans, deliverers
+	started    bool
+	closed     bool
+	trans      *raft.NetworkTransport
+	deliverers map[string]Deliverer
+
+	closing    chan struct{} // closed by Close; ends the run loop and the worker
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+	closeErr   error
+	ready      chan struct{} // closed when Start succeeds: the schema is current
+	leaderSig  *signal       // broadcast on every leadership observation
+	outboxWake chan struct{} // one pending wake-up for the outbox worker
+}
+
+// New opens the node's state in cfg.Dir (creating it) without starting
+// raft or any goroutine.
+func New(cfg Config) (*Node, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("component", "cluster", "node", cfg.NodeID)
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("cluster: create %s: %w", cfg.Dir, err)
+	}
+	n := &Node{
+		cfg:        cfg,
+		log:        log,
+		deliverers: make(map[string]Deliverer),
+		closing:    make(chan struct{}),
+		ready:      make(chan struct{}),
+		leaderSig:  newSignal(),
+		outboxWake: make(chan struct{}, 1),
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeFiles()
+		}
+	}()
+	removeStaleTemps(cfg.Dir)
+	if n.fsm, err = newFSM(cfg.Dir, cfg.Registry, log); err != nil {
+		return nil, err
+	}
+	n.fsm.onCommit = n.wakeOutbox
+	if n.readDB, err = openReadDB(filepath.Join(cfg.Dir, stateFile)); err != nil {
+		return nil, err
+	}
+	if n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, raftFile)}); err != nil {
+		return nil, fmt.Errorf("cluster: open raft log: %w", err)
+	}
+	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, snapshotsDir),
+		cfg.SnapshotRetain, newRaftLogger(log)); err != nil {
+		return nil, fmt.Errorf("cluster: open snapshot store: %w", err)
+	}
+	if n.restoreOnStart, err = n.needRestore(); err != nil {
+		return nil, err
+	}
+	ok = true
+	return n, nil
+}
+
+// needRestore decides whether raft must restore the newest snapshot at
+// start. Normally not: state.db already holds everything up to its own
+// applied index, and raft only needs to replay the entries after the
+// snapshot (the FSM skips those it has). It must when state.db is missing
+// or behind the snapshot and the log no longer holds the entries between
+// them (compaction), or holds commands among them.
+func (n *Node) needRestore() (bool, error) {
+	applied := n.fsm.applied.get()
+	existing, err := raft.HasExistingState(n.store, n.store, n.snaps)
+	if err != nil {
+		return false, fmt.Errorf("cluster: inspect raft state: %w", err)
+	}
+	if !existing && applied > 0 {
+		return false, fmt.Errorf("cluster: %s has applied index %d but there is no raft log beside it: refusing to start a new cluster over old state",
+			filepath.Join(n.cfg.Dir, stateFile), applied)
+	}
+	metas, err := n.snaps.List()
+	if err != nil {
+		return false, fmt.Errorf("cluster: list snapshots: %w", err)
+	}
+	if len(metas) == 0 || applied >= metas[0].Index {
+		return false, nil
+	}
+	first, err := n.store.FirstIndex()
+	if err != nil {
+		return false, fmt.Errorf("cluster: read raft log: %w", err)
+	}
+	if first == 0 || applied+1 < first {
+		return true, nil
+	}
+	for i := applied + 1; i <= metas[0].Index; i++ {
+		var l raft.Log
+		if err := n.store.GetLog(i, &l); err != nil {
+			return true, nil
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// Start starts raft on cfg.RaftAddr, bootstraps a one-node cluster when the
+// data dir is new, and returns when this node serves: it leads and has
+// applied every migration the binary knows (proposing them if needed), or
+// it follows a known leader and its schema is current. It returns an error
+// when ctx ends first; the caller then calls Close.
+func (n *Node) Start(ctx context.Context) error {
+	r, err := n.startRaft()
+	if err != nil {
+		return err
+	}
+	if err := n.waitReady(ctx, r); err != nil {
+		return fmt.Errorf("cluster: start %s: %w", n.cfg.NodeID, err)
+	}
+	close(n.ready)
+	n.log.Info("node ready", "raft_addr", n.RaftAddr(), "applied", n.AppliedIndex(), "leader", n.IsLeader())
+	return nil
+}
+
+// startRaft creates the transport and the raft node and starts the run
+// loop.
+func (n *Node) startRaft() (*raft.Raft, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.closed:
+		return nil, ErrClosed
+	case n.started:
+		return nil, errors.New("cluster: Start called twice")
+	}
+	n.started = true
+	hlog := newRaftLogger(n.log)
+	trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 3, 10*time.Second, hlog)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listen on %s: %w", n.cfg.RaftAddr, err)
+	}
+	n.trans = trans
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.NodeID)
+	rc.Logger = hlog
+	rc.SnapshotThreshold = n.cfg.SnapshotThreshold
+	rc.SnapshotInterval = n.cfg.SnapshotInterval
+	rc.TrailingLogs = n.cfg.TrailingLogs
+	rc.HeartbeatTimeout = n.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = n.cfg.HeartbeatTimeout
+	rc.LeaderLeaseTimeout = n.cfg.HeartbeatTimeout
+	rc.MaxAppendEntries = n.cfg.MaxAppendEntries
+	rc.BatchApplyCh = true
+	rc.NoSnapshotRestoreOnStart = !n.restoreOnStart
+
+	existing, err := raft.HasExistingState(n.store, n.store, n.snaps)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: inspect raft state: %w", err)
+	}
+	if !existing {
+		boot := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: rc.LocalID, Address: trans.LocalAddr(),
+		}}}
+		if err := raft.BootstrapCluster(rc, n.store, n.store, n.snaps, trans, boot); err != nil {
+			return nil, fmt.Errorf("cluster: bootstrap: %w", err)
+		}
+		n.log.Info("bootstrapped a new one-node cluster", "raft_addr", trans.LocalAddr())
+	}
+	var machine raft.FSM = n.fsm
+	if n.unbatched {
+		machine = unbatchedFSM{n.fsm}
+	}
+	r, err := raft.NewRaft(rc, machine, n.store, n.store, n.snaps, trans)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: start raft: %w", err)
+	}
+	n.raft.Store(r)
+	obsCh := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	r.RegisterObserver(obs)
+	n.wg.Add(1)
+	go n.run(r, obs, obsCh)
+	return r, nil
+}
+
+// run follows leadership until Close: it starts the outbox worker when this
+// node becomes leader and stops it when it stops leading, and wakes Start's
+// wait on every leader change. It is the only goroutine that starts or
+// stops the worker.
+func (n *Node) run(r *raft.Raft, obs *raft.Observer, obsCh chan raft.Observation) {
+	defer n.wg.Done()
+	defer r.DeregisterObserver(obs)
+	var stop func()
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	for {
+		select {
+		case <-n.closing:
+			return
+		case <-obsCh:
+			n.leaderSig.broadcast()
+		case leader := <-r.LeaderCh():
+			n.leaderSig.broadcast()
+			n.log.Info("leadership changed", "leader", leader)
+			switch {
+			case leader && stop == nil && len(n.deliverers) > 0:
+				stop = n.startOutbox(r)
+			case !leader && stop != nil:
+				stop()
+				stop = nil
+			}
+		}
+	}
+}
+
+// startOutbox starts the outbox worker and returns the function that stops
+// it and waits for it to end.
+func (n *Node) startOutbox(r *raft.Raft) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.runOutbox(ctx, r)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// wakeOutbox tells the outbox worker that something was applied. It never
+// blocks: one pending wake-up is enough.
+func (n *Node) wakeOutbox() {
+	select {
+	case n.outboxWake <- struct{}{}:
+	default:
+	}
+}
+
+// waitReady blocks until the node serves (see Start).
+func (n *Node) waitReady(ctx context.Context, r *raft.Raft) error {
+	for {
+		leaderCh := n.leaderSig.wait()
+		appliedCh := n.fsm.applied.changed()
+		if r.State() == raft.Leader {
+			done, err := n.prepareLeader(ctx, r)
+			switch {
+			case done:
+				return nil
+			case err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost):
+				return err
+			case err == nil:
+				continue // migrated: check again
+			}
+		} else if addr, _ := r.LeaderWithID(); addr != "" {
+			pending, err := n.fsm.pendingMigrations(ctx, n.readDB)
+			if err != nil {
+				return err
+			}
+			if len(pending) == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-leaderCh:
+		case <-appliedCh:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.closing:
+			return ErrClosed
+		}
+	}
+}
+
+// prepareLeader brings a new leader up to date: it applies everything
+// committed before, records its own current address when it changed (a
+// one-node cluster restarted on another port), and proposes the pending
+// migrations. done is true when nothing was left to do.
+func (n *Node) prepareLeader(ctx context.Context, r *raft.Raft) (done bool, err error) {
+	if err := r.Barrier(timeoutOf(ctx)).Error(); err != nil {
+		return false, fmt.Errorf("barrier: %w", err)
+	}
+	if err := n.updateOwnAddress(ctx, r); err != nil {
+		return false, err
+	}
+	pending, err := n.fsm.pendingMigrations(ctx, n.readDB)
+	if err != nil {
+		return false, err
+	}
+	if len(pending) == 0 {
+		return true, nil
+	}
+	cmd, err := NewCommand(migrateType, 1, "", migratePayload{Targets: pending})
+	if err != nil {
+		return false, err
+	}
+	if _, err := n.Propose(ctx, cmd); err != nil {
+		return false, err
+	}
+	n.log.Info("schema migrated", "targets", fmt.Sprint(pending))
+	return false, nil
+}
+
+// updateOwnAddress replaces this node's address in the raft configuration
+// when it differs from the transport's (AddVoter with the same ID updates
+// the address).
+func (n *Node) updateOwnAddress(ctx context.Context, r *raft.Raft) error {
+	f := r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("read configuration: %w", err)
+	}
+	local := n.trans.LocalAddr()
+	for _, s := range f.Configuration().Servers {
+		if s.ID == raft.ServerID(n.cfg.NodeID) && s.Address != local {
+			n.log.Info("raft address changed", "old", s.Address, "new", local)
+			if err := r.AddVoter(s.ID, local, 0, timeoutOf(ctx)).Error(); err != nil {
+				return fmt.Errorf("update own address: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// timeoutOf turns ctx's deadline into a raft timeout (0: none).
+func timeoutOf(ctx context.Context) time.Duration {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d), time.Millisecond)
+	}
+	return 0
+}
+
+// Propose stamps cmd.Time with the leader's clock, replicates the command,
+// waits until this node has applied it and returns the apply function's
+// value, or its error unchanged. On a follower it returns a
+// *NotLeaderError (errors.Is ErrNotLeader) naming the leader. A command
+// whose type or version this node does not know is refused with an
+// *UnknownCommandError before it reaches the log. If ctx ends after the
+// command was handed to raft, Propose returns ctx's error and the command
+// may still be applied.
+func (n *Node) Propose(ctx context.Context, cmd Command) (Result, error) {
+	r := n.raft.Load()
+	if r == nil {
+		return Result{}, ErrNotStarted
+	}
+	select {
+	case <-n.closing:
+		return Result{}, ErrClosed
+	default:
+	}
+	if _, err := n.fsm.lookup(cmd); err != nil {
+		return Result{}, err
+	}
+	if r.State() != raft.Leader {
+		return Result{}, notLeader(r)
+	}
+	cmd.Time = n.cfg.Now().UTC()
+	data, err := encodeEntry(cmd)
+	if err != nil {
+		return Result{}, fmt.Errorf("cluster: encode %s: %w", cmd.Type, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	f := r.Apply(data, timeoutOf(ctx))
+	if ctx.Done() != nil {
+		// The future has no channel; a helper goroutine turns it into one.
+		// It ends when raft resolves the future, which raft always does
+		// (applied, failed, or shut down).
+		done := make(chan struct{})
+		go func() {
+			f.Error()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return Result{}, fmt.Errorf("cluster: propose %s (it may still be applied): %w", cmd.Type, ctx.Err())
+		}
+	}
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return Result{}, notLeader(r)
+		}
+		if errors.Is(err, raft.ErrRaftShutdown) {
+			return Result{}, ErrClosed
+		}
+		return Result{}, fmt.Errorf("cluster: propose %s: %w", cmd.Type, err)
+	}
+	res := Result{Index: f.Index()}
+	resp, ok := f.Response().(*response)
+	if !ok {
+		return res, nil
+	}
+	res.Value = resp.Value
+	return res, resp.Err
+}
+
+// notLeader builds the error that names the current leader.
+func notLeader(r *raft.Raft) error {
+	addr, id := r.LeaderWithID()
+	return &NotLeaderError{LeaderAddr: string(addr), LeaderID: string(id)}
+}
+
+// WaitApplied blocks until this node has applied index, ctx ends or the
+// node closes. It is woken by the FSM after each commit, not by polling.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	return n.fsm.applied.wait(ctx, index, n.closing)
+}
+
+// DB returns the read-only pool over the local state (WAL, busy timeout,
+// query_only). Writes through it fail: every write is a command.
+func (n *Node) DB() *sql.DB { return n.readDB }
+
+// AppliedIndex returns the index of the last entry applied to SQLite.
+func (n *Node) AppliedIndex() uint64 { return n.fsm.applied.get() }
+
+// IsLeader reports whether this node is the raft leader now.
+func (n *Node) IsLeader() bool {
+	r := n.raft.Load()
+	return r != nil && r.State() == raft.Leader
+}
+
+// RaftAddr returns the address the raft transport listens on (useful when
+// Config.RaftAddr had port 0), or "" before Start.
+func (n *Node) RaftAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.trans == nil {
+		return ""
+	}
+	return string(n.trans.LocalAddr())
+}
+
+// Snapshot makes raft take a snapshot now (and compact the log beyond
+// TrailingLogs), for tests and operators.
+func (n *Node) Snapshot() error {
+	r := n.raft.Load()
+	if r == nil {
+		return ErrNotStarted
+	}
+	if err := r.Snapshot().Error(); err != nil {
+		return fmt.Errorf("cluster: snapshot: %w", err)
+	}
+	return nil
+}
+
+// Close stops the outbox worker, raft and the transport, waits for the
+// node's goroutines and closes the files. It is safe to call twice.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		n.mu.Unlock()
+		close(n.closing)
+		n.wg.Wait()
+		var errs []error
+		if r := n.raft.Load(); r != nil {
+			if err := r.Shutdown().Error(); err != nil {
+				errs = append(errs, fmt.Errorf("cluster: shut down raft: %w", err))
+			}
+		}
+		n.mu.Lock()
+		if n.trans != nil {
+			if err := n.trans.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("cluster: close transport: %w", err))
+			}
+		}
+		n.mu.Unlock()
+		errs = append(errs, n.closeFiles())
+		n.closeErr = errors.Join(errs...)
+		n.log.Info("node closed")
+	})
+	return n.closeErr
+}
+
+// closeFiles closes whatever New opened.
+func (n *Node) closeFiles() error {
+	var errs []error
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	if n.readDB != nil {
+		errs = append(errs, n.readDB.Close())
+	}
+	if n.fsm != nil {
+		errs = append(errs, n.fsm.close())
+	}
+	return errors.Join(errs...)
+}
+
+// Interface check: the domain packages see a Node as a Proposer.
+var _ Proposer = (*Node)(nil)
+
+// unbatchedFSM is the FSM without raft.BatchingFSM, for benchmarks.
+type unbatchedFSM struct{ f *fsm }
+
+func (u unbatchedFSM) Apply(l *raft.Log) any               { return u.f.Apply(l) }
+func (u unbatchedFSM) Snapshot() (raft.FSMSnapshot, error) { return u.f.Snapshot() }
+func (u unbatchedFSM) Restore(rc io.ReadCloser) error      { return u.f.Restore(rc) }
+
+// removeStaleTemps removes the temporary snapshot and restore copies that a
+// crash left behind.
+func removeStaleTemps(dir string) {
+	for _, pattern := range []string{"snapshot-*.tmp*", "restore-*.tmp*"} {
+		matches, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, m := range matches {
+			os.Remove(m)
+		}
+	}
+}

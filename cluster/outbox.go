@@ -1,0 +1,389 @@
+package cluster
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Outbox item statuses: pending → sent, or pending → failed after
+// Config.OutboxMaxAttempts failed deliveries. Failed items are kept for
+// inspection and never retried by the worker.
+const (
+	OutboxPending = "pending"
+	OutboxSent    = "sent"
+	OutboxFailed  = "failed"
+)
+
+// Built-in outbox commands, proposed by the leader's outbox worker.
+const (
+	outboxSentType   = "cluster.outbox.sent"
+	outboxRetryType  = "cluster.outbox.retry"
+	outboxFailedType = "cluster.outbox.failed"
+)
+
+// clusterMigrations is the schema of the cluster package's own component.
+func clusterMigrations() []Migration {
+	return []Migration{{
+		Component: reservedComponent,
+		Version:   1,
+		SQL: `
+CREATE TABLE cluster_outbox (
+	id           TEXT PRIMARY KEY,
+	cmd_index    INTEGER NOT NULL,
+	tenant       TEXT NOT NULL,
+	kind         TEXT NOT NULL,
+	key          TEXT NOT NULL UNIQUE,
+	payload      BLOB NOT NULL,
+	status       TEXT NOT NULL DEFAULT 'pending',
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	created      INTEGER NOT NULL,
+	next_attempt INTEGER NOT NULL,
+	sent         INTEGER,
+	last_error   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX cluster_outbox_due ON cluster_outbox (status, next_attempt);
+CREATE INDEX cluster_outbox_cmd ON cluster_outbox (cmd_index);`,
+	}}
+}
+
+// OutboxItem is something to deliver outside the cluster (an email), recorded
+// by a domain apply function in the same transaction as the change that
+// causes it, so that the change and the promise to tell about it commit
+// together.
+type OutboxItem struct {
+	// Kind selects the Deliverer, e.g. "email".
+	Kind string
+	// Key is a stable dedupe key, e.g. "booking/BA-7K3Q9P/confirm/1". A
+	// second Enqueue with the same key is ignored; deliverers can also pass
+	// it on (e.g. in a Message-ID) so the receiver can drop a duplicate.
+	Key string
+	// Payload is what the deliverer needs, JSON-encoded.
+	Payload json.RawMessage
+}
+
+// OutboxMessage is an outbox row as the deliverer and the inspection API
+// see it.
+type OutboxMessage struct {
+	// ID is derived from the log index of the command that enqueued it
+	// ("<index>-<n>"), so it is the same on every node.
+	ID          string
+	Tenant      string
+	Kind        string
+	Key         string
+	Payload     json.RawMessage
+	Status      string
+	Attempts    int // failed deliveries so far (a sent item counts its last one too)
+	Created     time.Time
+	NextAttempt time.Time
+	Sent        time.Time // zero unless Status is OutboxSent
+	LastError   string
+}
+
+// Deliverer delivers one outbox message (sends the email). It must honour
+// ctx, which ends at Config.OutboxTimeout or when this node stops leading.
+// A nil error marks the message sent; an error schedules a retry. Delivery
+// is at least once: a deliverer that must not repeat itself dedupes on
+// m.Key.
+type Deliverer func(ctx context.Context, m OutboxMessage) error
+
+// Enqueue records item in the outbox. It is called by apply functions,
+// inside their transaction, so the item exists if and only if the command's
+// other changes do. The row's ID is derived from cmd.Index. A Key already
+// in the outbox makes Enqueue a no-op.
+func Enqueue(tx *sql.Tx, cmd Command, item OutboxItem) error {
+	switch {
+	case cmd.Index == 0:
+		return errors.New("cluster: Enqueue called outside apply (command has no index)")
+	case item.Kind == "" || item.Key == "":
+		return errors.New("cluster: Enqueue: Kind and Key are required")
+	case len(item.Payload) == 0 || !json.Valid(item.Payload):
+		return fmt.Errorf("cluster: Enqueue %s: payload is not JSON", item.Key)
+	}
+	ctx := context.Background()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM cluster_outbox WHERE cmd_index = ?`,
+		int64(cmd.Index)).Scan(&n); err != nil {
+		return fmt.Errorf("cluster: Enqueue %s: %w", item.Key, err)
+	}
+	at := cmd.Time.UnixNano()
+	_, err := tx.ExecContext(ctx, `INSERT INTO cluster_outbox
+		(id, cmd_index, tenant, kind, key, payload, created, next_attempt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+		fmt.Sprintf("%d-%d", cmd.Index, n+1), int64(cmd.Index), cmd.Tenant, item.Kind, item.Key,
+		[]byte(item.Payload), at, at)
+	if err != nil {
+		return fmt.Errorf("cluster: Enqueue %s: %w", item.Key, err)
+	}
+	return nil
+}
+
+// outboxResult is the payload of the worker's commands. NextAttempt is
+// computed by the worker (the backoff is its business, not apply's).
+type outboxResult struct {
+	ID          string    `json:"id"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// applyOutboxSent marks an item sent at the command's (leader-stamped)
+// time. An item that is no longer pending is left alone: a previous leader
+// may have marked it already.
+func applyOutboxSent(tx *sql.Tx, cmd Command) (any, error) {
+	var p outboxResult
+	if err := cmd.Decode(&p); err != nil {
+		return nil, err
+	}
+	_, err := tx.Exec(`UPDATE cluster_outbox SET status = 'sent', sent = ?, attempts = attempts + 1
+		WHERE id = ? AND status = 'pending'`, cmd.Time.UnixNano(), p.ID)
+	return nil, err
+}
+
+// applyOutboxRetry records a failed attempt and when to try again.
+func applyOutboxRetry(tx *sql.Tx, cmd Command) (any, error) {
+	var p outboxResult
+	if err := cmd.Decode(&p); err != nil {
+		return nil, err
+	}
+	_, err := tx.Exec(`UPDATE cluster_outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?
+		WHERE id = ? AND status = 'pending'`, p.NextAttempt.UnixNano(), p.Error, p.ID)
+	return nil, err
+}
+
+// applyOutboxFailed records the last failed attempt and gives up.
+func applyOutboxFailed(tx *sql.Tx, cmd Command) (any, error) {
+	var p outboxResult
+	if err := cmd.Decode(&p); err != nil {
+		return nil, err
+	}
+	_, err := tx.Exec(`UPDATE cluster_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?
+		WHERE id = ? AND status = 'pending'`, p.Error, p.ID)
+	return nil, err
+}
+
+// HandleOutbox registers the deliverer of one kind of outbox item. Call it
+// before Start; it panics after Start, on a duplicate kind or a nil d.
+// Items of a kind with no deliverer stay pending.
+func (n *Node) HandleOutbox(kind string, d Deliverer) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch {
+	case n.started:
+		panic(fmt.Sprintf("cluster: HandleOutbox(%q) after Start", kind))
+	case kind == "" || d == nil:
+		panic("cluster: HandleOutbox needs a kind and a deliverer")
+	}
+	if _, dup := n.deliverers[kind]; dup {
+		panic(fmt.Sprintf("cluster: outbox kind %q handled twice", kind))
+	}
+	n.deliverers[kind] = d
+}
+
+// outboxColumns is the column list scanOutbox reads.
+const outboxColumns = `id, tenant, kind, key, payload, status, attempts, created, next_attempt, COALESCE(sent, 0), last_error`
+
+func scanOutbox(rows *sql.Rows) (OutboxMessage, error) {
+	var m OutboxMessage
+	var payload []byte
+	var created, next, sent int64
+	err := rows.Scan(&m.ID, &m.Tenant, &m.Kind, &m.Key, &payload, &m.Status, &m.Attempts,
+		&created, &next, &sent, &m.LastError)
+	m.Payload = payload
+	m.Created = time.Unix(0, created).UTC()
+	m.NextAttempt = time.Unix(0, next).UTC()
+	if sent != 0 {
+		m.Sent = time.Unix(0, sent).UTC()
+	}
+	return m, err
+}
+
+// Outbox lists outbox items with the given status (all when status is
+// ""), oldest first, at most limit (100 when limit <= 0). It reads the
+// local state.
+func (n *Node) Outbox(ctx context.Context, status string, limit int) ([]OutboxMessage, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := n.readDB.QueryContext(ctx, `SELECT `+outboxColumns+` FROM cluster_outbox
+		WHERE ? = '' OR status = ? ORDER BY created, cmd_index, id LIMIT ?`, status, status, limit)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: list outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxMessage
+	for rows.Next() {
+		m, err := scanOutbox(rows)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: list outbox: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// outboxBatch is how many due items the worker reads at once.
+const outboxBatch = 64
+
+// recordTimeout bounds the proposal that records a delivery's outcome.
+const recordTimeout = 5 * time.Second
+
+// runOutbox is the leader-only delivery loop. The run loop starts it when
+// this node becomes leader and cancels ctx when it stops leading or closes;
+// it returns promptly after ctx ends. Items are delivered one at a time, and
+// each result is applied (Propose waits for local apply) before the next
+// query, so in normal operation an item is never delivered twice.
+func (n *Node) runOutbox(ctx context.Context, r *raft.Raft) {
+	log := n.log.With("worker", "outbox")
+	// The outbox table exists once Start has run the migrations.
+	select {
+	case <-n.ready:
+	case <-ctx.Done():
+		return
+	}
+	// A barrier makes this node apply everything a previous leader
+	// committed (e.g. its "sent" marks) before looking for due items.
+	if err := r.Barrier(0).Error(); err != nil {
+		log.Warn("outbox worker not started: barrier failed", "err", err)
+		return
+	}
+	log.Info("outbox worker started")
+	defer log.Info("outbox worker stopped")
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next, err := n.deliverDue(ctx, log)
+		if ctx.Err() != nil {
+			return
+		}
+		wait := time.Duration(0)
+		switch {
+		case err != nil:
+			log.Error("outbox delivery round failed", "err", err)
+			wait = n.cfg.OutboxBackoff
+		case next.IsZero():
+			wait = time.Hour
+		default:
+			wait = next.Sub(n.cfg.Now())
+		}
+		if wait <= 0 {
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.outboxWake:
+		case <-timer.C:
+		}
+	}
+}
+
+// deliverDue delivers the items due now and returns when the next pending
+// item is due (zero when none is pending; now when more are due).
+func (n *Node) deliverDue(ctx context.Context, log interface {
+	Warn(string, ...any)
+}) (time.Time, error) {
+	kinds := make([]any, 0, len(n.deliverers))
+	for k := range n.deliverers {
+		kinds = append(kinds, k)
+	}
+	in := strings.TrimSuffix(strings.Repeat("?,", len(kinds)), ",")
+	now := n.cfg.Now()
+	args := append([]any{now.UnixNano()}, kinds...)
+	args = append(args, outboxBatch)
+	rows, err := n.readDB.QueryContext(ctx, `SELECT `+outboxColumns+` FROM cluster_outbox
+		WHERE status = 'pending' AND next_attempt <= ? AND kind IN (`+in+`)
+		ORDER BY next_attempt, cmd_index, id LIMIT ?`, args...)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read due outbox items: %w", err)
+	}
+	var due []OutboxMessage
+	for rows.Next() {
+		m, err := scanOutbox(rows)
+		if err != nil {
+			rows.Close()
+			return time.Time{}, fmt.Errorf("read due outbox items: %w", err)
+		}
+		due = append(due, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return time.Time{}, fmt.Errorf("read due outbox items: %w", err)
+	}
+	for _, m := range due {
+		if err := n.deliverOne(ctx, m, log); err != nil {
+			return time.Time{}, err
+		}
+	}
+	if len(due) == outboxBatch {
+		return now, nil
+	}
+	var next sql.NullInt64
+	if err := n.readDB.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM cluster_outbox
+		WHERE status = 'pending' AND kind IN (`+in+`)`, kinds...).Scan(&next); err != nil {
+		return time.Time{}, fmt.Errorf("read next outbox item: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, nil
+	}
+	return time.Unix(0, next.Int64), nil
+}
+
+// deliverOne delivers m and proposes the outcome. An error means the
+// outcome could not be recorded (not leader any more, closing); the item
+// stays pending and is delivered again by whoever leads next.
+func (n *Node) deliverOne(ctx context.Context, m OutboxMessage, log interface {
+	Warn(string, ...any)
+}) error {
+	dctx, cancel := context.WithTimeout(ctx, n.cfg.OutboxTimeout)
+	err := n.deliverers[m.Kind](dctx, m)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		// Stopped leading or closing during the delivery, which failed
+		// (probably because of that): the item stays pending as it was.
+		return ctx.Err()
+	}
+	var typ string
+	p := outboxResult{ID: m.ID}
+	switch attempts := m.Attempts + 1; {
+	case err == nil:
+		typ = outboxSentType
+	case attempts >= n.cfg.OutboxMaxAttempts:
+		typ, p.Error = outboxFailedType, err.Error()
+		log.Warn("outbox item failed for good", "id", m.ID, "key", m.Key, "tenant", m.Tenant, "attempts", attempts, "err", err)
+	default:
+		typ, p.Error = outboxRetryType, err.Error()
+		p.NextAttempt = n.cfg.Now().Add(n.backoff(attempts)).UTC()
+		log.Warn("outbox delivery failed, will retry", "id", m.ID, "key", m.Key, "tenant", m.Tenant,
+			"attempts", attempts, "next", p.NextAttempt, "err", err)
+	}
+	cmd, cerr := NewCommand(typ, 1, m.Tenant, p)
+	if cerr != nil {
+		return cerr
+	}
+	// The outcome is recorded even if ctx ended during a successful
+	// delivery (Close waits for it, raft is still up), so that closing a
+	// node does not make its last email go out twice.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer rcancel()
+	if _, perr := n.Propose(rctx, cmd); perr != nil {
+		return fmt.Errorf("record outbox %s %s: %w", m.ID, typ, perr)
+	}
+	return nil
+}
+
+// backoff is the delay after the given number of failed attempts:
+// OutboxBackoff doubled at each further failure, capped at OutboxMaxBackoff.
+func (n *Node) backoff(attempts int) time.Duration {
+	d := n.cfg.OutboxBackoff
+	for i := 1; i < attempts && d < n.cfg.OutboxMaxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, n.cfg.OutboxMaxBackoff)
+}
