@@ -1,0 +1,84 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/tenant"
+)
+
+// apiBookingCreate answers POST /api/v1/bookings: 201 with the booking's
+// code, times and links; 409 when the slot is full or the citizen already
+// holds a booking; 422 with per-field messages; 429 past the rate limit.
+func (h *Handler) apiBookingCreate(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
+	if err := h.allowCreate(r); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	var in apiBookingRequest
+	if err := decodeJSON(r, &in); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	start, err := parseStart(in.Start)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	loc := t.Location()
+	base := h.baseURL(r)
+	c, err := h.book.Create(r.Context(), t, booking.Request{
+		ServiceID: in.ServiceID,
+		Start:     start,
+		Channel:   booking.Channel(in.Channel),
+		Citizen: booking.Citizen{
+			GivenName:  in.Citizen.GivenName,
+			FamilyName: in.Citizen.FamilyName,
+			FiscalCode: in.Citizen.FiscalCode,
+			Email:      in.Citizen.Email,
+			Phone:      in.Citizen.Phone,
+		},
+		Details:         in.Details,
+		PrivacyAccepted: in.PrivacyAccepted,
+	}, base)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	b := c.Booking
+	h.log.Info("booking created", "tenant", t.ID, "booking", b.Code, "via", "api")
+	w.Header().Set("Location", base+"/api/v1/bookings/"+b.Code)
+	writeJSON(w, http.StatusCreated, apiBookingCreated{
+		ID: b.ID, Code: b.Code,
+		Start: rfc3339(b.Start, loc), End: rfc3339(b.End, loc),
+		ManageURL:   base + booking.ManagePath(b.Code, c.ManageToken),
+		ManageToken: c.ManageToken,
+		JoinURL:     joinURL(base, b),
+	})
+}
+
+// allowCreate takes a token from the client's booking-creation bucket.
+func (h *Handler) allowCreate(r *http.Request) error {
+	if ok, wait := h.limiter.allow(h.clientIP(r), h.now()); !ok {
+		return &rateLimitError{RetryAfter: wait}
+	}
+	return nil
+}
+
+// parseStart parses an RFC 3339 start time, reporting a
+// *booking.ValidationError on the "start" field.
+func parseStart(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, &booking.ValidationError{Fields: map[string]string{"start": "Scegli data e orario dell'appuntamento."}}
+	}
+	start, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, &booking.ValidationError{Fields: map[string]string{
+			"start": "Orario non valido: usa il formato RFC 3339, ad esempio 2027-03-11T10:00:00+01:00.",
+		}}
+	}
+	return start, nil
+}

@@ -1,0 +1,38 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/sportello-virtuale/sportello/tenant"
+	"github.com/sportello-virtuale/sportello/tenant/site"
+)
+
+// serviceShowView is the data of a service's page.
+type serviceShowView struct {
+	Service serviceView
+	Office  officeView
+}
+
+// serviceShow answers GET /servizi/{id}: what the service is, what to
+// bring, how and where it is provided, and the booking button
+// (data-element="service-booking-access") that opens the flow with the
+// service chosen.
+func (h *Handler) serviceShow(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
+	svc, err := h.book.Service(r.Context(), t.ID, r.PathValue("id"))
+	if err != nil {
+		h.pageError(w, r, err)
+		return
+	}
+	o, err := h.book.Office(r.Context(), t.ID, svc.OfficeID)
+	if err != nil {
+		h.pageError(w, r, err)
+		return
+	}
+	h.pages.Render(w, r, http.StatusOK, "servizio.html", site.Page{
+		Title: svc.Name,
+		Breadcrumbs: []site.Crumb{
+			{Label: "Home", URL: "/"}, {Label: "Servizi", URL: "/servizi"}, {Label: svc.Name},
+		},
+		Data: serviceShowView{Service: newServiceView(svc), Office: newOfficeView(o)},
+	})
+}
