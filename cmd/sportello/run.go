@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/booking"
+	bookingweb "github.com/sportello-virtuale/sportello/booking/web"
+	"github.com/sportello-virtuale/sportello/cluster"
+	mailer "github.com/sportello-virtuale/sportello/internal/mail"
+	"github.com/sportello-virtuale/sportello/tenant"
+	"github.com/sportello-virtuale/sportello/tenant/site"
+)
+
+// startTimeout bounds how long the node may take to elect itself and
+// migrate before run gives up.
+const startTimeout = 2 * time.Minute
+
+// runNode runs a node until SIGINT or SIGTERM and returns the exit code.
+// Logs go to stderr.
+func runNode(cfg Config, opts runOptions, stderr io.Writer) int {
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "sportello: %v\n", err)
+		return exitUsage
+	}
+	log := cfg.Log.newLogger(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, opts, log); err != nil {
+		log.Error("sportello stopped", "component", "main", "err", err)
+		fmt.Fprintf(stderr, "sportello: %v\n", err)
+		return exitFailure
+	}
+	log.Info("sportello stopped", "component", "main")
+	return exitOK
+}
+
+// runOptions is what sets `demo` apart from `serve`.
+type runOptions struct {
+	// demo seeds the demo Comune and mounts the mailbox page.
+	demo bool
+	// stdout receives the URLs to open; logs go to the logger.
+	stdout io.Writer
+}
+
+// run wires a node from cfg and serves until ctx ends, then shuts down in
+// order: stop accepting HTTP (letting requests in flight finish), close the
+// admin socket, close the node (outbox worker, raft, SQLite). It returns
+// once everything it started has stopped.
+func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (err error) {
+	// closers run in reverse order when run returns, on success or failure.
+	var closers []func()
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	// The admin socket comes first: it tells whether another node already
+	// runs on this data dir, before anything opens the node's files.
+	adminLn, err := listenAdmin(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func() { adminLn.Close() })
+	// The HTTP address is taken early too, so a port in use stops the
+	// start before the node opens its files; connections wait in the
+	// listener's backlog until the server runs.
+	httpLn, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	closers = append(closers, func() { httpLn.Close() })
+
+	var (
+		sender mailer.Sender
+		box    *mailer.Mailbox
+	)
+	switch cfg.Mail.Delivery {
+	case deliverySMTP:
+		s, err := cfg.SMTP.newSender()
+		if err != nil {
+			return err
+		}
+		sender = s
+		log.Info("email goes out through SMTP", "component", "mail", "server", s.Addr(), "security", cfg.SMTP.Security)
+	default:
+		box, err = mailer.NewMailbox(filepath.Join(cfg.DataDir, "mailbox"))
+		if err != nil {
+			return err
+		}
+		sender = box
+		log.Info("email is kept in the local mailbox, not sent", "component", "mail", "dir", box.Dir())
+	}
+
+	// The registry holds every command the node can apply; it is frozen by
+	// cluster.New.
+	reg := cluster.NewRegistry()
+	tenant.Register(reg)
+	booking.Register(reg)
+
+	node, err := cluster.New(cluster.Config{
+		Dir:               filepath.Join(cfg.DataDir, "cluster"),
+		NodeID:            cfg.NodeID,
+		RaftAddr:          cfg.RaftAddr,
+		Registry:          reg,
+		Logger:            log,
+		OutboxBackoff:     cfg.Outbox.Backoff,
+		OutboxMaxBackoff:  cfg.Outbox.MaxBackoff,
+		OutboxMaxAttempts: cfg.Outbox.MaxAttempts,
+		OutboxTimeout:     cfg.Outbox.Timeout,
+	})
+	if err != nil {
+		return fmt.Errorf("open node: %w", err)
+	}
+	closers = append(closers, func() {
+		if err := node.Close(); err != nil {
+			log.Error("close node", "component", "main", "err", err)
+		}
+	})
+	node.HandleOutbox(booking.OutboxKind, emailDeliverer(sender, cfg.Mail.DefaultFrom, time.Now, log.With("component", "mail")))
+
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	err = node.Start(sctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting: not an error
+		}
+		return fmt.Errorf("start node: %w", err)
+	}
+
+	tenants := tenant.NewRegistry(node, node.DB(), cfg.BaseDomain)
+	book := booking.NewBook(node, node.DB(), time.Now, rand.Reader)
+	if opts.demo {
+		if _, err := seedDemo(ctx, tenants, book, log.With("component", "demo")); err != nil {
+			return err
+		}
+	}
+
+	handler, err := newHandler(cfg, opts, node, tenants, book, box, log)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(httpLn) }()
+
+	httpAddr := httpLn.Addr().String()
+	status := func() nodeStatus {
+		return nodeStatus{
+			NodeID: cfg.NodeID, Version: versionString(), Leader: node.IsLeader(),
+			AppliedIndex: node.AppliedIndex(), RaftAddr: node.RaftAddr(), HTTPAddr: httpAddr,
+			BaseDomain: tenants.BaseDomain(), DataDir: cfg.DataDir, Demo: opts.demo, Mailbox: box != nil,
+		}
+	}
+	admin := newAdminServer(node, tenants, book, status, log)
+	admin.Start(adminLn)
+
+	log.Info("sportello started", "component", "main", "node", cfg.NodeID, "http", httpAddr,
+		"raft", node.RaftAddr(), "data", cfg.DataDir, "version", versionString())
+	printURLs(ctx, opts, tenants, httpAddr, cfg.DataDir)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		admin.Close(context.Background())
+		return fmt.Errorf("http server: %w", err)
+	}
+
+	log.Info("shutting down", "component", "main")
+	shctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shctx); err != nil {
+		log.Warn("http requests still running at shutdown timeout; closing them", "component", "main", "err", err)
+		srv.Close()
+	}
+	<-serveErr
+	if err := admin.Close(shctx); err != nil {
+		log.Warn("admin requests still running at shutdown timeout", "component", "main", "err", err)
+	}
+	// The deferred closers now close the node: outbox worker, raft, SQLite.
+	return nil
+}
+
+// newHandler builds the HTTP handler of the node: /healthz and, in the
+// demo, the mailbox page on every host; everything else behind the tenant
+// middleware, which answers unknown hosts with the neutral 404.
+func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant.Registry, book *booking.Book, box *mailer.Mailbox, log *slog.Logger) (http.Handler, error) {
+	s, err := site.New(site.Options{Resolver: tenants, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("site: %w", err)
+	}
+	rl := bookingweb.RateLimit{PerMinute: cfg.RateLimit.BookingsPerMinute, Burst: cfg.RateLimit.Burst, MaxClients: cfg.RateLimit.MaxClients}
+	web, err := bookingweb.New(bookingweb.Config{
+		Book: book, Site: s, Logger: log, Now: time.Now, RateLimit: rl,
+		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tenantMux := http.NewServeMux()
+	web.Routes(tenantMux)
+	s.Routes(tenantMux)
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", healthz(node, cfg.NodeID))
+	if opts.demo && box != nil {
+		page, err := newMailboxPage(box, log)
+		if err != nil {
+			return nil, err
+		}
+		page.Routes(root)
+	}
+	root.Handle("/", s.Tenant(tenantMux))
+	return root, nil
+}
+
+// healthz answers 200 while the node serves: it has a leader (itself or
+// another) and has applied its log up to the schema.
+func healthz(node *cluster.Node, nodeID string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"status": "ok", "node": nodeID, "leader": node.IsLeader(), "applied_index": node.AppliedIndex(),
+		})
+	}
+}
+
+// printURLs tells the person who started the node what to open.
+func printURLs(ctx context.Context, opts runOptions, tenants *tenant.Registry, httpAddr, dataDir string) {
+	w := opts.stdout
+	if w == nil {
+		return
+	}
+	if opts.demo {
+		host := tenants.PrimaryHost(demoTenant())
+		fmt.Fprintf(w, "\nSportello demo is running. Open in a browser:\n\n")
+		fmt.Fprintf(w, "  Comune di Bari        %s\n", siteURL(host, httpAddr, "/"))
+		fmt.Fprintf(w, "  Book an appointment   %s\n", siteURL(host, httpAddr, "/prenota"))
+		fmt.Fprintf(w, "  Email sent (demo)     %s\n", siteURL(host, httpAddr, "/_demo/posta"))
+		fmt.Fprintf(w, "  API description       %s\n", siteURL(host, httpAddr, "/api/v1/openapi.json"))
+		fmt.Fprintf(w, "\n*.localhost names reach this machine in browsers and curl; elsewhere use\n")
+		fmt.Fprintf(w, "  curl -H 'Host: %s' %s\n", host, siteURL(httpAddrHost(httpAddr), httpAddr, "/"))
+	} else {
+		fmt.Fprintf(w, "\nSportello is serving on %s\n", siteURL(httpAddrHost(httpAddr), httpAddr, "/"))
+		if ts, err := tenants.List(ctx); err == nil {
+			for _, t := range ts {
+				fmt.Fprintf(w, "  %-24s %s\n", t.Name, siteURL(tenants.PrimaryHost(t), httpAddr, "/"))
+			}
+		}
+	}
+	fmt.Fprintf(w, "\nData in %s; admin socket %s. Stop with Ctrl+C.\n\n", dataDir, adminSocketPath(dataDir))
+}
+
+// httpAddrHost is the host to reach httpAddr on: loopback for a wildcard
+// listen address.
+func httpAddrHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return host
+}

@@ -1,0 +1,13 @@
+// Package mail sends the email that Sportello's outbox hands it. A Sender
+// takes a finished RFC 5322 message (composed by the booking package) and an
+// envelope; two senders live here: SMTP, which submits to the Comune's or
+// the operator's mail server (STARTTLS, implicit TLS or plain, with optional
+// AUTH PLAIN), and Mailbox, the demo's node-local folder of .eml files that
+// the demo page lists and shows, so a newcomer sees the confirmation email
+// without a mail server. Parse decodes a message into its text, HTML and
+// attachments for that page and for tests.
+//
+// The package composes no message and knows nothing of bookings or
+// tenants; it never retries (the cluster outbox does, with backoff).
+// Subpackage smtptest runs a real SMTP server for tests.
+package mail
