@@ -16,8 +16,8 @@ import (
 // checkOffice validates an office as saved.
 func checkOffice(o Office) error {
 	f := map[string]string{}
-	if o.ID == "" {
-		f["id"] = "Manca l'identificativo dell'ufficio."
+	if !ValidID(o.ID) {
+		f["id"] = "L'identificativo dell'ufficio deve avere da 1 a 64 caratteri tra lettere minuscole, cifre e trattini."
 	}
 	requireText(f, "name", o.Name, "Inserisci il nome dell'ufficio.")
 	requireText(f, "address", o.Address, "Inserisci l'indirizzo dell'ufficio.")
@@ -34,8 +34,8 @@ func checkOffice(o Office) error {
 // checkService validates a service as saved.
 func checkService(s Service) error {
 	f := map[string]string{}
-	if s.ID == "" {
-		f["id"] = "Manca l'identificativo del servizio."
+	if !ValidID(s.ID) {
+		f["id"] = "L'identificativo del servizio deve avere da 1 a 64 caratteri tra lettere minuscole, cifre e trattini."
 	}
 	if s.OfficeID == "" {
 		f["office_id"] = "Scegli l'ufficio che eroga il servizio."
@@ -77,8 +77,8 @@ func checkService(s Service) error {
 // checkClosure validates a closure as added.
 func checkClosure(c Closure) error {
 	f := map[string]string{}
-	if c.ID == "" {
-		f["id"] = "Manca l'identificativo della chiusura."
+	if !ValidID(c.ID) {
+		f["id"] = "L'identificativo della chiusura deve avere da 1 a 64 caratteri tra lettere minuscole, cifre e trattini."
 	}
 	if c.From.IsZero() || c.To.IsZero() || !validDate(c.From.String()) || !validDate(c.To.String()) {
 		f["from"] = "Indica il primo e l'ultimo giorno di chiusura."
@@ -92,8 +92,8 @@ func checkClosure(c Closure) error {
 // checkOpening validates an extra opening as added.
 func checkOpening(o Opening) error {
 	f := map[string]string{}
-	if o.ID == "" {
-		f["id"] = "Manca l'identificativo dell'apertura."
+	if !ValidID(o.ID) {
+		f["id"] = "L'identificativo dell'apertura deve avere da 1 a 64 caratteri tra lettere minuscole, cifre e trattini."
 	}
 	if o.OfficeID == "" {
 		f["office_id"] = "Scegli l'ufficio."
@@ -153,4 +153,21 @@ func fieldsErr(f map[string]string) error {
 		return nil
 	}
 	return &ValidationError{Fields: f}
+}
+
+// ValidID reports whether id can name an office, service, closure or
+// opening: 1 to 64 characters among a-z, 0-9 and "-", not starting with
+// "-". IDs appear in page URLs (/servizi/{id}), so they stay readable and
+// need no escaping.
+func ValidID(id string) bool {
+	if id == "" || len(id) > 64 || id[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -22,14 +23,8 @@ func (h *Handler) apiBookingCreate(w http.ResponseWriter, r *http.Request, t ten
 		h.apiError(w, r, err)
 		return
 	}
-	start, err := parseStart(in.Start)
-	if err != nil {
-		h.apiError(w, r, err)
-		return
-	}
-	loc := t.Location()
-	base := h.baseURL(r)
-	c, err := h.book.Create(r.Context(), t, booking.Request{
+	start, startErr := parseStart(in.Start)
+	req := booking.Request{
 		ServiceID: in.ServiceID,
 		Start:     start,
 		Channel:   booking.Channel(in.Channel),
@@ -42,7 +37,15 @@ func (h *Handler) apiBookingCreate(w http.ResponseWriter, r *http.Request, t ten
 		},
 		Details:         in.Details,
 		PrivacyAccepted: in.PrivacyAccepted,
-	}, base)
+	}
+	if startErr != nil {
+		// Report every invalid field at once, not only the start time.
+		h.apiError(w, r, mergeFieldErrors(startErr, checkRequestErr(req)))
+		return
+	}
+	loc := t.Location()
+	base := h.baseURL(r)
+	c, err := h.book.Create(r.Context(), t, req, base)
 	if err != nil {
 		h.apiError(w, r, err)
 		return
@@ -81,4 +84,29 @@ func parseStart(s string) (time.Time, error) {
 		}}
 	}
 	return start, nil
+}
+
+// checkRequestErr returns the field errors of req, or nil.
+func checkRequestErr(req booking.Request) error {
+	_, err := booking.CheckRequest(req)
+	return err
+}
+
+// mergeFieldErrors joins the fields of the *booking.ValidationError values
+// among errs into one; first wins on the same field, so put the most
+// precise message first.
+func mergeFieldErrors(errs ...error) error {
+	fields := map[string]string{}
+	for _, err := range errs {
+		var ve *booking.ValidationError
+		if !errors.As(err, &ve) {
+			continue
+		}
+		for k, v := range ve.Fields {
+			if _, ok := fields[k]; !ok {
+				fields[k] = v
+			}
+		}
+	}
+	return &booking.ValidationError{Fields: fields}
 }

@@ -218,6 +218,8 @@ func TestAPI(t *testing.T) {
 			{"invalid fields", `{"service_id":"` + b.InPerson.ID + `","start":"2027-03-05T10:00:00+01:00","channel":"in_person","citizen":{"given_name":"","family_name":"Rossi","fiscal_code":"RSSMRA85T10A562X","email":"x@"},"privacy_accepted":false}`,
 				"", 422, "validation_failed", []string{"citizen.given_name", "citizen.fiscal_code", "citizen.email", "privacy_accepted"}},
 			{"bad start", strings.Replace(full, "2027-03-02T10:00:00+01:00", "2 marzo alle 10", 1), "", 422, "validation_failed", []string{"start"}},
+			{"bad start and other fields", `{"service_id":"` + b.InPerson.ID + `","start":"domani","channel":"in_person","citizen":{"given_name":"","family_name":"Rossi","fiscal_code":"RSSMRA85T10A562X","email":"x@"},"privacy_accepted":false}`,
+				"", 422, "validation_failed", []string{"start", "citizen.given_name", "citizen.fiscal_code", "citizen.email", "privacy_accepted"}},
 			{"not a slot", strings.Replace(full, "10:00:00", "10:07:00", 1), "", 422, "not_a_slot", []string{"start"}},
 			{"too soon", strings.Replace(full, "2027-03-02T10:00:00", "2027-03-01T09:00:00", 1), "", 422, "too_soon", []string{"start"}},
 			{"too far", strings.Replace(full, "2027-03-02", "2027-04-06", 1), "", 422, "too_far", []string{"start"}},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
@@ -57,6 +58,7 @@ func municipalHours() booking.Week {
 // cancellation up to 24 hours before, one active booking per citizen.
 func service(name, category, desc string, bring []string, minutes, desks int, notice time.Duration, ch ...booking.Channel) booking.Service {
 	return booking.Service{
+		ID:   slug(name),
 		Name: name, Category: category, Description: desc, WhatToBring: bring,
 		Duration: time.Duration(minutes) * time.Minute, Channels: ch, Capacity: desks,
 		MinNotice: notice, HorizonDays: 60, CancelDeadline: 24 * time.Hour, MaxActivePerCitizen: 1,
@@ -77,6 +79,7 @@ func demoOffices() []demoOffice {
 	return []demoOffice{
 		{
 			office: booking.Office{
+				ID:      "urp",
 				Name:    "Ufficio Relazioni con il Pubblico",
 				Address: "Corso Vittorio Emanuele II, 84 – 70122 Bari",
 				Phone:   "080 577 2001", Email: "urp@bari.localhost", Hours: hours,
@@ -98,6 +101,7 @@ func demoOffices() []demoOffice {
 		},
 		{
 			office: booking.Office{
+				ID:      "ambiente",
 				Name:    "Ripartizione Tutela Ambiente, Sanità e Igiene",
 				Address: "Via Francesco Crispi, 85 – 70123 Bari",
 				Phone:   "080 577 6402", Email: "ambiente@bari.localhost", Hours: hours,
@@ -119,6 +123,7 @@ func demoOffices() []demoOffice {
 		},
 		{
 			office: booking.Office{
+				ID:      "urbanistica",
 				Name:    "Ripartizione Urbanistica e Edilizia Privata",
 				Address: "Via Giuseppe Capruzzi, 212 – 70124 Bari",
 				Phone:   "080 577 5711", Email: "urbanistica@bari.localhost", Hours: hours,
@@ -140,6 +145,7 @@ func demoOffices() []demoOffice {
 		},
 		{
 			office: booking.Office{
+				ID:      "anagrafe",
 				Name:    "Anagrafe",
 				Address: "Largo Chiurlia, 27 – 70122 Bari",
 				Phone:   "080 577 2250", Email: "anagrafe@bari.localhost", Hours: anagrafe,
@@ -219,4 +225,48 @@ func seedDemo(ctx context.Context, tenants *tenant.Registry, book *booking.Book,
 		log.Info("demo offices and services seeded", "tenant", t.ID, "created", created)
 	}
 	return t, nil
+}
+
+// slug turns a service's name into the readable ID of its page
+// ("Rilascio carta d'identità elettronica" → "rilascio-carta-d-identita-elettronica"),
+// cut at a word boundary to at most 48 characters.
+func slug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case strings.ContainsRune("àáâä", r):
+			b.WriteByte('a')
+			dash = false
+		case strings.ContainsRune("èéêë", r):
+			b.WriteByte('e')
+			dash = false
+		case strings.ContainsRune("ìíîï", r):
+			b.WriteByte('i')
+			dash = false
+		case strings.ContainsRune("òóôö", r):
+			b.WriteByte('o')
+			dash = false
+		case strings.ContainsRune("ùúûü", r):
+			b.WriteByte('u')
+			dash = false
+		default:
+			if !dash && b.Len() > 0 {
+				b.WriteByte('-')
+				dash = true
+			}
+		}
+	}
+	out := strings.TrimSuffix(b.String(), "-")
+	for len(out) > 48 {
+		i := strings.LastIndexByte(out[:48], '-')
+		if i < 0 {
+			return out[:48]
+		}
+		out = out[:i]
+	}
+	return out
 }
