@@ -38,7 +38,7 @@ table{width:100%;border-collapse:collapse;background:#fff}
 caption{text-align:left;padding:.5rem 0;color:#555}
 th,td{text-align:left;padding:.6rem .75rem;border-bottom:1px solid #dde1e5;vertical-align:top}
 .meta{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;background:#fff;padding:1rem;border:1px solid #dde1e5}
-.meta dt{font-weight:700}.meta dd{margin:0}
+.meta dt{font-weight:700}.meta dd{margin:0;overflow-wrap:anywhere}
 .body{white-space:pre-wrap;word-break:break-word;background:#fff;border:1px solid #dde1e5;padding:1rem;font-family:"Roboto Mono",ui-monospace,monospace;font-size:.9rem}
 .parts span,.empty{color:#555}
 `
