@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
-	"github.com/sportello-virtuale/sportello/internal/civil"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -33,16 +32,24 @@ const payloadVersion = 1
 // when a newer node proposes during a rolling upgrade.
 var errVersion = errors.New("payload version not supported by this node")
 
-// Register adds the booking schema and apply functions to reg.
+// Register adds the booking schema and apply functions to reg. The apply
+// functions of one registry (one node) share a cache of the services'
+// configuration (see configCache).
 func Register(reg *cluster.Registry) {
+	a := &applier{cache: newConfigCache()}
 	reg.Migrate(Migrations()...)
 	reg.Handle(CmdOfficeSave, payloadVersion, applyOfficeSave)
 	reg.Handle(CmdServiceSave, payloadVersion, applyServiceSave)
 	reg.Handle(CmdClosureAdd, payloadVersion, applyClosureAdd)
 	reg.Handle(CmdOpeningAdd, payloadVersion, applyOpeningAdd)
-	reg.Handle(CmdCreate, payloadVersion, applyCreate)
+	reg.Handle(CmdCreate, payloadVersion, a.applyCreate)
 	reg.Handle(CmdCancel, payloadVersion, applyCancel)
-	reg.Handle(CmdMove, payloadVersion, applyMove)
+	reg.Handle(CmdMove, payloadVersion, a.applyMove)
+}
+
+// applier holds what the apply functions of one registry share.
+type applier struct {
+	cache *configCache
 }
 
 // comune is the part of the Comune's settings that apply needs, stamped in
@@ -130,6 +137,10 @@ type Applied struct {
 	ID       string `json:"id"`
 	Code     string `json:"code"`
 	Sequence int    `json:"sequence"`
+	// Booking is the booking as booking.create stored it (nil for the
+	// other commands), so that Book.Create need not read it back. Its
+	// JSON form lacks the tenant and the join token.
+	Booking *Booking `json:"booking,omitempty"`
 }
 
 // decode checks the payload version and decodes it.
@@ -161,6 +172,9 @@ func applyOfficeSave(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, fmt.Errorf("save office %q: %w", o.ID, err)
 	}
 	if err := saveHours(tx, cmd.Tenant, o.ID, "", o.Hours); err != nil {
+		return nil, err
+	}
+	if err := bumpConfigVersion(tx, cmd); err != nil {
 		return nil, err
 	}
 	return o.ID, nil
@@ -206,6 +220,9 @@ func applyServiceSave(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err := saveHours(tx, cmd.Tenant, s.OfficeID, s.ID, s.Hours); err != nil {
 		return nil, err
 	}
+	if err := bumpConfigVersion(tx, cmd); err != nil {
+		return nil, err
+	}
 	return s.ID, nil
 }
 
@@ -246,6 +263,9 @@ func applyClosureAdd(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		VALUES (?, ?, ?, ?, ?, ?)`, cmd.Tenant, c.ID, c.OfficeID, c.From.String(), c.To.String(), c.Reason); err != nil {
 		return nil, fmt.Errorf("add closure: %w", err)
 	}
+	if err := bumpConfigVersion(tx, cmd); err != nil {
+		return nil, err
+	}
 	return c.ID, nil
 }
 
@@ -267,26 +287,25 @@ func applyOpeningAdd(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		VALUES (?, ?, ?, ?, ?, ?)`, cmd.Tenant, o.ID, o.OfficeID, o.Date.String(), string(ivs), o.Reason); err != nil {
 		return nil, fmt.Errorf("add opening: %w", err)
 	}
+	if err := bumpConfigVersion(tx, cmd); err != nil {
+		return nil, err
+	}
 	return o.ID, nil
 }
 
-// reserve checks every rule a booking of svc at start must satisfy at
-// cmd.Time, in the order a citizen can best act on: channel, time window,
-// closed day, real slot, the citizen's own bookings, capacity. self is the
-// booking being moved ("" when creating): it counts neither for the
-// citizen's cap nor for the slot's capacity.
-func reserve(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, svc Service, start time.Time, ch Channel, fiscalCode, self string) error {
+// reserve checks every rule a booking of the service of cfg at start must
+// satisfy at cmd.Time, in the order a citizen can best act on: channel,
+// time window, closed day, real slot, the citizen's own bookings,
+// capacity. self is the booking being moved ("" when creating): it counts
+// neither for the citizen's cap nor for the slot's capacity.
+func reserve(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, cfg serviceConfig, start time.Time, ch Channel, fiscalCode, self string) error {
 	ctx := context.Background()
+	svc := cfg.svc
 	if !svc.offers(ch) {
 		return fmt.Errorf("channel %q: %w", ch, ErrChannelOffered)
 	}
 	loc := t.Location()
-	d := civil.DateOf(start.In(loc))
-	sched, err := loadSchedule(ctx, tx, t, loc, svc, d, d)
-	if err != nil {
-		return err
-	}
-	if err := sched.check(start, cmd.Time); err != nil {
+	if err := cfg.schedule(t).check(start, cmd.Time); err != nil {
 		return err
 	}
 	if svc.MaxActivePerCitizen > 0 {
@@ -313,7 +332,7 @@ func reserve(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, svc Service, star
 	return nil
 }
 
-func applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
+func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	var p createPayload
 	if err := decode(cmd, &p); err != nil {
 		return nil, err
@@ -328,23 +347,24 @@ func applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if fc := p.Citizen.FiscalCode; fc != NormalizeFiscalCode(fc) || !ValidFiscalCode(fc) {
 		return nil, &ValidationError{Fields: map[string]string{"citizen.fiscal_code": "Il codice fiscale non è valido."}}
 	}
-	svc, err := loadService(ctx, tx, t.ID, p.ServiceID)
+	cfg, err := a.cache.service(ctx, tx, t.ID, p.ServiceID)
 	if err != nil {
 		return nil, err
 	}
-	office, err := loadOffice(ctx, tx, t.ID, svc.OfficeID)
-	if err != nil {
+	svc, office := cfg.svc, cfg.office
+	if err := reserve(tx, cmd, t, cfg, p.Start, p.Channel, p.Citizen.FiscalCode, ""); err != nil {
 		return nil, err
 	}
-	if err := reserve(tx, cmd, t, svc, p.Start, p.Channel, p.Citizen.FiscalCode, ""); err != nil {
-		return nil, err
-	}
-	var taken int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings WHERE tenant = ? AND (code = ? OR id = ?)`,
-		t.ID, p.Code, p.ID).Scan(&taken); err != nil {
+	// Two point lookups, one per unique key: written as one "code = ? OR
+	// id = ?" the query scans every booking of the Comune, inside the
+	// FSM's single goroutine, and booking slows down as the table grows.
+	var taken bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM booking_bookings WHERE tenant = ? AND code = ?)
+		OR EXISTS (SELECT 1 FROM booking_bookings WHERE tenant = ? AND id = ?)`,
+		t.ID, p.Code, t.ID, p.ID).Scan(&taken); err != nil {
 		return nil, fmt.Errorf("check code: %w", err)
 	}
-	if taken > 0 {
+	if taken {
 		return nil, fmt.Errorf("code %s: %w", p.Code, ErrCodeTaken)
 	}
 	b := Booking{
@@ -365,7 +385,7 @@ func applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err := enqueueNotice(tx, cmd, n); err != nil {
 		return nil, err
 	}
-	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence}, nil
+	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence, Booking: &b}, nil
 }
 
 // loadManaged returns the booking with code if tokenHash matches its
@@ -422,7 +442,7 @@ func applyCancel(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence}, nil
 }
 
-func applyMove(tx *sql.Tx, cmd cluster.Command) (any, error) {
+func (a *applier) applyMove(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	var p movePayload
 	if err := decode(cmd, &p); err != nil {
 		return nil, err
@@ -434,11 +454,12 @@ func applyMove(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	office, err := loadOffice(ctx, tx, t.ID, svc.OfficeID)
+	cfg, err := a.cache.service(ctx, tx, t.ID, svc.ID)
 	if err != nil {
 		return nil, err
 	}
-	if err := reserve(tx, cmd, t, svc, p.Start, b.Channel, b.Citizen.FiscalCode, b.ID); err != nil {
+	office := cfg.office
+	if err := reserve(tx, cmd, t, cfg, p.Start, b.Channel, b.Citizen.FiscalCode, b.ID); err != nil {
 		return nil, err
 	}
 	prevStart, prevEnd := b.Start, b.End

@@ -251,6 +251,13 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 		if err != nil {
 			return Created{}, fmt.Errorf("book %s at %s: %w", req.ServiceID, req.Start.Format(time.RFC3339), err)
 		}
+		// The apply function's value, when it reaches here as the Go value
+		// (not through JSON), is the row as stored: no read-back needed.
+		if a, ok := res.Value.(Applied); ok && a.Booking != nil && a.Booking.ID == id {
+			bk := *a.Booking
+			bk.Tenant = t.ID
+			return Created{Booking: inZone(bk, t.Location()), ManageToken: token, Index: res.Index}, nil
+		}
 		bk, err := loadBookingByID(ctx, b.db, t.ID, id)
 		if err != nil {
 			return Created{}, err

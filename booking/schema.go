@@ -104,7 +104,25 @@ CREATE INDEX booking_bookings_citizen ON booking_bookings (tenant, service_id, f
 CREATE INDEX booking_bookings_office ON booking_bookings (tenant, office_id, start_unix);
 `
 
+// schemaV2 adds the version of each Comune's booking configuration: the
+// log index and time of the last command that changed its offices,
+// services, hours, closures or openings. Every apply function that writes
+// those tables stores its command there, in the same transaction; apply
+// then keeps what it reads of them in memory and checks this one row to
+// know the copy is current (see configCache). A Comune without a row has
+// had no change since the migration, version 0.
+const schemaV2 = `
+CREATE TABLE booking_config_version (
+	tenant    TEXT NOT NULL PRIMARY KEY,
+	cmd_index INTEGER NOT NULL,
+	cmd_time  INTEGER NOT NULL
+) WITHOUT ROWID;
+`
+
 // Migrations returns the schema steps of component "booking".
 func Migrations() []cluster.Migration {
-	return []cluster.Migration{{Component: "booking", Version: 1, SQL: schemaV1}}
+	return []cluster.Migration{
+		{Component: "booking", Version: 1, SQL: schemaV1},
+		{Component: "booking", Version: 2, SQL: schemaV2},
+	}
 }

@@ -159,12 +159,43 @@ func (s schedule) check(start, now time.Time) error {
 	if _, closed, reason := s.openOn(d); closed {
 		return fmt.Errorf("slot %s (%s): %w", when, reason, ErrClosed)
 	}
-	for _, sl := range s.slotsOn(d) {
-		if sl.Start.Equal(start) {
-			return nil
-		}
+	if s.isSlot(d, start) {
+		return nil
 	}
 	return fmt.Errorf("slot %s: %w", when, ErrNotASlot)
+}
+
+// isSlot reports whether start is one of slotsOn(d), without listing the
+// day's slots: apply checks one start per booking, and a service open all
+// day in 5-minute slots has 288 of them, each costing two time.Date calls.
+// A slot of slotsOn starts at a wall time m minutes after midnight of d
+// with m = iv.Start + k·step inside an interval, so only start's own wall
+// minute can match; the same two wallTime checks as slotsOn then decide.
+func (s schedule) isSlot(d civil.Date, start time.Time) bool {
+	step := int(s.svc.Duration / time.Minute)
+	if step <= 0 {
+		return false
+	}
+	w := start.In(s.loc)
+	if civil.DateOf(w) != d {
+		return false
+	}
+	m := w.Hour()*60 + w.Minute()
+	ivs, _, _ := s.openOn(d)
+	for _, iv := range ivs {
+		if m < iv.Start || m+step > iv.End || (m-iv.Start)%step != 0 {
+			continue
+		}
+		at, ok := wallTime(d, m, s.loc)
+		if !ok || !at.Equal(start) {
+			continue
+		}
+		end := at.Add(s.svc.Duration)
+		if want, ok := wallTime(d, m+step, s.loc); ok && want.Equal(end) {
+			return true
+		}
+	}
+	return false
 }
 
 // offers reports whether the service offers channel c.

@@ -254,3 +254,43 @@ func TestSlotLabel(t *testing.T) {
 		t.Errorf("SlotLabel = %q, want %q", got, want)
 	}
 }
+
+// TestIsSlotAgreesWithSlotsOn checks the shortcut apply uses against the
+// list the citizen sees: for every minute (and a few off-minute instants)
+// around ordinary days and both DST changes, with several durations and
+// overlapping intervals up to 24:00, start is a slot for isSlot exactly
+// when slotsOn lists it.
+func TestIsSlotAgreesWithSlotsOn(t *testing.T) {
+	t.Parallel()
+	loc := rome(t)
+	hours := everyDay(Interval{hm(0, 0), hm(3, 10)}, Interval{hm(1, 45), hm(4, 0)},
+		Interval{hm(8, 30), hm(12, 0)}, Interval{hm(22, 50), hm(24, 0)})
+	for _, dur := range []time.Duration{5 * time.Minute, 7 * time.Minute, 25 * time.Minute, 60 * time.Minute} {
+		s := newSchedule(bari, loc, testService(dur), hours, nil, nil)
+		for _, day := range []civil.Date{date(2026, 3, 12), date(2026, 3, 29), date(2026, 10, 25)} {
+			listed := map[int64]bool{}
+			hits := 0
+			for _, sl := range s.slotsOn(day) {
+				listed[sl.Start.UnixNano()] = true
+			}
+			from, _ := day.In(loc, 0, 0)
+			for start := from.Add(-time.Hour); start.Before(from.Add(26 * time.Hour)); start = start.Add(time.Minute) {
+				for _, at := range []time.Time{start, start.Add(30 * time.Second)} {
+					d := civil.DateOf(at.In(loc))
+					want := listed[at.UnixNano()] && d == day
+					if d != day {
+						continue // listed with its own day's slots
+					}
+					if got := s.isSlot(d, at); got != want {
+						t.Errorf("%v slots, %s: isSlot = %v, slotsOn lists it: %v", dur, at.In(loc).Format(time.RFC3339), got, want)
+					} else if got {
+						hits++
+					}
+				}
+			}
+			if hits != len(listed) {
+				t.Errorf("%v slots on %s: isSlot accepted %d starts, slotsOn lists %d", dur, day, hits, len(listed))
+			}
+		}
+	}
+}

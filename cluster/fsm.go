@@ -72,7 +72,7 @@ func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
 	f.migrations[reservedComponent] = clusterMigrations()
 	f.builtins = map[string]handler{
 		migrateType:      {maxVersion: 1, fn: f.applyMigrate},
-		outboxSentType:   {maxVersion: 1, fn: applyOutboxSent},
+		outboxSentType:   {maxVersion: outboxSentVersion, fn: applyOutboxSent},
 		outboxRetryType:  {maxVersion: 1, fn: applyOutboxRetry},
 		outboxFailedType: {maxVersion: 1, fn: applyOutboxFailed},
 	}

@@ -387,14 +387,22 @@ func timeoutOf(ctx context.Context) time.Duration {
 // command was handed to raft, Propose returns ctx's error and the command
 // may still be applied.
 func (n *Node) Propose(ctx context.Context, cmd Command) (Result, error) {
-	r := n.raft.Load()
-	if r == nil {
-		return Result{}, ErrNotStarted
-	}
 	select {
 	case <-n.closing:
 		return Result{}, ErrClosed
 	default:
+	}
+	return n.propose(ctx, cmd)
+}
+
+// propose is Propose without the check that Close has begun. The outbox
+// worker records its deliveries with it: Close stops the worker before it
+// shuts raft down, so what the worker delivered until then is still
+// recorded, and not sent again after a restart.
+func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
+	r := n.raft.Load()
+	if r == nil {
+		return Result{}, ErrNotStarted
 	}
 	if _, err := n.fsm.lookup(cmd); err != nil {
 		return Result{}, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,18 +107,17 @@ func Enqueue(tx *sql.Tx, cmd Command, item OutboxItem) error {
 	case len(item.Payload) == 0 || !json.Valid(item.Payload):
 		return fmt.Errorf("cluster: Enqueue %s: payload is not JSON", item.Key)
 	}
-	ctx := context.Background()
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM cluster_outbox WHERE cmd_index = ?`,
-		int64(cmd.Index)).Scan(&n); err != nil {
-		return fmt.Errorf("cluster: Enqueue %s: %w", item.Key, err)
-	}
+	// The row's number within its command counts the rows the command
+	// already enqueued, in the same statement as the insert (one SQLite
+	// call less per booking in the FSM goroutine). The WHERE clause also
+	// keeps SQLite from reading ON CONFLICT as a join constraint.
 	at := cmd.Time.UnixNano()
-	_, err := tx.ExecContext(ctx, `INSERT INTO cluster_outbox
+	_, err := tx.ExecContext(context.Background(), `INSERT INTO cluster_outbox
 		(id, cmd_index, tenant, kind, key, payload, created, next_attempt)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
-		fmt.Sprintf("%d-%d", cmd.Index, n+1), int64(cmd.Index), cmd.Tenant, item.Kind, item.Key,
-		[]byte(item.Payload), at, at)
+		SELECT ? || '-' || (COUNT(*) + 1), ?, ?, ?, ?, ?, ?, ? FROM cluster_outbox WHERE cmd_index = ?
+		ON CONFLICT (key) DO NOTHING`,
+		strconv.FormatUint(cmd.Index, 10), int64(cmd.Index), cmd.Tenant, item.Kind, item.Key,
+		[]byte(item.Payload), at, at, int64(cmd.Index))
 	if err != nil {
 		return fmt.Errorf("cluster: Enqueue %s: %w", item.Key, err)
 	}
@@ -132,17 +132,42 @@ type outboxResult struct {
 	Error       string    `json:"error,omitempty"`
 }
 
-// applyOutboxSent marks an item sent at the command's (leader-stamped)
-// time. An item that is no longer pending is left alone: a previous leader
-// may have marked it already.
+// outboxSentVersion is the version of cluster.outbox.sent the worker
+// proposes: version 2 marks many items sent in one command (outboxSentMany);
+// version 1, one item (outboxResult), is still applied for the entries
+// already in logs.
+const outboxSentVersion = 2
+
+// outboxSentMany is the payload of cluster.outbox.sent version 2.
+type outboxSentMany struct {
+	IDs []string `json:"ids"`
+}
+
+// applyOutboxSent marks items sent at the command's (leader-stamped) time.
+// An item that is no longer pending is left alone: a previous leader may
+// have marked it already.
 func applyOutboxSent(tx *sql.Tx, cmd Command) (any, error) {
-	var p outboxResult
-	if err := cmd.Decode(&p); err != nil {
-		return nil, err
+	var ids []string
+	if cmd.Version == 1 {
+		var p outboxResult
+		if err := cmd.Decode(&p); err != nil {
+			return nil, err
+		}
+		ids = []string{p.ID}
+	} else {
+		var p outboxSentMany
+		if err := cmd.Decode(&p); err != nil {
+			return nil, err
+		}
+		ids = p.IDs
 	}
-	_, err := tx.Exec(`UPDATE cluster_outbox SET status = 'sent', sent = ?, attempts = attempts + 1
-		WHERE id = ? AND status = 'pending'`, cmd.Time.UnixNano(), p.ID)
-	return nil, err
+	for _, id := range ids {
+		if _, err := tx.Exec(`UPDATE cluster_outbox SET status = 'sent', sent = ?, attempts = attempts + 1
+			WHERE id = ? AND status = 'pending'`, cmd.Time.UnixNano(), id); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
 }
 
 // applyOutboxRetry records a failed attempt and when to try again.
@@ -227,8 +252,22 @@ func (n *Node) Outbox(ctx context.Context, status string, limit int) ([]OutboxMe
 	return out, rows.Err()
 }
 
-// outboxBatch is how many due items the worker reads at once.
+// outboxBatch is how many due items the worker reads at once, and at most
+// how many deliveries one "sent" command records.
 const outboxBatch = 64
+
+// outboxGather is how long the worker, woken by an apply, lets further
+// applies come before it reads the due items. Without it, at a few
+// bookings a second each booking was read, delivered and recorded alone:
+// one "sent" command, one more log write and FSM commit, per email. An
+// email leaves at most this much later.
+const outboxGather = 25 * time.Millisecond
+
+// outboxSentDelay bounds how long a successful delivery waits for the
+// others of its round before the worker records them: a slow receiver
+// does not hold many unrecorded deliveries, which a change of leader would
+// send again.
+const outboxSentDelay = 250 * time.Millisecond
 
 // recordTimeout bounds the proposal that records a delivery's outcome.
 const recordTimeout = 5 * time.Second
@@ -279,6 +318,13 @@ func (n *Node) runOutbox(ctx context.Context, r *raft.Raft) {
 		case <-ctx.Done():
 			return
 		case <-n.outboxWake:
+			// Since Go 1.23 Reset needs no draining of the channel.
+			timer.Reset(outboxGather)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
 		case <-timer.C:
 		}
 	}
@@ -316,10 +362,19 @@ func (n *Node) deliverDue(ctx context.Context, log interface {
 	if err := rows.Err(); err != nil {
 		return time.Time{}, fmt.Errorf("read due outbox items: %w", err)
 	}
+	sent := &sentMarks{}
 	for _, m := range due {
-		if err := n.deliverOne(ctx, m, log); err != nil {
-			return time.Time{}, err
+		err := n.deliverOne(ctx, m, sent, log)
+		if err == nil && sent.due(n.cfg.Now()) {
+			err = n.recordSent(ctx, sent)
 		}
+		if err != nil {
+			// What was delivered is recorded even so (see recordSent).
+			return time.Time{}, errors.Join(err, n.recordSent(ctx, sent))
+		}
+	}
+	if err := n.recordSent(ctx, sent); err != nil {
+		return time.Time{}, err
 	}
 	if len(due) == outboxBatch {
 		return now, nil
@@ -335,10 +390,57 @@ func (n *Node) deliverDue(ctx context.Context, log interface {
 	return time.Unix(0, next.Int64), nil
 }
 
-// deliverOne delivers m and proposes the outcome. An error means the
-// outcome could not be recorded (not leader any more, closing); the item
-// stays pending and is delivered again by whoever leads next.
-func (n *Node) deliverOne(ctx context.Context, m OutboxMessage, log interface {
+// sentMarks collects the items of one round that were delivered and are
+// not yet recorded.
+type sentMarks struct {
+	ids   []string
+	first time.Time // when the first of ids was delivered
+}
+
+func (s *sentMarks) add(id string, now time.Time) {
+	if len(s.ids) == 0 {
+		s.first = now
+	}
+	s.ids = append(s.ids, id)
+}
+
+// due reports whether the marks should be recorded now rather than with
+// the rest of the round.
+func (s *sentMarks) due(now time.Time) bool {
+	return len(s.ids) >= outboxBatch || len(s.ids) > 0 && now.Sub(s.first) >= outboxSentDelay
+}
+
+// recordSent proposes one command that marks every collected item sent,
+// and empties s. Each delivery otherwise costs a command of its own, a
+// round trip through the log that the worker waits for: under load the
+// worker then fell ever further behind, and marks were half of the
+// commands the FSM applied. The marks are recorded even if ctx ended
+// after the deliveries (Close waits for it, raft is still up), so that
+// closing a node does not make its last emails go out twice. An error
+// leaves the items pending: whoever leads next delivers them again.
+func (n *Node) recordSent(ctx context.Context, s *sentMarks) error {
+	if len(s.ids) == 0 {
+		return nil
+	}
+	ids := s.ids
+	*s = sentMarks{}
+	cmd, err := NewCommand(outboxSentType, outboxSentVersion, "", outboxSentMany{IDs: ids})
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if _, err := n.propose(rctx, cmd); err != nil {
+		return fmt.Errorf("record %d outbox items sent: %w", len(ids), err)
+	}
+	return nil
+}
+
+// deliverOne delivers m. A success is added to sent, to be recorded with
+// the others of the round; a failure is recorded at once. An error means
+// the outcome could not be recorded (not leader any more, closing); the
+// item stays pending and is delivered again by whoever leads next.
+func (n *Node) deliverOne(ctx context.Context, m OutboxMessage, sent *sentMarks, log interface {
 	Warn(string, ...any)
 }) error {
 	dctx, cancel := context.WithTimeout(ctx, n.cfg.OutboxTimeout)
@@ -349,11 +451,13 @@ func (n *Node) deliverOne(ctx context.Context, m OutboxMessage, log interface {
 		// (probably because of that): the item stays pending as it was.
 		return ctx.Err()
 	}
+	if err == nil {
+		sent.add(m.ID, n.cfg.Now())
+		return nil
+	}
 	var typ string
 	p := outboxResult{ID: m.ID}
 	switch attempts := m.Attempts + 1; {
-	case err == nil:
-		typ = outboxSentType
 	case attempts >= n.cfg.OutboxMaxAttempts:
 		typ, p.Error = outboxFailedType, err.Error()
 		log.Warn("outbox item failed for good", "id", m.ID, "key", m.Key, "tenant", m.Tenant, "attempts", attempts, "err", err)
@@ -367,12 +471,9 @@ func (n *Node) deliverOne(ctx context.Context, m OutboxMessage, log interface {
 	if cerr != nil {
 		return cerr
 	}
-	// The outcome is recorded even if ctx ended during a successful
-	// delivery (Close waits for it, raft is still up), so that closing a
-	// node does not make its last email go out twice.
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer rcancel()
-	if _, perr := n.Propose(rctx, cmd); perr != nil {
+	if _, perr := n.propose(rctx, cmd); perr != nil {
 		return fmt.Errorf("record outbox %s %s: %w", m.ID, typ, perr)
 	}
 	return nil

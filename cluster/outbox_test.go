@@ -215,3 +215,149 @@ func TestEnqueueOutsideApply(t *testing.T) {
 }
 
 func itoa(i uint64) string { return strconv.FormatUint(i, 10) }
+
+// TestOutboxRecordsManyDeliveriesInOneCommand checks that the worker marks
+// the deliveries of one round sent with a single command, not one command
+// per item, and that every item ends sent exactly once.
+func TestOutboxRecordsManyDeliveriesInOneCommand(t *testing.T) {
+	t.Parallel()
+	const items = 20
+	release := make(chan struct{})
+	rec := newRecorder(0)
+	var once sync.Once
+	n := clustertest.New(t, cluster.Config{}, registerKV)
+	n.HandleOutbox("test", func(ctx context.Context, m cluster.OutboxMessage) error {
+		// The first delivery waits until every other item is queued, so
+		// that the next round finds them all due.
+		once.Do(func() { <-release })
+		return rec.deliver(ctx, m)
+	})
+	clustertest.Start(t, n)
+
+	if _, err := propose(n, putPayload{Key: "first", Value: "1", Outbox: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range items {
+		if _, err := propose(n, putPayload{Key: "k" + itoa(uint64(i)), Value: "1", Outbox: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queued := n.AppliedIndex()
+	close(release)
+	waitStatus(t, n, "kv/first/1", cluster.OutboxSent)
+	for i := range items {
+		m := waitStatus(t, n, "kv/k"+itoa(uint64(i))+"/1", cluster.OutboxSent)
+		if m.Attempts != 1 {
+			t.Errorf("%s: got attempts %d, want 1", m.Key, m.Attempts)
+		}
+	}
+	// One command marks the first item, one the other twenty.
+	if got := n.AppliedIndex() - queued; got > 2 {
+		t.Errorf("commands recording %d deliveries: got %d, want at most 2", items+1, got)
+	}
+	for i := range items {
+		if got := rec.count("kv/k" + itoa(uint64(i)) + "/1"); got != 1 {
+			t.Errorf("deliveries of k%d: got %d, want 1", i, got)
+		}
+	}
+}
+
+// TestEnqueueNumbersItemsOfOneCommand checks the IDs of several items
+// enqueued by one command: numbered from 1 in order, a duplicate key
+// skipped without using a number.
+func TestEnqueueNumbersItemsOfOneCommand(t *testing.T) {
+	t.Parallel()
+	n := clustertest.Node(t, func(r *cluster.Registry) {
+		r.Handle("multi.enqueue", 1, func(tx *sql.Tx, cmd cluster.Command) (any, error) {
+			for _, key := range []string{"a", "a", "b", "c"} {
+				if err := cluster.Enqueue(tx, cmd, cluster.OutboxItem{Kind: "none", Key: "multi/" + key, Payload: []byte(`{}`)}); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		})
+	})
+	cmd, err := cluster.NewCommand("multi.enqueue", 1, "bari", struct{}{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Propose(context.Background(), cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := n.Outbox(context.Background(), "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range all {
+		got[m.Key] = m.ID
+	}
+	idx := itoa(res.Index)
+	want := map[string]string{"multi/a": idx + "-1", "multi/b": idx + "-2", "multi/c": idx + "-3"}
+	if len(got) != len(want) {
+		t.Errorf("items: got %v, want %v", got, want)
+	}
+	for k, id := range want {
+		if got[k] != id {
+			t.Errorf("ID of %s: got %q, want %q", k, got[k], id)
+		}
+	}
+}
+
+// TestOutboxCloseRecordsWhatWasDelivered closes a node while the worker is
+// in the middle of a round: the items delivered before Close are recorded
+// sent (Close lets the worker propose its marks before raft stops), so
+// after a restart only the undelivered item goes out.
+func TestOutboxCloseRecordsWhatWasDelivered(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// First life: items queue while no deliverer runs.
+	n := clustertest.New(t, cluster.Config{Dir: dir}, registerKV)
+	clustertest.Start(t, n)
+	keys := []string{"a", "b", "c"}
+	for _, k := range keys {
+		if _, err := propose(n, putPayload{Key: k, Value: "1", Outbox: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.Close()
+
+	// Second life: "a" and "b" go out, "c" hangs until Close.
+	first := newRecorder(0)
+	hanging := make(chan struct{})
+	n = clustertest.New(t, cluster.Config{Dir: dir}, registerKV)
+	n.HandleOutbox("test", func(ctx context.Context, m cluster.OutboxMessage) error {
+		if m.Key == "kv/c/1" {
+			close(hanging)
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return first.deliver(ctx, m)
+	})
+	clustertest.Start(t, n)
+	select {
+	case <-hanging:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker never reached the last item")
+	}
+	n.Close()
+
+	// Third life: only "c" is delivered.
+	again := newRecorder(0)
+	n = clustertest.New(t, cluster.Config{Dir: dir}, registerKV)
+	n.HandleOutbox("test", again.deliver)
+	clustertest.Start(t, n)
+	waitStatus(t, n, "kv/c/1", cluster.OutboxSent)
+	for _, k := range []string{"a", "b"} {
+		if got := first.count("kv/" + k + "/1"); got != 1 {
+			t.Errorf("deliveries of %s before Close: got %d, want 1", k, got)
+		}
+		if got := again.count("kv/" + k + "/1"); got != 0 {
+			t.Errorf("deliveries of %s after the restart: got %d, want 0", k, got)
+		}
+	}
+	if got := again.count("kv/c/1"); got != 1 {
+		t.Errorf("deliveries of c after the restart: got %d, want 1", got)
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
@@ -14,18 +16,76 @@ import (
 
 // Registry is the node's view of the Comuni: it reads from the local SQLite
 // read pool and writes by proposing tenant.create and tenant.update. It is
-// safe for concurrent use and holds no state but its configuration.
+// safe for concurrent use. Besides its configuration it keeps only the
+// Comuni that Resolve found (see resolveCache).
 type Registry struct {
-	p    cluster.Proposer
-	db   *sql.DB
-	base string
+	p     cluster.Proposer
+	db    *sql.DB
+	base  string
+	cache resolveCache
 }
 
 // NewRegistry returns a registry over a node's proposer and read pool.
 // baseDomain ("sportello.example.it", "localhost" for the demo) is the
 // domain under which every Comune answers as <id>.<baseDomain>.
 func NewRegistry(p cluster.Proposer, db *sql.DB, baseDomain string) *Registry {
-	return &Registry{p: p, db: db, base: NormalizeHost(baseDomain)}
+	return &Registry{p: p, db: db, base: NormalizeHost(baseDomain), cache: resolveCache{hosts: map[string]Tenant{}}}
+}
+
+// resolveCache keeps the Comune of each host that Resolve found, for the
+// registry version (tenant_version) it was read under. Every request
+// resolves its Host: with the cache that costs one small query, the
+// version, instead of two queries and the decoding of the Comune. An entry
+// is used only while the stored version is the one it was read under, so
+// a create or update is seen by the next request; unknown hosts are not
+// kept (anyone can send any Host).
+type resolveCache struct {
+	mu      sync.Mutex
+	version [2]int64 // cmd_index, cmd_time
+	hosts   map[string]Tenant
+}
+
+// resolveCacheSize bounds the hosts kept; the map is emptied when full.
+const resolveCacheSize = 4096
+
+// version reads the registry's stored version.
+func (r *Registry) version(ctx context.Context) ([2]int64, error) {
+	var v [2]int64
+	err := r.db.QueryRowContext(ctx, `SELECT cmd_index, cmd_time FROM tenant_version WHERE id = 1`).Scan(&v[0], &v[1])
+	return v, err
+}
+
+// get returns the Comune of host kept under version v.
+func (c *resolveCache) get(v [2]int64, host string) (Tenant, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.version != v {
+		return Tenant{}, false
+	}
+	t, ok := c.hosts[host]
+	return t.clone(), ok
+}
+
+// put keeps t as the Comune of host under version v. Data read after v
+// was read is at least as new as v, so an entry is never older than its
+// version.
+func (c *resolveCache) put(v [2]int64, host string, t Tenant) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.version != v || len(c.hosts) >= resolveCacheSize {
+		clear(c.hosts)
+		c.version = v
+	}
+	c.hosts[host] = t.clone()
+}
+
+// clone returns t with slices of its own, so that callers of Resolve
+// cannot change the cached Comune.
+func (t Tenant) clone() Tenant {
+	t.Domains = slices.Clone(t.Domains)
+	t.Languages = slices.Clone(t.Languages)
+	t.PatronDays = slices.Clone(t.PatronDays)
+	return t
 }
 
 // BaseDomain returns the normalised base domain.
@@ -120,6 +180,23 @@ func (r *Registry) Resolve(ctx context.Context, host string) (Tenant, error) {
 	if h == "" {
 		return Tenant{}, fmt.Errorf("resolve empty host: %w", ErrNotFound)
 	}
+	v, err := r.version(ctx)
+	if err != nil {
+		return Tenant{}, fmt.Errorf("resolve host %s: %w", h, err)
+	}
+	if t, ok := r.cache.get(v, h); ok {
+		return t, nil
+	}
+	t, err := r.resolve(ctx, h)
+	if err != nil {
+		return Tenant{}, err
+	}
+	r.cache.put(v, h, t)
+	return t, nil
+}
+
+// resolve reads the Comune of the normalised host h.
+func (r *Registry) resolve(ctx context.Context, h string) (Tenant, error) {
 	if r.base != "" {
 		if label, ok := strings.CutSuffix(h, "."+r.base); ok {
 			if !ValidID(label) {

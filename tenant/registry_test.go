@@ -160,6 +160,13 @@ func TestUpdate(t *testing.T) {
 	u.Domains = []string{"prenota.comune.bari.it"}
 	u.PatronDays = append(u.PatronDays, tenant.PatronDay{Name: "Traslazione di San Nicola", Month: time.May, Day: 8})
 	u.Created = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC) // ignored
+	// Resolve keeps what it found: the update must reach the next
+	// resolution all the same.
+	for _, host := range []string{"servizi.comune.bari.it", reg.PrimaryHost(created)} {
+		if r, err := reg.Resolve(ctx, host); err != nil || r.Name != created.Name {
+			t.Fatalf("before the update, %s resolves to %q, %v; want %q", host, r.Name, err, created.Name)
+		}
+	}
 	got, err := reg.Update(ctx, u)
 	if err != nil {
 		t.Fatalf("Update: %v", err)
@@ -173,6 +180,9 @@ func TestUpdate(t *testing.T) {
 	}
 	if r, err := reg.Resolve(ctx, "prenota.comune.bari.it"); err != nil || r.Name != "Città di Bari" {
 		t.Errorf("new domain resolves to %q, %v; want Città di Bari", r.Name, err)
+	}
+	if r, err := reg.Resolve(ctx, reg.PrimaryHost(created)); err != nil || r.Name != "Città di Bari" || len(r.Domains) != 1 {
+		t.Errorf("primary host resolves to %q with domains %v, %v; want Città di Bari with the new domain", r.Name, r.Domains, err)
 	}
 	if closed, reason := got.ClosedOn(civilDate(2027, time.May, 8)); !closed || reason != "Traslazione di San Nicola" {
 		t.Errorf("ClosedOn(8 May) = %v, %q; want closed for the patron day", closed, reason)

@@ -65,7 +65,32 @@ CREATE TABLE tenant_domains (
 );
 CREATE UNIQUE INDEX tenant_domains_domain ON tenant_domains(domain);
 `,
+}, {
+	// tenant_version names the registry's current state: the log index
+	// and leader time of the last tenant.create or tenant.update. Every
+	// apply function that writes the registry's tables stores its command
+	// there, in the same transaction; Resolve keeps the Comuni it resolved
+	// in memory while the version it reads does not change.
+	Component: "tenant",
+	Version:   2,
+	SQL: `
+CREATE TABLE tenant_version (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	cmd_index INTEGER NOT NULL,
+	cmd_time  INTEGER NOT NULL
+);
+INSERT INTO tenant_version (id, cmd_index, cmd_time) VALUES (1, 0, 0);
+`,
 }}
+
+// bumpVersion records cmd as the last change of the registry.
+func bumpVersion(tx *sql.Tx, cmd cluster.Command) error {
+	if _, err := tx.Exec(`UPDATE tenant_version SET cmd_index = ?, cmd_time = ? WHERE id = 1`,
+		int64(cmd.Index), cmd.Time.UnixNano()); err != nil {
+		return fmt.Errorf("store registry version: %w", err)
+	}
+	return nil
+}
 
 // Register adds the registry's schema migrations and apply functions to
 // reg. cmd/sportello calls it once per node, before the node starts.
@@ -127,6 +152,9 @@ func applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err := insertDomains(tx, t); err != nil {
 		return nil, err
 	}
+	if err := bumpVersion(tx, cmd); err != nil {
+		return nil, err
+	}
 	return t, nil
 }
 
@@ -175,6 +203,9 @@ func applyUpdate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, fmt.Errorf("update tenant %s: %w", t.ID, err)
 	}
 	if err := insertDomains(tx, t); err != nil {
+		return nil, err
+	}
+	if err := bumpVersion(tx, cmd); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,7 +21,6 @@ import (
 
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/internal/civil"
-	"github.com/sportello-virtuale/sportello/tenant"
 )
 
 // The bench Comune and its service. The service opens around the clock
@@ -43,22 +43,22 @@ type bench struct {
 	// this run differ from earlier runs on the same node.
 	next atomic.Int64
 	base int64
+	// bookURL is the URL of POST /api/v1/bookings.
+	bookURL string
 }
 
 // newBench creates (or finds) the bench Comune, office and service
 // through the admin socket and lists the service's slots.
 func newBench(ctx context.Context, n *node) (*bench, error) {
 	b := &bench{n: n, host: benchTenant + "." + n.status.BaseDomain}
+	b.bookURL = b.url("/api/v1/bookings")
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	b.base = int64(binary.BigEndian.Uint32(rnd[:]) % 100_000_000)
 
 	code, err := n.adminCall(ctx, "GET", "/v1/tenants/"+benchTenant, nil, nil)
 	if code == http.StatusNotFound {
-		_, err = n.adminCall(ctx, "POST", "/v1/tenants", tenant.Tenant{
-			ID: benchTenant, Name: "Comune di Prova", ISTAT: "999999", CodePrefix: "PR",
-			Sender: tenant.Sender{Name: "Comune di Prova", Address: "noreply@bench.localhost"},
-		}, nil)
+		_, err = n.adminCall(ctx, "POST", "/v1/tenants", benchComune(), nil)
 	}
 	if err != nil {
 		return nil, err
@@ -76,13 +76,7 @@ func newBench(ctx context.Context, n *node) (*bench, error) {
 		}
 	}
 	if office.ID == "" {
-		var week booking.Week
-		for d := range week {
-			week[d] = []booking.Interval{{Start: 0, End: 24 * 60}}
-		}
-		if _, err := n.adminCall(ctx, "POST", "/v1/tenants/"+benchTenant+"/offices", booking.Office{
-			Name: benchOffice, Address: "Via della Prova, 1", Hours: week,
-		}, &office); err != nil {
+		if _, err := n.adminCall(ctx, "POST", "/v1/tenants/"+benchTenant+"/offices", benchOfficeOf(), &office); err != nil {
 			return nil, err
 		}
 	}
@@ -92,11 +86,7 @@ func newBench(ctx context.Context, n *node) (*bench, error) {
 		}
 	}
 	if b.service.ID == "" {
-		if _, err := n.adminCall(ctx, "POST", "/v1/tenants/"+benchTenant+"/services", booking.Service{
-			OfficeID: office.ID, Name: benchService, Description: "Servizio fittizio per misurare le prestazioni.",
-			Duration: 5 * time.Minute, Channels: []booking.Channel{booking.InPerson}, Capacity: 1000,
-			HorizonDays: benchDays + 1, MaxActivePerCitizen: 0,
-		}, &b.service); err != nil {
+		if _, err := n.adminCall(ctx, "POST", "/v1/tenants/"+benchTenant+"/services", benchServiceOf(office.ID), &b.service); err != nil {
 			return nil, err
 		}
 	}
@@ -116,8 +106,11 @@ func newBench(ctx context.Context, n *node) (*bench, error) {
 	if err := json.Unmarshal(resp, &slots); err != nil {
 		return nil, fmt.Errorf("slots: %w", err)
 	}
+	// Slots of the next hour are left out: they pass the minimum notice
+	// while the run lasts.
+	soon := time.Now().Add(time.Hour)
 	for _, s := range slots.Slots {
-		if s.Remaining > 0 {
+		if at, err := time.Parse(time.RFC3339, s.Start); err == nil && s.Remaining > 0 && at.After(soon) {
 			b.slots = append(b.slots, s.Start)
 		}
 	}
@@ -168,17 +161,11 @@ func (b *bench) get(ctx context.Context, c *http.Client, path string) ([]byte, e
 }
 
 // book makes booking number i and returns the HTTP status (0 for a
-// transport error).
+// transport error). The body is appended by hand, not marshalled from a
+// map: loadgen shares the node's two cores, and every microsecond it
+// spends is one the node does not get.
 func (b *bench) book(ctx context.Context, c *http.Client, i int64) int {
-	body, _ := json.Marshal(map[string]any{
-		"service_id": b.service.ID, "start": b.slots[i%int64(len(b.slots))], "channel": "in_person",
-		"privacy_accepted": true,
-		"citizen": map[string]any{
-			"given_name": "Prova", "family_name": fmt.Sprintf("Carico %d", i),
-			"fiscal_code": fiscalCode(b.base + i), "email": fmt.Sprintf("prova%d@bench.localhost", i),
-		},
-	})
-	req, err := http.NewRequestWithContext(ctx, "POST", b.url("/api/v1/bookings"), bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, "POST", b.bookURL, bytes.NewReader(b.body(i)))
 	if err != nil {
 		return 0
 	}
@@ -192,6 +179,22 @@ func (b *bench) book(ctx context.Context, c *http.Client, i int64) int {
 	return resp.StatusCode
 }
 
+// body is the JSON request of booking number i.
+func (b *bench) body(i int64) []byte {
+	body := make([]byte, 0, 384)
+	body = append(body, `{"service_id":`...)
+	body = strconv.AppendQuote(body, b.service.ID)
+	body = append(body, `,"start":`...)
+	body = strconv.AppendQuote(body, b.slots[i%int64(len(b.slots))])
+	body = append(body, `,"channel":"in_person","privacy_accepted":true,"citizen":{"given_name":"Prova","family_name":"Carico `...)
+	body = strconv.AppendInt(body, i, 10)
+	body = append(body, `","fiscal_code":"`...)
+	body = append(body, fiscalCode(b.base+i)...)
+	body = append(body, `","email":"prova`...)
+	body = strconv.AppendInt(body, i, 10)
+	return append(body, `@bench.localhost"}}`...)
+}
+
 // levelResult is the outcome of one concurrency level.
 type levelResult struct {
 	concurrency int
@@ -199,6 +202,24 @@ type levelResult struct {
 	elapsed     time.Duration
 	latencies   []time.Duration // of the successful bookings, sorted
 	errors      map[int]int     // status (0: transport error) → count
+	// loadgenCPU and nodeCPU are the CPU time loadgen and the node used
+	// during the level (warm-up included; nodeCPU is zero for a node
+	// loadgen did not start).
+	loadgenCPU, nodeCPU time.Duration
+	// store is the in-process store level of the same concurrency, run
+	// just before (nil without -store).
+	store *levelResult
+	// drainedBefore is how long loadgen waited, before the level, for the
+	// node to deliver the emails of the previous one.
+	drainedBefore time.Duration
+}
+
+// cpuShare returns d as a percentage of one core over the level.
+func (r levelResult) cpuShare(d time.Duration) float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return 100 * d.Seconds() / r.elapsed.Seconds()
 }
 
 func (r levelResult) rate() float64 {
@@ -233,14 +254,22 @@ func (r levelResult) errorString() string {
 	return strings.Join(parts, " ")
 }
 
-// runLevel keeps c clients booking back to back for d (or until max
-// bookings) after a warm-up round that opens their connections.
+// runLevel books over HTTP at concurrency c (see runLevel).
 func (b *bench) runLevel(ctx context.Context, c int, d time.Duration, maxBookings int) levelResult {
 	client := b.client(c)
 	defer client.CloseIdleConnections()
+	return runLevel(ctx, c, d, maxBookings, func(ctx context.Context) int {
+		return b.book(ctx, client, b.next.Add(1))
+	})
+}
+
+// runLevel keeps c clients calling book back to back for d (or until max
+// bookings) after a warm-up round (one call each; over HTTP it opens the
+// connections). book returns an HTTP status, 201 for a booking made.
+func runLevel(ctx context.Context, c int, d time.Duration, maxBookings int, book func(context.Context) int) levelResult {
 	var wg sync.WaitGroup
 	for range c {
-		wg.Go(func() { b.book(ctx, client, b.next.Add(1)) })
+		wg.Go(func() { book(ctx) })
 	}
 	wg.Wait()
 
@@ -258,7 +287,7 @@ func (b *bench) runLevel(ctx context.Context, c int, d time.Duration, maxBooking
 			me := &workers[w]
 			for time.Now().Before(deadline) && ctx.Err() == nil && count.Add(1) <= int64(maxBookings) {
 				t0 := time.Now()
-				status := b.book(ctx, client, b.next.Add(1))
+				status := book(ctx)
 				if status == http.StatusCreated {
 					me.lat = append(me.lat, time.Since(t0))
 				} else {

@@ -187,3 +187,30 @@ func (n *node) Close() {
 	}
 	n.cleanup = nil
 }
+
+// waitOutboxDrained waits until the node has no pending outbox item (every
+// email of the bookings made so far delivered), at most timeout, and
+// returns how long it waited. A level that starts while the node still
+// delivers the emails of the previous one shares the CPU with that work.
+func (n *node) waitOutboxDrained(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	for {
+		var out struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if _, err := n.adminCall(ctx, "GET", "/v1/outbox?status=pending&limit=1", nil, &out); err != nil {
+			return time.Since(start), err
+		}
+		if len(out.Items) == 0 {
+			return time.Since(start), nil
+		}
+		if time.Since(start) > timeout {
+			return time.Since(start), fmt.Errorf("outbox still has pending items after %v", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package booking
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/tenant"
+)
+
+// configVersion names one state of a Comune's booking configuration: the
+// log index and leader time of the command that last changed it (zero
+// when nothing changed since the table was created). A log index names one
+// command for the life of a cluster; the time keeps apart two clusters
+// that a process could meet (a state restored from another cluster's
+// backup), whose indexes start again from 1.
+type configVersion struct {
+	index uint64
+	time  int64
+}
+
+// serviceConfig is what apply needs to know of a service to check a
+// booking: the service with its own hours, its office, the office's hours,
+// and every closure and extra opening that concerns the office. It is
+// read-only once built: the cache hands the same value to every apply.
+type serviceConfig struct {
+	svc         Service
+	office      Office
+	officeHours Week
+	closures    []Closure
+	openings    []Opening
+}
+
+// schedule returns the service's schedule for t. Closures and openings on
+// other days than the one checked change nothing, so passing them all
+// gives the same answers as loadSchedule's day range.
+func (c serviceConfig) schedule(t tenant.Tenant) schedule {
+	return newSchedule(t, t.Location(), c.svc, c.officeHours, c.closures, c.openings)
+}
+
+// configCacheSize bounds the entries kept; the map is emptied when full.
+// One entry is a service of a Comune at one configuration version.
+const configCacheSize = 4096
+
+// configCache keeps the serviceConfig values that apply reads, so that a
+// booking costs one query for the version instead of six for offices,
+// services, hours, closures and openings. It is owned by one registry's
+// apply functions (one node), used from the FSM goroutine; the mutex only
+// makes it safe should that change.
+//
+// It keeps apply deterministic: an entry is used only under the version
+// read from the same transaction, and every command that changes the
+// configuration stores a new version (bumpConfigVersion) in that
+// transaction, so a hit returns exactly what the queries would. A command
+// rolled back to its savepoint takes its version with it; the entries
+// cached under that version are never asked for again.
+type configCache struct {
+	mu      sync.Mutex
+	entries map[configKey]serviceConfig
+}
+
+type configKey struct {
+	tenant  tenant.ID
+	service string
+	version configVersion
+}
+
+func newConfigCache() *configCache {
+	return &configCache{entries: make(map[configKey]serviceConfig)}
+}
+
+// service returns the configuration of service id of tenant t as the
+// transaction sees it, or ErrNotFound.
+func (c *configCache) service(ctx context.Context, tx *sql.Tx, t tenant.ID, id string) (serviceConfig, error) {
+	v, err := readConfigVersion(ctx, tx, t)
+	if err != nil {
+		return serviceConfig{}, err
+	}
+	key := configKey{tenant: t, service: id, version: v}
+	c.mu.Lock()
+	cfg, ok := c.entries[key]
+	c.mu.Unlock()
+	if ok {
+		return cfg, nil
+	}
+	if cfg, err = loadServiceConfig(ctx, tx, t, id); err != nil {
+		return serviceConfig{}, err
+	}
+	c.mu.Lock()
+	if len(c.entries) >= configCacheSize {
+		clear(c.entries)
+	}
+	c.entries[key] = cfg
+	c.mu.Unlock()
+	return cfg, nil
+}
+
+// loadServiceConfig reads a serviceConfig with the same queries the rest
+// of the package uses.
+func loadServiceConfig(ctx context.Context, q querier, t tenant.ID, id string) (serviceConfig, error) {
+	svc, err := loadService(ctx, q, t, id)
+	if err != nil {
+		return serviceConfig{}, err
+	}
+	cfg := serviceConfig{svc: svc}
+	if cfg.office, err = loadOffice(ctx, q, t, svc.OfficeID); err != nil {
+		return serviceConfig{}, err
+	}
+	if svc.Hours.IsZero() {
+		if cfg.officeHours, err = loadHours(ctx, q, t, svc.OfficeID, ""); err != nil {
+			return serviceConfig{}, err
+		}
+	}
+	if cfg.closures, err = loadAllClosures(ctx, q, t, svc.OfficeID); err != nil {
+		return serviceConfig{}, err
+	}
+	if cfg.openings, err = loadAllOpenings(ctx, q, t, svc.OfficeID); err != nil {
+		return serviceConfig{}, err
+	}
+	return cfg, nil
+}
+
+// loadAllClosures returns every closure of officeID and of every office.
+func loadAllClosures(ctx context.Context, q querier, t tenant.ID, officeID string) ([]Closure, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, office_id, from_date, to_date, reason FROM booking_closures
+		WHERE tenant = ? AND (office_id = '' OR office_id = ?) ORDER BY from_date, id`, t, officeID)
+	if err != nil {
+		return nil, fmt.Errorf("load closures: %w", err)
+	}
+	defer rows.Close()
+	var out []Closure
+	for rows.Next() {
+		c, err := scanClosure(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load closures: %w", err)
+	}
+	return out, nil
+}
+
+// loadAllOpenings returns every extra opening of officeID.
+func loadAllOpenings(ctx context.Context, q querier, t tenant.ID, officeID string) ([]Opening, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, office_id, day, intervals, reason FROM booking_openings
+		WHERE tenant = ? AND office_id = ? ORDER BY day, id`, t, officeID)
+	if err != nil {
+		return nil, fmt.Errorf("load openings: %w", err)
+	}
+	defer rows.Close()
+	var out []Opening
+	for rows.Next() {
+		o, err := scanOpening(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load openings: %w", err)
+	}
+	return out, nil
+}
+
+// readConfigVersion returns the stored configuration version of t.
+func readConfigVersion(ctx context.Context, tx *sql.Tx, t tenant.ID) (configVersion, error) {
+	var idx, at int64
+	err := tx.QueryRowContext(ctx, `SELECT cmd_index, cmd_time FROM booking_config_version WHERE tenant = ?`, t).Scan(&idx, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return configVersion{}, nil
+	}
+	if err != nil {
+		return configVersion{}, fmt.Errorf("read configuration version: %w", err)
+	}
+	return configVersion{index: uint64(idx), time: at}, nil
+}
+
+// bumpConfigVersion records cmd as the last change of its Comune's
+// configuration. Every apply function that writes offices, services,
+// hours, closures or openings calls it, after its writes succeeded.
+func bumpConfigVersion(tx *sql.Tx, cmd cluster.Command) error {
+	_, err := tx.ExecContext(context.Background(), `INSERT INTO booking_config_version (tenant, cmd_index, cmd_time)
+		VALUES (?, ?, ?) ON CONFLICT (tenant) DO UPDATE SET cmd_index = excluded.cmd_index, cmd_time = excluded.cmd_time`,
+		cmd.Tenant, int64(cmd.Index), cmd.Time.UnixNano())
+	if err != nil {
+		return fmt.Errorf("store configuration version: %w", err)
+	}
+	return nil
+}
