@@ -141,6 +141,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	for _, rt := range h.routes {
 		mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
 	}
+	mux.Handle("/api/v1/", h.apiFallback())
 }
 
 // wrap resolves the tenant of the request, rejects cross-site writes and
