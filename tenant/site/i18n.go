@@ -7,6 +7,10 @@ import "fmt"
 // cover the layout. They are read-only after package initialisation.
 var dictionaries = map[string]map[string]string{
 	"it": {
+		"nav.label":             "Menu principale",
+		"nav.services":          "Servizi",
+		"nav.offices":           "Uffici",
+		"nav.booking":           "Prenota",
 		"skip.content":          "Vai al contenuto",
 		"skip.footer":           "Vai al piè di pagina",
 		"header.slim":           "Servizi al cittadino",
@@ -49,6 +53,10 @@ var dictionaries = map[string]map[string]string{
 		"home":                  "Home",
 	},
 	"en": {
+		"nav.label":             "Main menu",
+		"nav.services":          "Services",
+		"nav.offices":           "Offices",
+		"nav.booking":           "Book",
 		"skip.content":          "Skip to content",
 		"skip.footer":           "Skip to footer",
 		"header.slim":           "Services for citizens",
@@ -77,6 +85,10 @@ var dictionaries = map[string]map[string]string{
 		"home":                  "Home",
 	},
 	"de": {
+		"nav.label":             "Hauptmenü",
+		"nav.services":          "Dienste",
+		"nav.offices":           "Ämter",
+		"nav.booking":           "Termin buchen",
 		"skip.content":          "Zum Inhalt springen",
 		"skip.footer":           "Zur Fußzeile springen",
 		"header.slim":           "Bürgerservice",
