@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/cluster"
 )
 
 // Errors of the web layer itself; domain errors come from package booking.
@@ -102,6 +103,11 @@ func classify(err error) problem {
 		return problem{http.StatusUnprocessableEntity, "closed", msgClosed, map[string]string{"start": msgClosed}}
 	case errors.Is(err, booking.ErrChannelOffered):
 		return problem{http.StatusUnprocessableEntity, "channel_not_offered", msgChannel, map[string]string{"channel": msgChannel}}
+	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrNotStarted):
+		// The write could not be committed now (no leader, node shutting
+		// down); nothing was applied, so the client may simply retry.
+		return problem{http.StatusServiceUnavailable, "unavailable",
+			"Il servizio è momentaneamente non disponibile: riprova tra qualche secondo.", nil}
 	case errors.Is(err, context.DeadlineExceeded):
 		return problem{http.StatusServiceUnavailable, "unavailable",
 			"Il servizio è momentaneamente non disponibile: riprova tra qualche minuto.", nil}
@@ -110,6 +116,10 @@ func classify(err error) problem {
 		"Si è verificato un errore imprevisto: riprova tra qualche minuto.", nil}
 }
 
+// retryUnavailable is the Retry-After of a 503: a leader election on a
+// healthy cluster takes a second or two.
+const retryUnavailable = "2"
+
 // report logs err when it is the server's fault and sets Retry-After on
 // rate-limited answers.
 func (h *Handler) report(w http.ResponseWriter, r *http.Request, err error, p problem) {
@@ -117,6 +127,9 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request, err error, p pr
 	if errors.As(err, &rle) {
 		secs := int(rle.RetryAfter.Seconds() + 0.999)
 		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	}
+	if p.Status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryUnavailable)
 	}
 	if p.Status >= 500 {
 		attrs := []any{"method", r.Method, "path", r.URL.Path, "err", err}
