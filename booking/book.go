@@ -368,47 +368,14 @@ func (b *Book) Bookings(ctx context.Context, t tenant.ID, officeID string, from,
 
 // Closures lists the closures touching the days from..to, of every office.
 func (b *Book) Closures(ctx context.Context, t tenant.ID, from, to civil.Date) ([]Closure, error) {
-	rows, err := b.db.QueryContext(ctx, `SELECT id, office_id, from_date, to_date, reason FROM booking_closures
-		WHERE tenant = ? AND to_date >= ? AND from_date <= ? ORDER BY from_date, id`,
-		t, from.String(), to.String())
-	if err != nil {
-		return nil, fmt.Errorf("list closures: %w", err)
-	}
-	defer rows.Close()
-	var out []Closure
-	for rows.Next() {
-		c, err := scanClosure(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list closures: %w", err)
-	}
-	return out, nil
+	return collect(ctx, b.db, "list closures", scanClosure, `SELECT id, office_id, from_date, to_date, reason FROM booking_closures
+		WHERE tenant = ? AND to_date >= ? AND from_date <= ? ORDER BY from_date, id`, t, from.String(), to.String())
 }
 
 // Openings lists the extra openings of every office on the days from..to.
 func (b *Book) Openings(ctx context.Context, t tenant.ID, from, to civil.Date) ([]Opening, error) {
-	rows, err := b.db.QueryContext(ctx, `SELECT id, office_id, day, intervals, reason FROM booking_openings
+	return collect(ctx, b.db, "list openings", scanOpening, `SELECT id, office_id, day, intervals, reason FROM booking_openings
 		WHERE tenant = ? AND day >= ? AND day <= ? ORDER BY day, id`, t, from.String(), to.String())
-	if err != nil {
-		return nil, fmt.Errorf("list openings: %w", err)
-	}
-	defer rows.Close()
-	var out []Opening
-	for rows.Next() {
-		o, err := scanOpening(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list openings: %w", err)
-	}
-	return out, nil
 }
 
 // SaveOffice creates or replaces an office (administrators, demo seeding)

@@ -125,46 +125,14 @@ func loadServiceConfig(ctx context.Context, q querier, t tenant.ID, id string) (
 
 // loadAllClosures returns every closure of officeID and of every office.
 func loadAllClosures(ctx context.Context, q querier, t tenant.ID, officeID string) ([]Closure, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, office_id, from_date, to_date, reason FROM booking_closures
+	return collect(ctx, q, "load closures", scanClosure, `SELECT id, office_id, from_date, to_date, reason FROM booking_closures
 		WHERE tenant = ? AND (office_id = '' OR office_id = ?) ORDER BY from_date, id`, t, officeID)
-	if err != nil {
-		return nil, fmt.Errorf("load closures: %w", err)
-	}
-	defer rows.Close()
-	var out []Closure
-	for rows.Next() {
-		c, err := scanClosure(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load closures: %w", err)
-	}
-	return out, nil
 }
 
 // loadAllOpenings returns every extra opening of officeID.
 func loadAllOpenings(ctx context.Context, q querier, t tenant.ID, officeID string) ([]Opening, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, office_id, day, intervals, reason FROM booking_openings
+	return collect(ctx, q, "load openings", scanOpening, `SELECT id, office_id, day, intervals, reason FROM booking_openings
 		WHERE tenant = ? AND office_id = ? ORDER BY day, id`, t, officeID)
-	if err != nil {
-		return nil, fmt.Errorf("load openings: %w", err)
-	}
-	defer rows.Close()
-	var out []Opening
-	for rows.Next() {
-		o, err := scanOpening(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load openings: %w", err)
-	}
-	return out, nil
 }
 
 // readConfigVersion returns the stored configuration version of t.

@@ -20,6 +20,28 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// collect runs a query and scans every row with scan; what names the list
+// in errors ("list closures").
+func collect[T any](ctx context.Context, q querier, what string, scan func(interface{ Scan(...any) error }) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
 const officeColumns = `id, name, address, phone, email`
 
 func scanOffice(t tenant.ID, sc interface{ Scan(...any) error }) (Office, error) {
@@ -112,25 +134,9 @@ func loadHours(ctx context.Context, q querier, t tenant.ID, officeID, serviceID 
 // loadClosures returns the closures of officeID (and of every office) that
 // touch the days from..to.
 func loadClosures(ctx context.Context, q querier, t tenant.ID, officeID string, from, to civil.Date) ([]Closure, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, office_id, from_date, to_date, reason FROM booking_closures
+	return collect(ctx, q, "load closures", scanClosure, `SELECT id, office_id, from_date, to_date, reason FROM booking_closures
 		WHERE tenant = ? AND (office_id = '' OR office_id = ?) AND to_date >= ? AND from_date <= ?
 		ORDER BY from_date, id`, t, officeID, from.String(), to.String())
-	if err != nil {
-		return nil, fmt.Errorf("load closures: %w", err)
-	}
-	defer rows.Close()
-	var out []Closure
-	for rows.Next() {
-		c, err := scanClosure(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load closures: %w", err)
-	}
-	return out, nil
 }
 
 func scanClosure(sc interface{ Scan(...any) error }) (Closure, error) {
@@ -150,25 +156,8 @@ func scanClosure(sc interface{ Scan(...any) error }) (Closure, error) {
 
 // loadOpenings returns the extra openings of officeID on the days from..to.
 func loadOpenings(ctx context.Context, q querier, t tenant.ID, officeID string, from, to civil.Date) ([]Opening, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, office_id, day, intervals, reason FROM booking_openings
-		WHERE tenant = ? AND office_id = ? AND day >= ? AND day <= ? ORDER BY day, id`,
-		t, officeID, from.String(), to.String())
-	if err != nil {
-		return nil, fmt.Errorf("load openings: %w", err)
-	}
-	defer rows.Close()
-	var out []Opening
-	for rows.Next() {
-		o, err := scanOpening(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load openings: %w", err)
-	}
-	return out, nil
+	return collect(ctx, q, "load openings", scanOpening, `SELECT id, office_id, day, intervals, reason FROM booking_openings
+		WHERE tenant = ? AND office_id = ? AND day >= ? AND day <= ? ORDER BY day, id`, t, officeID, from.String(), to.String())
 }
 
 func scanOpening(sc interface{ Scan(...any) error }) (Opening, error) {
