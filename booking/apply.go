@@ -37,6 +37,7 @@ var errVersion = errors.New("payload version not supported by this node")
 // configuration (see configCache).
 func Register(reg *cluster.Registry) {
 	a := &applier{cache: newConfigCache()}
+	registerErrors(reg)
 	reg.Migrate(Migrations()...)
 	reg.Handle(CmdOfficeSave, payloadVersion, applyOfficeSave)
 	reg.Handle(CmdServiceSave, payloadVersion, applyServiceSave)

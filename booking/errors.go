@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sort"
 	"strings"
+
+	"github.com/sportello-virtuale/sportello/cluster"
 )
 
 // Domain errors. Web packages map them to status codes and messages in one
@@ -36,4 +38,24 @@ func (e *ValidationError) Error() string {
 	}
 	sort.Strings(keys)
 	return "invalid fields: " + strings.Join(keys, ", ")
+}
+
+// FieldErrors returns the invalid fields, so that the error crosses the
+// node-to-node RPC with them (cluster.FieldError).
+func (e *ValidationError) FieldErrors() map[string]string { return e.Fields }
+
+// registerErrors names the domain errors for the cluster's error codec, so
+// that errors.Is and errors.As work on a node that forwarded the command.
+func registerErrors(reg *cluster.Registry) {
+	for code, err := range map[string]error{
+		"booking.not_found": ErrNotFound, "booking.slot_full": ErrSlotFull,
+		"booking.already_booked": ErrAlreadyBooked, "booking.not_a_slot": ErrNotASlot,
+		"booking.too_soon": ErrTooSoon, "booking.too_far": ErrTooFar, "booking.closed": ErrClosed,
+		"booking.past_deadline": ErrPastDeadline, "booking.cancelled": ErrCancelled,
+		"booking.bad_token": ErrBadToken, "booking.code_taken": ErrCodeTaken,
+		"booking.channel_offered": ErrChannelOffered,
+	} {
+		reg.RegisterError(code, err)
+	}
+	reg.RegisterFieldError("booking.invalid", func(f map[string]string) error { return &ValidationError{Fields: f} })
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/sportello-virtuale/sportello/cluster/pki"
 )
 
 // Config configures a Node. Dir, NodeID, RaftAddr and Registry are
@@ -18,6 +20,19 @@ type Config struct {
 	// "127.0.0.1:7000". A port 0 picks a free port (tests); a one-node
 	// cluster restarted on a new port updates its own address.
 	RaftAddr string
+	// AdvertiseAddr is the address other nodes dial to reach this one, when
+	// RaftAddr binds all interfaces (":7000") or sits behind a NAT. Default:
+	// the listener's address, which must then be a specific IP.
+	AdvertiseAddr string
+	// Identity is the node's TLS identity (cluster CA, node certificate and
+	// key). With it, every node-to-node connection (raft and forwarding) is
+	// mutual TLS 1.3 and only nodes with a certificate of the same CA get
+	// in; nil keeps plain TCP (one-node installs, tests). Its NodeID must
+	// equal NodeID.
+	Identity *pki.Identity
+	// Join makes a node with no state wait to be added by the leader
+	// (AddVoter) instead of bootstrapping a new one-node cluster.
+	Join bool
 	// Registry holds the apply functions and migrations; New freezes it.
 	Registry *Registry
 	// Logger receives the node's logs (and raft's), with component=cluster.
@@ -67,6 +82,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, errors.New("cluster: Config.RaftAddr is required")
 	case c.Registry == nil:
 		return c, errors.New("cluster: Config.Registry is required")
+	case c.Identity != nil && c.Identity.NodeID != c.NodeID:
+		return c, errors.New("cluster: Config.Identity names node " + c.Identity.NodeID + ", not " + c.NodeID)
 	case c.MaxAppendEntries > 1024:
 		return c, errors.New("cluster: Config.MaxAppendEntries is at most 1024")
 	}

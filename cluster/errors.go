@@ -12,6 +12,15 @@ var (
 	ErrClosed = errors.New("cluster: node closed")
 	// ErrNotStarted is returned by calls that need Start first.
 	ErrNotStarted = errors.New("cluster: node not started")
+	// ErrNoLeader is returned by Propose (and the membership calls) when no
+	// leader is known or the known leader cannot be reached: the command
+	// was not handed to any leader, so it is safe to retry. Web layers
+	// answer 503 with Retry-After.
+	ErrNoLeader = errors.New("cluster: no leader is available")
+	// ErrOutcomeUnknown is returned when a forwarded command was sent to the
+	// leader but its answer was lost (connection broken, leader died): the
+	// command may or may not be applied.
+	ErrOutcomeUnknown = errors.New("cluster: forwarded command's outcome is unknown")
 )
 
 // NotLeaderError is returned by Propose on a node that is not the leader.
@@ -30,8 +39,11 @@ func (e *NotLeaderError) Error() string {
 	return fmt.Sprintf("cluster: this node is not the leader; leader is %s at %s", e.LeaderID, e.LeaderAddr)
 }
 
-// Is makes errors.Is(err, ErrNotLeader) true.
-func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }
+// Is makes errors.Is(err, ErrNotLeader) true, and errors.Is(err,
+// ErrNoLeader) too when no leader is known.
+func (e *NotLeaderError) Is(target error) bool {
+	return target == ErrNotLeader || (target == ErrNoLeader && e.LeaderAddr == "")
+}
 
 // UnknownCommandError is the domain error of a command whose type has no
 // apply function on this node, or whose payload version is newer than the

@@ -47,6 +47,10 @@ type Node struct {
 	trans      *raft.NetworkTransport
 	deliverers map[string]Deliverer
 
+	stream atomic.Pointer[streamLayer] // set by Start
+	pool   rpcPool                     // idle RPC connections to leaders
+	codec  *errorCodec                 // the registry's, frozen
+
 	closing    chan struct{} // closed by Close; ends the run loop and the worker
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
@@ -87,6 +91,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fsm.onCommit = n.wakeOutbox
+	n.codec = cfg.Registry.errorCodecOf()
 	if n.readDB, err = openReadDB(filepath.Join(cfg.Dir, stateFile)); err != nil {
 		return nil, err
 	}
@@ -177,10 +182,12 @@ func (n *Node) startRaft() (*raft.Raft, error) {
 	}
 	n.started = true
 	hlog := newRaftLogger(n.log)
-	trans, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 3, 10*time.Second, hlog)
+	stream, err := newStreamLayer(n.cfg.RaftAddr, n.cfg.AdvertiseAddr, n.cfg.Identity, n.log, n.serveRPC)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: listen on %s: %w", n.cfg.RaftAddr, err)
 	}
+	n.stream.Store(stream)
+	trans := raft.NewNetworkTransportWithLogger(stream, 3, 10*time.Second, hlog)
 	n.trans = trans
 
 	rc := raft.DefaultConfig()
@@ -200,7 +207,7 @@ func (n *Node) startRaft() (*raft.Raft, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: inspect raft state: %w", err)
 	}
-	if !existing {
+	if !existing && !n.cfg.Join {
 		boot := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: trans.LocalAddr(),
 		}}}
@@ -380,10 +387,12 @@ func timeoutOf(ctx context.Context) time.Duration {
 
 // Propose stamps cmd.Time with the leader's clock, replicates the command,
 // waits until this node has applied it and returns the apply function's
-// value, or its error unchanged. On a follower it returns a
-// *NotLeaderError (errors.Is ErrNotLeader) naming the leader. A command
-// whose type or version this node does not know is refused with an
-// *UnknownCommandError before it reaches the log. If ctx ends after the
+// value, or its error unchanged. On a follower it forwards the command to
+// the leader (see forward) and then waits until this node has applied it
+// too, so the caller reads its own write here. While no leader is known
+// it fails at once with an error matching ErrNoLeader (and ErrNotLeader).
+// A command whose type or version this node does not know is refused with
+// an *UnknownCommandError before it reaches the log. If ctx ends after the
 // command was handed to raft, Propose returns ctx's error and the command
 // may still be applied.
 func (n *Node) Propose(ctx context.Context, cmd Command) (Result, error) {
@@ -392,7 +401,68 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (Result, error) {
 		return Result{}, ErrClosed
 	default:
 	}
-	return n.propose(ctx, cmd)
+	for attempt := 1; ; attempt++ {
+		res, err := n.propose(ctx, cmd)
+		var nl *NotLeaderError
+		if !errors.As(err, &nl) || nl.LeaderAddr == "" || nl.LeaderID == n.cfg.NodeID {
+			return res, err
+		}
+		res, err = n.forward(ctx, nl.LeaderAddr, nl.LeaderID, cmd)
+		// The node we asked was no longer the leader: the command reached
+		// no log, ask again whom to send it to (leaders change seldom).
+		if !errors.As(err, &nl) || attempt == 3 {
+			return res, err
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+	}
+}
+
+// forward sends cmd to the leader over the node-to-node RPC, which
+// proposes it (stamping Time) and answers with the index, the result as
+// JSON and the error through the registry's error codec. Then it waits
+// until this node has applied the index. A forwarded Result.Value is the
+// apply function's value decoded by the Registry.HandleResult decoder of
+// its type, or else the JSON itself (json.RawMessage): callers without a
+// decoder read the state at Result.Index instead, as booking.Create does.
+func (n *Node) forward(ctx context.Context, addr, id string, cmd Command) (Result, error) {
+	data, err := encodeEntry(cmd)
+	if err != nil {
+		return Result{}, fmt.Errorf("cluster: encode %s: %w", cmd.Type, err)
+	}
+	resp, err := n.call(ctx, addr, id, rpcRequest{Op: opPropose, Command: data})
+	if err != nil {
+		return Result{}, fmt.Errorf("cluster: forward %s: %w", cmd.Type, err)
+	}
+	res := Result{Index: resp.Index}
+	if len(resp.Value) > 0 {
+		res.Value = resp.Value
+		if decode := n.cfg.Registry.resultDecoder(cmd.Type); decode != nil {
+			v, err := decode(resp.Value)
+			if err != nil {
+				return res, fmt.Errorf("cluster: decode forwarded result of %s: %w", cmd.Type, err)
+			}
+			res.Value = v
+		}
+	}
+	if err := n.codec.decode(resp.Error); err != nil {
+		if resp.Index == 0 {
+			return res, err
+		}
+		// A domain error was still committed at Index: wait so that a
+		// read after it sees the same state as the leader did.
+		if werr := n.WaitApplied(ctx, resp.Index); werr != nil {
+			return res, errors.Join(err, werr)
+		}
+		return res, err
+	}
+	if err := n.WaitApplied(ctx, resp.Index); err != nil {
+		return res, fmt.Errorf("cluster: wait for forwarded %s at %d: %w", cmd.Type, resp.Index, err)
+	}
+	return res, nil
 }
 
 // propose is Propose without the check that Close has begun. The outbox
@@ -516,6 +586,7 @@ func (n *Node) Close() error {
 				errs = append(errs, fmt.Errorf("cluster: shut down raft: %w", err))
 			}
 		}
+		n.pool.close()
 		n.mu.Lock()
 		if n.trans != nil {
 			if err := n.trans.Close(); err != nil {
@@ -565,3 +636,8 @@ func removeStaleTemps(dir string) {
 		}
 	}
 }
+
+// Config returns the node's configuration with its defaults filled in.
+// Tests restart a node from it (with a fresh Registry: New froze this
+// one).
+func (n *Node) Config() Config { return n.cfg }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -24,6 +25,8 @@ type Registry struct {
 	handlers   map[string]handler
 	migrations map[string][]Migration
 	order      []string // components in the order of their first Migrate
+	codec      errorCodec
+	results    map[string]func(json.RawMessage) (any, error)
 }
 
 // handler is one registered apply function with the newest payload version
@@ -38,6 +41,8 @@ func NewRegistry() *Registry {
 	return &Registry{
 		handlers:   make(map[string]handler),
 		migrations: make(map[string][]Migration),
+		codec:      newErrorCodec(),
+		results:    make(map[string]func(json.RawMessage) (any, error)),
 	}
 }
 
@@ -119,4 +124,70 @@ func (r *Registry) freeze() (map[string]handler, map[string][]Migration, []strin
 		ms[comp] = sorted
 	}
 	return hs, ms, append([]string(nil), r.order...), nil
+}
+
+// RegisterError names a domain package's sentinel error with code (by
+// convention "<package>.<name>", e.g. "booking.slot_full"), so that an
+// error matching it (errors.Is) on the leader still matches it on the
+// follower that forwarded the command. Domain packages call it from their
+// Register function. It panics on a duplicate or empty code, a nil error
+// or a frozen registry.
+func (r *Registry) RegisterError(code string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.frozen {
+		panic(fmt.Sprintf("cluster: RegisterError(%q) after New", code))
+	}
+	r.codec.addSentinel(code, err)
+}
+
+// RegisterFieldError names a domain package's typed validation error: an
+// error type implementing FieldError, which newErr builds from its fields
+// (newErr(nil) must return a value of that type). A forwarded command's
+// error of that type comes back on the follower as newErr(fields), so
+// errors.As(err, &target) works there. It panics like RegisterError.
+func (r *Registry) RegisterFieldError(code string, newErr func(fields map[string]string) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.frozen {
+		panic(fmt.Sprintf("cluster: RegisterFieldError(%q) after New", code))
+	}
+	r.codec.addFields(code, newErr)
+}
+
+// errorCodecOf returns the registry's error codec; the registry is frozen
+// by then, so the codec never changes again.
+func (r *Registry) errorCodecOf() *errorCodec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return &r.codec
+}
+
+// HandleResult registers how a forwarded result of command type typ is
+// decoded: on the leader the apply function's value is encoded as JSON,
+// and on the follower that forwarded the command Propose returns
+// decode(that JSON) as Result.Value, so the caller gets the same Go type
+// on every node. Without it a forwarded Value is a json.RawMessage. It
+// panics on a duplicate, a nil decode or a frozen registry.
+func (r *Registry) HandleResult(typ string, decode func(json.RawMessage) (any, error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case r.frozen:
+		panic(fmt.Sprintf("cluster: HandleResult(%q) after New", typ))
+	case decode == nil:
+		panic(fmt.Sprintf("cluster: HandleResult(%q): nil decode", typ))
+	}
+	if _, dup := r.results[typ]; dup {
+		panic(fmt.Sprintf("cluster: HandleResult(%q) registered twice", typ))
+	}
+	r.results[typ] = decode
+}
+
+// resultDecoder returns the decoder HandleResult registered for typ, or
+// nil.
+func (r *Registry) resultDecoder(typ string) func(json.RawMessage) (any, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.results[typ]
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sort"
 	"strings"
+
+	"github.com/sportello-virtuale/sportello/cluster"
 )
 
 // Domain errors. Apply functions return them as values; web packages map
@@ -33,4 +35,17 @@ func (e *ValidationError) Error() string {
 	}
 	sort.Strings(keys)
 	return "invalid tenant fields: " + strings.Join(keys, ", ")
+}
+
+// FieldErrors returns the invalid fields, so that the error crosses the
+// node-to-node RPC with them (cluster.FieldError).
+func (e *ValidationError) FieldErrors() map[string]string { return e.Fields }
+
+// registerErrors names the domain errors for the cluster's error codec, so
+// that errors.Is and errors.As work on a node that forwarded the command.
+func registerErrors(reg *cluster.Registry) {
+	reg.RegisterError("tenant.not_found", ErrNotFound)
+	reg.RegisterError("tenant.exists", ErrExists)
+	reg.RegisterError("tenant.domain_taken", ErrDomainTaken)
+	reg.RegisterFieldError("tenant.invalid", func(f map[string]string) error { return &ValidationError{Fields: f} })
 }

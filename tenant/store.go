@@ -95,6 +95,7 @@ func bumpVersion(tx *sql.Tx, cmd cluster.Command) error {
 // Register adds the registry's schema migrations and apply functions to
 // reg. cmd/sportello calls it once per node, before the node starts.
 func Register(reg *cluster.Registry) {
+	registerErrors(reg)
 	reg.Migrate(migrations...)
 	reg.Handle(CommandCreate, payloadVersion, applyCreate)
 	reg.Handle(CommandUpdate, payloadVersion, applyUpdate)

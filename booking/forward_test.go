@@ -1,0 +1,91 @@
+package booking
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+)
+
+// TestCreateThroughFollower books on a follower of a three-node cluster:
+// the command is forwarded to the leader, the caller gets the same Created
+// as on the leader and reads it back on the follower at once, and the
+// leader's domain errors keep working with errors.Is and errors.As.
+func TestCreateThroughFollower(t *testing.T) {
+	t.Parallel()
+	nodes := clustertest.Cluster(t, 3, Register)
+	leader := clustertest.Leader(t, nodes...)
+	var follower *cluster.Node
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	book := NewBook(follower, follower.DB(), time.Now, rand.Reader)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var week Week
+	for d := time.Monday; d <= time.Friday; d++ {
+		week[d] = []Interval{{hm(8, 30), hm(12, 30)}}
+	}
+	office, err := book.SaveOffice(ctx, bari.ID, Office{Name: "Anagrafe", Address: "Corso Vittorio Emanuele II 84, 70122 Bari", Hours: week})
+	if err != nil {
+		t.Fatalf("SaveOffice through a follower: %v", err)
+	}
+	svc, err := book.SaveService(ctx, bari.ID, Service{
+		OfficeID: office.ID, Name: "Rilascio carta d'identità elettronica", Category: "Anagrafe e stato civile",
+		Duration: 30 * time.Minute, Channels: []Channel{InPerson}, Capacity: 1,
+		MinNotice: 2 * time.Hour, HorizonDays: 60, CancelDeadline: 24 * time.Hour, MaxActivePerCitizen: 1,
+	})
+	if err != nil {
+		t.Fatalf("SaveService through a follower: %v", err)
+	}
+
+	// A weekday at least three days ahead, 10:00 in Rome.
+	loc := bari.Location()
+	day := time.Now().In(loc).AddDate(0, 0, 3)
+	for day.Weekday() == time.Saturday || day.Weekday() == time.Sunday {
+		day = day.AddDate(0, 0, 1)
+	}
+	start := time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, loc)
+	req := func(citizen int) Request {
+		return Request{
+			ServiceID: svc.ID, Start: start, Channel: InPerson, PrivacyAccepted: true,
+			Citizen: Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: testFiscalCode(citizen),
+				Email: "maria@example.it"},
+		}
+	}
+
+	created, err := book.Create(ctx, bari, req(1), "https://bari.example.it")
+	if err != nil {
+		t.Fatalf("Create through a follower: %v", err)
+	}
+	if created.Booking.Code == "" || created.ManageToken == "" || created.Index == 0 || !created.Booking.Start.Equal(start) {
+		t.Errorf("Create through a follower: got %+v, want a booking at %v with code, token and index", created, start)
+	}
+	got, err := book.Get(ctx, bari.ID, created.Booking.Code, created.ManageToken)
+	if err != nil || got.ID != created.Booking.ID {
+		t.Errorf("Get on the follower right after: got %+v, %v; want booking %s", got, err, created.Booking.ID)
+	}
+
+	_, err = book.Create(ctx, bari, req(2), "https://bari.example.it")
+	if !errors.Is(err, ErrSlotFull) {
+		t.Fatalf("second booking of a one-desk slot through a follower: got %v, want ErrSlotFull", err)
+	}
+	_, err = book.Create(ctx, bari, req(1), "https://bari.example.it")
+	if !errors.Is(err, ErrAlreadyBooked) && !errors.Is(err, ErrSlotFull) {
+		t.Fatalf("same citizen again: got %v, want ErrAlreadyBooked or ErrSlotFull", err)
+	}
+
+	leaderBook := NewBook(leader, leader.DB(), time.Now, rand.Reader)
+	onLeader, err := leaderBook.Get(ctx, bari.ID, created.Booking.Code, created.ManageToken)
+	if err != nil || onLeader.ID != created.Booking.ID {
+		t.Errorf("Get on the leader: got %+v, %v", onLeader, err)
+	}
+}

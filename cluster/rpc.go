@@ -1,0 +1,282 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// The node-to-node RPC (stream tag 2) carries forwarded commands and
+// membership changes from any node to the leader. Framing: each message is
+// a 4-byte big-endian length then that many bytes of JSON; a connection
+// carries one request at a time, request then response, and is reused
+// (pooled by the caller) for the next. Every request is answered by the
+// node that receives it; it is never forwarded again (a follower that got
+// one answers "cluster.not_leader" and the caller retries with the leader
+// it names).
+
+// maxFrame bounds one RPC message; a command or result is far smaller.
+const maxFrame = 16 << 20
+
+// RPC operations.
+const (
+	opPropose     = "propose"
+	opAddVoter    = "add_voter"
+	opAddNonvoter = "add_nonvoter"
+	opRemove      = "remove"
+)
+
+// rpcRequest is one request to the leader.
+type rpcRequest struct {
+	Op string `json:"op"`
+	// Command is the command envelope (as in the log) for "propose"; the
+	// leader stamps its Time.
+	Command json.RawMessage `json:"command,omitempty"`
+	// ID and Addr name the server of a membership change.
+	ID   string `json:"id,omitempty"`
+	Addr string `json:"addr,omitempty"`
+	// TimeoutMS is what is left of the caller's deadline (0: none).
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// rpcResponse is the leader's answer.
+type rpcResponse struct {
+	Index uint64          `json:"index,omitempty"`
+	Value json.RawMessage `json:"value,omitempty"`
+	Error *wireError      `json:"error,omitempty"`
+}
+
+func writeFrame(w io.Writer, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	buf := make([]byte, 4+len(body))
+	binary.BigEndian.PutUint32(buf, uint32(len(body)))
+	copy(buf[4:], body)
+	_, err = w.Write(buf)
+	return err
+}
+
+func readFrame(r io.Reader, v any) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return err
+	}
+	size := binary.BigEndian.Uint32(hdr[:])
+	if size > maxFrame {
+		return fmt.Errorf("cluster: RPC frame of %d bytes exceeds %d", size, maxFrame)
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return err
+	}
+	return json.Unmarshal(body, v)
+}
+
+// serveRPC answers the requests of one RPC connection until it closes. It
+// runs on the stream layer's goroutine of that connection; Close of the
+// stream layer closes the connection and so ends it.
+func (n *Node) serveRPC(c net.Conn) {
+	br := bufio.NewReader(c)
+	for {
+		var req rpcRequest
+		if err := readFrame(br, &req); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				n.log.Debug("RPC connection ended", "remote", c.RemoteAddr().String(), "err", err)
+			}
+			return
+		}
+		resp := n.handleRPC(req)
+		if err := writeFrame(c, resp); err != nil {
+			return
+		}
+	}
+}
+
+// handleRPC runs one request on this node, which should be the leader.
+func (n *Node) handleRPC(req rpcRequest) rpcResponse {
+	ctx, cancel := context.WithCancel(context.Background())
+	if req.TimeoutMS > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), time.Duration(req.TimeoutMS)*time.Millisecond)
+	}
+	// Close needs no cancel here: it shuts raft down, which resolves every
+	// future this request waits on.
+	defer cancel()
+
+	var resp rpcResponse
+	var err error
+	switch req.Op {
+	case opPropose:
+		var cmd Command
+		if cmd, err = decodeEntry(req.Command); err != nil {
+			err = fmt.Errorf("cluster: forwarded command: %w", err)
+			break
+		}
+		var res Result
+		res, err = n.propose(ctx, cmd)
+		resp.Index = res.Index
+		if err == nil && res.Value != nil {
+			if resp.Value, err = json.Marshal(res.Value); err != nil {
+				err = fmt.Errorf("cluster: encode result of %s: %w", cmd.Type, err)
+			}
+		}
+	case opAddVoter, opAddNonvoter, opRemove:
+		err = n.changeMembership(ctx, req.Op, req.ID, req.Addr)
+	default:
+		err = fmt.Errorf("cluster: unknown RPC operation %q", req.Op)
+	}
+	resp.Error = n.codec.encode(err)
+	return resp
+}
+
+// rpcPool keeps idle RPC connections per address, so forwarding does not
+// pay a TLS handshake per command. While a connection is idle a watcher
+// goroutine reads from it: the server never sends unasked, so the read
+// returns only when the peer closed the connection (a leader that stopped)
+// and get then discards it instead of sending a request into it, which
+// would make that request's outcome unknown. get interrupts the watcher
+// with a read deadline in the past; close closes every idle connection,
+// which ends their watchers, and waits for them.
+type rpcPool struct {
+	mu     sync.Mutex
+	idle   map[string][]idleConn
+	closed bool
+	wg     sync.WaitGroup
+}
+
+type idleConn struct {
+	c    net.Conn
+	done chan error // the watcher's read result
+}
+
+// maxIdlePerAddr caps the idle connections kept per leader address.
+const maxIdlePerAddr = 64
+
+// get returns a live idle connection to addr, or nil.
+func (p *rpcPool) get(addr string) net.Conn {
+	for {
+		p.mu.Lock()
+		l := p.idle[addr]
+		if len(l) == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		ic := l[len(l)-1]
+		p.idle[addr] = l[:len(l)-1]
+		p.mu.Unlock()
+		ic.c.SetReadDeadline(time.Now())
+		err := <-ic.done
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			ic.c.SetReadDeadline(time.Time{})
+			return ic.c
+		}
+		ic.c.Close()
+	}
+}
+
+func (p *rpcPool) put(addr string, c net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.idle[addr]) >= maxIdlePerAddr {
+		c.Close()
+		return
+	}
+	if p.idle == nil {
+		p.idle = make(map[string][]idleConn)
+	}
+	ic := idleConn{c: c, done: make(chan error, 1)}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		var b [1]byte
+		_, err := c.Read(b[:])
+		if err == nil {
+			err = errors.New("cluster: unexpected data on an idle RPC connection")
+		}
+		ic.done <- err
+	}()
+	p.idle[addr] = append(p.idle[addr], ic)
+}
+
+// drop closes every idle connection to addr (after an error on one).
+func (p *rpcPool) drop(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ic := range p.idle[addr] {
+		ic.c.Close()
+	}
+	delete(p.idle, addr)
+}
+
+func (p *rpcPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	for _, l := range p.idle {
+		for _, ic := range l {
+			ic.c.Close()
+		}
+	}
+	p.idle = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// call sends req to the node at addr (expected to be node id) and returns
+// its answer. Errors before the request was written wrap ErrNoLeader (the
+// request reached nobody); errors after wrap ErrOutcomeUnknown.
+func (n *Node) call(ctx context.Context, addr, id string, req rpcRequest) (rpcResponse, error) {
+	var resp rpcResponse
+	if d, ok := ctx.Deadline(); ok {
+		req.TimeoutMS = max(time.Until(d).Milliseconds(), 1)
+	}
+	s := n.stream.Load()
+	if s == nil {
+		return resp, ErrNotStarted
+	}
+	c := n.pool.get(addr)
+	if c == nil {
+		timeout := 5 * time.Second
+		if d, ok := ctx.Deadline(); ok {
+			timeout = min(timeout, max(time.Until(d), time.Millisecond))
+		}
+		var err error
+		if c, err = s.dial(addr, tagRPC, id, timeout); err != nil {
+			return resp, fmt.Errorf("%w: reach leader %s at %s: %v", ErrNoLeader, id, addr, err)
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	if err := writeFrame(c, req); err != nil {
+		c.Close()
+		n.pool.drop(addr)
+		if ctx.Err() != nil {
+			return resp, ctx.Err()
+		}
+		return resp, fmt.Errorf("%w: send to leader %s at %s: %v", ErrNoLeader, id, addr, err)
+	}
+	if err := readFrame(c, &resp); err != nil {
+		c.Close()
+		n.pool.drop(addr)
+		if ctx.Err() != nil {
+			return resp, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
+		}
+		return resp, fmt.Errorf("%w: leader %s at %s: %v", ErrOutcomeUnknown, id, addr, err)
+	}
+	if !stop() {
+		// ctx ended as the answer arrived; the deadline is set, so the
+		// connection cannot be reused.
+		c.Close()
+	} else {
+		n.pool.put(addr, c)
+	}
+	return resp, nil
+}
