@@ -103,7 +103,13 @@ func classify(err error) problem {
 		return problem{http.StatusUnprocessableEntity, "closed", msgClosed, map[string]string{"start": msgClosed}}
 	case errors.Is(err, booking.ErrChannelOffered):
 		return problem{http.StatusUnprocessableEntity, "channel_not_offered", msgChannel, map[string]string{"channel": msgChannel}}
-	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrNotStarted):
+	case errors.Is(err, cluster.ErrOutcomeUnknown):
+		// The leader got the write but its answer was lost: it may have
+		// been recorded, so the citizen must not simply book again.
+		return problem{http.StatusServiceUnavailable, "outcome_unknown",
+			"Non sappiamo se la richiesta è stata registrata: controlla la tua email prima di riprovare.", nil}
+	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader),
+		errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrNotStarted):
 		// The write could not be committed now (no leader, node shutting
 		// down); nothing was applied, so the client may simply retry.
 		return problem{http.StatusServiceUnavailable, "unavailable",
