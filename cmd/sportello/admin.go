@@ -129,6 +129,7 @@ func newAdminServer(node *cluster.Node, tenants *tenant.Registry, book *booking.
 	mux.HandleFunc("POST /v1/tenants/{id}/offices", a.saveOffice)
 	mux.HandleFunc("POST /v1/tenants/{id}/services", a.saveService)
 	mux.HandleFunc("GET /v1/outbox", a.listOutbox)
+	mux.HandleFunc("GET /v1/backup", a.getBackup)
 	debugRoutes(mux)
 	a.srv = &http.Server{
 		Handler:           mux,

@@ -3,10 +3,12 @@
 //	sportello demo [--data DIR] [--listen ADDR] ...   one-node demo with the Comune di Bari
 //	sportello serve --config FILE                      a node from a TOML configuration
 //	sportello tenant create|list|show ...              manage Comuni through the admin socket
+//	sportello backup FILE / restore --data DIR FILE    back up a running node, seed a new cluster
 //	sportello version                                  version and commit
 //
 // main only dispatches: each subcommand lives in its own file (demo.go,
-// serve.go, tenant.go, version.go) and the wiring of a node in run.go.
+// serve.go, tenant.go, backup.go, restore.go, version.go) and the wiring
+// of a node in run.go.
 package main
 
 import (
@@ -44,6 +46,10 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stdout, stderr)
 	case "tenant":
 		return cmdTenant(args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(args[1:], stdout, stderr)
+	case "restore":
+		return cmdRestore(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		return cmdVersion(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -65,12 +71,15 @@ Usage:
   sportello tenant create [flags]     add a Comune to the running node
   sportello tenant list [--data DIR]  list the Comuni
   sportello tenant show ID            show one Comune
+  sportello backup [--data DIR] FILE  write a backup of the running node to FILE
+  sportello restore --data DIR FILE   seed a new cluster in DIR from a backup
   sportello version                   print version and commit
 
 Run "sportello COMMAND -h" for the flags of a command.
 
 Exit codes: 0 ok, 1 failure, 2 usage or configuration error,
-3 node not reachable, 4 not found, 5 already exists.
+3 node not reachable, 4 not found, 5 already exists (also: backup FILE
+exists, restore into a data dir that is not empty or in use).
 `)
 }
 
