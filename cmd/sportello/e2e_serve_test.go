@@ -315,7 +315,34 @@ func bookThroughForm(t *testing.T, p *proc, host string, svc booking.Service) (c
 	if len(f.Radios["inizio"]) == 0 {
 		t.Fatalf("step 2 offers no slot:\n%s", pageText(r.Body))
 	}
-	f.Values.Set("inizio", f.Radios["inizio"][0])
+	// The first slot more than a day ahead, so that the demo services'
+	// 24-hour cancellation deadline still allows cancelling: near the end
+	// of a month it is in the next one.
+	later := func(f htmlForm) string {
+		for _, v := range f.Radios["inizio"] {
+			if at, err := time.Parse(time.RFC3339, v); err == nil && time.Until(at) > 25*time.Hour {
+				return v
+			}
+		}
+		return ""
+	}
+	pick := later(f)
+	if pick == "" {
+		now := time.Now()
+		next := time.Date(now.Year(), now.Month()+1, 1, 12, 0, 0, 0, time.Local).Format("2006-01")
+		v := url.Values{}
+		for k, vs := range f.Values {
+			v[k] = vs
+		}
+		v.Set("mese", next)
+		r = p.postForm(t, p.url(host, f.Action), v)
+		wantStatus(t, "step 2, next month", r, http.StatusOK)
+		f = findForm(t, r.Body, "/prenota", `name="inizio"`)
+		if pick = later(f); pick == "" {
+			t.Fatalf("no slot more than a day ahead in %s:\n%s", next, pageText(r.Body))
+		}
+	}
+	f.Values.Set("inizio", pick)
 
 	r = step(f, "3")
 	wantStatus(t, "step 3", r, http.StatusOK)
