@@ -55,6 +55,9 @@ type Config struct {
 	// HeartbeatTimeout is raft's heartbeat, election and leader-lease
 	// timeout. Default 1s; tests of one-node clusters use less to start fast.
 	HeartbeatTimeout time.Duration
+	// StaleAfter is how long a follower may go without hearing from the
+	// leader before Stale reports it stale. Default 3 × HeartbeatTimeout.
+	StaleAfter time.Duration
 	// MaxAppendEntries caps how many entries raft writes (and the FSM
 	// applies in one SQLite transaction) at once. Default 64, at most 1024.
 	MaxAppendEntries int
@@ -107,6 +110,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HeartbeatTimeout == 0 {
 		c.HeartbeatTimeout = time.Second
+	}
+	if c.StaleAfter == 0 {
+		c.StaleAfter = 3 * c.HeartbeatTimeout
 	}
 	if c.MaxAppendEntries == 0 {
 		c.MaxAppendEntries = 64

@@ -4,6 +4,8 @@
 // Node.Propose and applied by an ApplyFunc registered in a Registry; reads
 // go to the local read-only pool. The package also owns snapshots, schema
 // migrations run as commands, and the leader-only outbox worker that
-// delivers email. It imports no domain package. See DESIGN.md for why it is
+// delivers email, and admission of nodes: the cluster CA in the replicated
+// state, single-use join tokens, the join handshake and removed nodes
+// (admission.go, join.go). It imports no domain package. See DESIGN.md for why it is
 // built this way.
 package cluster

@@ -68,8 +68,10 @@ func newErrorCodec() errorCodec {
 	c.addSentinel("cluster.no_leader", ErrNoLeader)
 	c.addSentinel("cluster.closed", ErrClosed)
 	c.addSentinel("cluster.not_started", ErrNotStarted)
+	c.addSentinel("cluster.not_supported", ErrNotSupportedByCluster)
 	c.addSentinel("context.deadline_exceeded", context.DeadlineExceeded)
 	c.addSentinel("context.canceled", context.Canceled)
+	registerAdmissionErrors(&c)
 	return c
 }
 

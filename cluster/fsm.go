@@ -75,6 +75,10 @@ func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
 		outboxSentType:   {maxVersion: outboxSentVersion, fn: applyOutboxSent},
 		outboxRetryType:  {maxVersion: 1, fn: applyOutboxRetry},
 		outboxFailedType: {maxVersion: 1, fn: applyOutboxFailed},
+		capabilitiesType: {maxVersion: 1, fn: applyCapabilities},
+	}
+	for typ, h := range admissionBuiltins() {
+		f.builtins[typ] = h
 	}
 	return f, nil
 }

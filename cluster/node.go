@@ -51,6 +51,8 @@ type Node struct {
 	pool   rpcPool                     // idle RPC connections to leaders
 	codec  *errorCodec                 // the registry's, frozen
 
+	removed removedCache // removed nodes, for the TLS peer check (admission.go)
+
 	closing    chan struct{} // closed by Close; ends the run loop and the worker
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
@@ -154,14 +156,23 @@ func (n *Node) needRestore() (bool, error) {
 // Start starts raft on cfg.RaftAddr, bootstraps a one-node cluster when the
 // data dir is new, and returns when this node serves: it leads and has
 // applied every migration the binary knows (proposing them if needed), or
-// it follows a known leader and its schema is current. It returns an error
-// when ctx ends first; the caller then calls Close.
+// it follows a known leader, its schema is current and it has applied the
+// leader's commit index at that moment (see catchUp), so it does not serve
+// a stale state right after start. A member of a multi-node cluster then
+// records its capabilities for the version gate (version.go). It returns
+// an error when ctx ends first; the caller then calls Close.
 func (n *Node) Start(ctx context.Context) error {
 	r, err := n.startRaft()
 	if err != nil {
 		return err
 	}
 	if err := n.waitReady(ctx, r); err != nil {
+		return fmt.Errorf("cluster: start %s: %w", n.cfg.NodeID, err)
+	}
+	if err := n.catchUp(ctx, r); err != nil {
+		return fmt.Errorf("cluster: start %s: %w", n.cfg.NodeID, err)
+	}
+	if err := n.reportCapabilitiesRetry(ctx); err != nil {
 		return fmt.Errorf("cluster: start %s: %w", n.cfg.NodeID, err)
 	}
 	close(n.ready)
@@ -182,7 +193,7 @@ func (n *Node) startRaft() (*raft.Raft, error) {
 	}
 	n.started = true
 	hlog := newRaftLogger(n.log)
-	stream, err := newStreamLayer(n.cfg.RaftAddr, n.cfg.AdvertiseAddr, n.cfg.Identity, n.log, n.serveRPC)
+	stream, err := newStreamLayer(n.cfg.RaftAddr, n.cfg.AdvertiseAddr, n.cfg.Identity, n.log, n.serveRPC, n.serveJoin, n.peerCheck)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: listen on %s: %w", n.cfg.RaftAddr, err)
 	}
@@ -479,6 +490,9 @@ func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
 	}
 	if r.State() != raft.Leader {
 		return Result{}, notLeader(r)
+	}
+	if err := n.checkSupported(ctx, r, cmd); err != nil {
+		return Result{}, err
 	}
 	cmd.Time = n.cfg.Now().UTC()
 	data, err := encodeEntry(cmd)

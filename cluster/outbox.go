@@ -51,7 +51,7 @@ CREATE TABLE cluster_outbox (
 );
 CREATE INDEX cluster_outbox_due ON cluster_outbox (status, next_attempt);
 CREATE INDEX cluster_outbox_cmd ON cluster_outbox (cmd_index);`,
-	}}
+	}, admissionMigration()}
 }
 
 // OutboxItem is something to deliver outside the cluster (an email), recorded

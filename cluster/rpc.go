@@ -130,6 +130,8 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 		}
 	case opAddVoter, opAddNonvoter, opRemove:
 		err = n.changeMembership(ctx, req.Op, req.ID, req.Addr)
+	case opReadIndex:
+		resp.Index, err = n.handleReadIndex(ctx)
 	default:
 		err = fmt.Errorf("cluster: unknown RPC operation %q", req.Op)
 	}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 const (
 	tagRaft byte = 1 // raft's NetworkTransport protocol
 	tagRPC  byte = 2 // forwarding and membership requests (rpc.go)
+	tagJoin byte = 3 // a joining node's request (join.go); the only tag allowed without a client certificate
 )
 
 // handshakeTimeout bounds the TLS handshake and the tag byte of an
@@ -45,6 +47,8 @@ type streamLayer struct {
 	id        *pki.Identity
 	log       *slog.Logger
 	serveRPC  func(net.Conn)
+	serveJoin func(net.Conn)
+	peerCheck func(nodeID string, cert *x509.Certificate) error
 
 	raftCh  chan net.Conn
 	closing chan struct{}
@@ -58,7 +62,11 @@ type streamLayer struct {
 // newStreamLayer listens on bindAddr. advertise, when not "", is the
 // address other nodes dial; otherwise the listener's own address, which
 // must then be a specific IP (not 0.0.0.0).
-func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logger, serveRPC func(net.Conn)) (*streamLayer, error) {
+//
+// serveJoin serves the join tag; peerCheck (may be nil) refuses peers,
+// removed nodes, on both the listener and the dialler.
+func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logger, serveRPC, serveJoin func(net.Conn),
+	peerCheck func(nodeID string, cert *x509.Certificate) error) (*streamLayer, error) {
 	ln, err := net.Listen("tcp", bindAddr)
 	if err != nil {
 		return nil, err
@@ -80,12 +88,20 @@ func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logg
 		id:        id,
 		log:       log,
 		serveRPC:  serveRPC,
+		serveJoin: serveJoin,
+		peerCheck: peerCheck,
 		raftCh:    make(chan net.Conn),
 		closing:   make(chan struct{}),
 		conns:     make(map[net.Conn]struct{}),
 	}
 	if id != nil {
-		s.server = pki.ServerConfig(id.Pool, id.Certificate)
+		// A joining node has no certificate yet: the listener lets a
+		// client without one through, and handle allows it only the join
+		// tag.
+		s.server = pki.JoinServerConfig(id.Pool, id.Certificate)
+		if peerCheck != nil {
+			s.server = pki.WithPeerCheck(s.server, peerCheck)
+		}
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -125,6 +141,7 @@ func (s *streamLayer) acceptLoop() {
 func (s *streamLayer) handle(raw net.Conn) {
 	raw.SetDeadline(time.Now().Add(handshakeTimeout))
 	c := raw
+	hasCert := false
 	if s.server != nil {
 		tc := tls.Server(raw, s.server)
 		if err := tc.Handshake(); err != nil {
@@ -132,10 +149,19 @@ func (s *streamLayer) handle(raw net.Conn) {
 			raw.Close()
 			return
 		}
+		hasCert = len(tc.ConnectionState().PeerCertificates) > 0
 		c = tc
 	}
 	var tag [1]byte
 	if _, err := c.Read(tag[:]); err != nil {
+		c.Close()
+		return
+	}
+	// Without a client certificate (a node that is joining) only the join
+	// tag is allowed; without TLS at all there is no CA to join, and every
+	// tag but join is allowed (plain TCP: loopback and tests only).
+	if (s.server != nil && !hasCert && tag[0] != tagJoin) || (s.server == nil && tag[0] == tagJoin) {
+		s.log.Warn("refused a stream without a client certificate", "remote", raw.RemoteAddr().String(), "tag", tag[0])
 		c.Close()
 		return
 	}
@@ -154,6 +180,13 @@ func (s *streamLayer) handle(raw net.Conn) {
 		}
 		defer s.untrack(c)
 		s.serveRPC(c)
+	case tagJoin:
+		if s.serveJoin == nil || !s.track(c) {
+			c.Close()
+			return
+		}
+		defer s.untrack(c)
+		s.serveJoin(c)
 	default:
 		s.log.Warn("unknown stream tag", "remote", raw.RemoteAddr().String(), "tag", tag[0])
 		c.Close()
@@ -188,7 +221,11 @@ func (s *streamLayer) dial(addr string, tag byte, expectNodeID string, timeout t
 	}
 	c := raw
 	if s.id != nil {
-		tc := tls.Client(raw, pki.ClientConfig(s.id.Pool, s.id.Certificate, expectNodeID))
+		cfg := pki.ClientConfig(s.id.Pool, s.id.Certificate, expectNodeID)
+		if s.peerCheck != nil {
+			cfg = pki.WithPeerCheck(cfg, s.peerCheck)
+		}
+		tc := tls.Client(raw, cfg)
 		raw.SetDeadline(time.Now().Add(max(timeout, time.Second)))
 		if err := tc.Handshake(); err != nil {
 			raw.Close()

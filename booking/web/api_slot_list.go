@@ -25,6 +25,10 @@ func (h *Handler) apiSlotList(w http.ResponseWriter, r *http.Request, t tenant.T
 		h.apiError(w, r, err)
 		return
 	}
+	if err := h.checkFresh(); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
 	slots, err := h.book.Slots(r.Context(), t, r.PathValue("id"), from, to)
 	if err != nil {
 		h.apiError(w, r, err)

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -17,7 +18,21 @@ var (
 	errUnsupportedMedia = errors.New("content type must be application/json")
 	errMalformed        = errors.New("malformed request body")
 	errTokenRequired    = errors.New("manage token required")
+	// errStale says the node may lag the cluster (cut off from the
+	// leader), so its availability is not shown as current.
+	errStale = errors.New("node state may be stale")
 )
+
+// checkFresh returns errStale when the node's state may lag the cluster's.
+func (h *Handler) checkFresh() error {
+	if h.freshness == nil {
+		return nil
+	}
+	if stale, last := h.freshness.Stale(); stale {
+		return fmt.Errorf("%w (last contact with the leader %s ago)", errStale, last.Round(time.Millisecond))
+	}
+	return nil
+}
 
 // rateLimitError says a client created too many bookings; RetryAfter is
 // when it may try again.
@@ -114,6 +129,9 @@ func classify(err error) problem {
 		// down); nothing was applied, so the client may simply retry.
 		return problem{http.StatusServiceUnavailable, "unavailable",
 			"Il servizio è momentaneamente non disponibile: riprova tra qualche secondo.", nil}
+	case errors.Is(err, errStale):
+		return problem{http.StatusServiceUnavailable, "stale",
+			"Non riusciamo a mostrare le disponibilità aggiornate in questo momento: riprova tra qualche secondo.", nil}
 	case errors.Is(err, context.DeadlineExceeded):
 		return problem{http.StatusServiceUnavailable, "unavailable",
 			"Il servizio è momentaneamente non disponibile: riprova tra qualche minuto.", nil}

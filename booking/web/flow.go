@@ -305,6 +305,9 @@ func (h *Handler) freeSlots(ctx context.Context, t tenant.Tenant, svc booking.Se
 	if to.Before(from) {
 		return nil, nil
 	}
+	if err := h.checkFresh(); err != nil {
+		return nil, err
+	}
 	slots, err := h.book.Slots(ctx, t, svc.ID, from, to)
 	if err != nil {
 		return nil, err

@@ -44,6 +44,17 @@ type Config struct {
 	// X-Forwarded-For and the scheme from X-Forwarded-Proto. Set it only
 	// behind a reverse proxy that overwrites those headers.
 	TrustProxyHeaders bool
+	// Freshness tells whether the node's state may lag the cluster's
+	// (cluster.Node satisfies it). While it reports stale, the slot
+	// listings (API and pages) answer 503 "stale" instead of showing
+	// availability that may be outdated. nil means always fresh.
+	Freshness Freshness
+}
+
+// Freshness reports whether the local state may be stale and how long ago
+// the node last heard from the leader.
+type Freshness interface {
+	Stale() (stale bool, lastContact time.Duration)
 }
 
 // Handler serves the citizen booking pages and the /api/v1 booking API of
@@ -56,6 +67,7 @@ type Handler struct {
 	limiter    *limiter
 	maxBody    int64
 	trustProxy bool
+	freshness  Freshness
 	csrf       *http.CrossOriginProtection
 	pages      *site.Templates
 	routes     []route
@@ -85,6 +97,7 @@ func New(cfg Config) (*Handler, error) {
 		now:        cfg.Now,
 		maxBody:    cfg.MaxBodyBytes,
 		trustProxy: cfg.TrustProxyHeaders,
+		freshness:  cfg.Freshness,
 		csrf:       http.NewCrossOriginProtection(),
 	}
 	if h.log == nil {

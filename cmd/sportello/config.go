@@ -42,6 +42,7 @@ type Config struct {
 	Mail      MailConfig      `toml:"mail"`
 	SMTP      SMTPConfig      `toml:"smtp"`
 	Outbox    OutboxConfig    `toml:"outbox"`
+	Cluster   ClusterConfig   `toml:"cluster"`
 }
 
 // LogConfig sets what the node logs and how.
@@ -257,6 +258,7 @@ func (c Config) Validate() error {
 	if o.MaxAttempts < 1 {
 		bad("outbox.max_attempts %d: want at least 1", o.MaxAttempts)
 	}
+	c.Cluster.validate(bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", errConfig, errors.Join(errs...))
 	}

@@ -4,6 +4,7 @@
 //	sportello serve --config FILE                      a node from a TOML configuration
 //	sportello tenant create|list|show ...              manage Comuni through the admin socket
 //	sportello backup FILE / restore --data DIR FILE    back up a running node, seed a new cluster
+//	sportello cluster init|join|token|status|leave|remove   multi-node clusters (cluster_cmd.go)
 //	sportello version                                  version and commit
 //
 // main only dispatches: each subcommand lives in its own file (demo.go,
@@ -48,6 +49,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdTenant(args[1:], stdout, stderr)
 	case "backup":
 		return cmdBackup(args[1:], stdout, stderr)
+	case "cluster":
+		return cmdCluster(args[1:], stdout, stderr)
 	case "restore":
 		return cmdRestore(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -72,6 +75,7 @@ Usage:
   sportello tenant list [--data DIR]  list the Comuni
   sportello tenant show ID            show one Comune
   sportello backup [--data DIR] FILE  write a backup of the running node to FILE
+  sportello cluster init|join|token|status|leave|remove   multi-node clusters
   sportello restore --data DIR FILE   seed a new cluster in DIR from a backup
   sportello version                   print version and commit
 

@@ -113,10 +113,17 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	tenant.Register(reg)
 	booking.Register(reg)
 
+	setup, err := prepareCluster(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("cluster setup: %w", err)
+	}
 	node, err := cluster.New(cluster.Config{
 		Dir:               filepath.Join(cfg.DataDir, "cluster"),
 		NodeID:            cfg.NodeID,
 		RaftAddr:          cfg.RaftAddr,
+		AdvertiseAddr:     cfg.Cluster.AdvertiseAddr,
+		Identity:          setup.identity,
+		Join:              setup.join != nil,
 		Registry:          reg,
 		Logger:            log,
 		OutboxBackoff:     cfg.Outbox.Backoff,
@@ -135,7 +142,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	node.HandleOutbox(booking.OutboxKind, emailDeliverer(sender, cfg.Mail.DefaultFrom, time.Now, log.With("component", "mail")))
 
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
-	err = node.Start(sctx)
+	err = setup.start(sctx, node, log)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -217,6 +224,7 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	web, err := bookingweb.New(bookingweb.Config{
 		Book: book, Site: s, Logger: log, Now: time.Now, RateLimit: rl,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders,
+		Freshness: node,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,240 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/cluster/pki"
+)
+
+// joinTimeout bounds one join request on the admitting node: consuming the
+// token (a proposal, maybe forwarded) and signing.
+const joinTimeout = 30 * time.Second
+
+// joinRequest is what a joining node sends on the join tag, over a TLS
+// connection without a client certificate that pinned the CA by the token's
+// fingerprint.
+type joinRequest struct {
+	TokenID string `json:"token_id"`
+	Secret  string `json:"secret"`
+	NodeID  string `json:"node_id"`
+	CSR     []byte `json:"csr"` // DER, pki.CSR
+	// Advertise is the address other nodes will dial; it goes into the
+	// certificate as a SAN when it is an IP or a host name.
+	Advertise string `json:"advertise"`
+}
+
+// joinResponse is the admitting node's answer: the signed certificate
+// (node then CA, PEM), the CA, and whether the token admits a voter.
+type joinResponse struct {
+	CertPEM []byte     `json:"cert"`
+	CAPEM   []byte     `json:"ca"`
+	Voter   bool       `json:"voter"`
+	Error   *wireError `json:"error,omitempty"`
+}
+
+// serveJoin answers one join request. The token is consumed through the
+// log (apply checks the secret's hash, expiry and single use), then the
+// CSR is signed here with the CA of the replicated state: signing is
+// random and stays out of apply. The new node is not added to the raft
+// configuration here: it asks for that itself once it runs with its
+// certificate (Node.JoinCluster), so that a voter that never starts does
+// not cost the cluster its quorum.
+func (n *Node) serveJoin(c net.Conn) {
+	c.SetDeadline(time.Now().Add(joinTimeout + 5*time.Second))
+	var req joinRequest
+	if err := readFrame(bufio.NewReader(c), &req); err != nil {
+		return
+	}
+	resp, err := n.admit(req)
+	if err != nil {
+		n.log.Warn("join refused", "token", req.TokenID, "node_id", req.NodeID, "remote", c.RemoteAddr().String(), "err", err)
+		resp = joinResponse{Error: n.codec.encode(err)}
+	} else {
+		n.log.Info("node admitted", "token", req.TokenID, "node_id", req.NodeID, "voter", resp.Voter)
+	}
+	writeFrame(c, resp)
+}
+
+func (n *Node) admit(req joinRequest) (joinResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	defer cancel()
+	ca, err := n.loadCA(ctx)
+	if err != nil {
+		return joinResponse{}, err
+	}
+	// Check the request before the token is spent on it.
+	if _, err := pki.NodeURI(ca.ClusterName(), req.NodeID); err != nil {
+		return joinResponse{}, err
+	}
+	if err := checkCSR(ca, req, n.cfg.Now()); err != nil {
+		return joinResponse{}, err
+	}
+	cmd, err := NewCommand(tokenUseType, 1, "", tokenUsePayload{
+		ID: req.TokenID, SecretHash: pki.Token{Secret: req.Secret}.SecretHash(), NodeID: req.NodeID,
+	})
+	if err != nil {
+		return joinResponse{}, err
+	}
+	res, err := n.Propose(ctx, cmd)
+	if err != nil {
+		return joinResponse{}, err
+	}
+	var voter bool
+	switch v := res.Value.(type) {
+	case tokenUseResult:
+		voter = v.Voter
+	case json.RawMessage: // forwarded to the leader
+		var r tokenUseResult
+		if err := json.Unmarshal(v, &r); err != nil {
+			return joinResponse{}, fmt.Errorf("cluster: decode token.use result: %w", err)
+		}
+		voter = r.Voter
+	}
+	certPEM, err := ca.SignNode(req.CSR, req.NodeID, hostsOf(req.Advertise), n.cfg.Now(), nodeCertValidity)
+	if err != nil {
+		return joinResponse{}, err
+	}
+	return joinResponse{CertPEM: certPEM, CAPEM: ca.CertPEM(), Voter: voter}, nil
+}
+
+// checkCSR signs the request once with a throwaway validity to find out,
+// before the token is consumed, whether SignNode would refuse it.
+func checkCSR(ca *pki.CA, req joinRequest, now time.Time) error {
+	_, err := ca.SignNode(req.CSR, req.NodeID, hostsOf(req.Advertise), now, time.Minute)
+	return err
+}
+
+// hostsOf returns the host of an advertise address as a SAN list.
+func hostsOf(advertise string) []string {
+	host, _, err := net.SplitHostPort(advertise)
+	if err != nil || host == "" {
+		return nil
+	}
+	return []string{host}
+}
+
+// JoinOptions are the inputs of Join.
+type JoinOptions struct {
+	// Token is the join token's text form (SPT1-...).
+	Token string
+	// Addr is the cluster address (RaftAddr) of any node of the cluster.
+	Addr string
+	// NodeID is the new node's ID.
+	NodeID string
+	// AdvertiseAddr is the address other nodes will dial to reach the new
+	// node; its host goes into the certificate.
+	AdvertiseAddr string
+	// Timeout bounds the whole exchange. Default 30s.
+	Timeout time.Duration
+}
+
+// Join runs the join handshake of a new node against the node at
+// opts.Addr: it makes the node's key, dials with the CA pinned by the
+// token's fingerprint (pki.PinnedConfig), presents the token and a CSR and
+// returns the node's identity (the caller saves it with pki.SaveIdentity)
+// and whether the token admits a voter. The node then starts with
+// Config{Join: true, Identity} and calls JoinCluster.
+func Join(ctx context.Context, opts JoinOptions) (*pki.Identity, bool, error) {
+	tok, err := pki.ParseToken(opts.Token)
+	if err != nil {
+		return nil, false, err
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	key, err := pki.NewNodeKey()
+	if err != nil {
+		return nil, false, err
+	}
+	csr, err := pki.CSR(key, opts.NodeID)
+	if err != nil {
+		return nil, false, err
+	}
+	keyPEM, err := pki.MarshalKeyPEM(key)
+	if err != nil {
+		return nil, false, err
+	}
+	d := tls.Dialer{Config: pki.PinnedConfig(tok.CAFingerprint)}
+	c, err := d.DialContext(ctx, "tcp", opts.Addr)
+	if err != nil {
+		return nil, false, fmt.Errorf("cluster: join %s: %w", opts.Addr, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	if _, err := c.Write([]byte{tagJoin}); err != nil {
+		return nil, false, fmt.Errorf("cluster: join %s: %w", opts.Addr, err)
+	}
+	if err := writeFrame(c, joinRequest{TokenID: tok.ID, Secret: tok.Secret, NodeID: opts.NodeID, CSR: csr, Advertise: opts.AdvertiseAddr}); err != nil {
+		return nil, false, fmt.Errorf("cluster: join %s: %w", opts.Addr, err)
+	}
+	var resp joinResponse
+	if err := readFrame(bufio.NewReader(c), &resp); err != nil {
+		return nil, false, fmt.Errorf("cluster: join %s: no answer: %w", opts.Addr, err)
+	}
+	if resp.Error != nil {
+		codec := newErrorCodec()
+		return nil, false, fmt.Errorf("cluster: join refused by %s: %w", opts.Addr, codec.decode(resp.Error))
+	}
+	id, err := pki.ParseIdentity(resp.CertPEM, keyPEM, resp.CAPEM)
+	if err != nil {
+		return nil, false, fmt.Errorf("cluster: join: the answer: %w", err)
+	}
+	if pki.FingerprintOf(id.CA) != tok.CAFingerprint {
+		return nil, false, fmt.Errorf("cluster: join: %w", pki.ErrFingerprintMismatch)
+	}
+	return id, resp.Voter, nil
+}
+
+// JoinCluster asks the leader (through seedAddr, any node of the cluster)
+// to add this node, started with Config.Join and the identity Join
+// returned, to the raft configuration as a voter or a non-voter. Call it
+// concurrently with Start, which returns only once the node has been
+// added and has caught up; it waits for Start to open the listener and
+// retries until a leader accepts or ctx ends. Asking again for a node
+// that is already a member is harmless.
+func (n *Node) JoinCluster(ctx context.Context, seedAddr string, voter bool) error {
+	for n.stream.Load() == nil {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.closing:
+			return ErrClosed
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	op := opAddNonvoter
+	if voter {
+		op = opAddVoter
+	}
+	for {
+		resp, err := n.call(ctx, seedAddr, "", rpcRequest{Op: op, ID: n.cfg.NodeID, Addr: n.RaftAddr()})
+		if err == nil {
+			err = n.codec.decode(resp.Error)
+		}
+		var nl *NotLeaderError
+		if errors.As(err, &nl) && nl.LeaderAddr != "" {
+			seedAddr = nl.LeaderAddr
+			continue
+		}
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: join cluster via %s: %w", seedAddr, errors.Join(err, ctx.Err()))
+		case <-n.closing:
+			return ErrClosed
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
