@@ -36,6 +36,8 @@ func TestDemo(t *testing.T) {
 	p := startProc(t, dataDir, args...)
 	host := "bari.localhost"
 
+	// The banner follows the admin socket; wait for its last line.
+	p.waitStdout(t, "Stop with Ctrl+C", 30*time.Second)
 	for _, path := range []string{"/", "/prenota", "/_demo/posta", "/api/v1/openapi.json"} {
 		if u := p.url(host, path); !strings.Contains(p.stdout.String(), u) {
 			t.Errorf("demo output lacks %s:\n%s", u, p.stdout.String())

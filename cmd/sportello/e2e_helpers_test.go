@@ -201,6 +201,23 @@ func startProc(t *testing.T, dataDir string, args ...string) *proc {
 	return p
 }
 
+// waitStdout waits until the process has printed want.
+func (p *proc) waitStdout(t *testing.T, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(p.stdout.String(), want) {
+		select {
+		case <-p.exited:
+			t.Fatalf("sportello exited (%v) before printing %q:\n%s", p.exitErr, want, p.stdout.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sportello did not print %q within %v:\n%s", want, timeout, p.stdout.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // newClient returns a client that reaches the node whatever the URL's host
 // (bari.localhost:PORT need not resolve), does not follow redirects and
 // keeps up to conns connections.

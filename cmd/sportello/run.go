@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -260,10 +261,11 @@ func healthz(node *cluster.Node, nodeID string) http.HandlerFunc {
 
 // printURLs tells the person who started the node what to open.
 func printURLs(ctx context.Context, opts runOptions, tenants *tenant.Registry, httpAddr, dataDir string) {
-	w := opts.stdout
-	if w == nil {
+	if opts.stdout == nil {
 		return
 	}
+	// One write, so that whoever reads the output never sees half a banner.
+	w := &strings.Builder{}
 	if opts.demo {
 		host := tenants.PrimaryHost(demoTenant())
 		fmt.Fprintf(w, "\nSportello demo is running. Open in a browser:\n\n")
@@ -282,6 +284,7 @@ func printURLs(ctx context.Context, opts runOptions, tenants *tenant.Registry, h
 		}
 	}
 	fmt.Fprintf(w, "\nData in %s; admin socket %s. Stop with Ctrl+C.\n\n", dataDir, adminSocketPath(dataDir))
+	_, _ = io.WriteString(opts.stdout, w.String())
 }
 
 // httpAddrHost is the host to reach httpAddr on: loopback for a wildcard
