@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -145,7 +147,8 @@ func environmental(err error) bool {
 // text form: tables by name, rows by rowid (or by all columns for WITHOUT
 // ROWID tables), values typed. Two replicas at the same applied index give
 // identical dumps; tests compare them and operators can diff nodes.
-func Dump(ctx context.Context, db *sql.DB, w io.Writer) error {
+// db may be a *sql.Tx, for a dump of one point in time.
+func Dump(ctx context.Context, db Queryer, w io.Writer) error {
 	type object struct{ typ, name, sql string }
 	rows, err := db.QueryContext(ctx, `SELECT type, name, COALESCE(sql, '') FROM sqlite_master
 		WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name`)
@@ -180,7 +183,7 @@ func Dump(ctx context.Context, db *sql.DB, w io.Writer) error {
 }
 
 // dumpTable writes one table's rows, each prefixed by its rowid when it has one.
-func dumpTable(ctx context.Context, db *sql.DB, w io.Writer, name string, withoutRowid bool) error {
+func dumpTable(ctx context.Context, db Queryer, w io.Writer, name string, withoutRowid bool) error {
 	quoted := `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 	q := `SELECT rowid AS "rowid", * FROM ` + quoted + ` ORDER BY rowid`
 	if withoutRowid {
@@ -247,4 +250,30 @@ func formatValue(v any) string {
 	default:
 		return fmt.Sprintf("%T:%v", x, x)
 	}
+}
+
+// Queryer is what Dump reads through: a *sql.DB, *sql.Conn or *sql.Tx.
+type Queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Digest is the SHA-256 of this node's Dump, taken in one read transaction
+// together with the applied index it describes. Two nodes with the same
+// index and different sums have diverged; operators and the end-to-end
+// tests compare them (admin socket GET /v1/digest).
+func (n *Node) Digest(ctx context.Context) (index uint64, sum string, err error) {
+	tx, err := n.readDB.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return 0, "", fmt.Errorf("cluster: digest: %w", err)
+	}
+	defer tx.Rollback()
+	var idx int64
+	if err := tx.QueryRowContext(ctx, `SELECT applied_index FROM cluster_state WHERE id = 1`).Scan(&idx); err != nil {
+		return 0, "", fmt.Errorf("cluster: digest: applied index: %w", err)
+	}
+	h := sha256.New()
+	if err := Dump(ctx, tx, h); err != nil {
+		return 0, "", err
+	}
+	return uint64(idx), hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -130,6 +130,7 @@ func newAdminServer(node *cluster.Node, tenants *tenant.Registry, book *booking.
 	mux.HandleFunc("POST /v1/tenants/{id}/services", a.saveService)
 	mux.HandleFunc("GET /v1/outbox", a.listOutbox)
 	mux.HandleFunc("GET /v1/backup", a.getBackup)
+	mux.HandleFunc("GET /v1/digest", a.getDigest)
 	debugRoutes(mux)
 	a.clusterRoutes(mux)
 	a.srv = &http.Server{
@@ -168,6 +169,17 @@ func (a *adminServer) Close(ctx context.Context) error {
 
 func (a *adminServer) getStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, a.status())
+}
+
+// getDigest answers the SHA-256 of this node's replicated state and the
+// applied index it describes; nodes at the same index must agree.
+func (a *adminServer) getDigest(w http.ResponseWriter, r *http.Request) {
+	idx, sum, err := a.node.Digest(r.Context())
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"node": a.node.Config().NodeID, "applied_index": idx, "sha256": sum})
 }
 
 func (a *adminServer) view(t tenant.Tenant) tenantView {

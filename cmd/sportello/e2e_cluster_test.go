@@ -203,6 +203,9 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
+	// Every node holds the same rows.
+	waitIdentical(t, 20*time.Second, procs...)
+
 	// Remove a follower for good: it leaves the configuration (and its
 	// certificate is refused from then on). The removal needs a leader,
 	// so it is not the leader that goes.

@@ -452,3 +452,45 @@ func checkChar(s string) byte {
 	}
 	return byte('A' + sum%26)
 }
+
+// nodeDigest is the answer of the admin socket's GET /v1/digest.
+type nodeDigest struct {
+	Node         string `json:"node"`
+	AppliedIndex uint64 `json:"applied_index"`
+	SHA256       string `json:"sha256"`
+}
+
+// waitIdentical waits until every node has applied the same index and
+// then requires their replicated state (SQLite contents) to be identical.
+// Nodes keep applying while we ask (the outbox marks its deliveries), so
+// it asks again until one round finds every index equal.
+func waitIdentical(t *testing.T, timeout time.Duration, procs ...*proc) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ds := make([]nodeDigest, len(procs))
+		same := true
+		for i, q := range procs {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := q.admin.do(ctx, "GET", "/v1/digest", nil, &ds[i])
+			cancel()
+			if err != nil {
+				t.Fatalf("digest of node %d: %v", i, err)
+			}
+			same = same && ds[i].AppliedIndex == ds[0].AppliedIndex
+		}
+		if same {
+			for i, d := range ds {
+				if d.SHA256 != ds[0].SHA256 {
+					t.Fatalf("nodes diverged at index %d: %s has %s, %s has %s", d.AppliedIndex, ds[0].Node, ds[0].SHA256, ds[i].Node, d.SHA256)
+				}
+			}
+			t.Logf("%d nodes identical at index %d (sha256 %s)", len(ds), ds[0].AppliedIndex, ds[0].SHA256[:12])
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes did not reach the same index within %v: %+v", timeout, ds)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
