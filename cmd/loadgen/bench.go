@@ -9,18 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/internal/civil"
+	"github.com/sportello-virtuale/sportello/internal/loadrun"
+	"github.com/sportello-virtuale/sportello/tenant"
 )
 
 // The bench Comune and its service. The service opens around the clock
@@ -33,9 +31,9 @@ const (
 	benchDays    = 14
 )
 
-// bench books benchService over HTTP.
+// bench books benchService over HTTP, through every node of a fleet.
 type bench struct {
-	n       *node
+	f       fleet
 	host    string
 	service booking.Service
 	slots   []string
@@ -43,15 +41,16 @@ type bench struct {
 	// this run differ from earlier runs on the same node.
 	next atomic.Int64
 	base int64
-	// bookURL is the URL of POST /api/v1/bookings.
-	bookURL string
+	// storeNext numbers the citizens of the direct-to-store levels, apart
+	// from those of the HTTP levels.
+	storeNext atomic.Int64
 }
 
 // newBench creates (or finds) the bench Comune, office and service
-// through the admin socket and lists the service's slots.
-func newBench(ctx context.Context, n *node) (*bench, error) {
-	b := &bench{n: n, host: benchTenant + "." + n.status.BaseDomain}
-	b.bookURL = b.url("/api/v1/bookings")
+// through the first node's admin socket and lists the service's slots.
+func newBench(ctx context.Context, f fleet) (*bench, error) {
+	n := f[0]
+	b := &bench{f: f, host: benchTenant + "." + n.status.BaseDomain}
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	b.base = int64(binary.BigEndian.Uint32(rnd[:]) % 100_000_000)
@@ -98,8 +97,8 @@ func newBench(ctx context.Context, n *node) (*bench, error) {
 			Remaining int    `json:"remaining"`
 		} `json:"slots"`
 	}
-	client := b.client(1)
-	resp, err := b.get(ctx, client, fmt.Sprintf("/api/v1/services/%s/slots?from=%s&to=%s", b.service.ID, today, today.AddDays(benchDays)))
+	client := b.client(n, 1)
+	resp, err := b.get(ctx, n, client, fmt.Sprintf("/api/v1/services/%s/slots?from=%s&to=%s", b.service.ID, today, today.AddDays(benchDays)))
 	if err != nil {
 		return nil, err
 	}
@@ -120,10 +119,35 @@ func newBench(ctx context.Context, n *node) (*bench, error) {
 	return b, nil
 }
 
-// client returns an HTTP client that reaches the node for any host name
+// benchComune, benchOfficeOf and benchServiceOf are the bench Comune, its
+// office and its service.
+func benchComune() tenant.Tenant {
+	return tenant.Tenant{
+		ID: benchTenant, Name: "Comune di Prova", ISTAT: "999999", CodePrefix: "PR",
+		Sender: tenant.Sender{Name: "Comune di Prova", Address: "noreply@bench.localhost"},
+	}
+}
+
+func benchOfficeOf() booking.Office {
+	var week booking.Week
+	for d := range week {
+		week[d] = []booking.Interval{{Start: 0, End: 24 * 60}}
+	}
+	return booking.Office{Name: benchOffice, Address: "Via della Prova, 1", Hours: week}
+}
+
+func benchServiceOf(officeID string) booking.Service {
+	return booking.Service{
+		OfficeID: officeID, Name: benchService, Description: "Servizio fittizio per misurare le prestazioni.",
+		Duration: 5 * time.Minute, Channels: []booking.Channel{booking.InPerson}, Capacity: 1000,
+		HorizonDays: benchDays + 1, MaxActivePerCitizen: 0,
+	}
+}
+
+// client returns an HTTP client that reaches node n for any host name
 // and keeps conns connections open.
-func (b *bench) client(conns int) *http.Client {
-	addr := b.n.status.HTTPAddr
+func (b *bench) client(n *node, conns int) *http.Client {
+	addr := n.status.HTTPAddr
 	return &http.Client{
 		Timeout: 60 * time.Second,
 		Transport: &http.Transport{
@@ -138,13 +162,14 @@ func (b *bench) client(conns int) *http.Client {
 	}
 }
 
-func (b *bench) url(path string) string {
-	_, port, _ := net.SplitHostPort(b.n.status.HTTPAddr)
+// url is path on the bench Comune's host at node n's port.
+func (b *bench) url(n *node, path string) string {
+	_, port, _ := net.SplitHostPort(n.status.HTTPAddr)
 	return "http://" + net.JoinHostPort(b.host, port) + path
 }
 
-func (b *bench) get(ctx context.Context, c *http.Client, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", b.url(path), nil)
+func (b *bench) get(ctx context.Context, n *node, c *http.Client, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", b.url(n, path), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -160,23 +185,26 @@ func (b *bench) get(ctx context.Context, c *http.Client, path string) ([]byte, e
 	return body, err
 }
 
-// book makes booking number i and returns the HTTP status (0 for a
-// transport error). The body is appended by hand, not marshalled from a
-// map: loadgen shares the node's two cores, and every microsecond it
-// spends is one the node does not get.
-func (b *bench) book(ctx context.Context, c *http.Client, i int64) int {
-	req, err := http.NewRequestWithContext(ctx, "POST", b.bookURL, bytes.NewReader(b.body(i)))
+// book makes booking number i through c at bookURL and returns "" or the
+// failure ("net" or the HTTP status). The body is appended by hand, not
+// marshalled from a map: loadgen shares the nodes' two cores, and every
+// microsecond it spends is one the nodes do not get.
+func (b *bench) book(ctx context.Context, c *http.Client, bookURL string, i int64) string {
+	req, err := http.NewRequestWithContext(ctx, "POST", bookURL, bytes.NewReader(b.body(i)))
 	if err != nil {
-		return 0
+		return "net"
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0
+		return "net"
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode
+	if resp.StatusCode == http.StatusCreated {
+		return ""
+	}
+	return strconv.Itoa(resp.StatusCode)
 }
 
 // body is the JSON request of booking number i.
@@ -189,155 +217,59 @@ func (b *bench) body(i int64) []byte {
 	body = append(body, `,"channel":"in_person","privacy_accepted":true,"citizen":{"given_name":"Prova","family_name":"Carico `...)
 	body = strconv.AppendInt(body, i, 10)
 	body = append(body, `","fiscal_code":"`...)
-	body = append(body, fiscalCode(b.base+i)...)
+	body = append(body, loadrun.FiscalCode(b.base+i)...)
 	body = append(body, `","email":"prova`...)
 	body = strconv.AppendInt(body, i, 10)
 	return append(body, `@bench.localhost"}}`...)
 }
 
-// levelResult is the outcome of one concurrency level.
+// levelResult is the outcome of one concurrency level over HTTP.
 type levelResult struct {
-	concurrency int
-	ok          int
-	elapsed     time.Duration
-	latencies   []time.Duration // of the successful bookings, sorted
-	errors      map[int]int     // status (0: transport error) → count
-	// loadgenCPU and nodeCPU are the CPU time loadgen and the node used
-	// during the level (warm-up included; nodeCPU is zero for a node
-	// loadgen did not start).
+	loadrun.Result
+	// loadgenCPU and nodeCPU are the CPU time loadgen and the nodes (all
+	// of them) used during the level, warm-up included.
 	loadgenCPU, nodeCPU time.Duration
-	// store is the in-process store level of the same concurrency, run
-	// just before (nil without -store).
-	store *levelResult
+	// store is the direct-to-store level of the same concurrency, run just
+	// before on the leader (nil without -store).
+	store *loadrun.Result
 	// drainedBefore is how long loadgen waited, before the level, for the
-	// node to deliver the emails of the previous one.
+	// cluster to deliver the emails of the previous one.
 	drainedBefore time.Duration
 }
 
 // cpuShare returns d as a percentage of one core over the level.
 func (r levelResult) cpuShare(d time.Duration) float64 {
-	if r.elapsed <= 0 {
+	if r.Elapsed <= 0 {
 		return 0
 	}
-	return 100 * d.Seconds() / r.elapsed.Seconds()
+	return 100 * d.Seconds() / r.Elapsed.Seconds()
 }
 
-func (r levelResult) rate() float64 {
-	if r.elapsed <= 0 {
-		return 0
-	}
-	return float64(r.ok) / r.elapsed.Seconds()
-}
-
-// p returns the q-th percentile latency (nearest rank).
-func (r levelResult) p(q float64) time.Duration {
-	if len(r.latencies) == 0 {
-		return 0
-	}
-	i := int(q/100*float64(len(r.latencies))+0.5) - 1
-	i = max(0, min(i, len(r.latencies)-1))
-	return r.latencies[i]
-}
-
-func (r levelResult) errorString() string {
-	if len(r.errors) == 0 {
-		return "0"
-	}
-	var parts []string
-	for _, s := range slices.Sorted(maps.Keys(r.errors)) {
-		name := fmt.Sprint(s)
-		if s == 0 {
-			name = "net"
-		}
-		parts = append(parts, fmt.Sprintf("%d×%s", r.errors[s], name))
-	}
-	return strings.Join(parts, " ")
-}
-
-// runLevel books over HTTP at concurrency c (see runLevel).
+// runLevel books over HTTP at concurrency c; worker w sends its bookings
+// to node w mod len(fleet), so the load spreads evenly over the nodes.
 func (b *bench) runLevel(ctx context.Context, c int, d time.Duration, maxBookings int) levelResult {
-	client := b.client(c)
-	defer client.CloseIdleConnections()
-	return runLevel(ctx, c, d, maxBookings, func(ctx context.Context) int {
-		return b.book(ctx, client, b.next.Add(1))
+	clients := make([]*http.Client, len(b.f))
+	urls := make([]string, len(b.f))
+	for k, n := range b.f {
+		clients[k] = b.client(n, c/len(b.f)+1)
+		urls[k] = b.url(n, "/api/v1/bookings")
+		defer clients[k].CloseIdleConnections()
+	}
+	r := loadrun.Run(ctx, c, d, maxBookings, func(ctx context.Context, w int) string {
+		k := w % len(b.f)
+		return b.book(ctx, clients[k], urls[k], b.next.Add(1))
 	})
+	return levelResult{Result: r}
 }
 
-// runLevel keeps c clients calling book back to back for d (or until max
-// bookings) after a warm-up round (one call each; over HTTP it opens the
-// connections). book returns an HTTP status, 201 for a booking made.
-func runLevel(ctx context.Context, c int, d time.Duration, maxBookings int, book func(context.Context) int) levelResult {
-	var wg sync.WaitGroup
-	for range c {
-		wg.Go(func() { book(ctx) })
-	}
-	wg.Wait()
-
-	type worker struct {
-		lat    []time.Duration
-		errors map[int]int
-	}
-	workers := make([]worker, c)
-	var count atomic.Int64
-	start := time.Now()
-	deadline := start.Add(d)
-	for w := range workers {
-		workers[w].errors = map[int]int{}
-		wg.Go(func() {
-			me := &workers[w]
-			for time.Now().Before(deadline) && ctx.Err() == nil && count.Add(1) <= int64(maxBookings) {
-				t0 := time.Now()
-				status := book(ctx)
-				if status == http.StatusCreated {
-					me.lat = append(me.lat, time.Since(t0))
-				} else {
-					me.errors[status]++
-				}
-			}
-		})
-	}
-	wg.Wait()
-	r := levelResult{concurrency: c, elapsed: time.Since(start), errors: map[int]int{}}
-	for _, w := range workers {
-		r.latencies = append(r.latencies, w.lat...)
-		for s, n := range w.errors {
-			r.errors[s] += n
-		}
-	}
-	slices.Sort(r.latencies)
-	r.ok = len(r.latencies)
-	return r
-}
-
-// fiscalCode returns a valid codice fiscale unique to i (for i below
-// 26^6): the twelve letters of surname and name spell i in base 26, the
-// birth data is fixed and the check character is computed.
-func fiscalCode(i int64) string {
-	var letters [6]byte
-	for k := 5; k >= 0; k-- {
-		letters[k] = byte('A' + i%26)
-		i /= 26
-	}
-	base := string(letters[:]) + "85T10A562"
-	return base + string(checkChar(base))
-}
-
-// checkChar computes the control character of the first 15 characters:
-// odd positions (1st, 3rd, …) through the conversion table, even ones by
-// value, the sum modulo 26 as a letter.
-func checkChar(s string) byte {
-	odd := [...]int{1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23}
-	sum := 0
-	for i := 0; i < 15; i++ {
-		v := int(s[i] - 'A')
-		if s[i] >= '0' && s[i] <= '9' {
-			v = int(s[i] - '0')
-		}
-		if i%2 == 0 {
-			sum += odd[v]
-		} else {
-			sum += v
-		}
-	}
-	return byte('A' + sum%26)
+// storeLevel runs the direct-to-store level of concurrency c on node n
+// (POST /v1/debug/store-load: Book.Create in the node's process, no HTTP).
+func (b *bench) storeLevel(ctx context.Context, n *node, c int, d time.Duration, maxBookings int) (loadrun.Result, error) {
+	var r loadrun.Result
+	first := b.base + 150_000_000 + b.storeNext.Add(int64(maxBookings)) - int64(maxBookings)
+	_, err := n.adminCallTimeout(ctx, d+2*time.Minute, "POST", "/v1/debug/store-load", map[string]any{
+		"tenant": benchTenant, "service_id": b.service.ID, "concurrency": c,
+		"duration": d.String(), "max": maxBookings, "first_citizen": first,
+	}, &r)
+	return r, err
 }

@@ -8,22 +8,8 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/internal/loadrun"
 )
-
-func TestFiscalCodesAreValidAndDistinct(t *testing.T) {
-	t.Parallel()
-	seen := map[string]bool{}
-	for _, i := range []int64{0, 1, 25, 26, 675, 676, 17575, 17576, 99_999_999, 308_915_775} {
-		fc := fiscalCode(i)
-		if !booking.ValidFiscalCode(fc) {
-			t.Errorf("fiscalCode(%d) = %s, not a valid codice fiscale", i, fc)
-		}
-		if seen[fc] {
-			t.Errorf("fiscalCode(%d) = %s repeats an earlier code", i, fc)
-		}
-		seen[fc] = true
-	}
-}
 
 func TestParseLevels(t *testing.T) {
 	t.Parallel()
@@ -38,29 +24,45 @@ func TestParseLevels(t *testing.T) {
 	}
 }
 
-func TestPercentilesAndReport(t *testing.T) {
+func TestParseSizes(t *testing.T) {
 	t.Parallel()
-	store := levelResult{concurrency: 16, elapsed: time.Second, errors: map[int]int{}, latencies: []time.Duration{time.Millisecond}}
+	got, err := parseSizes("1, 3")
+	if err != nil || len(got) != 2 || got[0] != 1 || got[1] != 3 {
+		t.Errorf("parseSizes = %v, %v; want [1 3]", got, err)
+	}
+	for _, bad := range []string{"", "0", "6", "1,x"} {
+		if _, err := parseSizes(bad); err == nil {
+			t.Errorf("parseSizes(%q) succeeded, want an error", bad)
+		}
+	}
+}
+
+func TestReport(t *testing.T) {
+	t.Parallel()
+	store := loadrun.Result{Concurrency: 16, Elapsed: time.Second, Errors: map[string]int{}, Latencies: []time.Duration{time.Millisecond}}
 	for range 199 {
-		store.latencies = append(store.latencies, 2*time.Millisecond)
+		store.Latencies = append(store.Latencies, 2*time.Millisecond)
 	}
-	store.ok = len(store.latencies)
-	r := levelResult{concurrency: 16, elapsed: 2 * time.Second, errors: map[int]int{0: 1, 503: 2},
-		store: &store, loadgenCPU: time.Second, nodeCPU: 3 * time.Second}
-	for i := 1; i <= 100; i++ {
-		r.latencies = append(r.latencies, time.Duration(i)*time.Millisecond)
-	}
-	r.ok = len(r.latencies)
-	if r.p(50) != 50*time.Millisecond || r.p(99) != 99*time.Millisecond || r.rate() != 50 {
-		t.Errorf("p50 %v, p99 %v, rate %v; want 50ms, 99ms, 50/s", r.p(50), r.p(99), r.rate())
+	store.OK = len(store.Latencies)
+	level := func(rate int) levelResult {
+		r := levelResult{Result: loadrun.Result{Concurrency: 16, Elapsed: 2 * time.Second, Errors: map[string]int{"net": 1, "503": 2}},
+			store: &store, loadgenCPU: time.Second, nodeCPU: 3 * time.Second}
+		for i := 1; i <= 2*rate; i++ {
+			r.Latencies = append(r.Latencies, time.Duration(i)*time.Millisecond)
+		}
+		r.OK = len(r.Latencies)
+		return r
 	}
 	var b strings.Builder
 	report(&b, reportInfo{When: time.Unix(0, 0), CPUs: 2, FsyncPerSec: 100, FsyncSamples: 10, Duration: 2 * time.Second, Drain: true},
-		[]levelResult{r, {concurrency: 1, elapsed: time.Second, errors: map[int]int{}}})
+		[]sizeRun{{nodes: 1, results: []levelResult{level(50)}}, {nodes: 3, results: []levelResult{level(40)}}})
 	for _, want := range []string{
-		"| concurrency | HTTP bookings/s | HTTP p50 | HTTP p99 | errors | store bookings/s | store p50 | store p99 | HTTP / store | store / fsync | CPU loadgen | CPU node |",
-		"| 16 | 50 | 50.0 ms | 99.0 ms | 1×net 2×503 | 200 | 2.00 ms | 2.00 ms | 0.25 | 2.00 | 50% | 150% |",
-		"| 1 | 0 | 0.00 ms | 0.00 ms | 0 | – | – | – | – | – | 0% | 0% |",
+		"**1 node(s)**", "**3 node(s)**",
+		"| concurrency | HTTP bookings/s | HTTP p50 | HTTP p99 | errors | store bookings/s | store p50 | store p99 | HTTP / store | store / fsync | CPU loadgen | CPU nodes |",
+		"| 16 | 50 | 50.0 ms | 99.0 ms | 2×503 1×net | 200 | 2.00 ms | 2.00 ms | 0.25 | 2.00 | 50% | 150% |",
+		"| 16 | 40 | 40.0 ms | 79.0 ms | 2×503 1×net | 200 |",
+		"| concurrency | 3 nodes / 1 node |",
+		"| 16 | 0.80 |",
 		"100 fsyncs/s",
 		"previous level's emails are delivered",
 	} {
@@ -91,7 +93,7 @@ func TestBodyIsTheAPIRequest(t *testing.T) {
 		t.Fatalf("body is not the API's JSON: %v", err)
 	}
 	if got.ServiceID != `svc-"1"` || got.Start != b.slots[0] || got.Channel != "in_person" || !got.PrivacyAccepted ||
-		got.Citizen.FamilyName != "Carico 42" || got.Citizen.FiscalCode != fiscalCode(49) || got.Citizen.Email != "prova42@bench.localhost" {
+		got.Citizen.FamilyName != "Carico 42" || got.Citizen.FiscalCode != loadrun.FiscalCode(49) || got.Citizen.Email != "prova42@bench.localhost" {
 		t.Errorf("body decodes to %+v", got)
 	}
 }

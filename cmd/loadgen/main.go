@@ -1,40 +1,42 @@
 // Command loadgen measures bookings per second and latency through the
-// whole write path of a Sportello node (HTTP → raft → SQLite, and the
-// outbox that follows each booking) at several concurrencies. In the same
-// run it measures the raw fsync rate of the node's data disk and the store
-// ceiling under the HTTP path (booking.Book.Create called in process on a
-// one-node cluster of its own, on the same disk), and prints a Markdown
-// table for cluster/DESIGN.md with the ratios between the three.
+// whole write path of Sportello (HTTP → raft → SQLite, and the outbox that
+// follows each booking) at several concurrencies, on a one-node and on a
+// three-node loopback cluster of real `sportello serve` processes. In the
+// same run it measures the raw fsync rate of the disk and, before each
+// HTTP level, the direct-to-store ceiling: booking.Book.Create called in
+// the leader's own process (admin socket POST /v1/debug/store-load), the
+// same cluster, no HTTP. It prints Markdown tables for cluster/DESIGN.md
+// with the ratios between the three.
 //
-// Before each HTTP level it waits until the node has delivered the emails
-// of the previous one, so that each level measures bookings, not the
-// previous level's email backlog (-drain 0 turns that off). With -profile
-// it saves the node's CPU, block and mutex profiles of each level.
+// Over HTTP, client w of a level sends its bookings to node w mod N, so
+// the load spreads over every node (followers forward to the leader).
+// Before each HTTP level it waits until the cluster has delivered the
+// emails of the previous one (-drain 0 turns that off). With -profile it
+// saves each node's CPU, block and mutex profiles of each level.
 //
-// By default it builds the sportello binary, starts one node on a fresh
-// data dir on 127.0.0.1 (no rate limit, email kept in the node's mailbox),
-// seeds a Comune "bench" through the admin socket and stops the node at the
-// end:
+// It builds the sportello binary, starts the nodes on fresh data dirs on
+// 127.0.0.1 (no rate limit, email kept in the nodes' mailbox), seeds a
+// Comune "bench" through the admin socket and stops the nodes at the end:
 //
 //	go run ./cmd/loadgen
-//	go run ./cmd/loadgen -levels 1,16,64,256 -duration 10s -dir /var/tmp
+//	go run ./cmd/loadgen -nodes 3 -levels 1,16,64,256 -duration 10s -dir /var/tmp
 //
-// With -data it targets a node already running on that data dir instead
+// With -data it targets one node already running on that data dir instead
 // (its rate limit must allow the load; it gets the Comune "bench"):
 //
 //	go run ./cmd/loadgen -data ./sportello-data
 //
 // Every booking is made by a distinct citizen. Traffic goes only to the
-// node's own loopback address, and every level stops by itself.
+// nodes' loopback addresses, and every level stops by itself.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -42,6 +44,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/internal/loadrun"
 )
 
 func main() {
@@ -51,16 +54,17 @@ func main() {
 func run() int {
 	var (
 		levelsFlag = flag.String("levels", "1,16,64,256", "comma-separated `concurrencies` to measure")
+		nodesFlag  = flag.String("nodes", "1,3", "comma-separated cluster `sizes` to measure, each on its own new cluster")
 		duration   = flag.Duration("duration", 5*time.Second, "how long each level runs")
 		maxPer     = flag.Int("max-bookings", 200000, "stop a level after this many bookings")
-		dataDir    = flag.String("data", "", "target the node running on this data `dir` instead of starting one")
-		dir        = flag.String("dir", "", "parent `dir` of the started node's data (the disk measured); default the system's temp dir")
+		dataDir    = flag.String("data", "", "target the node running on this data `dir` instead of starting clusters")
+		dir        = flag.String("dir", "", "parent `dir` of the started nodes' data (the disk measured); default the system's temp dir")
 		bin        = flag.String("sportello", "", "sportello `binary` to start; default: built with `go build`")
 		fsyncN     = flag.Int("fsync-samples", 500, "fsyncs of the raw disk measurement")
-		keep       = flag.Bool("keep", false, "keep the started node's data dir")
-		profDir    = flag.String("profile", "", "save the node's CPU, block and mutex profiles of each level into `dir`")
-		store      = flag.Bool("store", true, "also measure the store ceiling: Book.Create in process, no HTTP")
-		drain      = flag.Duration("drain", 2*time.Minute, "before each HTTP level, wait at most this long for the node to deliver the emails of the previous one (0: do not wait)")
+		keep       = flag.Bool("keep", false, "keep the started nodes' data dirs")
+		profDir    = flag.String("profile", "", "save each node's CPU, block and mutex profiles of each level into `dir`")
+		store      = flag.Bool("store", true, "also measure the direct-to-store ceiling (Book.Create in the leader's process)")
+		drain      = flag.Duration("drain", 2*time.Minute, "before each HTTP level, wait at most this long for the cluster to deliver the emails of the previous one (0: do not wait)")
 	)
 	flag.Parse()
 	levels, err := parseLevels(*levelsFlag)
@@ -68,65 +72,109 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "loadgen: -levels: %v\n", err)
 		return 2
 	}
+	sizes, err := parseSizes(*nodesFlag)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: -nodes: %v\n", err)
+		return 2
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var n *node
-	storeParent := *dir
-	if *dataDir != "" {
-		n, err = targetNode(ctx, *dataDir)
-	} else {
-		n, err = startNode(ctx, *bin, *dir, *keep)
-		if err == nil {
-			storeParent = filepath.Dir(n.dataDir) // the started node's own folder: same disk
-		}
+	parent := *dir
+	if parent == "" {
+		parent = os.TempDir()
 	}
+	work, err := os.MkdirTemp(parent, "loadgen-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
 		return 1
 	}
-	defer n.Close()
-
-	b, err := newBench(ctx, n)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "loadgen: seed: %v\n", err)
-		return 1
+	if !*keep {
+		defer os.RemoveAll(work)
 	}
-	fmt.Fprintf(os.Stderr, "loadgen: node %s at %s, data %s; service %q has %d slots of %d places\n",
-		n.status.NodeID, n.status.HTTPAddr, n.dataDir, b.service.Name, len(b.slots), b.service.Capacity)
-
-	// The fsync baseline is measured first, on the node's disk, while the
-	// node idles.
-	fsyncDir := filepath.Join(n.dataDir, "cluster")
-	if _, err := os.Stat(fsyncDir); err != nil {
-		fsyncDir = n.dataDir
-	}
-	fsyncs, err := cluster.MeasureFsync(fsyncDir, *fsyncN)
+	// The fsync baseline first, on the nodes' disk, while nothing runs.
+	fsyncs, err := cluster.MeasureFsync(work, *fsyncN)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
 		return 1
 	}
 	fmt.Fprintf(os.Stderr, "loadgen: raw disk %.0f fsyncs/s\n", fsyncs)
-
-	var sb *storeBench
-	if *store {
-		if sb, err = newStoreBench(ctx, storeParent); err != nil {
-			fmt.Fprintf(os.Stderr, "loadgen: store ceiling: %v\n", err)
-			return 1
-		}
-		defer sb.Close()
-	}
-
-	var prof *profiler
-	if *profDir != "" {
-		if err := os.MkdirAll(*profDir, 0o750); err != nil {
+	if *dataDir == "" {
+		if *bin, err = buildSportello(ctx, *bin, work); err != nil {
 			fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
 			return 1
 		}
-		prof = &profiler{n: n, dir: *profDir}
-		if err := prof.enable(ctx); err != nil {
-			fmt.Fprintf(os.Stderr, "loadgen: enable profiles: %v\n", err)
+	} else {
+		sizes = []int{1}
+	}
+
+	info := reportInfo{
+		When: time.Now(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH,
+		DataDir: work, Duration: *duration, FsyncPerSec: fsyncs, FsyncSamples: *fsyncN, Drain: *drain > 0,
+	}
+	var runs []sizeRun
+	for _, size := range sizes {
+		var f fleet
+		if *dataDir != "" {
+			n, err := targetNode(ctx, *dataDir)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+				return 1
+			}
+			f = fleet{n}
+		} else if f, err = startCluster(ctx, *bin, work, size, *keep); err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: %d nodes: %v\n", size, err)
 			return 1
+		}
+		results, err := measure(ctx, f, levels, options{
+			duration: *duration, maxPer: *maxPer, store: *store, drain: *drain, profDir: *profDir,
+		})
+		info.Node = f[0].status.Version
+		f.Close()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: %d nodes: %v\n", size, err)
+			return 1
+		}
+		runs = append(runs, sizeRun{nodes: size, results: results})
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: interrupted")
+			return 1
+		}
+	}
+	report(os.Stdout, info, runs)
+	return 0
+}
+
+// options are the flags measure needs.
+type options struct {
+	duration time.Duration
+	maxPer   int
+	store    bool
+	drain    time.Duration
+	profDir  string
+}
+
+// measure runs every level on the cluster f: the direct-to-store level on
+// the leader, then the HTTP level through every node.
+func measure(ctx context.Context, f fleet, levels []int, o options) ([]levelResult, error) {
+	b, err := newBench(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "loadgen: %d node(s); service %q has %d slots of %d places\n",
+		len(f), b.service.Name, len(b.slots), b.service.Capacity)
+
+	var profs []*profiler
+	if o.profDir != "" {
+		if err := os.MkdirAll(o.profDir, 0o750); err != nil {
+			return nil, err
+		}
+		for _, n := range f {
+			p := &profiler{n: n, dir: o.profDir, prefix: fmt.Sprintf("n%d-%s-", len(f), n.status.NodeID)}
+			if err := p.enable(ctx); err != nil {
+				return nil, fmt.Errorf("enable profiles: %w", err)
+			}
+			profs = append(profs, p)
 		}
 	}
 
@@ -135,50 +183,57 @@ func run() int {
 		if ctx.Err() != nil {
 			break
 		}
-		var sr *levelResult
-		if sb != nil {
-			before := n.readCPU()
-			r := sb.runLevel(ctx, c, *duration, *maxPer)
-			after := n.readCPU()
-			r.loadgenCPU, r.nodeCPU = after.self-before.self, after.node-before.node
-			fmt.Fprintf(os.Stderr, "loadgen: store, concurrency %d: %d bookings in %v, %.0f/s, p50 %v, p99 %v, errors %v, CPU loadgen %.0f%%\n",
-				c, r.ok, r.elapsed.Round(time.Millisecond), r.rate(), r.p(50), r.p(99), r.errors, r.cpuShare(r.loadgenCPU))
-			if err := sb.err(); err != nil {
-				fmt.Fprintf(os.Stderr, "loadgen: store, first error: %v\n", err)
+		var sr *loadrun.Result
+		if o.store {
+			leader := f.leader(ctx)
+			if leader == nil {
+				return nil, errors.New("no leader for the store level")
 			}
+			r, err := b.storeLevel(ctx, leader, c, o.duration, o.maxPer)
+			if err != nil {
+				return nil, fmt.Errorf("store level %d: %w", c, err)
+			}
+			fmt.Fprintf(os.Stderr, "loadgen: %d node(s), store on %s, concurrency %d: %d bookings in %v, %.0f/s, p50 %v, p99 %v, errors %v\n",
+				len(f), leader.status.NodeID, c, r.OK, r.Elapsed.Round(time.Millisecond), r.Rate(), r.P(50), r.P(99), r.ErrorString())
 			sr = &r
 		}
 		var drained time.Duration
-		if *drain > 0 {
-			if drained, err = n.waitOutboxDrained(ctx, *drain); err != nil {
+		if o.drain > 0 {
+			if drained, err = f[0].waitOutboxDrained(ctx, o.drain); err != nil {
 				fmt.Fprintf(os.Stderr, "loadgen: %v; measuring anyway\n", err)
 			}
 		}
-		wait := func() {}
-		if prof != nil {
-			wait = prof.during(ctx, c, *duration)
+		var waits []func()
+		for _, p := range profs {
+			waits = append(waits, p.during(ctx, c, o.duration))
 		}
-		before := n.readCPU()
-		r := b.runLevel(ctx, c, *duration, *maxPer)
-		after := n.readCPU()
-		r.loadgenCPU, r.nodeCPU = after.self-before.self, after.node-before.node
+		before := f.readCPU()
+		r := b.runLevel(ctx, c, o.duration, o.maxPer)
+		after := f.readCPU()
+		r.loadgenCPU, r.nodeCPU = after.self-before.self, after.nodes-before.nodes
 		r.store, r.drainedBefore = sr, drained
-		wait()
-		fmt.Fprintf(os.Stderr, "loadgen: HTTP, concurrency %d: %d bookings in %v, %.0f/s, p50 %v, p99 %v, errors %v, CPU loadgen %.0f%% node %.0f%% (emails of the previous level drained in %v)\n",
-			c, r.ok, r.elapsed.Round(time.Millisecond), r.rate(), r.p(50), r.p(99), r.errors,
+		for _, w := range waits {
+			w()
+		}
+		fmt.Fprintf(os.Stderr, "loadgen: %d node(s), HTTP, concurrency %d: %d bookings in %v, %.0f/s, p50 %v, p99 %v, errors %v, CPU loadgen %.0f%% nodes %.0f%% (emails of the previous level drained in %v)\n",
+			len(f), c, r.OK, r.Elapsed.Round(time.Millisecond), r.Rate(), r.P(50), r.P(99), r.ErrorString(),
 			r.cpuShare(r.loadgenCPU), r.cpuShare(r.nodeCPU), drained.Round(time.Millisecond))
 		results = append(results, r)
 	}
-	if ctx.Err() != nil {
-		fmt.Fprintln(os.Stderr, "loadgen: interrupted")
-		return 1
+	return results, nil
+}
+
+// parseSizes reads -nodes: cluster sizes from 1 to 5.
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 5 {
+			return nil, fmt.Errorf("%q: want cluster sizes from 1 to 5", f)
+		}
+		out = append(out, n)
 	}
-	report(os.Stdout, reportInfo{
-		When: time.Now(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH,
-		Node: n.status.Version, DataDir: fsyncDir, Duration: *duration, FsyncPerSec: fsyncs, FsyncSamples: *fsyncN,
-		Drain: *drain > 0,
-	}, results)
-	return 0
+	return out, nil
 }
 
 func parseLevels(s string) ([]int, error) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +18,7 @@ import (
 // status is the part of the admin API's GET /v1/status loadgen needs.
 type status struct {
 	NodeID     string `json:"node_id"`
+	Leader     bool   `json:"leader"`
 	Version    string `json:"version"`
 	HTTPAddr   string `json:"http_addr"`
 	BaseDomain string `json:"base_domain"`
@@ -50,6 +50,11 @@ func adminHTTP(dataDir string) *http.Client {
 // adminCall sends in as JSON to the admin API and decodes the answer into
 // out; an answer of 300 or more is an error carrying its body.
 func (n *node) adminCall(ctx context.Context, method, path string, in, out any) (int, error) {
+	return n.adminCallTimeout(ctx, 30*time.Second, method, path, in, out)
+}
+
+// adminCallTimeout is adminCall with its own timeout.
+func (n *node) adminCallTimeout(ctx context.Context, timeout time.Duration, method, path string, in, out any) (int, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -62,7 +67,9 @@ func (n *node) adminCall(ctx context.Context, method, path string, in, out any) 
 	if err != nil {
 		return 0, err
 	}
-	resp, err := n.admin.Do(req)
+	client := *n.admin
+	client.Timeout = timeout
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -88,37 +95,29 @@ func targetNode(ctx context.Context, dataDir string) (*node, error) {
 	return n, nil
 }
 
-// startNode starts `sportello serve` on a new data dir under parent, with
-// no rate limit and email kept in the node's mailbox, and waits until it
-// serves.
-func startNode(ctx context.Context, bin, parent string, keep bool) (*node, error) {
-	n := &node{}
-	dataDir, err := os.MkdirTemp(parent, "sportello-bench-")
-	if err != nil {
-		return nil, err
+// buildSportello builds the sportello binary into dir unless bin names one.
+func buildSportello(ctx context.Context, bin, dir string) (string, error) {
+	if bin != "" {
+		return bin, nil
 	}
-	n.dataDir = dataDir
-	if !keep {
-		n.cleanup = append(n.cleanup, func() { os.RemoveAll(dataDir) })
-	} else {
-		fmt.Fprintf(os.Stderr, "loadgen: keeping %s\n", dataDir)
+	bin = filepath.Join(dir, "sportello")
+	fmt.Fprintln(os.Stderr, "loadgen: building sportello")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/sportello-virtuale/sportello/cmd/sportello")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build sportello (or pass -sportello): %w", err)
 	}
-	if bin == "" {
-		bin = filepath.Join(dataDir, "sportello")
-		fmt.Fprintln(os.Stderr, "loadgen: building sportello")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/sportello-virtuale/sportello/cmd/sportello")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			n.Close()
-			return nil, fmt.Errorf("build sportello (or pass -sportello): %w", err)
-		}
-	}
-	cfg := filepath.Join(dataDir, "sportello.toml")
-	data := filepath.Join(dataDir, "data")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`data_dir = %q
-node_id = "bench1"
+	return bin, nil
+}
+
+// nodeConfig is the configuration of bench node id: no rate limit, email
+// kept in the node's mailbox, a fixed raft address (other nodes dial it)
+// and clusterTable appended (the [cluster] table, or "").
+func nodeConfig(dataDir, id, raftAddr, clusterTable string) string {
+	return fmt.Sprintf(`data_dir = %q
+node_id = %q
 listen = "127.0.0.1:0"
-raft_addr = "127.0.0.1:0"
+raft_addr = %q
 base_domain = "localhost"
 [log]
 level = "warn"
@@ -126,11 +125,24 @@ level = "warn"
 bookings_per_minute = -1
 [mail]
 delivery = "mailbox"
-`, data)), 0o600); err != nil {
+%s`, dataDir, id, raftAddr, clusterTable)
+}
+
+// startNode starts `sportello serve` with the configuration config in a
+// new folder under parent and waits until its admin socket answers.
+func startNode(ctx context.Context, bin, parent, id string, config func(dataDir string) string) (*node, error) {
+	dir, err := os.MkdirTemp(parent, "sportello-bench-"+id+"-")
+	if err != nil {
+		return nil, err
+	}
+	n := &node{cleanup: []func(){func() { os.RemoveAll(dir) }}}
+	data := filepath.Join(dir, "data")
+	cfg := filepath.Join(dir, "sportello.toml")
+	if err := os.WriteFile(cfg, []byte(config(data)), 0o600); err != nil {
 		n.Close()
 		return nil, err
 	}
-	log, err := os.Create(filepath.Join(dataDir, "sportello.log"))
+	log, err := os.Create(filepath.Join(dir, "sportello.log"))
 	if err != nil {
 		n.Close()
 		return nil, err
@@ -156,7 +168,7 @@ delivery = "mailbox"
 		case err := <-n.exited:
 			n.exited <- err
 			n.Close()
-			return nil, fmt.Errorf("sportello exited at start (%v); see %s", err, log.Name())
+			return nil, fmt.Errorf("sportello %s exited at start (%v); see %s", id, err, log.Name())
 		case <-ctx.Done():
 			n.Close()
 			return nil, ctx.Err()
@@ -164,8 +176,109 @@ delivery = "mailbox"
 		}
 		if time.Now().After(deadline) {
 			n.Close()
-			return nil, errors.New("sportello did not start within 60s")
+			return nil, fmt.Errorf("sportello %s did not start within 60s", id)
 		}
+	}
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// startCluster starts size nodes under parent: the first creates the
+// cluster, the others join it with a token each, as voters. It waits
+// until every node is a voter and knows the leader.
+func startCluster(ctx context.Context, bin, parent string, size int, keep bool) (_ fleet, err error) {
+	var f fleet
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	var first string
+	for i := 1; i <= size; i++ {
+		id := fmt.Sprintf("bench%d", i)
+		raftAddr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		table := "[cluster]\ninit = true\nname = \"bench\"\n"
+		if i > 1 {
+			var tok struct {
+				Token string `json:"token"`
+			}
+			if _, err := f[0].adminCall(ctx, "POST", "/v1/cluster/tokens", map[string]any{"ttl": "10m", "voter": true}, &tok); err != nil {
+				return nil, fmt.Errorf("join token: %w", err)
+			}
+			table = fmt.Sprintf("[cluster]\njoin_token = %q\njoin_addr = %q\n", tok.Token, first)
+		} else {
+			first = raftAddr
+		}
+		n, err := startNode(ctx, bin, parent, id, func(data string) string { return nodeConfig(data, id, raftAddr, table) })
+		if err != nil {
+			return nil, err
+		}
+		if keep {
+			n.cleanup = nil
+			fmt.Fprintf(os.Stderr, "loadgen: keeping %s\n", filepath.Dir(n.dataDir))
+		}
+		f = append(f, n)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ready := true
+		for _, n := range f {
+			var st struct {
+				LeaderID string
+				Servers  []struct{ Voter bool }
+			}
+			_, err := n.adminCall(ctx, "GET", "/v1/cluster/status", nil, &st)
+			voters := 0
+			for _, s := range st.Servers {
+				if s.Voter {
+					voters++
+				}
+			}
+			ready = ready && err == nil && st.LeaderID != "" && voters == size
+		}
+		if ready {
+			return f, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("the %d nodes did not form a cluster within 60s", size)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// fleet is the nodes of one cluster under load.
+type fleet []*node
+
+// leader returns the node that leads now (nil if none answers so).
+func (f fleet) leader(ctx context.Context) *node {
+	for _, n := range f {
+		var st status
+		if _, err := n.adminCall(ctx, "GET", "/v1/status", nil, &st); err == nil && st.Leader {
+			return n
+		}
+	}
+	return nil
+}
+
+// Close stops every node.
+func (f fleet) Close() {
+	for _, n := range f {
+		n.Close()
 	}
 }
 

@@ -14,21 +14,23 @@ import (
 	"time"
 )
 
-// cpuTimes is the CPU time used so far by loadgen itself and by the node
-// it started (zero when it targets a running node it did not start).
+// cpuTimes is the CPU time used so far by loadgen itself and by the nodes
+// it started (zero for a running node it did not start).
 type cpuTimes struct {
-	self, node time.Duration
+	self, nodes time.Duration
 }
 
-// readCPU samples the CPU time of this process and of the node's process.
-func (n *node) readCPU() cpuTimes {
+// readCPU samples the CPU time of this process and of the nodes' processes.
+func (f fleet) readCPU() cpuTimes {
 	var c cpuTimes
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		c.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
-	if n.cmd != nil && n.cmd.Process != nil {
-		c.node = procCPU(n.cmd.Process.Pid)
+	for _, n := range f {
+		if n.cmd != nil && n.cmd.Process != nil {
+			c.nodes += procCPU(n.cmd.Process.Pid)
+		}
 	}
 	return c
 }
@@ -63,8 +65,9 @@ func procCPU(pid int) time.Duration {
 // profiler saves CPU, block and mutex profiles of the node, taken over the
 // admin socket while a level runs, into dir.
 type profiler struct {
-	n   *node
-	dir string
+	n      *node
+	dir    string
+	prefix string
 }
 
 // enable turns on the node's block and mutex profiles (every event).
@@ -84,7 +87,7 @@ func (p *profiler) during(ctx context.Context, c int, d time.Duration) func() {
 			if kind == "profile" {
 				base = "cpu"
 			}
-			name := filepath.Join(p.dir, fmt.Sprintf("%s-c%d.pb.gz", base, c))
+			name := filepath.Join(p.dir, fmt.Sprintf("%s%s-c%d.pb.gz", p.prefix, base, c))
 			if err := p.save(ctx, fmt.Sprintf("/debug/pprof/%s?seconds=%d", kind, secs), name); err != nil {
 				fmt.Fprintf(os.Stderr, "loadgen: %s profile: %v\n", kind, err)
 			}

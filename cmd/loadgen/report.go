@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// reportInfo is the context printed above the table.
+// reportInfo is the context printed above the tables.
 type reportInfo struct {
 	When         time.Time
 	GoVersion    string
@@ -22,42 +22,77 @@ type reportInfo struct {
 	Drain bool
 }
 
-// report prints the results as Markdown, ready for cluster/DESIGN.md.
-func report(w io.Writer, info reportInfo, results []levelResult) {
-	fmt.Fprintf(w, "Measured %s with `go run ./cmd/loadgen` on %d CPUs (%s, %s), sportello %s,\n",
+// sizeRun is the results of every level on a cluster of nodes nodes.
+type sizeRun struct {
+	nodes   int
+	results []levelResult
+}
+
+// report prints the results as Markdown, ready for cluster/DESIGN.md: one
+// table per cluster size, then the bigger clusters against one node.
+func report(w io.Writer, info reportInfo, runs []sizeRun) {
+	fmt.Fprintf(w, "Measured %s with `go run ./cmd/loadgen` on %d CPUs (%s, %s), sportello %s;\n",
 		info.When.UTC().Format("2006-01-02 15:04 MST"), info.CPUs, info.OS, info.GoVersion, info.Node)
-	fmt.Fprintf(w, "one node, data in `%s`; each level runs %v.\n", info.DataDir, info.Duration)
+	fmt.Fprintf(w, "every node and loadgen on this machine, data under `%s`; each level runs %v.\n", info.DataDir, info.Duration)
 	fmt.Fprintf(w, "Raw disk: %.0f fsyncs/s (4 KiB write + fsync, %d samples, same disk, same run).\n", info.FsyncPerSec, info.FsyncSamples)
-	fmt.Fprintf(w, "HTTP: back-to-back `POST /api/v1/bookings` to the node (HTTP → raft → SQLite, each booking by a\n")
-	fmt.Fprintf(w, "distinct citizen, its email queued in the same command and delivered by the node's outbox")
+	fmt.Fprintf(w, "HTTP: back-to-back `POST /api/v1/bookings`, client w to node w mod N (HTTP → forward to the leader →\n")
+	fmt.Fprintf(w, "raft → SQLite on every node; each booking by a distinct citizen, its email queued in the same command\n")
+	fmt.Fprintf(w, "and delivered by the leader's outbox")
 	if info.Drain {
-		fmt.Fprintf(w, ";\neach level starts once the previous level's emails are delivered).\n")
+		fmt.Fprintf(w, "; each level starts once the previous level's emails are delivered).\n")
 	} else {
 		fmt.Fprintf(w, ").\n")
 	}
-	fmt.Fprintf(w, "Store: `booking.Book.Create` in loadgen's process on a one-node cluster of its own on the same disk\n")
-	fmt.Fprintf(w, "(raft log with fsync → SQLite FSM, same defaults; no HTTP, no tenant resolution, emails queued, not delivered).\n")
-	fmt.Fprintf(w, "CPU: share of one core used by loadgen and by the node during the HTTP level (%d cores in all).\n\n", info.CPUs)
-	fmt.Fprintln(w, "| concurrency | HTTP bookings/s | HTTP p50 | HTTP p99 | errors | store bookings/s | store p50 | store p99 | HTTP / store | store / fsync | CPU loadgen | CPU node |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for _, r := range results {
-		storeRate, storeP50, storeP99, httpPerStore, storePerFsync := "–", "–", "–", "–", "–"
-		if s := r.store; s != nil {
-			storeRate, storeP50, storeP99 = fmt.Sprintf("%.0f", s.rate()), ms(s.p(50)), ms(s.p(99))
-			if s.rate() > 0 {
-				httpPerStore = fmt.Sprintf("%.2f", r.rate()/s.rate())
+	fmt.Fprintf(w, "Store: `booking.Book.Create` in the leader's process (admin socket `POST /v1/debug/store-load`), same\n")
+	fmt.Fprintf(w, "cluster, run just before the HTTP level: no HTTP, no tenant resolution, no forwarding.\n")
+	fmt.Fprintf(w, "CPU: share of one core used by loadgen and by all nodes together during the HTTP level (%d cores in all).\n", info.CPUs)
+	for _, run := range runs {
+		fmt.Fprintf(w, "\n**%d node(s)**\n\n", run.nodes)
+		fmt.Fprintln(w, "| concurrency | HTTP bookings/s | HTTP p50 | HTTP p99 | errors | store bookings/s | store p50 | store p99 | HTTP / store | store / fsync | CPU loadgen | CPU nodes |")
+		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, r := range run.results {
+			storeRate, storeP50, storeP99, httpPerStore, storePerFsync := "–", "–", "–", "–", "–"
+			if s := r.store; s != nil {
+				storeRate, storeP50, storeP99 = fmt.Sprintf("%.0f", s.Rate()), ms(s.P(50)), ms(s.P(99))
+				if s.Rate() > 0 {
+					httpPerStore = fmt.Sprintf("%.2f", r.Rate()/s.Rate())
+				}
+				if info.FsyncPerSec > 0 {
+					storePerFsync = fmt.Sprintf("%.2f", s.Rate()/info.FsyncPerSec)
+				}
 			}
-			if info.FsyncPerSec > 0 {
-				storePerFsync = fmt.Sprintf("%.2f", s.rate()/info.FsyncPerSec)
+			errs := r.ErrorString()
+			if r.store != nil && len(r.store.Errors) > 0 {
+				errs += " (store " + r.store.ErrorString() + ")"
+			}
+			fmt.Fprintf(w, "| %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %.0f%% |\n",
+				r.Concurrency, r.Rate(), ms(r.P(50)), ms(r.P(99)), errs, storeRate, storeP50, storeP99,
+				httpPerStore, storePerFsync, r.cpuShare(r.loadgenCPU), r.cpuShare(r.nodeCPU))
+		}
+	}
+	if len(runs) < 2 || runs[0].nodes != 1 {
+		return
+	}
+	fmt.Fprintf(w, "\nHTTP bookings/s of the bigger clusters against one node, same run:\n\n")
+	fmt.Fprint(w, "| concurrency |")
+	for _, run := range runs[1:] {
+		fmt.Fprintf(w, " %d nodes / 1 node |", run.nodes)
+	}
+	fmt.Fprint(w, "\n|---:|")
+	for range runs[1:] {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprintln(w)
+	for i, one := range runs[0].results {
+		fmt.Fprintf(w, "| %d |", one.Concurrency)
+		for _, run := range runs[1:] {
+			if i < len(run.results) && one.Rate() > 0 {
+				fmt.Fprintf(w, " %.2f |", run.results[i].Rate()/one.Rate())
+			} else {
+				fmt.Fprint(w, " – |")
 			}
 		}
-		errs := r.errorString()
-		if r.store != nil && len(r.store.errors) > 0 {
-			errs += " (store " + r.store.errorString() + ")"
-		}
-		fmt.Fprintf(w, "| %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %.0f%% | %.0f%% |\n",
-			r.concurrency, r.rate(), ms(r.p(50)), ms(r.p(99)), errs, storeRate, storeP50, storeP99,
-			httpPerStore, storePerFsync, r.cpuShare(r.loadgenCPU), r.cpuShare(r.nodeCPU))
+		fmt.Fprintln(w)
 	}
 }
 
