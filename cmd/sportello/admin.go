@@ -131,6 +131,7 @@ func newAdminServer(node *cluster.Node, tenants *tenant.Registry, book *booking.
 	mux.HandleFunc("GET /v1/outbox", a.listOutbox)
 	mux.HandleFunc("GET /v1/backup", a.getBackup)
 	mux.HandleFunc("GET /v1/digest", a.getDigest)
+	mux.HandleFunc("POST /v1/debug/store-load", a.storeLoad)
 	debugRoutes(mux)
 	a.clusterRoutes(mux)
 	a.srv = &http.Server{
