@@ -23,6 +23,14 @@ const clusterHeartbeat = 300 * time.Millisecond
 // serves; the nodes are closed in t.Cleanup.
 func Cluster(t testing.TB, n int, register ...func(*cluster.Registry)) []*cluster.Node {
 	t.Helper()
+	return ClusterWith(t, n, nil, register...)
+}
+
+// ClusterWith is Cluster with setup called on each node before it starts
+// (to register outbox deliverers, which must come before Start); setup
+// may be nil.
+func ClusterWith(t testing.TB, n int, setup func(*cluster.Node), register ...func(*cluster.Registry)) []*cluster.Node {
+	t.Helper()
 	ca, err := pki.NewCA("test", time.Now())
 	if err != nil {
 		t.Fatalf("new CA: %v", err)
@@ -36,6 +44,9 @@ func Cluster(t testing.TB, n int, register ...func(*cluster.Registry)) []*cluste
 			Join:             i > 0,
 			HeartbeatTimeout: clusterHeartbeat,
 		}, register...)
+		if setup != nil {
+			setup(nodes[i])
+		}
 	}
 	Start(t, nodes[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
