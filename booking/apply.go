@@ -46,6 +46,11 @@ func Register(reg *cluster.Registry) {
 	reg.Handle(CmdCreate, payloadVersion, a.applyCreate)
 	reg.Handle(CmdCancel, payloadVersion, applyCancel)
 	reg.Handle(CmdMove, payloadVersion, a.applyMove)
+	// Bookings, cancellations and moves arrive in bursts (a service's
+	// slots open, a campaign of ID cards): they may share log entries.
+	// They use cmd.Index only through cluster.Enqueue; the configuration
+	// commands above bump a version by index and go alone.
+	reg.ShareEntries(CmdCreate, CmdCancel, CmdMove)
 }
 
 // applier holds what the apply functions of one registry share.

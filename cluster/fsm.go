@@ -76,6 +76,9 @@ func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
 		outboxRetryType:  {maxVersion: 1, fn: applyOutboxRetry},
 		outboxFailedType: {maxVersion: 1, fn: applyOutboxFailed},
 		capabilitiesType: {maxVersion: 1, fn: applyCapabilities},
+		// Entries of this type are taken apart in applyOne; the entry
+		// is here so that the version gate advertises it.
+		batchType: {maxVersion: 1},
 	}
 	for typ, h := range admissionBuiltins() {
 		f.builtins[typ] = h
@@ -101,6 +104,9 @@ func (f *fsm) lookup(cmd Command) (ApplyFunc, error) {
 	}
 	return h.fn, nil
 }
+
+// shares reports whether commands of typ may share a log entry.
+func (f *fsm) shares(typ string) bool { return f.handlers[typ].shares }
 
 // Apply applies one entry; raft calls ApplyBatch instead, this is here to
 // satisfy raft.FSM.
@@ -146,32 +152,44 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	return resps
 }
 
-// applyOne applies one command entry inside its own savepoint.
-func (f *fsm) applyOne(ctx context.Context, tx *sql.Tx, l *raft.Log) *response {
+// applyOne applies one command entry: a command inside its own
+// savepoint, or each command of a cluster.batch entry inside its own.
+func (f *fsm) applyOne(ctx context.Context, tx *sql.Tx, l *raft.Log) any {
 	cmd, err := decodeEntry(l.Data)
 	if err != nil {
 		panic(fmt.Sprintf("cluster: fsm: entry %d is not a command: %v", l.Index, err))
 	}
 	cmd.Index = l.Index
+	if cmd.Type == batchType && cmd.Version == 1 {
+		return f.applyBatchEntry(ctx, tx, cmd)
+	}
+	return f.applyCommand(ctx, tx, cmd)
+}
+
+// applyCommand applies one command inside its own savepoint.
+func (f *fsm) applyCommand(ctx context.Context, tx *sql.Tx, cmd Command) *response {
 	fn, err := f.lookup(cmd)
+	if err == nil && fn == nil {
+		err = &UnknownCommandError{Type: cmd.Type, Version: cmd.Version}
+	}
 	if err != nil {
-		f.log.Warn("command refused", "type", cmd.Type, "version", cmd.Version, "index", l.Index, "err", err)
+		f.log.Warn("command refused", "type", cmd.Type, "version", cmd.Version, "index", cmd.Index, "err", err)
 		return &response{Err: err}
 	}
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT cmd`); err != nil {
-		panic(fmt.Sprintf("cluster: fsm: savepoint for entry %d: %v", l.Index, err))
+		panic(fmt.Sprintf("cluster: fsm: savepoint for entry %d: %v", cmd.Index, err))
 	}
 	value, err := f.call(fn, tx, cmd)
 	if err != nil {
 		if environmental(err) {
-			panic(fmt.Sprintf("cluster: fsm: entry %d (%s): storage failure: %v", l.Index, cmd.Type, err))
+			panic(fmt.Sprintf("cluster: fsm: entry %d (%s): storage failure: %v", cmd.Index, cmd.Type, err))
 		}
 		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO cmd`); rerr != nil {
-			panic(fmt.Sprintf("cluster: fsm: roll back entry %d: %v", l.Index, rerr))
+			panic(fmt.Sprintf("cluster: fsm: roll back entry %d: %v", cmd.Index, rerr))
 		}
 	}
 	if _, rerr := tx.ExecContext(ctx, `RELEASE cmd`); rerr != nil {
-		panic(fmt.Sprintf("cluster: fsm: release entry %d: %v", l.Index, rerr))
+		panic(fmt.Sprintf("cluster: fsm: release entry %d: %v", cmd.Index, rerr))
 	}
 	if err != nil {
 		return &response{Err: err}

@@ -52,6 +52,7 @@ type Node struct {
 	codec  *errorCodec                 // the registry's, frozen
 
 	removed removedCache // removed nodes, for the TLS peer check (admission.go)
+	batch   *batcher     // puts concurrent commands into shared entries (batcher.go)
 
 	closing    chan struct{} // closed by Close; ends the run loop and the worker
 	wg         sync.WaitGroup
@@ -236,6 +237,12 @@ func (n *Node) startRaft() (*raft.Raft, error) {
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.raft.Store(r)
+	n.batch = newBatcher(n)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.batch.run(r)
+	}()
 	obsCh := make(chan raft.Observation, 16)
 	obs := raft.NewObserver(obsCh, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
@@ -485,8 +492,12 @@ func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
 	if r == nil {
 		return Result{}, ErrNotStarted
 	}
-	if _, err := n.fsm.lookup(cmd); err != nil {
+	fn, err := n.fsm.lookup(cmd)
+	if err != nil {
 		return Result{}, err
+	}
+	if cmd.Type == batchType {
+		return Result{}, &UnknownCommandError{Type: cmd.Type, Version: cmd.Version}
 	}
 	if r.State() != raft.Leader {
 		return Result{}, notLeader(r)
@@ -501,6 +512,9 @@ func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
+	}
+	if fn != nil && n.fsm.shares(cmd.Type) && n.batch.canBatch(ctx, r) {
+		return n.batch.propose(ctx, cmd, data)
 	}
 	f := r.Apply(data, timeoutOf(ctx))
 	if ctx.Done() != nil {

@@ -34,6 +34,8 @@ type Registry struct {
 type handler struct {
 	maxVersion int
 	fn         ApplyFunc
+	// shares: commands of this type may share a log entry (ShareEntries).
+	shares bool
 }
 
 // NewRegistry returns an empty registry.
@@ -69,6 +71,31 @@ func (r *Registry) Handle(typ string, maxVersion int, fn ApplyFunc) {
 		panic(fmt.Sprintf("cluster: command type %q registered twice", typ))
 	}
 	r.handlers[typ] = handler{maxVersion: maxVersion, fn: fn}
+}
+
+// ShareEntries lets commands of the given (already handled) types share a
+// log entry with other commands proposed at the same moment, which is what
+// lets the cluster sustain a high rate of them (see batcher.go). Commands
+// in one entry see the same cmd.Index and cmd.Time: mark only types whose
+// apply functions do not use the index as something unique to the
+// command (cluster.Enqueue is fine: it numbers the rows of an index) nor
+// as a version number that a reader compares (a configuration version, for
+// example: two changes in one entry would carry the same number). It
+// panics on an unknown type or a frozen registry.
+func (r *Registry) ShareEntries(types ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.frozen {
+		panic("cluster: ShareEntries after New")
+	}
+	for _, typ := range types {
+		h, ok := r.handlers[typ]
+		if !ok {
+			panic(fmt.Sprintf("cluster: ShareEntries(%q): type not handled", typ))
+		}
+		h.shares = true
+		r.handlers[typ] = h
+	}
 }
 
 // Migrate adds schema migrations. Versions of a component must end up

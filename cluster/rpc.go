@@ -160,7 +160,7 @@ type idleConn struct {
 }
 
 // maxIdlePerAddr caps the idle connections kept per leader address.
-const maxIdlePerAddr = 64
+const maxIdlePerAddr = 1024
 
 // get returns a live idle connection to addr, or nil.
 func (p *rpcPool) get(addr string) net.Conn {

@@ -1,0 +1,290 @@
+package cluster
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Commands proposed at the same moment share log entries. Under load,
+// every raft log entry costs each node the same fixed work whatever it
+// carries: a write and fsync of the log store, an AppendEntries message,
+// and an SQLite commit in the FSM. The batcher, on the leader, puts the
+// commands that arrive while earlier entries are still on their way into
+// one entry of type cluster.batch, so those costs are paid once per entry,
+// not once per command.
+//
+// It adds no wait of its own: it sends a command at once when fewer than
+// maxInFlight of its entries are in flight, so at low load every command
+// still goes alone, in the envelope it always had; only while the log is
+// busy do commands queue, and the next entry takes all of them (up to
+// maxBatch). Inside the entry each command keeps its own SAVEPOINT and its
+// own result or domain error, exactly as consecutive entries would; they
+// share the entry's index and the leader's time stamp.
+//
+// Only the command types registered with Registry.ShareEntries go into
+// batches (the others go alone, as before), and only once every member of
+// the configuration has recorded that it can apply cluster.batch (the
+// version gate): an older node would refuse the entry while the others
+// applied it.
+
+// batchType is the built-in command whose payload is the envelopes of the
+// commands it carries.
+const batchType = "cluster.batch"
+
+const (
+	// maxInFlight is how many batcher entries may be handed to raft and
+	// not yet applied on the leader. One would leave raft idle while an
+	// entry is applied; a few keep its pipeline busy.
+	maxInFlight = 2
+	// maxBatch bounds the commands of one entry (and its size: a
+	// booking's envelope is well under 2 KiB).
+	maxBatch = 256
+	// gateTTL is how long the leader trusts its last check that every
+	// member can apply cluster.batch, unless the configuration changes.
+	gateTTL = time.Second
+)
+
+// batchResponse is the FSM's answer for a cluster.batch entry: one
+// response per command, in order.
+type batchResponse struct {
+	resps []*response
+}
+
+// proposal is one command waiting for an entry.
+type proposal struct {
+	cmd  Command
+	data []byte // cmd's envelope (Time stamped)
+	done chan proposalResult
+}
+
+type proposalResult struct {
+	index uint64
+	resp  *response
+	err   error
+}
+
+// batcher owns the leader side of batching. Its goroutine (run) lives as
+// long as the node's raft; Propose hands it commands through in.
+type batcher struct {
+	n     *Node
+	in    chan *proposal
+	slots chan struct{} // one token per entry in flight
+
+	// entries and commands count what run handed to raft.
+	entries, commands atomic.Uint64
+
+	gateMu     sync.Mutex
+	gateOK     bool
+	gateAt     time.Time
+	gateConfig uint64 // configuration index the check saw
+}
+
+func newBatcher(n *Node) *batcher {
+	return &batcher{n: n, in: make(chan *proposal, maxBatch), slots: make(chan struct{}, maxInFlight)}
+}
+
+// canBatch reports whether every member can apply cluster.batch. The
+// answer is kept gateTTL, and dropped when the configuration changes.
+func (b *batcher) canBatch(ctx context.Context, r *raft.Raft) bool {
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	// The configuration's members, as one number: a node added or
+	// replaced changes it.
+	servers := f.Configuration().Servers
+	sig := uint64(len(servers))
+	for _, s := range servers {
+		for _, c := range string(s.ID) + "\x00" + string(s.Suffrage.String()) {
+			sig = sig*31 + uint64(c)
+		}
+	}
+	b.gateMu.Lock()
+	defer b.gateMu.Unlock()
+	if sig == b.gateConfig && time.Since(b.gateAt) < gateTTL {
+		return b.gateOK
+	}
+	err := b.n.checkSupported(ctx, r, Command{Type: batchType, Version: 1})
+	b.gateOK, b.gateAt, b.gateConfig = err == nil, time.Now(), sig
+	return b.gateOK
+}
+
+// propose sends cmd (already checked, Time stamped) through the batcher
+// and waits for its result, as Node.propose does for a lone entry.
+func (b *batcher) propose(ctx context.Context, cmd Command, data []byte) (Result, error) {
+	p := &proposal{cmd: cmd, data: data, done: make(chan proposalResult, 1)}
+	select {
+	case b.in <- p:
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	case <-b.n.closing:
+		return Result{}, ErrClosed
+	}
+	select {
+	case res := <-p.done:
+		out := Result{Index: res.index}
+		if res.err != nil {
+			return out, res.err
+		}
+		if res.resp == nil {
+			return out, nil
+		}
+		out.Value = res.resp.Value
+		return out, res.resp.Err
+	case <-b.n.closing:
+		return Result{}, fmt.Errorf("cluster: propose %s (it may still be applied): %w", cmd.Type, ErrClosed)
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("cluster: propose %s (it may still be applied): %w", cmd.Type, ctx.Err())
+	}
+}
+
+// run takes proposals until the node closes: it waits for a free slot,
+// then takes every proposal queued (up to maxBatch) into one entry.
+func (b *batcher) run(r *raft.Raft) {
+	for {
+		var first *proposal
+		select {
+		case first = <-b.in:
+		case <-b.n.closing:
+			b.failQueued(ErrClosed)
+			return
+		}
+		select {
+		case b.slots <- struct{}{}:
+		case <-b.n.closing:
+			first.done <- proposalResult{err: ErrClosed}
+			b.failQueued(ErrClosed)
+			return
+		}
+		batch := []*proposal{first}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case p := <-b.in:
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		data, err := b.entry(batch)
+		if err != nil {
+			<-b.slots
+			for _, p := range batch {
+				p.done <- proposalResult{err: err}
+			}
+			continue
+		}
+		b.entries.Add(1)
+		b.commands.Add(uint64(len(batch)))
+		f := r.Apply(data, 10*time.Second)
+		// Not in the node's WaitGroup: like Node.propose's waiter, it
+		// ends when raft resolves the future, which it always does
+		// (applied, failed, or shut down after Close's wait).
+		go b.await(r, f, batch)
+	}
+}
+
+// entry encodes batch: a lone command in its own envelope, several in a
+// cluster.batch envelope stamped with the first one's time.
+func (b *batcher) entry(batch []*proposal) ([]byte, error) {
+	if len(batch) == 1 {
+		return batch[0].data, nil
+	}
+	envs := make([]json.RawMessage, len(batch))
+	for i, p := range batch {
+		envs[i] = p.data
+	}
+	payload, err := json.Marshal(envs)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: encode batch: %w", err)
+	}
+	return encodeEntry(Command{Type: batchType, Version: 1, Time: batch[0].cmd.Time, Payload: payload})
+}
+
+// await hands each proposal of batch its result once raft resolves f.
+func (b *batcher) await(r *raft.Raft, f raft.ApplyFuture, batch []*proposal) {
+	err := f.Error()
+	<-b.slots
+	if err != nil {
+		// As for a lone entry (Node.propose).
+		switch {
+		case errors.Is(err, raft.ErrNotLeader):
+			err = notLeader(r)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			err = ErrClosed
+		default:
+			err = fmt.Errorf("cluster: propose: %w", err)
+		}
+		for _, p := range batch {
+			p.done <- proposalResult{err: err}
+		}
+		return
+	}
+	idx := f.Index()
+	switch resp := f.Response().(type) {
+	case *batchResponse:
+		for i, p := range batch {
+			var r *response
+			if i < len(resp.resps) {
+				r = resp.resps[i]
+			}
+			p.done <- proposalResult{index: idx, resp: r}
+		}
+	case *response:
+		batch[0].done <- proposalResult{index: idx, resp: resp}
+	default:
+		for _, p := range batch {
+			p.done <- proposalResult{index: idx}
+		}
+	}
+}
+
+// failQueued answers every proposal still queued with err.
+func (b *batcher) failQueued(err error) {
+	for {
+		select {
+		case p := <-b.in:
+			p.done <- proposalResult{err: err}
+		default:
+			return
+		}
+	}
+}
+
+// applyBatchEntry applies the commands of a cluster.batch entry, each in
+// its own savepoint, with the entry's index and time.
+func (f *fsm) applyBatchEntry(ctx context.Context, tx *sql.Tx, batch Command) *batchResponse {
+	var envs []json.RawMessage
+	if err := json.Unmarshal(batch.Payload, &envs); err != nil {
+		panic(fmt.Sprintf("cluster: fsm: entry %d: batch payload: %v", batch.Index, err))
+	}
+	out := &batchResponse{resps: make([]*response, len(envs))}
+	for i, env := range envs {
+		cmd, err := decodeEntry(env)
+		if err != nil {
+			panic(fmt.Sprintf("cluster: fsm: entry %d: command %d of the batch: %v", batch.Index, i, err))
+		}
+		cmd.Index, cmd.Time = batch.Index, batch.Time
+		out.resps[i] = f.applyCommand(ctx, tx, cmd)
+	}
+	return out
+}
+
+// BatchStats returns how many log entries this node's batcher proposed
+// while it led, and how many commands they carried: commands/entries is
+// the average batch. Commands of types that do not share entries, and
+// those proposed while the gate is closed, are not counted.
+func (n *Node) BatchStats() (entries, commands uint64) {
+	if n.batch == nil {
+		return 0, 0
+	}
+	return n.batch.entries.Load(), n.batch.commands.Load()
+}
