@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,9 +46,6 @@ const (
 	// maxBatch bounds the commands of one entry (and its size: a
 	// booking's envelope is well under 2 KiB).
 	maxBatch = 256
-	// gateTTL is how long the leader trusts its last check that every
-	// member can apply cluster.batch, unless the configuration changes.
-	gateTTL = time.Second
 )
 
 // batchResponse is the FSM's answer for a cluster.batch entry: one
@@ -80,41 +76,16 @@ type batcher struct {
 
 	// entries and commands count what run handed to raft.
 	entries, commands atomic.Uint64
-
-	gateMu     sync.Mutex
-	gateOK     bool
-	gateAt     time.Time
-	gateConfig uint64 // configuration index the check saw
 }
 
 func newBatcher(n *Node) *batcher {
 	return &batcher{n: n, in: make(chan *proposal, maxBatch), slots: make(chan struct{}, maxInFlight)}
 }
 
-// canBatch reports whether every member can apply cluster.batch. The
-// answer is kept gateTTL, and dropped when the configuration changes.
+// canBatch reports whether every member can apply cluster.batch (the
+// version gate, through its cache).
 func (b *batcher) canBatch(ctx context.Context, r *raft.Raft) bool {
-	f := r.GetConfiguration()
-	if f.Error() != nil {
-		return false
-	}
-	// The configuration's members, as one number: a node added or
-	// replaced changes it.
-	servers := f.Configuration().Servers
-	sig := uint64(len(servers))
-	for _, s := range servers {
-		for _, c := range string(s.ID) + "\x00" + string(s.Suffrage.String()) {
-			sig = sig*31 + uint64(c)
-		}
-	}
-	b.gateMu.Lock()
-	defer b.gateMu.Unlock()
-	if sig == b.gateConfig && time.Since(b.gateAt) < gateTTL {
-		return b.gateOK
-	}
-	err := b.n.checkSupported(ctx, r, Command{Type: batchType, Version: 1})
-	b.gateOK, b.gateAt, b.gateConfig = err == nil, time.Now(), sig
-	return b.gateOK
+	return b.n.supported(ctx, r, Command{Type: batchType, Version: 1}) == nil
 }
 
 // propose sends cmd (already checked, Time stamped) through the batcher

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -42,6 +43,12 @@ type fsm struct {
 	// onCommit is called after every committed batch and restore (it wakes
 	// the outbox worker); it must not block.
 	onCommit func()
+	// capGen counts changes of the recorded capabilities (see gate.go); it
+	// moves when a capabilities command is applied and again once its
+	// batch is committed, and on every restore. capDirty is set by the
+	// apply and read after the commit, both on raft's FSM goroutine.
+	capGen   atomic.Uint64
+	capDirty bool
 }
 
 // newFSM opens (or creates) the SQLite state in dir.
@@ -75,7 +82,11 @@ func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
 		outboxSentType:   {maxVersion: outboxSentVersion, fn: applyOutboxSent},
 		outboxRetryType:  {maxVersion: 1, fn: applyOutboxRetry},
 		outboxFailedType: {maxVersion: 1, fn: applyOutboxFailed},
-		capabilitiesType: {maxVersion: 1, fn: applyCapabilities},
+		capabilitiesType: {maxVersion: 1, fn: func(tx *sql.Tx, cmd Command) (any, error) {
+			f.capGen.Add(1)
+			f.capDirty = true
+			return applyCapabilities(tx, cmd)
+		}},
 		// Entries of this type are taken apart in applyOne; the entry
 		// is here so that the version gate advertises it.
 		batchType: {maxVersion: 1},
@@ -148,6 +159,10 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("cluster: fsm: commit entries up to %d: %v", last, err))
 	}
 	f.applied.set(last)
+	if f.capDirty {
+		f.capDirty = false
+		f.capGen.Add(1)
+	}
 	f.onCommit()
 	return resps
 }
@@ -257,6 +272,7 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 // WAL connection).
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	defer f.capGen.Add(1)
 	tmp, err := os.CreateTemp(f.dir, "restore-*.tmp")
 	if err != nil {
 		return fmt.Errorf("cluster: restore: %w", err)

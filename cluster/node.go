@@ -53,6 +53,7 @@ type Node struct {
 
 	removed removedCache // removed nodes, for the TLS peer check (admission.go)
 	batch   *batcher     // puts concurrent commands into shared entries (batcher.go)
+	gate    gateCache    // the version gate's positive answers (gate.go)
 
 	closing    chan struct{} // closed by Close; ends the run loop and the worker
 	wg         sync.WaitGroup
@@ -502,7 +503,7 @@ func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
 	if r.State() != raft.Leader {
 		return Result{}, notLeader(r)
 	}
-	if err := n.checkSupported(ctx, r, cmd); err != nil {
+	if err := n.supported(ctx, r, cmd); err != nil {
 		return Result{}, err
 	}
 	cmd.Time = n.cfg.Now().UTC()

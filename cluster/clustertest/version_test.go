@@ -133,3 +133,39 @@ func TestVersionGate(t *testing.T) {
 		}
 	})
 }
+
+// TestVersionGateNoticesADowngrade: once a command was let through, a
+// member restarted on an older binary (it records that it no longer knows
+// the type) makes the leader refuse the command again, though the gate
+// keeps its positive answers in a cache.
+func TestVersionGateNoticesADowngrade(t *testing.T) {
+	t.Parallel()
+	nodes := mixedClusterOf(t, registerNew, registerNew)
+	propose := func() error {
+		cmd, err := cluster.NewCommand("test.new", 1, "bari", struct{}{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err = nodes[0].Propose(ctx, cmd)
+		return err
+	}
+	// Both nodes record their capabilities once they serve; then the
+	// command passes (and the answer is cached).
+	deadline := time.Now().Add(10 * time.Second)
+	for err := propose(); err != nil; err = propose() {
+		if time.Now().After(deadline) {
+			t.Fatalf("propose test.new on two new nodes: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	clustertest.Restart(t, nodes[1], registerSlots)
+	deadline = time.Now().Add(10 * time.Second)
+	for err := propose(); !errors.Is(err, cluster.ErrNotSupportedByCluster); err = propose() {
+		if time.Now().After(deadline) {
+			t.Fatalf("propose test.new after node2 went back to the older binary: %v, want ErrNotSupportedByCluster", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
