@@ -132,6 +132,8 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 		err = n.changeMembership(ctx, req.Op, req.ID, req.Addr)
 	case opReadIndex:
 		resp.Index, err = n.handleReadIndex(ctx)
+	case opStatus:
+		resp.Value, err = n.handleStatus()
 	default:
 		err = fmt.Errorf("cluster: unknown RPC operation %q", req.Op)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -399,7 +400,7 @@ func clusterStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
 	defer cancel()
-	var st cluster.Status
+	var st clusterStatusView
 	if err := c.do(ctx, http.MethodGet, "/v1/cluster/status", nil, &st); err != nil {
 		fmt.Fprintf(stderr, "sportello cluster status: %v\n", err)
 		return exitCodeFor(err)
@@ -410,26 +411,62 @@ func clusterStatus(args []string, stdout, stderr io.Writer) int {
 		enc.Encode(st)
 		return exitOK
 	}
-	b, _ := json.Marshal(st)
-	var m struct {
-		Servers []struct {
-			ID      string `json:"ID"`
-			Address string `json:"Address"`
-			Voter   bool   `json:"Voter"`
-		} `json:"Servers"`
+	printClusterStatus(stdout, st)
+	return exitOK
+}
+
+// clusterStatusView is the admin socket's GET /v1/cluster/status: this
+// node's view, and every member as it reports itself.
+type clusterStatusView struct {
+	cluster.Status
+	Members []cluster.MemberStatus
+}
+
+// printClusterStatus writes the status as a table: one line per member,
+// with its role, term, applied index, lag behind the highest commit index,
+// last contact with its leader, and binary.
+func printClusterStatus(w io.Writer, st clusterStatusView) {
+	leader := st.LeaderID
+	if leader == "" {
+		leader = "none known"
 	}
-	json.Unmarshal(b, &m)
-	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tADDRESS\tSUFFRAGE")
-	for _, s := range m.Servers {
+	fmt.Fprintf(w, "This node: %s (%s, term %d). Leader: %s.\n\n", st.NodeID, strings.ToLower(st.State), st.Term, leader)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tADDRESS\tSUFFRAGE\tROLE\tTERM\tAPPLIED\tLAG\tLAST CONTACT\tBINARY")
+	for _, m := range st.Members {
 		suffrage := "nonvoter"
-		if s.Voter {
+		if m.Voter {
 			suffrage = "voter"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", s.ID, s.Address, suffrage)
+		id := m.ID
+		if m.IsSelf {
+			id += " *"
+		}
+		if !m.Reachable {
+			fmt.Fprintf(tw, "%s\t%s\t%s\tunreachable\t-\t-\t-\t-\t%s\n", id, m.Addr, suffrage, dash(m.Binary))
+			continue
+		}
+		contact := "-"
+		if m.State != "Leader" && m.LastContact >= 0 {
+			contact = m.LastContact.Round(time.Millisecond).String() + " ago"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", id, m.Addr, suffrage, strings.ToLower(m.State),
+			m.Term, m.AppliedIndex, m.Lag, contact, dash(m.Binary))
 	}
 	tw.Flush()
-	return exitOK
+	for _, m := range st.Members {
+		if !m.Reachable {
+			fmt.Fprintf(w, "\n%s: %s\n", m.ID, m.Error)
+		}
+	}
+}
+
+// dash is s, or "-" when empty.
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func clusterAdminPost(args []string, op string, stdout, stderr io.Writer) int {
@@ -471,7 +508,7 @@ type tokenAnswer struct {
 // clusterRoutes adds the cluster endpoints of the admin API.
 func (a *adminServer) clusterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/cluster/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, a.node.Status())
+		writeJSON(w, http.StatusOK, clusterStatusView{Status: a.node.Status(), Members: a.node.Members(r.Context())})
 	})
 	mux.HandleFunc("POST /v1/cluster/tokens", func(w http.ResponseWriter, r *http.Request) {
 		var req tokenRequest

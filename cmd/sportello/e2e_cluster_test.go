@@ -183,6 +183,19 @@ func TestCluster(t *testing.T) {
 	}
 	t.Logf("bookings resumed %v after the leader was killed", time.Since(killedAt).Round(time.Millisecond))
 
+	// `cluster status` on a survivor: every member with its role, term,
+	// applied index and lag; the killed one unreachable.
+	other := (leader + 1) % 3
+	out, errOut, code = runCLI(t, "cluster", "status", "--data", dirs[other])
+	if code != exitOK {
+		t.Fatalf("cluster status: exit %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{"ROLE", "TERM", "APPLIED", "LAG", ids[leader] + " ", "unreachable", ids[other] + " *", "leader", "follower"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cluster status lacks %q:\n%s", want, out)
+		}
+	}
+
 	procs[leader] = startProc(t, dirs[leader], "serve", "--config", cfgs[leader])
 	book(procs[leader], 15*time.Second)
 
