@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -68,7 +69,7 @@ func (n *Node) Members(ctx context.Context) []MemberStatus {
 				}
 			}
 			if err != nil {
-				out[i].Error = err.Error()
+				out[i].Error = memberError(err)
 				return
 			}
 			out[i].fill(st)
@@ -116,4 +117,14 @@ func (n *Node) recordedBinaries(ctx context.Context) map[string]string {
 // handleStatus answers opStatus.
 func (n *Node) handleStatus() (json.RawMessage, error) {
 	return json.Marshal(n.Status())
+}
+
+// memberError words the failure to reach a member: call's errors speak of
+// a leader, which a status request is not about.
+func memberError(err error) string {
+	msg := err.Error()
+	for _, prefix := range []string{ErrNoLeader.Error() + ": ", ErrOutcomeUnknown.Error() + ": "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	return strings.Replace(strings.Replace(msg, "reach leader ", "reach ", 1), "leader ", "", 1)
 }

@@ -3,6 +3,7 @@ package clustertest_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,9 @@ func TestMembersReportEveryNode(t *testing.T) {
 		down := m.ID == stopped.Config().NodeID
 		if m.Reachable == down || (down && m.Error == "") {
 			t.Errorf("member %s: reachable %v, error %q; want reachable %v", m.ID, m.Reachable, m.Error, !down)
+		}
+		if down && strings.Contains(m.Error, "leader") {
+			t.Errorf("member %s: error %q speaks of a leader", m.ID, m.Error)
 		}
 	}
 }
