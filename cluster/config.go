@@ -72,6 +72,9 @@ type Config struct {
 	OutboxMaxAttempts int
 	// OutboxTimeout bounds one delivery. Default 30s.
 	OutboxTimeout time.Duration
+	// OutboxParallel is how many deliveries the worker runs at once (the
+	// emails of one booking still go one after the other). Default 8.
+	OutboxParallel int
 }
 
 // withDefaults checks the required fields and fills the defaults.
@@ -125,6 +128,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.OutboxMaxAttempts == 0 {
 		c.OutboxMaxAttempts = 10
+	}
+	if c.OutboxParallel <= 0 {
+		c.OutboxParallel = 8
 	}
 	if c.OutboxTimeout == 0 {
 		c.OutboxTimeout = 30 * time.Second

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -61,9 +62,13 @@ CREATE INDEX cluster_outbox_cmd ON cluster_outbox (cmd_index);`,
 type OutboxItem struct {
 	// Kind selects the Deliverer, e.g. "email".
 	Kind string
-	// Key is a stable dedupe key, e.g. "booking/BA-7K3Q9P/confirm/1". A
+	// Key is a stable dedupe key, e.g. "booking/bari/<id>/1/confirm". A
 	// second Enqueue with the same key is ignored; deliverers can also pass
 	// it on (e.g. in a Message-ID) so the receiver can drop a duplicate.
+	// Items of one kind whose keys agree up to their last two
+	// "/"-separated parts ("booking/bari/<id>": one booking's emails) form
+	// a sequence: the worker delivers them one at a time, in the order they
+	// were enqueued, while it delivers different sequences in parallel.
 	Key string
 	// Payload is what the deliverer needs, JSON-encoded.
 	Payload json.RawMessage
@@ -274,9 +279,9 @@ const recordTimeout = 5 * time.Second
 
 // runOutbox is the leader-only delivery loop. The run loop starts it when
 // this node becomes leader and cancels ctx when it stops leading or closes;
-// it returns promptly after ctx ends. Items are delivered one at a time, and
-// each result is applied (Propose waits for local apply) before the next
-// query, so in normal operation an item is never delivered twice.
+// it returns promptly after ctx ends. Every result of a round is applied
+// (Propose waits for local apply) before the next round's query, so in
+// normal operation an item is never delivered twice.
 func (n *Node) runOutbox(ctx context.Context, r *raft.Raft) {
 	log := n.log.With("worker", "outbox")
 	// The outbox table exists once Start has run the migrations.
@@ -362,18 +367,7 @@ func (n *Node) deliverDue(ctx context.Context, log interface {
 	if err := rows.Err(); err != nil {
 		return time.Time{}, fmt.Errorf("read due outbox items: %w", err)
 	}
-	sent := &sentMarks{}
-	for _, m := range due {
-		err := n.deliverOne(ctx, m, sent, log)
-		if err == nil && sent.due(n.cfg.Now()) {
-			err = n.recordSent(ctx, sent)
-		}
-		if err != nil {
-			// What was delivered is recorded even so (see recordSent).
-			return time.Time{}, errors.Join(err, n.recordSent(ctx, sent))
-		}
-	}
-	if err := n.recordSent(ctx, sent); err != nil {
+	if err := n.deliverRound(ctx, due, log); err != nil {
 		return time.Time{}, err
 	}
 	if len(due) == outboxBatch {
@@ -390,14 +384,106 @@ func (n *Node) deliverDue(ctx context.Context, log interface {
 	return time.Unix(0, next.Int64), nil
 }
 
+// deliverRound delivers the due items of one round: the items of one
+// sequence (see OutboxItem.Key) one after the other, in order, and up to
+// Config.OutboxParallel sequences at a time, so that a slow receiver (an
+// SMTP conversation takes milliseconds) does not hold every other email
+// behind it. It returns once every started delivery has ended and what
+// was delivered is recorded; an error (not leading any more, closing)
+// stops starting new deliveries.
+func (n *Node) deliverRound(ctx context.Context, due []OutboxMessage, log interface {
+	Warn(string, ...any)
+}) error {
+	sent := &sentMarks{}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	slots := make(chan struct{}, n.cfg.OutboxParallel)
+	for _, seq := range outboxSequences(due) {
+		select {
+		case slots <- struct{}{}:
+		case <-rctx.Done():
+		}
+		if rctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			for _, m := range seq {
+				if rctx.Err() != nil {
+					return
+				}
+				err := n.deliverOne(rctx, m, sent, log)
+				if err == nil && sent.due(n.cfg.Now()) {
+					err = n.recordSent(rctx, sent)
+				}
+				if err != nil {
+					fail(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// What was delivered is recorded even after an error (see recordSent).
+	err := n.recordSent(ctx, sent)
+	mu.Lock()
+	defer mu.Unlock()
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return errors.Join(first, err)
+}
+
+// outboxSequences splits due (in delivery order) into sequences: items
+// of one kind whose keys agree up to their last two "/"-separated parts,
+// each in the order of due; the sequences in the order of their first item.
+func outboxSequences(due []OutboxMessage) [][]OutboxMessage {
+	var order []string
+	seqs := map[string][]OutboxMessage{}
+	for _, m := range due {
+		k := m.Key
+		for range 2 {
+			if i := strings.LastIndexByte(k, '/'); i >= 0 {
+				k = k[:i]
+			}
+		}
+		k = m.Kind + "\x00" + k
+		if _, ok := seqs[k]; !ok {
+			order = append(order, k)
+		}
+		seqs[k] = append(seqs[k], m)
+	}
+	out := make([][]OutboxMessage, len(order))
+	for i, k := range order {
+		out[i] = seqs[k]
+	}
+	return out
+}
+
 // sentMarks collects the items of one round that were delivered and are
-// not yet recorded.
+// not yet recorded. The round's deliveries add to it concurrently.
 type sentMarks struct {
+	mu    sync.Mutex
 	ids   []string
 	first time.Time // when the first of ids was delivered
 }
 
 func (s *sentMarks) add(id string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.ids) == 0 {
 		s.first = now
 	}
@@ -407,7 +493,18 @@ func (s *sentMarks) add(id string, now time.Time) {
 // due reports whether the marks should be recorded now rather than with
 // the rest of the round.
 func (s *sentMarks) due(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return len(s.ids) >= outboxBatch || len(s.ids) > 0 && now.Sub(s.first) >= outboxSentDelay
+}
+
+// take returns the collected IDs and empties s.
+func (s *sentMarks) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := s.ids
+	s.ids, s.first = nil, time.Time{}
+	return ids
 }
 
 // recordSent proposes one command that marks every collected item sent,
@@ -419,11 +516,10 @@ func (s *sentMarks) due(now time.Time) bool {
 // closing a node does not make its last emails go out twice. An error
 // leaves the items pending: whoever leads next delivers them again.
 func (n *Node) recordSent(ctx context.Context, s *sentMarks) error {
-	if len(s.ids) == 0 {
+	ids := s.take()
+	if len(ids) == 0 {
 		return nil
 	}
-	ids := s.ids
-	*s = sentMarks{}
 	cmd, err := NewCommand(outboxSentType, outboxSentVersion, "", outboxSentMany{IDs: ids})
 	if err != nil {
 		return err
