@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/internal/loadrun"
+	"github.com/sportello-virtuale/sportello/internal/mail"
 )
 
 func TestParseLevels(t *testing.T) {
@@ -95,5 +97,29 @@ func TestBodyIsTheAPIRequest(t *testing.T) {
 	if got.ServiceID != `svc-"1"` || got.Start != b.slots[0] || got.Channel != "in_person" || !got.PrivacyAccepted ||
 		got.Citizen.FamilyName != "Carico 42" || got.Citizen.FiscalCode != loadrun.FiscalCode(49) || got.Citizen.Email != "prova42@bench.localhost" {
 		t.Errorf("body decodes to %+v", got)
+	}
+}
+
+// TestSMTPSinkTakesWhatTheNodeSends: the node's own SMTP client submits
+// messages to the sink, which counts each accepted one.
+func TestSMTPSinkTakesWhatTheNodeSends(t *testing.T) {
+	t.Parallel()
+	sink, err := startSMTPSink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: "127.0.0.1", Port: sink.Addr().Port, Security: mail.NoTLS, HELOName: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("From: a@b.it\r\nTo: c@d.it\r\nSubject: prova\r\n\r\nriga uno\r\n.riga col punto\r\n")
+	for range 3 {
+		if err := sender.Send(context.Background(), "a@b.it", []string{"c@d.it"}, msg); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	}
+	if got := sink.received.Load(); got != 3 {
+		t.Errorf("sink received %d messages, want 3", got)
 	}
 }

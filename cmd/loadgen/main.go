@@ -64,12 +64,17 @@ func run() int {
 		keep       = flag.Bool("keep", false, "keep the started nodes' data dirs")
 		profDir    = flag.String("profile", "", "save each node's CPU, block and mutex profiles of each level into `dir`")
 		store      = flag.Bool("store", true, "also measure the direct-to-store ceiling (Book.Create in the leader's process)")
+		mailTo     = flag.String("mail", "smtp", "where the nodes deliver email: `smtp` (a sink in loadgen standing for the mail relay) or mailbox (files in each node's data dir)")
 		drain      = flag.Duration("drain", 2*time.Minute, "before each HTTP level, wait at most this long for the cluster to deliver the emails of the previous one (0: do not wait)")
 	)
 	flag.Parse()
 	levels, err := parseLevels(*levelsFlag)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: -levels: %v\n", err)
+		return 2
+	}
+	if *mailTo != "smtp" && *mailTo != "mailbox" {
+		fmt.Fprintf(os.Stderr, "loadgen: -mail: want smtp or mailbox\n")
 		return 2
 	}
 	sizes, err := parseSizes(*nodesFlag)
@@ -108,9 +113,23 @@ func run() int {
 		sizes = []int{1}
 	}
 
+	smtpPort := 0
+	if *mailTo == "smtp" && *dataDir == "" {
+		sink, err := startSMTPSink()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: SMTP sink: %v\n", err)
+			return 1
+		}
+		defer func() {
+			sink.Close()
+			fmt.Fprintf(os.Stderr, "loadgen: the SMTP sink received %d emails\n", sink.received.Load())
+		}()
+		smtpPort = sink.Addr().Port
+	}
 	info := reportInfo{
 		When: time.Now(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH,
 		DataDir: work, Duration: *duration, FsyncPerSec: fsyncs, FsyncSamples: *fsyncN, Drain: *drain > 0,
+		Mail: *mailTo,
 	}
 	var runs []sizeRun
 	for _, size := range sizes {
@@ -122,7 +141,7 @@ func run() int {
 				return 1
 			}
 			f = fleet{n}
-		} else if f, err = startCluster(ctx, *bin, work, size, *keep); err != nil {
+		} else if f, err = startCluster(ctx, *bin, work, size, smtpPort, *keep); err != nil {
 			fmt.Fprintf(os.Stderr, "loadgen: %d nodes: %v\n", size, err)
 			return 1
 		}

@@ -110,10 +110,15 @@ func buildSportello(ctx context.Context, bin, dir string) (string, error) {
 	return bin, nil
 }
 
-// nodeConfig is the configuration of bench node id: no rate limit, email
-// kept in the node's mailbox, a fixed raft address (other nodes dial it)
-// and clusterTable appended (the [cluster] table, or "").
-func nodeConfig(dataDir, id, raftAddr, clusterTable string) string {
+// nodeConfig is the configuration of bench node id: no rate limit, a
+// fixed raft address (other nodes dial it), email to the SMTP server at
+// smtpPort (0: kept in the node's mailbox) and clusterTable appended (the
+// [cluster] table, or "").
+func nodeConfig(dataDir, id, raftAddr string, smtpPort int, clusterTable string) string {
+	mail := "[mail]\ndelivery = \"mailbox\"\n"
+	if smtpPort > 0 {
+		mail = fmt.Sprintf("[mail]\ndelivery = \"smtp\"\n[smtp]\nhost = \"127.0.0.1\"\nport = %d\nsecurity = \"none\"\n", smtpPort)
+	}
 	return fmt.Sprintf(`data_dir = %q
 node_id = %q
 listen = "127.0.0.1:0"
@@ -123,9 +128,7 @@ base_domain = "localhost"
 level = "warn"
 [rate_limit]
 bookings_per_minute = -1
-[mail]
-delivery = "mailbox"
-%s`, dataDir, id, raftAddr, clusterTable)
+%s%s`, dataDir, id, raftAddr, mail, clusterTable)
 }
 
 // startNode starts `sportello serve` with the configuration config in a
@@ -192,9 +195,10 @@ func freeAddr() (string, error) {
 }
 
 // startCluster starts size nodes under parent: the first creates the
-// cluster, the others join it with a token each, as voters. It waits
+// cluster, the others join it with a token each, as voters; they send
+// email to the SMTP server on smtpPort (0: to their mailbox). It waits
 // until every node is a voter and knows the leader.
-func startCluster(ctx context.Context, bin, parent string, size int, keep bool) (_ fleet, err error) {
+func startCluster(ctx context.Context, bin, parent string, size, smtpPort int, keep bool) (_ fleet, err error) {
 	var f fleet
 	defer func() {
 		if err != nil {
@@ -220,7 +224,7 @@ func startCluster(ctx context.Context, bin, parent string, size int, keep bool) 
 		} else {
 			first = raftAddr
 		}
-		n, err := startNode(ctx, bin, parent, id, func(data string) string { return nodeConfig(data, id, raftAddr, table) })
+		n, err := startNode(ctx, bin, parent, id, func(data string) string { return nodeConfig(data, id, raftAddr, smtpPort, table) })
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,8 @@ type reportInfo struct {
 	// Drain tells whether each HTTP level waited for the previous one's
 	// emails to be delivered.
 	Drain bool
+	// Mail is where the nodes delivered email: "smtp" or "mailbox".
+	Mail string
 }
 
 // sizeRun is the results of every level on a cluster of nodes nodes.
@@ -38,6 +40,12 @@ func report(w io.Writer, info reportInfo, runs []sizeRun) {
 	fmt.Fprintf(w, "HTTP: back-to-back `POST /api/v1/bookings`, client w to node w mod N (HTTP → forward to the leader →\n")
 	fmt.Fprintf(w, "raft → SQLite on every node; each booking by a distinct citizen, its email queued in the same command\n")
 	fmt.Fprintf(w, "and delivered by the leader's outbox")
+	switch info.Mail {
+	case "smtp":
+		fmt.Fprintf(w, " over SMTP to a sink in loadgen standing for the mail relay")
+	case "mailbox":
+		fmt.Fprintf(w, " as files into the demo mailbox")
+	}
 	if info.Drain {
 		fmt.Fprintf(w, "; each level starts once the previous level's emails are delivered).\n")
 	} else {

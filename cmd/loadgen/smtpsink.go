@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// smtpSink stands for the Comune's mail relay: a minimal SMTP server on
+// loopback that accepts every message and keeps only a count. With it the
+// nodes deliver their emails as in production (a TCP connection and an
+// SMTP conversation per email) instead of writing files into the demo
+// mailbox, which on this VM costs more kernel time per email than the
+// whole booking (a new inode per file). Its CPU is loadgen's.
+type smtpSink struct {
+	ln       net.Listener
+	wg       sync.WaitGroup
+	received atomic.Int64
+}
+
+func startSMTPSink() (*smtpSink, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &smtpSink{ln: ln}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serve(c)
+			}()
+		}
+	}()
+	return s, nil
+}
+
+// Addr is the sink's host and port.
+func (s *smtpSink) Addr() *net.TCPAddr { return s.ln.Addr().(*net.TCPAddr) }
+
+// serve speaks just enough SMTP for a client that submits messages:
+// EHLO/HELO, MAIL, RCPT, DATA (up to the lone dot), RSET, NOOP, QUIT.
+func (s *smtpSink) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	w := bufio.NewWriter(c)
+	reply := func(line string) bool {
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		w.WriteString(line)
+		return w.Flush() == nil
+	}
+	if !reply("220 loadgen ESMTP sink\r\n") {
+		return
+	}
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		verb := strings.ToUpper(strings.TrimSpace(line))
+		if i := strings.IndexAny(verb, " :"); i >= 0 {
+			verb = verb[:i]
+		}
+		switch verb {
+		case "EHLO":
+			if !reply("250-loadgen\r\n250 8BITMIME\r\n") {
+				return
+			}
+		case "HELO", "MAIL", "RCPT", "RSET", "NOOP":
+			if !reply("250 OK\r\n") {
+				return
+			}
+		case "DATA":
+			if !reply("354 go ahead\r\n") {
+				return
+			}
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" || l == ".\n" {
+					break
+				}
+			}
+			s.received.Add(1)
+			if !reply("250 OK queued\r\n") {
+				return
+			}
+		case "QUIT":
+			reply("221 bye\r\n")
+			return
+		default:
+			if !reply("502 not implemented\r\n") {
+				return
+			}
+		}
+	}
+}
+
+// Close stops the sink and waits for its connections.
+func (s *smtpSink) Close() {
+	s.ln.Close()
+	s.wg.Wait()
+}
