@@ -102,14 +102,17 @@ type Deliverer func(ctx context.Context, m OutboxMessage) error
 // Enqueue records item in the outbox. It is called by apply functions,
 // inside their transaction, so the item exists if and only if the command's
 // other changes do. The row's ID is derived from cmd.Index. A Key already
-// in the outbox makes Enqueue a no-op.
+// in the outbox makes Enqueue a no-op. Payload must be a JSON object, as
+// json.Marshal of a struct gives: Enqueue checks its first and last bytes
+// only (a full validation, on every node for every booking, was 3% of a
+// follower's CPU under load).
 func Enqueue(tx *sql.Tx, cmd Command, item OutboxItem) error {
 	switch {
 	case cmd.Index == 0:
 		return errors.New("cluster: Enqueue called outside apply (command has no index)")
 	case item.Kind == "" || item.Key == "":
 		return errors.New("cluster: Enqueue: Kind and Key are required")
-	case len(item.Payload) == 0 || !json.Valid(item.Payload):
+	case len(item.Payload) < 2 || item.Payload[0] != '{' || item.Payload[len(item.Payload)-1] != '}':
 		return fmt.Errorf("cluster: Enqueue %s: payload is not JSON", item.Key)
 	}
 	// The row's number within its command counts the rows the command
