@@ -30,6 +30,10 @@ type Config struct {
 	// in; nil keeps plain TCP (one-node installs, tests). Its NodeID must
 	// equal NodeID.
 	Identity *pki.Identity
+	// FaultInjection enables Node.Partition, which cuts this node off from
+	// named peers at the transport: for partition tests only, never in
+	// service. Off, Partition returns ErrFaultInjectionOff.
+	FaultInjection bool
 	// Join makes a node with no state wait to be added by the leader
 	// (AddVoter) instead of bootstrapping a new one-node cluster.
 	Join bool

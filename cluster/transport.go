@@ -57,6 +57,8 @@ type streamLayer struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[net.Conn]struct{} // open RPC server connections
+
+	faults faultState // Node.Partition's cut peers and open connections (faults.go)
 }
 
 // newStreamLayer listens on bindAddr. advertise, when not "", is the
@@ -64,7 +66,8 @@ type streamLayer struct {
 // must then be a specific IP (not 0.0.0.0).
 //
 // serveJoin serves the join tag; peerCheck (may be nil) refuses peers,
-// removed nodes, on both the listener and the dialler.
+// removed nodes, on both the listener and the dialler, after the fault
+// injection's partition (faults.go).
 func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logger, serveRPC, serveJoin func(net.Conn),
 	peerCheck func(nodeID string, cert *x509.Certificate) error) (*streamLayer, error) {
 	ln, err := net.Listen("tcp", bindAddr)
@@ -98,10 +101,7 @@ func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logg
 		// A joining node has no certificate yet: the listener lets a
 		// client without one through, and handle allows it only the join
 		// tag.
-		s.server = pki.JoinServerConfig(id.Pool, id.Certificate)
-		if peerCheck != nil {
-			s.server = pki.WithPeerCheck(s.server, peerCheck)
-		}
+		s.server = pki.WithPeerCheck(pki.JoinServerConfig(id.Pool, id.Certificate), s.checkPeer)
 	}
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -153,7 +153,8 @@ func (s *streamLayer) handle(raw net.Conn) {
 		c = tc
 	}
 	var tag [1]byte
-	if _, err := c.Read(tag[:]); err != nil {
+	var err error
+	if _, err = c.Read(tag[:]); err != nil {
 		c.Close()
 		return
 	}
@@ -166,6 +167,9 @@ func (s *streamLayer) handle(raw net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
+	if c, err = s.trackPeer(c); err != nil {
+		return
+	}
 	switch tag[0] {
 	case tagRaft:
 		select {
@@ -221,10 +225,7 @@ func (s *streamLayer) dial(addr string, tag byte, expectNodeID string, timeout t
 	}
 	c := raw
 	if s.id != nil {
-		cfg := pki.ClientConfig(s.id.Pool, s.id.Certificate, expectNodeID)
-		if s.peerCheck != nil {
-			cfg = pki.WithPeerCheck(cfg, s.peerCheck)
-		}
+		cfg := pki.WithPeerCheck(pki.ClientConfig(s.id.Pool, s.id.Certificate, expectNodeID), s.checkPeer)
 		tc := tls.Client(raw, cfg)
 		raw.SetDeadline(time.Now().Add(max(timeout, time.Second)))
 		if err := tc.Handshake(); err != nil {
@@ -232,7 +233,9 @@ func (s *streamLayer) dial(addr string, tag byte, expectNodeID string, timeout t
 			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
 		}
 		raw.SetDeadline(time.Time{})
-		c = tc
+		if c, err = s.trackPeer(tc); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := c.Write([]byte{tag}); err != nil {
 		c.Close()

@@ -134,6 +134,7 @@ func newAdminServer(node *cluster.Node, tenants *tenant.Registry, book *booking.
 	mux.HandleFunc("POST /v1/debug/store-load", a.storeLoad)
 	debugRoutes(mux)
 	a.clusterRoutes(mux)
+	a.faultRoutes(mux)
 	a.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,

@@ -43,6 +43,10 @@ type Config struct {
 	SMTP      SMTPConfig      `toml:"smtp"`
 	Outbox    OutboxConfig    `toml:"outbox"`
 	Cluster   ClusterConfig   `toml:"cluster"`
+
+	// FaultInjection is set by the hidden flag --fault-injection of serve
+	// and demo, never by the file: tests only (admin_faults.go).
+	FaultInjection bool `toml:"-"`
 }
 
 // LogConfig sets what the node logs and how.

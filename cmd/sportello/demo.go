@@ -20,6 +20,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	// local tool started a moment later.
 	cfg.Outbox.Backoff = 2 * cfg.Outbox.Backoff / 10
 
+	args, cfg.FaultInjection = takeFaultInjectionFlag(args)
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data `dir`; created on first run, kept across restarts")

@@ -125,6 +125,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		AdvertiseAddr:     cfg.Cluster.AdvertiseAddr,
 		Identity:          setup.identity,
 		Join:              setup.join != nil,
+		FaultInjection:    cfg.FaultInjection,
 		Registry:          reg,
 		Logger:            log,
 		OutboxBackoff:     cfg.Outbox.Backoff,

@@ -10,6 +10,7 @@ import (
 // packaging/sportello.toml). It seeds nothing: Comuni are added with
 // `sportello tenant create`.
 func cmdServe(args []string, stdout, stderr io.Writer) int {
+	args, faults := takeFaultInjectionFlag(args)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "TOML configuration `file` (required)")
@@ -30,6 +31,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sportello: %v\n", err)
 		return exitUsage
 	}
+	cfg.FaultInjection = faults
 	if *check {
 		fmt.Fprintf(stdout, "%s: configuration is valid\n", *path)
 		return exitOK

@@ -25,8 +25,11 @@
 //     bookings, from the slot listing.
 //
 // Any operation may also answer rejected (a 4xx such as 422 or 429: the
-// server refused before changing anything; a no-op in any state) or
-// unknown (timeout, connection error, 5xx, unreadable body).
+// server refused before changing anything; a 503 unavailable, by which the
+// API promises the write reached no leader; or no connection could be
+// made, as to a node that is down; a no-op in any state) or unknown
+// (timeout, connection lost, 503 outcome_unknown and other 5xx, unreadable
+// body).
 //
 // # Unknown outcomes
 //
@@ -55,7 +58,8 @@
 // NewModel is the porcupine model; Recorder records a history safely from
 // many goroutines and checks it, writing porcupine's HTML visualization on
 // failure; Drive runs clients against the HTTP API of one or more nodes and
-// returns their Recorder. The package talks only HTTP to the system under
+// returns their Recorder, whose Acknowledged lists the bookings a client
+// saw created, to look for on every node afterwards. The package talks only HTTP to the system under
 // test and imports nothing of it, so a test here can check a cluster of
 // real sportello processes.
 package lincheck

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -56,6 +57,10 @@ type DriveConfig struct {
 	// long. At least one must be set; the first reached ends the run.
 	Ops      int
 	Duration time.Duration
+	// Stop, when closed, ends the run like Duration: no new operation
+	// starts, and those in flight finish (unlike ending ctx, which cuts
+	// them short into unknown outcomes).
+	Stop <-chan struct{}
 	// RequestTimeout bounds each request (default 5 s); a request past it
 	// has an unknown outcome.
 	RequestTimeout time.Duration
@@ -206,6 +211,11 @@ func (d *driver) more(ctx context.Context) bool {
 	if ctx.Err() != nil || (!d.deadline.IsZero() && time.Now().After(d.deadline)) {
 		return false
 	}
+	select {
+	case <-d.cfg.Stop:
+		return false
+	default:
+	}
 	return d.left.Add(-1) >= 0
 }
 
@@ -263,7 +273,7 @@ type apiError struct {
 }
 
 // do sends one request and returns the status and body; err is a transport
-// error or a body cut short, both unknown outcomes.
+// error or a body cut short, both unknown outcomes, or errNotSent.
 func (d *driver) do(ctx context.Context, rnd *rand.Rand, method, path string, body any) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
@@ -289,6 +299,12 @@ func (d *driver) do(ctx context.Context, rnd *rand.Rand, method, path string, bo
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			// No connection, so no request: a node that is down (the
+			// chaos test kills nodes) changed nothing.
+			return 0, nil, fmt.Errorf("%w: %w", errNotSent, err)
+		}
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
@@ -299,9 +315,20 @@ func (d *driver) do(ctx context.Context, rnd *rand.Rand, method, path string, bo
 	return resp.StatusCode, b, nil
 }
 
-// definite reports whether status is an answer after which the request
-// certainly changed nothing, because the server refused it: a 4xx.
-func definite(status int) bool { return status >= 400 && status < 500 }
+// errNotSent is the error of do when the request never left: the
+// connection could not be made. The operation is Rejected, not Unknown.
+var errNotSent = errors.New("request not sent")
+
+// definite reports whether an answer says the request certainly changed
+// nothing: a 4xx (the server refused it), or a 503 with the code
+// unavailable, by which the API promises that the write reached no leader
+// (no leader known, node closing), so that a retry is safe. Taking the
+// promise at its word puts it to the test: a write applied all the same
+// makes the history illegal. A 503 outcome_unknown and every other 5xx
+// are unknown outcomes.
+func definite(status int, body []byte) bool {
+	return (status >= 400 && status < 500) || (status == http.StatusServiceUnavailable && errorCode(body) == "unavailable")
+}
 
 func errorCode(body []byte) string {
 	var e apiError
@@ -327,6 +354,8 @@ func (d *driver) create(ctx context.Context, client int, rnd *rand.Rand) Result 
 	status, b, err := d.do(ctx, rnd, http.MethodPost, "/api/v1/bookings", body)
 	out := Output{Result: Unknown}
 	switch {
+	case errors.Is(err, errNotSent):
+		out.Result = Rejected
 	case err != nil:
 	case status == http.StatusCreated:
 		var c struct {
@@ -335,6 +364,7 @@ func (d *driver) create(ctx context.Context, client int, rnd *rand.Rand) Result 
 		}
 		if json.Unmarshal(b, &c) == nil && c.Code != "" {
 			out = Output{Result: Created, Code: c.Code}
+			d.rec.setToken(c.Code, c.ManageToken)
 			d.mu.Lock()
 			d.codes = append(d.codes, known{code: c.Code, token: c.ManageToken, slot: slot})
 			d.mu.Unlock()
@@ -343,7 +373,7 @@ func (d *driver) create(ctx context.Context, client int, rnd *rand.Rand) Result 
 		out.Result = SlotFull
 	case status == http.StatusConflict && errorCode(b) == "already_booked":
 		out.Result = AlreadyBooked
-	case definite(status):
+	case definite(status, b):
 		out.Result = Rejected
 	}
 	d.rec.Return(id, out)
@@ -355,6 +385,8 @@ func (d *driver) cancel(ctx context.Context, client int, rnd *rand.Rand, k known
 	status, b, err := d.do(ctx, rnd, http.MethodDelete, "/api/v1/bookings/"+url.PathEscape(k.code)+"?token="+url.QueryEscape(k.token), nil)
 	out := Output{Result: Unknown}
 	switch {
+	case errors.Is(err, errNotSent):
+		out.Result = Rejected
 	case err != nil:
 	case status == http.StatusOK:
 		out.Result = CancelOK
@@ -362,7 +394,7 @@ func (d *driver) cancel(ctx context.Context, client int, rnd *rand.Rand, k known
 		out.Result = NotFound
 	case status == http.StatusConflict && errorCode(b) == "cancelled":
 		out.Result = AlreadyCancelled
-	case definite(status):
+	case definite(status, b):
 		out.Result = Rejected
 	}
 	d.rec.Return(id, out)
@@ -374,6 +406,8 @@ func (d *driver) get(ctx context.Context, client int, rnd *rand.Rand, k known) R
 	status, b, err := d.do(ctx, rnd, http.MethodGet, "/api/v1/bookings/"+url.PathEscape(k.code)+"?token="+url.QueryEscape(k.token), nil)
 	out := Output{Result: Unknown}
 	switch {
+	case errors.Is(err, errNotSent):
+		out.Result = Rejected
 	case err != nil:
 	case status == http.StatusOK:
 		var g struct {

@@ -93,7 +93,8 @@ const (
 	// Counted: Remaining answered the slot with Output.Remaining places.
 	Counted Result = "counted"
 	// Rejected: the server refused the request before it could change
-	// anything (422, 429, 409 past_deadline, ...). It is accepted in any
+	// anything (422, 429, 409 past_deadline, ...), or the request never
+	// left because no connection could be made. It is accepted in any
 	// state and changes nothing.
 	Rejected Result = "rejected"
 	// Unknown: timeout, connection error or 5xx; the operation may or may

@@ -29,6 +29,7 @@ type Recorder struct {
 	mu      sync.Mutex
 	ops     []porcupine.Operation
 	clients int
+	tokens  map[string]string // manage token by booking code, from 201s
 }
 
 // NewRecorder returns an empty Recorder for a system described by spec.
@@ -102,6 +103,64 @@ func (r *Recorder) History() []porcupine.Operation {
 		}
 	}
 	return ops
+}
+
+// Booking is a booking whose creation a client saw acknowledged (201).
+type Booking struct {
+	Code, Token string
+	Slot        Slot
+	// Status is what the booking must be once every request has ended:
+	// "active" when no cancel of it may have taken effect, "cancelled"
+	// when a cancel was acknowledged (200, or 409 cancelled), "" when only
+	// cancels of unknown outcome were tried, so that either is right.
+	Status string
+}
+
+// setToken keeps the manage token of a created booking, for Acknowledged.
+func (r *Recorder) setToken(code, token string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.tokens == nil {
+		r.tokens = make(map[string]string)
+	}
+	r.tokens[code] = token
+}
+
+// Acknowledged returns every booking whose creation was acknowledged to a
+// client, in the order of the history, with its manage token (when the
+// driver recorded it) and the status it must have at the end: a system
+// that lost one, or shows it in another status, lost an acknowledged
+// write.
+func (r *Recorder) Acknowledged() []Booking {
+	history := r.History()
+	r.mu.Lock()
+	tokens := r.tokens
+	r.mu.Unlock()
+	var out []Booking
+	at := map[string]int{}
+	for _, op := range history {
+		in, res := op.Input.(Input), op.Output.(Output)
+		if in.Kind == Create && res.Result == Created {
+			at[res.Code] = len(out)
+			out = append(out, Booking{Code: res.Code, Token: tokens[res.Code], Slot: in.Slot, Status: "active"})
+		}
+	}
+	for _, op := range history {
+		in, res := op.Input.(Input), op.Output.(Output)
+		i, ok := at[in.Code]
+		if in.Kind != Cancel || !ok {
+			continue
+		}
+		switch res.Result {
+		case CancelOK, AlreadyCancelled:
+			out[i].Status = "cancelled"
+		case Unknown:
+			if out[i].Status == "active" {
+				out[i].Status = ""
+			}
+		}
+	}
+	return out
 }
 
 // Stats counts the operations of a history by kind and result:
