@@ -185,10 +185,14 @@ func (b *batcher) await(r *raft.Raft, f raft.ApplyFuture, batch []*proposal) {
 	err := f.Error()
 	<-b.slots
 	if err != nil {
-		// As for a lone entry (Node.propose).
 		switch {
 		case errors.Is(err, raft.ErrNotLeader):
+			// Refused before it reached the log: safe to send again.
 			err = notLeader(r)
+		case errors.Is(err, raft.ErrLeadershipLost):
+			// In the log, not known committed: a new leader may still
+			// commit it.
+			err = fmt.Errorf("cluster: propose: %w: %w", ErrOutcomeUnknown, err)
 		case errors.Is(err, raft.ErrRaftShutdown):
 			err = ErrClosed
 		default:
