@@ -147,6 +147,11 @@ type Applied struct {
 	// other commands), so that Book.Create need not read it back. Its
 	// JSON form lacks the tenant and the join token.
 	Booking *Booking `json:"booking,omitempty"`
+	// ManageURL is the manage link booking.create was proposed with (it
+	// holds the manage token, as the confirmation email does), so that a
+	// replayed request (same idempotency key, see cluster.WithRequestID)
+	// answers with the token of the first one.
+	ManageURL string `json:"manage_url,omitempty"`
 }
 
 // decode checks the payload version and decodes it.
@@ -391,7 +396,7 @@ func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err := enqueueNotice(tx, cmd, n); err != nil {
 		return nil, err
 	}
-	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence, Booking: &b}, nil
+	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence, Booking: &b, ManageURL: p.ManageURL}, nil
 }
 
 // loadManaged returns the booking with code if tokenHash matches its

@@ -7,9 +7,11 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -234,7 +236,12 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 		}
 	}
 	base := trimBase(baseURL)
-	for range codeAttempts {
+	// With a client's request ID (an idempotency key), each code attempt
+	// is its own request: a replay of the whole request meets the same
+	// recorded outcomes in the same order, and its answer names the
+	// booking (and manage token) of the first one.
+	rid, fp, idempotent := cluster.RequestIDFrom(ctx)
+	for attempt := range codeAttempts {
 		code, err := b.newCode(t)
 		if err != nil {
 			return Created{}, err
@@ -244,7 +251,11 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 			Citizen: req.Citizen, Details: req.Details, TokenHash: hashToken(token), JoinToken: join,
 			Comune: comuneOf(t), BaseURL: base, ManageURL: base + ManagePath(code, token),
 		}
-		res, err := b.propose(ctx, CmdCreate, t.ID, p)
+		pctx := ctx
+		if idempotent && attempt > 0 {
+			pctx = cluster.WithRequestID(ctx, fmt.Sprintf("%s/%d", rid, attempt), fp)
+		}
+		res, err := b.propose(pctx, CmdCreate, t.ID, p)
 		if errors.Is(err, ErrCodeTaken) {
 			continue
 		}
@@ -258,6 +269,13 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 			bk.Tenant = t.ID
 			return Created{Booking: inZone(bk, t.Location()), ManageToken: token, Index: res.Index}, nil
 		}
+		if a, ok := appliedOf(res.Value); ok && a.ID != "" && a.ID != id {
+			// A replay: the booking and token are the first request's.
+			id = a.ID
+			if token, err = manageTokenOf(a.ManageURL); err != nil {
+				return Created{}, fmt.Errorf("book %s: replayed request: %w", req.ServiceID, err)
+			}
+		}
 		bk, err := loadBookingByID(ctx, b.db, t.ID, id)
 		if err != nil {
 			return Created{}, err
@@ -265,6 +283,33 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 		return Created{Booking: inZone(bk.Booking, t.Location()), ManageToken: token, Index: res.Index}, nil
 	}
 	return Created{}, fmt.Errorf("book %s: %d codes in a row: %w", req.ServiceID, codeAttempts, ErrCodeTaken)
+}
+
+// appliedOf reads an Applied from a command's result value: the Go value
+// (in-process) or its JSON (forwarded or replayed without a decoder).
+func appliedOf(v any) (Applied, bool) {
+	switch v := v.(type) {
+	case Applied:
+		return v, true
+	case *Applied:
+		return *v, v != nil
+	case json.RawMessage:
+		var a Applied
+		if err := json.Unmarshal(v, &a); err != nil {
+			return Applied{}, false
+		}
+		return a, true
+	}
+	return Applied{}, false
+}
+
+// manageTokenOf returns the token of a manage link made by ManagePath.
+func manageTokenOf(manageURL string) (string, error) {
+	u, err := url.Parse(manageURL)
+	if err != nil || u.Query().Get("token") == "" {
+		return "", errors.New("the first request's manage token was not recorded")
+	}
+	return u.Query().Get("token"), nil
 }
 
 // Get returns the booking with code if token is its manage token:

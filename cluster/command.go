@@ -28,6 +28,16 @@ type Command struct {
 	Time time.Time `json:"time"`
 	// Payload is the JSON-encoded, versioned payload.
 	Payload json.RawMessage `json:"payload"`
+	// RequestID names the logical request the command belongs to (see
+	// dedup.go): a command whose RequestID the FSM has already recorded
+	// (within DedupWindow) is not applied again, and its proposer gets the
+	// recorded outcome. Propose fills it with a random ID when it is
+	// empty (or from WithRequestID), and keeps it across its own retries.
+	RequestID string `json:"rid,omitempty"`
+	// Fingerprint identifies the content of the client's request (for
+	// example a hash of method, path and body) under RequestID: the same
+	// ID with another fingerprint is refused with ErrRequestReused.
+	Fingerprint string `json:"fp,omitempty"`
 	// Index is the Raft log index of the entry; set by the FSM, not encoded.
 	Index uint64 `json:"-"`
 }

@@ -72,6 +72,8 @@ func newErrorCodec() errorCodec {
 	c.addSentinel("context.deadline_exceeded", context.DeadlineExceeded)
 	c.addSentinel("context.canceled", context.Canceled)
 	registerAdmissionErrors(&c)
+	c.addSentinel("cluster.request_reused", ErrRequestReused)
+	c.addSentinel("cluster.outcome_unknown", ErrOutcomeUnknown)
 	return c
 }
 

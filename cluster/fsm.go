@@ -49,6 +49,13 @@ type fsm struct {
 	// apply and read after the commit, both on raft's FSM goroutine.
 	capGen   atomic.Uint64
 	capDirty bool
+	// codec and resultDecoder turn a recorded outcome back into the value
+	// and error a replayed request gets (dedup.go); dedup says whether
+	// the request table exists yet. dedup is used only on raft's FSM
+	// goroutine.
+	codec         *errorCodec
+	resultDecoder func(typ string) func(json.RawMessage) (any, error)
+	dedup         dedupState
 }
 
 // newFSM opens (or creates) the SQLite state in dir.
@@ -75,8 +82,11 @@ func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
 		order:      append([]string{reservedComponent}, order...),
 		applied:    newIndexWaiter(applied),
 		onCommit:   func() {},
+
+		codec:         reg.errorCodecOf(),
+		resultDecoder: reg.resultDecoder,
 	}
-	f.migrations[reservedComponent] = clusterMigrations()
+	f.migrations[reservedComponent] = append(clusterMigrations(), dedupMigration())
 	f.builtins = map[string]handler{
 		migrateType:      {maxVersion: 1, fn: f.applyMigrate},
 		outboxSentType:   {maxVersion: outboxSentVersion, fn: applyOutboxSent},
@@ -90,6 +100,9 @@ func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
 		// Entries of this type are taken apart in applyOne; the entry
 		// is here so that the version gate advertises it.
 		batchType: {maxVersion: 1},
+		// Not a command either: its entry makes the version gate
+		// advertise that this binary honours request IDs (dedup.go).
+		dedupType: {maxVersion: 1},
 	}
 	for typ, h := range admissionBuiltins() {
 		f.builtins[typ] = h
@@ -176,9 +189,13 @@ func (f *fsm) applyOne(ctx context.Context, tx *sql.Tx, l *raft.Log) any {
 	}
 	cmd.Index = l.Index
 	if cmd.Type == batchType && cmd.Version == 1 {
-		return f.applyBatchEntry(ctx, tx, cmd)
+		resp := f.applyBatchEntry(ctx, tx, cmd)
+		f.prune(ctx, tx, cmd.Time, prunePerEntry+prunePerCommand*len(resp.resps))
+		return resp
 	}
-	return f.applyCommand(ctx, tx, cmd)
+	resp := f.applyCommand(ctx, tx, cmd)
+	f.prune(ctx, tx, cmd.Time, prunePerEntry+prunePerCommand)
+	return resp
 }
 
 // applyCommand applies one command inside its own savepoint.
@@ -191,6 +208,17 @@ func (f *fsm) applyCommand(ctx context.Context, tx *sql.Tx, cmd Command) *respon
 		f.log.Warn("command refused", "type", cmd.Type, "version", cmd.Version, "index", cmd.Index, "err", err)
 		return &response{Err: err}
 	}
+	dedup := cmd.RequestID != "" && f.dedupReady(ctx, tx)
+	if dedup {
+		if resp, ok := f.recorded(ctx, tx, cmd); ok {
+			return resp
+		}
+	}
+	if cmd.Type == migrateType {
+		// A migration may create the request table (or roll back its
+		// creation): look again at the next command.
+		defer func() { f.dedup = dedupUnknown }()
+	}
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT cmd`); err != nil {
 		panic(fmt.Sprintf("cluster: fsm: savepoint for entry %d: %v", cmd.Index, err))
 	}
@@ -202,6 +230,9 @@ func (f *fsm) applyCommand(ctx context.Context, tx *sql.Tx, cmd Command) *respon
 		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO cmd`); rerr != nil {
 			panic(fmt.Sprintf("cluster: fsm: roll back entry %d: %v", cmd.Index, rerr))
 		}
+	}
+	if dedup {
+		f.record(ctx, tx, cmd, value, err)
 	}
 	if _, rerr := tx.ExecContext(ctx, `RELEASE cmd`); rerr != nil {
 		panic(fmt.Sprintf("cluster: fsm: release entry %d: %v", cmd.Index, rerr))
@@ -306,6 +337,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("cluster: restore: %w", err)
 	}
 	f.log.Info("snapshot restored", "applied", idx)
+	f.dedup = dedupUnknown
 	f.applied.set(idx)
 	f.onCommit()
 	return nil

@@ -3,7 +3,11 @@ package cluster
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,13 +80,23 @@ func (n *Node) admit(req joinRequest) (joinResponse, error) {
 	if err := checkCSR(ca, req, n.cfg.Now()); err != nil {
 		return joinResponse{}, err
 	}
+	secretHash := pki.Token{Secret: req.Secret}.SecretHash()
 	cmd, err := NewCommand(tokenUseType, 1, "", tokenUsePayload{
-		ID: req.TokenID, SecretHash: pki.Token{Secret: req.Secret}.SecretHash(), NodeID: req.NodeID,
+		ID: req.TokenID, SecretHash: secretHash, NodeID: req.NodeID,
 	})
 	if err != nil {
 		return joinResponse{}, err
 	}
+	if cmd.RequestID, err = joinRequestID(req, secretHash); err != nil {
+		return joinResponse{}, err
+	}
 	res, err := n.Propose(ctx, cmd)
+	if errors.Is(err, ErrNotSupportedByCluster) {
+		// A member predates request IDs (rolling upgrade): join as
+		// before, a retry then finds the token used.
+		cmd.RequestID = ""
+		res, err = n.Propose(ctx, cmd)
+	}
 	if err != nil {
 		return joinResponse{}, err
 	}
@@ -102,6 +116,26 @@ func (n *Node) admit(req joinRequest) (joinResponse, error) {
 		return joinResponse{}, err
 	}
 	return joinResponse{CertPEM: certPEM, CAPEM: ca.CertPEM(), Voter: voter}, nil
+}
+
+// joinRequestID names a join request by its token, secret, node ID and
+// public key: the same node asking again with the same key after its
+// answer was lost (a retry) consumes the token once and gets the recorded
+// outcome again (dedup.go), so it is admitted again; another node, or the
+// same node ID with another key, is a new request and finds the token
+// used. The secret is part of the name, so a wrong secret is never
+// answered with a recorded success.
+func joinRequestID(req joinRequest, secretHash []byte) (string, error) {
+	csr, err := x509.ParseCertificateRequest(req.CSR)
+	if err != nil {
+		return "", fmt.Errorf("cluster: join: certificate request: %w", err)
+	}
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(req.TokenID), secretHash, []byte(req.NodeID), csr.RawSubjectPublicKeyInfo} {
+		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(part))))
+		h.Write(part)
+	}
+	return "cluster.join/" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // checkCSR signs the request once with a throwaway validity to find out,
@@ -163,23 +197,24 @@ func Join(ctx context.Context, opts JoinOptions) (*pki.Identity, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	d := tls.Dialer{Config: pki.PinnedConfig(tok.CAFingerprint)}
-	c, err := d.DialContext(ctx, "tcp", opts.Addr)
-	if err != nil {
-		return nil, false, fmt.Errorf("cluster: join %s: %w", opts.Addr, err)
-	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
-	defer stop()
-	if _, err := c.Write([]byte{tagJoin}); err != nil {
-		return nil, false, fmt.Errorf("cluster: join %s: %w", opts.Addr, err)
-	}
-	if err := writeFrame(c, joinRequest{TokenID: tok.ID, Secret: tok.Secret, NodeID: opts.NodeID, CSR: csr, Advertise: opts.AdvertiseAddr}); err != nil {
-		return nil, false, fmt.Errorf("cluster: join %s: %w", opts.Addr, err)
-	}
+	req := joinRequest{TokenID: tok.ID, Secret: tok.Secret, NodeID: opts.NodeID, CSR: csr, Advertise: opts.AdvertiseAddr}
+	// A request whose answer is lost is sent again with the same key and
+	// CSR: the admitting node recognises the retry (joinRequestID) and
+	// admits the node again instead of finding the token used.
 	var resp joinResponse
-	if err := readFrame(bufio.NewReader(c), &resp); err != nil {
-		return nil, false, fmt.Errorf("cluster: join %s: no answer: %w", opts.Addr, err)
+	for attempt := 1; ; attempt++ {
+		resp, err = joinOnce(ctx, opts.Addr, tok.CAFingerprint, req)
+		if err == nil || !errors.Is(err, errJoinNoAnswer) || attempt == joinAttempts {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return nil, false, err
 	}
 	if resp.Error != nil {
 		codec := newErrorCodec()
@@ -193,6 +228,36 @@ func Join(ctx context.Context, opts JoinOptions) (*pki.Identity, bool, error) {
 		return nil, false, fmt.Errorf("cluster: join: %w", pki.ErrFingerprintMismatch)
 	}
 	return id, resp.Voter, nil
+}
+
+// joinAttempts bounds how often Join sends its request when the answer is
+// lost.
+const joinAttempts = 3
+
+// errJoinNoAnswer marks a join request that was sent but not answered.
+var errJoinNoAnswer = errors.New("no answer")
+
+// joinOnce sends one join request to addr and reads the answer.
+func joinOnce(ctx context.Context, addr, caFingerprint string, req joinRequest) (joinResponse, error) {
+	var resp joinResponse
+	d := tls.Dialer{Config: pki.PinnedConfig(caFingerprint)}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return resp, fmt.Errorf("cluster: join %s: %w", addr, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	if _, err := c.Write([]byte{tagJoin}); err != nil {
+		return resp, fmt.Errorf("cluster: join %s: %w", addr, err)
+	}
+	if err := writeFrame(c, req); err != nil {
+		return resp, fmt.Errorf("cluster: join %s: %w", addr, err)
+	}
+	if err := readFrame(bufio.NewReader(c), &resp); err != nil {
+		return resp, fmt.Errorf("cluster: join %s: %w: %w", addr, errJoinNoAnswer, err)
+	}
+	return resp, nil
 }
 
 // JoinCluster asks the leader (through seedAddr, any node of the cluster)

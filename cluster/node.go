@@ -55,6 +55,11 @@ type Node struct {
 	batch   *batcher     // puts concurrent commands into shared entries (batcher.go)
 	gate    gateCache    // the version gate's positive answers (gate.go)
 
+	// dropAnswers makes serveRPC close the connection instead of
+	// answering that many propose requests (after proposing them): a lost
+	// answer, for tests (DropProposeAnswers in dedup_export_test.go).
+	dropAnswers atomic.Int32
+
 	closing    chan struct{} // closed by Close; ends the run loop and the worker
 	wg         sync.WaitGroup
 	closeOnce  sync.Once
@@ -414,31 +419,103 @@ func timeoutOf(ctx context.Context) time.Duration {
 // an *UnknownCommandError before it reaches the log. If ctx ends after the
 // command was handed to raft, Propose returns ctx's error and the command
 // may still be applied.
+//
+// Every call is one logical request: Propose gives cmd a request ID when
+// it has none (the one set by WithRequestID, or a random one), and when an
+// attempt's outcome is unknown (the forwarded command's answer was lost,
+// the leader lost leadership with the entry in its log) it sends the same
+// command again, to whichever node leads, for up to outcomeRetryBudget or
+// until ctx ends. The FSM applies a request ID once (dedup.go), so a retry
+// gets the first outcome instead of applying twice. Only when the budget
+// runs out does the caller see ErrOutcomeUnknown.
 func (n *Node) Propose(ctx context.Context, cmd Command) (Result, error) {
 	select {
 	case <-n.closing:
 		return Result{}, ErrClosed
 	default:
 	}
+	r := n.raft.Load()
+	if r == nil {
+		return Result{}, ErrNotStarted
+	}
+	explicit := cmd.RequestID != ""
+	if !explicit {
+		if id, fp, ok := RequestIDFrom(ctx); ok {
+			cmd.RequestID, cmd.Fingerprint, explicit = id, fp, true
+		} else {
+			id, err := newRequestID()
+			if err != nil {
+				return Result{}, err
+			}
+			cmd.RequestID = id
+		}
+	}
+	if len(cmd.RequestID) > maxRequestID || len(cmd.Fingerprint) > maxRequestID {
+		return Result{}, fmt.Errorf("cluster: propose %s: request ID or fingerprint longer than %d bytes", cmd.Type, maxRequestID)
+	}
+	if err := n.supported(ctx, r, Command{Type: dedupType, Version: 1}); err != nil {
+		// A member's binary predates request IDs (rolling upgrade).
+		if explicit {
+			return Result{}, fmt.Errorf("cluster: propose %s with request ID: %w", cmd.Type, err)
+		}
+		cmd.RequestID = ""
+	}
+	var (
+		unknown  error     // the last unknown outcome, if any
+		deadline time.Time // end of the retry budget, from the first unknown outcome
+	)
 	for attempt := 1; ; attempt++ {
 		res, err := n.propose(ctx, cmd)
 		var nl *NotLeaderError
-		if !errors.As(err, &nl) || nl.LeaderAddr == "" || nl.LeaderID == n.cfg.NodeID {
+		if errors.As(err, &nl) && nl.LeaderAddr != "" && nl.LeaderID != n.cfg.NodeID {
+			res, err = n.forward(ctx, nl.LeaderAddr, nl.LeaderID, cmd)
+		}
+		switch {
+		case errors.Is(err, ErrOutcomeUnknown):
+			if cmd.RequestID == "" {
+				return res, err // a retry could apply it twice
+			}
+			if unknown == nil {
+				deadline = time.Now().Add(outcomeRetryBudget)
+			}
+			unknown = err
+		case errors.Is(err, ErrNotLeader), errors.Is(err, ErrNoLeader):
+			// Nothing reached a log this time. Without an earlier unknown
+			// outcome, fail fast while no leader is known, and ask again
+			// whom to send it to a few times when the node we asked was
+			// no longer the leader (leaders change seldom).
+			if unknown == nil && (!errors.As(err, &nl) || nl.LeaderAddr == "" || attempt >= 3) {
+				return res, err
+			}
+		default:
 			return res, err
 		}
-		res, err = n.forward(ctx, nl.LeaderAddr, nl.LeaderID, cmd)
-		// The node we asked was no longer the leader: the command reached
-		// no log, ask again whom to send it to (leaders change seldom).
-		if !errors.As(err, &nl) || attempt == 3 {
-			return res, err
+		if unknown != nil && !time.Now().Before(deadline) {
+			return Result{}, fmt.Errorf("cluster: propose %s: gave up retrying: %w", cmd.Type, unknown)
+		}
+		if unknown != nil {
+			n.log.Debug("retrying a command whose outcome is unknown", "type", cmd.Type, "rid", cmd.RequestID, "attempt", attempt, "err", err)
 		}
 		select {
-		case <-time.After(time.Duration(attempt) * 20 * time.Millisecond):
+		case <-time.After(min(time.Duration(attempt)*20*time.Millisecond, 250*time.Millisecond)):
+		case <-n.closing:
+			if unknown != nil {
+				return Result{}, fmt.Errorf("cluster: propose %s: %w (node closing)", cmd.Type, unknown)
+			}
+			return Result{}, ErrClosed
 		case <-ctx.Done():
+			if unknown != nil {
+				return Result{}, fmt.Errorf("cluster: propose %s: %w: %w", cmd.Type, unknown, ctx.Err())
+			}
 			return Result{}, ctx.Err()
 		}
 	}
 }
+
+// outcomeRetryBudget bounds how long Propose keeps sending a command whose
+// outcome is unknown (in real time, from the first unknown
+// outcome): long enough for an election after a leader died.
+const outcomeRetryBudget = 10 * time.Second
 
 // forward sends cmd to the leader over the node-to-node RPC, which
 // proposes it (stamping Time) and answers with the index, the result as
@@ -468,6 +545,11 @@ func (n *Node) forward(ctx context.Context, addr, id string, cmd Command) (Resul
 		}
 	}
 	if err := n.codec.decode(resp.Error); err != nil {
+		if errors.Is(err, ErrClosed) {
+			// The leader shut down while it proposed the command: it may
+			// be in the log that the next leader commits.
+			return res, fmt.Errorf("cluster: forward %s: %w: %w", cmd.Type, ErrOutcomeUnknown, err)
+		}
 		if resp.Index == 0 {
 			return res, err
 		}
@@ -497,7 +579,8 @@ func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if cmd.Type == batchType {
+	if fn == nil {
+		// cluster.batch and cluster.dedup are known but not proposable.
 		return Result{}, &UnknownCommandError{Type: cmd.Type, Version: cmd.Version}
 	}
 	if r.State() != raft.Leader {
@@ -514,7 +597,7 @@ func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	if fn != nil && n.fsm.shares(cmd.Type) && n.batch.canBatch(ctx, r) {
+	if n.fsm.shares(cmd.Type) && n.batch.canBatch(ctx, r) {
 		return n.batch.propose(ctx, cmd, data)
 	}
 	f := r.Apply(data, timeoutOf(ctx))
@@ -539,6 +622,11 @@ func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
 		}
 		if errors.Is(err, raft.ErrRaftShutdown) {
 			return Result{}, ErrClosed
+		}
+		if errors.Is(err, raft.ErrLeadershipLost) {
+			// In the log, not known committed: a new leader may still
+			// commit it.
+			return Result{}, fmt.Errorf("cluster: propose %s: %w: %w", cmd.Type, ErrOutcomeUnknown, err)
 		}
 		return Result{}, fmt.Errorf("cluster: propose %s: %w", cmd.Type, err)
 	}

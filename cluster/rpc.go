@@ -95,6 +95,10 @@ func (n *Node) serveRPC(c net.Conn) {
 			return
 		}
 		resp := n.handleRPC(req)
+		if req.Op == opPropose && n.dropAnswers.Load() > 0 && n.dropAnswers.Add(-1) >= 0 {
+			c.Close()
+			return
+		}
 		if err := writeFrame(c, resp); err != nil {
 			return
 		}

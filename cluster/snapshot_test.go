@@ -132,9 +132,13 @@ func TestRebuildFromSnapshotAndLog(t *testing.T) {
 	if d := clustertest.Diff(withoutAppliedIndex(dumpA), before); d != "" {
 		t.Fatalf("restarted node differs from before its restart: %s", d)
 	}
-	// Both go on identically.
-	put(t, a, "next", "1")
-	put(t, b, "next", "1")
+	// Both go on identically (with the same request ID: Propose would
+	// give each node's command a random one, recorded in the state).
+	for _, n := range []*cluster.Node{a, b} {
+		if _, err := proposeID(n, "next", "", putPayload{Key: "next", Value: "1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if d := clustertest.Diff(clustertest.Dump(t, b), clustertest.Dump(t, a)); d != "" {
 		t.Fatalf("after one more command: %s", d)
 	}

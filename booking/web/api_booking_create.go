@@ -13,6 +13,8 @@ import (
 // apiBookingCreate answers POST /api/v1/bookings: 201 with the booking's
 // code, times and links; 409 when the slot is full or the citizen already
 // holds a booking; 422 with per-field messages; 429 past the rate limit.
+// With an Idempotency-Key header a repeat gets the first answer (the same
+// booking and manage token) and books nothing more.
 func (h *Handler) apiBookingCreate(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
 	if err := h.allowCreate(r); err != nil {
 		h.apiError(w, r, err)
@@ -20,6 +22,11 @@ func (h *Handler) apiBookingCreate(w http.ResponseWriter, r *http.Request, t ten
 	}
 	var in apiBookingRequest
 	if err := decodeJSON(r, &in); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	ctx, err := idempotent(r.Context(), r, t.ID, "", in)
+	if err != nil {
 		h.apiError(w, r, err)
 		return
 	}
@@ -45,7 +52,7 @@ func (h *Handler) apiBookingCreate(w http.ResponseWriter, r *http.Request, t ten
 	}
 	loc := t.Location()
 	base := h.baseURL(r)
-	c, err := h.book.Create(r.Context(), t, req, base)
+	c, err := h.book.Create(ctx, t, req, base)
 	if err != nil {
 		h.apiError(w, r, err)
 		return

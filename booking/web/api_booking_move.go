@@ -8,6 +8,7 @@ import (
 
 // apiBookingMove answers POST /api/v1/bookings/{code}/move {"start"}: it
 // moves the booking to another slot of the same service and returns it.
+// With an Idempotency-Key header a repeat does not move it again.
 func (h *Handler) apiBookingMove(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
 	token, err := bearerToken(r)
 	if err != nil {
@@ -24,9 +25,14 @@ func (h *Handler) apiBookingMove(w http.ResponseWriter, r *http.Request, t tenan
 		h.apiError(w, r, err)
 		return
 	}
+	ctx, err := idempotent(r.Context(), r, t.ID, token, in)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
 	loc := t.Location()
 	base := h.baseURL(r)
-	b, err := h.book.Move(r.Context(), t, r.PathValue("code"), token, start, base)
+	b, err := h.book.Move(ctx, t, r.PathValue("code"), token, start, base)
 	if err != nil {
 		h.apiError(w, r, err)
 		return

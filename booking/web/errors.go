@@ -56,13 +56,14 @@ type problem struct {
 
 // Messages shown to citizens for errors about the chosen time.
 const (
-	msgSlotFull = "L'orario scelto non è più disponibile: scegline un altro."
-	msgNotASlot = "L'orario scelto non è tra quelli disponibili per il servizio: scegline un altro."
-	msgTooSoon  = "L'orario scelto è troppo vicino: scegline uno più avanti."
-	msgTooFar   = "L'orario scelto non è ancora prenotabile: scegline uno più vicino."
-	msgClosed   = "L'ufficio è chiuso nel giorno scelto: scegli un altro giorno."
-	msgChannel  = "Il servizio non offre la modalità scelta: scegline un'altra."
-	msgNotFound = "Non abbiamo trovato quello che cerchi. Se hai seguito il link di una prenotazione, controlla di averlo copiato per intero."
+	msgSlotFull       = "L'orario scelto non è più disponibile: scegline un altro."
+	msgNotASlot       = "L'orario scelto non è tra quelli disponibili per il servizio: scegline un altro."
+	msgTooSoon        = "L'orario scelto è troppo vicino: scegline uno più avanti."
+	msgTooFar         = "L'orario scelto non è ancora prenotabile: scegline uno più vicino."
+	msgClosed         = "L'ufficio è chiuso nel giorno scelto: scegli un altro giorno."
+	msgChannel        = "Il servizio non offre la modalità scelta: scegline un'altra."
+	msgIdempotencyKey = "L'intestazione Idempotency-Key deve contenere da 1 a 255 caratteri ASCII stampabili."
+	msgNotFound       = "Non abbiamo trovato quello che cerchi. Se hai seguito il link di una prenotazione, controlla di averlo copiato per intero."
 )
 
 // classify is the one place where errors become status codes, API error
@@ -93,6 +94,12 @@ func classify(err error) problem {
 	case errors.Is(err, errMalformed):
 		return problem{http.StatusBadRequest, "bad_request",
 			"Il corpo della richiesta non è un oggetto JSON valido.", nil}
+	case errors.Is(err, errBadIdempotencyKey):
+		return problem{http.StatusBadRequest, "invalid_idempotency_key", msgIdempotencyKey,
+			map[string]string{idempotencyHeader: msgIdempotencyKey}}
+	case errors.Is(err, cluster.ErrRequestReused):
+		return problem{http.StatusUnprocessableEntity, "idempotency_key_reused",
+			"Questa chiave Idempotency-Key è già stata usata per una richiesta diversa: usa una chiave nuova per ogni nuova richiesta.", nil}
 	case errors.Is(err, errTokenRequired):
 		return problem{http.StatusUnauthorized, "token_required",
 			"Serve il codice segreto della prenotazione (Authorization: Bearer o ?token=).", nil}
@@ -124,9 +131,11 @@ func classify(err error) problem {
 		return problem{http.StatusServiceUnavailable, "outcome_unknown",
 			"Non sappiamo se la richiesta è stata registrata: controlla la tua email prima di riprovare.", nil}
 	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader),
-		errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrNotStarted):
+		errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrNotStarted),
+		errors.Is(err, cluster.ErrNotSupportedByCluster):
 		// The write could not be committed now (no leader, node shutting
-		// down); nothing was applied, so the client may simply retry.
+		// down, a rolling upgrade not finished for an idempotency key);
+		// nothing was applied, so the client may simply retry.
 		return problem{http.StatusServiceUnavailable, "unavailable",
 			"Il servizio è momentaneamente non disponibile: riprova tra qualche secondo.", nil}
 	case errors.Is(err, errStale):
