@@ -111,9 +111,9 @@ func (b *batcher) propose(ctx context.Context, cmd Command, data []byte) (Result
 		out.Value = res.resp.Value
 		return out, res.resp.Err
 	case <-b.n.closing:
-		return Result{}, fmt.Errorf("cluster: propose %s (it may still be applied): %w", cmd.Type, ErrClosed)
+		return Result{}, fmt.Errorf("cluster: propose %s: %w: %w", cmd.Type, ErrOutcomeUnknown, ErrClosed)
 	case <-ctx.Done():
-		return Result{}, fmt.Errorf("cluster: propose %s (it may still be applied): %w", cmd.Type, ctx.Err())
+		return Result{}, fmt.Errorf("cluster: propose %s: %w: %w", cmd.Type, ErrOutcomeUnknown, ctx.Err())
 	}
 }
 
@@ -194,7 +194,7 @@ func (b *batcher) await(r *raft.Raft, f raft.ApplyFuture, batch []*proposal) {
 			// commit it.
 			err = fmt.Errorf("cluster: propose: %w: %w", ErrOutcomeUnknown, err)
 		case errors.Is(err, raft.ErrRaftShutdown):
-			err = ErrClosed
+			err = fmt.Errorf("cluster: propose: %w: %w", ErrOutcomeUnknown, ErrClosed)
 		default:
 			err = fmt.Errorf("cluster: propose: %w", err)
 		}

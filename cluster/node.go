@@ -613,7 +613,8 @@ func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
 		select {
 		case <-done:
 		case <-ctx.Done():
-			return Result{}, fmt.Errorf("cluster: propose %s (it may still be applied): %w", cmd.Type, ctx.Err())
+			// Handed to raft: it may still be applied.
+			return Result{}, fmt.Errorf("cluster: propose %s: %w: %w", cmd.Type, ErrOutcomeUnknown, ctx.Err())
 		}
 	}
 	if err := f.Error(); err != nil {
@@ -621,7 +622,9 @@ func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
 			return Result{}, notLeader(r)
 		}
 		if errors.Is(err, raft.ErrRaftShutdown) {
-			return Result{}, ErrClosed
+			// Shut down with the entry possibly in the log (and on
+			// other nodes): it may still be applied.
+			return Result{}, fmt.Errorf("cluster: propose %s: %w: %w", cmd.Type, ErrOutcomeUnknown, ErrClosed)
 		}
 		if errors.Is(err, raft.ErrLeadershipLost) {
 			// In the log, not known committed: a new leader may still
