@@ -51,6 +51,14 @@ func Register(reg *cluster.Registry) {
 	// They use cmd.Index only through cluster.Enqueue; the configuration
 	// commands above bump a version by index and go alone.
 	reg.ShareEntries(CmdCreate, CmdCancel, CmdMove)
+	// A follower that forwarded a booking gets the stored row back as an
+	// Applied (without the join token, which it made itself), so it does
+	// not read the row again after the command is applied.
+	reg.HandleResult(CmdCreate, func(raw json.RawMessage) (any, error) {
+		var a Applied
+		err := json.Unmarshal(raw, &a)
+		return a, err
+	})
 }
 
 // applier holds what the apply functions of one registry share.

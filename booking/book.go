@@ -262,11 +262,14 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 		if err != nil {
 			return Created{}, fmt.Errorf("book %s at %s: %w", req.ServiceID, req.Start.Format(time.RFC3339), err)
 		}
-		// The apply function's value, when it reaches here as the Go value
-		// (not through JSON), is the row as stored: no read-back needed.
+		// The apply function's value is the row as stored (on a follower,
+		// decoded by the HandleResult of Register): no read-back needed.
 		if a, ok := res.Value.(Applied); ok && a.Booking != nil && a.Booking.ID == id {
 			bk := *a.Booking
 			bk.Tenant = t.ID
+			// A forwarded result crosses as JSON, which leaves the join
+			// token out: it is the one made here.
+			bk.JoinToken = join
 			return Created{Booking: inZone(bk, t.Location()), ManageToken: token, Index: res.Index}, nil
 		}
 		if a, ok := appliedOf(res.Value); ok && a.ID != "" && a.ID != id {

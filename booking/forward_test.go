@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ func TestCreateThroughFollower(t *testing.T) {
 	}
 	svc, err := book.SaveService(ctx, bari.ID, Service{
 		OfficeID: office.ID, Name: "Rilascio carta d'identità elettronica", Category: "Anagrafe e stato civile",
-		Duration: 30 * time.Minute, Channels: []Channel{InPerson}, Capacity: 1,
+		Duration: 30 * time.Minute, Channels: []Channel{InPerson, Video}, Capacity: 1,
 		MinNotice: 2 * time.Hour, HorizonDays: 60, CancelDeadline: 24 * time.Hour, MaxActivePerCitizen: 1,
 	})
 	if err != nil {
@@ -73,6 +74,21 @@ func TestCreateThroughFollower(t *testing.T) {
 	if err != nil || got.ID != created.Booking.ID {
 		t.Errorf("Get on the follower right after: got %+v, %v; want booking %s", got, err, created.Booking.ID)
 	}
+	// The leader's result, decoded on the follower, is the stored row.
+	if !reflect.DeepEqual(inUTC(created.Booking), inUTC(got)) {
+		t.Errorf("Create through a follower returned\n%+v\nbut the follower stores\n%+v", created.Booking, got)
+	}
+	// A video booking gets its join token back through the follower.
+	video := req(3)
+	video.Start, video.Channel = start.Add(30*time.Minute), Video
+	vc, err := book.Create(ctx, bari, video, "https://bari.example.it")
+	if err != nil {
+		t.Fatalf("video booking through a follower: %v", err)
+	}
+	vgot, err := book.Get(ctx, bari.ID, vc.Booking.Code, vc.ManageToken)
+	if err != nil || vc.Booking.JoinToken == "" || !reflect.DeepEqual(inUTC(vc.Booking), inUTC(vgot)) {
+		t.Errorf("video booking through a follower: got %+v, stored %+v (%v); want the same, with a join token", vc.Booking, vgot, err)
+	}
 
 	_, err = book.Create(ctx, bari, req(2), "https://bari.example.it")
 	if !errors.Is(err, ErrSlotFull) {
@@ -88,4 +104,11 @@ func TestCreateThroughFollower(t *testing.T) {
 	if err != nil || onLeader.ID != created.Booking.ID {
 		t.Errorf("Get on the leader: got %+v, %v", onLeader, err)
 	}
+}
+
+// inUTC returns b with its times in UTC, to compare bookings read in
+// different zones.
+func inUTC(b Booking) Booking {
+	b.Start, b.End, b.Created, b.Updated = b.Start.UTC(), b.End.UTC(), b.Created.UTC(), b.Updated.UTC()
+	return b
 }
