@@ -45,6 +45,11 @@ type Config struct {
 	// Now is the clock used to stamp commands on the leader and by the
 	// outbox worker. Default time.Now.
 	Now func() time.Time
+	// BinaryVersion is the version of the running program that the node
+	// records with its capabilities and that `cluster status` and the
+	// version gate's refusals show. Default: the module version from the
+	// Go build information.
+	BinaryVersion string
 
 	// SnapshotThreshold is how many log entries since the last snapshot
 	// trigger a new one. Default 8192.

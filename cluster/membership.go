@@ -2,11 +2,14 @@ package cluster
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/sportello-virtuale/sportello/cluster/pki"
 )
 
 // AddVoter adds node id, listening on addr, to the cluster as a voter (or
@@ -54,6 +57,8 @@ func (n *Node) Leave(ctx context.Context) error {
 			if err := r.LeadershipTransfer().Error(); err != nil {
 				return fmt.Errorf("cluster: leave: transfer leadership: %w", err)
 			}
+			_, to := r.LeaderWithID()
+			n.log.Info("leaving: leadership handed over", "to", string(to))
 		}
 	}
 	// The new leader may take a moment to be known: retry on ErrNoLeader.
@@ -101,6 +106,11 @@ func (n *Node) changeMembership(ctx context.Context, op, id, addr string) error 
 	if r.State() != raft.Leader {
 		return notLeader(r)
 	}
+	if op == opAddVoter || op == opAddNonvoter {
+		if err := n.replaceMember(r, op, id, addr); err != nil {
+			return err
+		}
+	}
 	var f raft.IndexFuture
 	switch op {
 	case opAddVoter:
@@ -119,6 +129,49 @@ func (n *Node) changeMembership(ctx context.Context, op, id, addr string) error 
 		return fmt.Errorf("cluster: %s %s: %w", op, id, err)
 	}
 	n.log.Info("membership changed", "op", op, "server", id, "addr", addr, "index", f.Index())
+	if op != opRemove {
+		// A leader that bootstrapped alone has recorded no capabilities
+		// (see reportCapabilities); now that it has company, it must, or
+		// the version gate would let through commands that it, once
+		// restarted on an older binary, could not apply.
+		if err := n.reportCapabilities(ctx); err != nil {
+			n.log.Warn("record own capabilities after a member was added", "err", err)
+		}
+	}
+	return nil
+}
+
+// replaceMember prepares the addition of a node ID the configuration
+// already holds: a rejoin. That is a node restarted with its data after a
+// join whose marker survived, or a node whose disk was wiped and that
+// joined again with a new token under its old ID and address (see
+// DESIGN.md, "Wiped disk"). Raft's AddVoter and AddNonvoter replace the
+// entry's address in place, and the leader's replication then finds the
+// node's log empty and sends it the log or, when the log was compacted
+// past what it needs, a snapshot. Only a change of suffrage needs a step
+// here: a voter that now joins as a non-voter is demoted first (AddNonvoter
+// leaves a voter a voter).
+func (n *Node) replaceMember(r *raft.Raft, op, id, addr string) error {
+	f := r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("cluster: %s %s: read configuration: %w", op, id, err)
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) != id {
+			continue
+		}
+		n.log.Info("known node joins again: its membership entry is replaced", "server", id,
+			"old_addr", string(s.Address), "addr", addr, "was_voter", s.Suffrage == raft.Voter, "op", op)
+		if op == opAddNonvoter && s.Suffrage == raft.Voter {
+			if err := r.DemoteVoter(s.ID, 0, 0).Error(); err != nil {
+				if errors.Is(err, raft.ErrNotLeader) {
+					return notLeader(r)
+				}
+				return fmt.Errorf("cluster: demote %s before it joins again as a non-voter: %w", id, err)
+			}
+		}
+		return nil
+	}
 	return nil
 }
 
@@ -140,6 +193,11 @@ type Status struct {
 	AppliedIndex uint64
 	CommitIndex  uint64
 	LastLogIndex uint64
+	// SnapshotIndex is the index of the newest snapshot this node holds,
+	// taken by itself or installed from the leader (0: none). A follower
+	// whose SnapshotIndex is above the index it had applied before a
+	// restart caught up by snapshot rather than by the log.
+	SnapshotIndex uint64
 	// LastContact is how long ago this follower last heard from the
 	// leader (0 on the leader itself; -1 when never).
 	LastContact time.Duration
@@ -171,6 +229,7 @@ func (n *Node) Status() Status {
 	stats := r.Stats()
 	fmt.Sscan(stats["term"], &st.Term)
 	fmt.Sscan(stats["commit_index"], &st.CommitIndex)
+	fmt.Sscan(stats["last_snapshot_index"], &st.SnapshotIndex)
 	st.LastLogIndex = r.LastIndex()
 	switch {
 	case r.State() == raft.Leader:
@@ -192,4 +251,63 @@ func (n *Node) Status() Status {
 		}
 	}
 	return st
+}
+
+// Leader returns the ID and address of the leader this node knows, both
+// "" while it knows none. It reads local state only.
+func (n *Node) Leader() (id, addr string) {
+	r := n.raft.Load()
+	if r == nil {
+		return "", ""
+	}
+	a, i := r.LeaderWithID()
+	return string(i), string(a)
+}
+
+// RenewCertificate issues this node a new certificate (valid one year from
+// now, same key, node ID and host names) signed by the cluster CA held in
+// the replicated state, and returns the identity to save with
+// pki.SaveIdentity. Keeping the key means that saving replaces only the
+// certificate file, atomically. The running node keeps presenting its
+// current certificate until it restarts; restart the nodes one at a time.
+func (n *Node) RenewCertificate(ctx context.Context) (*pki.Identity, error) {
+	id := n.cfg.Identity
+	if id == nil {
+		return nil, errors.New("cluster: renew certificate: this node runs without a TLS identity (plain TCP)")
+	}
+	if err := n.waitStateCA(ctx); err != nil {
+		return nil, fmt.Errorf("cluster: renew certificate: %w", err)
+	}
+	ca, err := n.loadCA(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: renew certificate: %w", err)
+	}
+	if ca.Fingerprint() != pki.FingerprintOf(id.CA) {
+		return nil, errors.New("cluster: renew certificate: the CA in the replicated state is not the one that signed this node")
+	}
+	key, ok := id.Certificate.PrivateKey.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("cluster: renew certificate: the node key cannot sign")
+	}
+	csr, err := pki.CSR(key, n.cfg.NodeID)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: renew certificate: %w", err)
+	}
+	var hosts []string
+	if leaf := id.Certificate.Leaf; leaf != nil {
+		for _, ip := range leaf.IPAddresses {
+			hosts = append(hosts, ip.String())
+		}
+		hosts = append(hosts, leaf.DNSNames...)
+	}
+	certPEM, err := ca.SignNode(csr, n.cfg.NodeID, hosts, n.cfg.Now(), nodeCertValidity)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: renew certificate: %w", err)
+	}
+	renewed, err := pki.ParseIdentity(certPEM, id.KeyPEM, ca.CertPEM())
+	if err != nil {
+		return nil, fmt.Errorf("cluster: renew certificate: %w", err)
+	}
+	n.log.Info("certificate renewed (used from the next start)", "not_after", renewed.Certificate.Leaf.NotAfter)
+	return renewed, nil
 }

@@ -179,6 +179,12 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.catchUp(ctx, r); err != nil {
 		return fmt.Errorf("cluster: start %s: %w", n.cfg.NodeID, err)
 	}
+	if pending, err := n.fsm.pendingMigrations(ctx, n.readDB); err != nil {
+		return fmt.Errorf("cluster: start %s: %w", n.cfg.NodeID, err)
+	} else if len(pending) > 0 {
+		n.log.Warn("serving on an older schema than this binary's: the leader migrates once every member can",
+			"pending", fmt.Sprint(pending))
+	}
 	if err := n.reportCapabilitiesRetry(ctx); err != nil {
 		return fmt.Errorf("cluster: start %s: %w", n.cfg.NodeID, err)
 	}
@@ -283,8 +289,16 @@ func (n *Node) run(r *raft.Raft, obs *raft.Observer, obsCh chan raft.Observation
 			n.leaderSig.broadcast()
 			n.log.Info("leadership changed", "leader", leader)
 			switch {
-			case leader && stop == nil && len(n.deliverers) > 0:
-				stop = n.startOutbox(r)
+			case leader && stop == nil:
+				stopOutbox := func() {}
+				if len(n.deliverers) > 0 {
+					stopOutbox = n.startOutbox(r)
+				}
+				stopMigrator := n.startMigrator()
+				stop = func() {
+					stopMigrator()
+					stopOutbox()
+				}
 			case !leader && stop != nil:
 				stop()
 				stop = nil
@@ -333,13 +347,13 @@ func (n *Node) waitReady(ctx context.Context, r *raft.Raft) error {
 				continue // migrated: check again
 			}
 		} else if addr, _ := r.LeaderWithID(); addr != "" {
-			pending, err := n.fsm.pendingMigrations(ctx, n.readDB)
-			if err != nil {
-				return err
-			}
-			if len(pending) == 0 {
-				return nil
-			}
+			// A follower serves once a leader is known and it has caught
+			// up with it (catchUp, after this): its schema is then the
+			// cluster's, which may be older than its own binary's during
+			// a rolling upgrade (the leader migrates once every member
+			// can; see runMigrator). Waiting here for migrations only this
+			// binary knows would wait for ever under an older leader.
+			return nil
 		}
 		select {
 		case <-leaderCh:
@@ -375,10 +389,92 @@ func (n *Node) prepareLeader(ctx context.Context, r *raft.Raft) (done bool, err 
 		return false, err
 	}
 	if _, err := n.Propose(ctx, cmd); err != nil {
+		if errors.Is(err, ErrNotSupportedByCluster) {
+			// A member's binary cannot migrate that far yet (rolling
+			// upgrade): serve on the current schema; runMigrator tries
+			// again while this node leads.
+			n.log.Warn("schema migration held back until every member is upgraded", "targets", fmt.Sprint(pending), "err", err)
+			return true, nil
+		}
 		return false, err
 	}
 	n.log.Info("schema migrated", "targets", fmt.Sprint(pending))
 	return false, nil
+}
+
+// migratorRetry bounds how long a leader waits before it tries again the
+// migrations the version gate held back (it tries at once when a member
+// records new capabilities).
+const migratorRetry = 5 * time.Second
+
+// startMigrator runs runMigrator until the returned stop is called.
+func (n *Node) startMigrator() func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.runMigrator(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// runMigrator, on the leader, proposes the schema migrations this binary
+// knows and the state lacks, until none is left: those the version gate
+// holds back (a member's binary is older) are tried again when the
+// recorded capabilities change or after migratorRetry, one component at a
+// time so that the others proceed. It
+// is what migrates the cluster at the end of a rolling upgrade, when the
+// last old node has been replaced while an upgraded node already leads.
+func (n *Node) runMigrator(ctx context.Context) {
+	select {
+	case <-n.ready:
+	case <-ctx.Done():
+		return
+	}
+	log := n.log.With("worker", "migrator")
+	for {
+		pending, err := n.fsm.pendingMigrations(ctx, n.readDB)
+		if err != nil {
+			log.Error("read pending migrations", "err", err)
+			return
+		}
+		if len(pending) == 0 {
+			return
+		}
+		held := 0
+		for _, t := range pending {
+			cmd, err := NewCommand(migrateType, 1, "", migratePayload{Targets: []migrateTarget{t}})
+			if err != nil {
+				log.Error("encode migration", "err", err)
+				return
+			}
+			if _, err := n.Propose(ctx, cmd); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				held++
+				log.Debug("migration not proposed", "component", t.Component, "version", t.Version, "err", err)
+				continue
+			}
+			log.Info("schema migrated", "component", t.Component, "version", t.Version)
+		}
+		if held == 0 {
+			continue
+		}
+		// Try again when a member records new capabilities (an upgraded
+		// node announcing itself), or after migratorRetry.
+		gen := n.fsm.capGen.Load()
+		for waited := time.Duration(0); waited < migratorRetry && n.fsm.capGen.Load() == gen; waited += 100 * time.Millisecond {
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
 }
 
 // updateOwnAddress replaces this node's address in the raft configuration

@@ -44,12 +44,18 @@ type NotSupportedError struct {
 	NodeMaxVersion int
 	// NodeBinary is the node's binary version as it reported it.
 	NodeBinary string
+	// Nodes lists every member (by ID) that cannot apply it, NodeID first.
+	Nodes []string
 }
 
 func (e *NotSupportedError) Error() string {
 	known := "does not know the type"
 	if e.NodeMaxVersion > 0 {
 		known = fmt.Sprintf("knows up to v%d", e.NodeMaxVersion)
+	}
+	if len(e.Nodes) > 1 {
+		return fmt.Sprintf("cluster: command %s v%d refused: nodes %s cannot apply it (node %s, binary %s, %s); upgrade or remove them first",
+			e.Type, e.Version, strings.Join(e.Nodes, ", "), e.NodeID, e.NodeBinary, known)
 	}
 	return fmt.Sprintf("cluster: command %s v%d refused: node %s (binary %s) %s; upgrade or remove it first",
 		e.Type, e.Version, e.NodeID, e.NodeBinary, known)
@@ -117,21 +123,36 @@ func applyCapabilities(tx *sql.Tx, cmd Command) (any, error) {
 }
 
 // Capabilities returns the command types this node can apply with their
-// highest version: its Registry's and the built-ins.
+// highest version: its Registry's and the built-ins; and, under the
+// pseudo-type schemaCapability+component, the highest schema version of
+// each component it can migrate to (so that the gate can hold back a
+// cluster.migrate that an older member could not apply).
 func (n *Node) Capabilities() map[string]int {
-	out := make(map[string]int, len(n.fsm.handlers)+len(n.fsm.builtins))
+	out := make(map[string]int, len(n.fsm.handlers)+len(n.fsm.builtins)+len(n.fsm.migrations))
 	for t, h := range n.fsm.handlers {
 		out[t] = h.maxVersion
 	}
 	for t, h := range n.fsm.builtins {
 		out[t] = h.maxVersion
 	}
+	for comp, ms := range n.fsm.migrations {
+		out[schemaCapability+comp] = len(ms)
+	}
 	return out
 }
 
-// binaryVersion is the module version of the running binary, as the Go
-// toolchain recorded it ("(devel)" for a build outside a module version).
-func binaryVersion() string {
+// schemaCapability prefixes the component names in the recorded
+// capabilities: "schema:booking" = 3 says the node can migrate booking's
+// schema up to version 3. No command type has this form.
+const schemaCapability = "schema:"
+
+// binaryVersion is Config.BinaryVersion, or else the module version of
+// the running binary as the Go toolchain recorded it ("(devel)" for a
+// build outside a module version).
+func (n *Node) binaryVersion() string {
+	if n.cfg.BinaryVersion != "" {
+		return n.cfg.BinaryVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
@@ -165,7 +186,7 @@ func (n *Node) reportCapabilities(ctx context.Context) error {
 	if found && equalCaps(recorded, mine) {
 		return nil
 	}
-	cmd, err := NewCommand(capabilitiesType, 1, "", capabilitiesPayload{NodeID: n.cfg.NodeID, Binary: binaryVersion(), Types: mine})
+	cmd, err := NewCommand(capabilitiesType, 1, "", capabilitiesPayload{NodeID: n.cfg.NodeID, Binary: n.binaryVersion(), Types: mine})
 	if err != nil {
 		return err
 	}
@@ -177,7 +198,7 @@ func (n *Node) reportCapabilities(ctx context.Context) error {
 		}
 		return fmt.Errorf("record capabilities: %w", err)
 	}
-	n.log.Info("capabilities recorded", "types", len(mine), "binary", binaryVersion())
+	n.log.Info("capabilities recorded", "types", len(mine), "binary", n.binaryVersion())
 	return nil
 }
 
@@ -233,6 +254,22 @@ func (n *Node) checkSupported(ctx context.Context, r *raft.Raft, cmd Command) er
 	if cmd.Type == capabilitiesType {
 		return nil
 	}
+	if cmd.Type == migrateType {
+		// A migration is held back like a command: each target needs
+		// every member to know the component's schema that far. A
+		// member that recorded capabilities before schemas were part
+		// of them counts as knowing none (it cannot be vouched for).
+		var p migratePayload
+		if err := cmd.Decode(&p); err != nil {
+			return fmt.Errorf("cluster: decode %s: %w", cmd.Type, err)
+		}
+		for _, t := range p.Targets {
+			if err := n.checkSupported(ctx, r, Command{Type: schemaCapability + t.Component, Version: t.Version}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	f := r.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return fmt.Errorf("cluster: read configuration: %w", err)
@@ -257,17 +294,28 @@ func (n *Node) checkSupported(ctx context.Context, r *raft.Raft, cmd Command) er
 		return fmt.Errorf("cluster: read capabilities: %w", err)
 	}
 	defer rows.Close()
+	var refused *NotSupportedError
 	for rows.Next() {
 		var node, bin string
 		var maxV int
 		if err := rows.Scan(&node, &bin, &maxV); err != nil {
 			return fmt.Errorf("cluster: read capabilities: %w", err)
 		}
-		if members[node] && cmd.Version > maxV {
-			return &NotSupportedError{Type: cmd.Type, Version: cmd.Version, NodeID: node, NodeMaxVersion: maxV, NodeBinary: bin}
+		if !members[node] || cmd.Version <= maxV {
+			continue
 		}
+		if refused == nil {
+			refused = &NotSupportedError{Type: cmd.Type, Version: cmd.Version, NodeID: node, NodeMaxVersion: maxV, NodeBinary: bin}
+		}
+		refused.Nodes = append(refused.Nodes, node)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cluster: read capabilities: %w", err)
+	}
+	if refused != nil {
+		return refused
+	}
+	return nil
 }
 
 // reportCapabilitiesRetry runs reportCapabilities until it succeeds, ctx

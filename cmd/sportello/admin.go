@@ -116,6 +116,9 @@ type adminServer struct {
 	log     *slog.Logger
 	srv     *http.Server
 	done    chan struct{} // closed when Serve returns
+	// shutdown, when set, makes the process stop as on SIGTERM; `cluster
+	// leave` calls it once the node is out of the configuration.
+	shutdown func()
 }
 
 func newAdminServer(node *cluster.Node, tenants *tenant.Registry, book *booking.Book, status func() nodeStatus, log *slog.Logger) *adminServer {
@@ -135,6 +138,7 @@ func newAdminServer(node *cluster.Node, tenants *tenant.Registry, book *booking.
 	debugRoutes(mux)
 	a.clusterRoutes(mux)
 	a.faultRoutes(mux)
+	a.probeRoutes(mux) // only in the sportello_upgrade_probe test build
 	a.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -342,6 +346,9 @@ func (a *adminServer) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, body.Code = http.StatusConflict, "conflict"
 	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed):
 		status, body.Code = http.StatusServiceUnavailable, "unavailable"
+	case errors.Is(err, cluster.ErrNotSupportedByCluster):
+		// A rolling upgrade is under way: some member is still older.
+		status, body.Code = http.StatusConflict, "not_supported"
 	default:
 		body.Code, body.Message = "internal", "internal error: "+err.Error()
 		a.log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)

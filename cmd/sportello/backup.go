@@ -32,13 +32,17 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", "", "take the data dir from this configuration `file`")
 	force := fs.Bool("force", false, "replace FILE if it exists")
 	asJSON := fs.Bool("json", false, "print the manifest as JSON")
+	consistent := fs.Bool("consistent", false, "first wait until the node has applied every write committed in the cluster (a leader barrier)")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `usage: sportello backup [--data DIR | --config FILE] [--force] [--json] FILE
+		fmt.Fprint(stderr, `usage: sportello backup [--data DIR | --config FILE] [--consistent] [--force] [--json] FILE
 
 Writes a consistent copy of the running node's state to FILE (a tar
 archive: manifest.json and state.db). It works on any node; the manifest
-says up to which log index the copy goes. FILE holds citizens' personal
-data: it is created with mode 0600.
+says up to which log index the copy goes. A follower's copy is as fresh
+as what it has applied; with --consistent the node first asks the leader
+for its commit index and waits until it has applied it, so the copy holds
+every write acknowledged before the command started (it needs a leader).
+FILE holds citizens' personal data: it is created with mode 0600.
 
 `)
 		fs.PrintDefaults()
@@ -67,7 +71,11 @@ data: it is created with mode 0600.
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), backupTimeout)
 	defer cancel()
-	info, err := writeBackup(ctx, newAdminClient(*dataDir), file)
+	path := "/v1/backup"
+	if *consistent {
+		path += "?consistent=1"
+	}
+	info, err := writeBackup(ctx, newAdminClient(*dataDir), path, file)
 	if err != nil {
 		fmt.Fprintf(stderr, "sportello backup: %v\n", err)
 		return exitCodeFor(err)
@@ -85,7 +93,7 @@ data: it is created with mode 0600.
 
 // writeBackup streams GET /v1/backup into file.tmp, verifies it, fsyncs
 // it and renames it to file. On failure nothing is left behind.
-func writeBackup(ctx context.Context, c *adminClient, file string) (cluster.BackupInfo, error) {
+func writeBackup(ctx context.Context, c *adminClient, path, file string) (cluster.BackupInfo, error) {
 	tmp := file + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -102,7 +110,7 @@ func writeBackup(ctx context.Context, c *adminClient, file string) (cluster.Back
 	if err := f.Chmod(0o600); err != nil {
 		return cluster.BackupInfo{}, err
 	}
-	if err := c.download(ctx, "/v1/backup", f); err != nil {
+	if err := c.download(ctx, path, f); err != nil {
 		return cluster.BackupInfo{}, err
 	}
 	if err := f.Sync(); err != nil {
@@ -178,8 +186,18 @@ func printBackupInfo(w io.Writer, info cluster.BackupInfo) {
 // getBackup serves GET /v1/backup: the node's backup archive. The copy is
 // taken before the first byte, so a failure to take it is a normal JSON
 // error; a failure while streaming can only cut the body short, which the
-// client's verification detects.
+// client's verification detects. With ?consistent=1 the node first runs a
+// Barrier (on a follower: the leader's read index, then a wait until it is
+// applied), so the copy covers every write committed before the request.
 func (a *adminServer) getBackup(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("consistent") != "" {
+		idx, err := a.node.Barrier(r.Context())
+		if err != nil {
+			a.fail(w, r, fmt.Errorf("backup --consistent: barrier: %w", err))
+			return
+		}
+		a.log.Info("backup: barrier passed", "index", idx)
+	}
 	pb, err := a.node.PrepareBackup(r.Context())
 	if err != nil {
 		a.fail(w, r, err)

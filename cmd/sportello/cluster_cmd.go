@@ -16,6 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/pki"
 )
@@ -39,6 +41,15 @@ type ClusterConfig struct {
 	// AdvertiseAddr is the address other nodes dial, when raft_addr binds
 	// all interfaces.
 	AdvertiseAddr string `toml:"advertise_addr"`
+	// SnapshotThreshold, SnapshotInterval and TrailingLogs tune raft's log
+	// compaction (cluster.Config; 0 keeps the defaults 8192, 2m, 10240):
+	// a snapshot is taken when SnapshotThreshold entries have accumulated
+	// (checked every SnapshotInterval), and TrailingLogs entries stay in
+	// the log after it, so that a follower lagging by less catches up from
+	// the log and one lagging by more receives the snapshot.
+	SnapshotThreshold uint64        `toml:"snapshot_threshold"`
+	SnapshotInterval  time.Duration `toml:"snapshot_interval"`
+	TrailingLogs      uint64        `toml:"trailing_logs"`
 }
 
 // validate adds the errors of the [cluster] table to bad.
@@ -248,6 +259,10 @@ func cmdCluster(args []string, stdout, stderr io.Writer) int {
 		return clusterAdminPost(args[1:], "leave", stdout, stderr)
 	case "remove":
 		return clusterAdminPost(args[1:], "remove", stdout, stderr)
+	case "snapshot":
+		return clusterAdminPost(args[1:], "snapshot", stdout, stderr)
+	case "renew-cert":
+		return clusterAdminPost(args[1:], "renew-cert", stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		clusterUsage(stdout)
 		return exitOK
@@ -265,6 +280,15 @@ func clusterUsage(w io.Writer) {
   sportello cluster status [--data DIR] [--json]
   sportello cluster leave [--data DIR]
   sportello cluster remove [--data DIR] NODE
+  sportello cluster snapshot [--data DIR]
+  sportello cluster renew-cert [--data DIR]
+
+leave takes the node out of the configuration (a leader first hands its
+leadership over) and stops it; to bring it back, empty its data dir and
+join again with a new token. snapshot makes the node snapshot its state
+now and compact its log down to cluster.trailing_logs entries.
+renew-cert issues the node a new certificate (one year, same key) from
+the cluster CA; it is used from the node's next start.
 
 init and join work offline on the node's data dir (the [cluster] table of
 the configuration does the same at the first start); the other commands
@@ -420,6 +444,9 @@ func clusterStatus(args []string, stdout, stderr io.Writer) int {
 type clusterStatusView struct {
 	cluster.Status
 	Members []cluster.MemberStatus
+	// CertificateNotAfter is when this node's certificate expires (zero
+	// on plain TCP).
+	CertificateNotAfter time.Time `json:",omitzero"`
 }
 
 // printClusterStatus writes the status as a table: one line per member,
@@ -454,6 +481,14 @@ func printClusterStatus(w io.Writer, st clusterStatusView) {
 			m.Term, m.AppliedIndex, m.Lag, contact, dash(m.Binary))
 	}
 	tw.Flush()
+	if !st.CertificateNotAfter.IsZero() {
+		left := time.Until(st.CertificateNotAfter)
+		fmt.Fprintf(w, "\nThis node's certificate is valid until %s (%d days).", st.CertificateNotAfter.UTC().Format(time.DateOnly), int(left.Hours()/24))
+		if left < 120*24*time.Hour {
+			fmt.Fprint(w, " Renew it: sportello cluster renew-cert, then restart the node.")
+		}
+		fmt.Fprintln(w)
+	}
 	for _, m := range st.Members {
 		if !m.Reachable {
 			fmt.Fprintf(w, "\n%s: %s\n", m.ID, m.Error)
@@ -474,7 +509,7 @@ func clusterAdminPost(args []string, op string, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
-	path := "/v1/cluster/leave"
+	path := "/v1/cluster/" + op
 	if op == "remove" {
 		if len(pos) != 1 {
 			clusterUsage(stderr)
@@ -495,6 +530,13 @@ func clusterAdminPost(args []string, op string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// snapshotAnswer is the answer of POST /v1/cluster/snapshot.
+type snapshotAnswer struct {
+	SnapshotIndex uint64 `json:"snapshot_index"`
+	AppliedIndex  uint64 `json:"applied_index"`
+	LastLogIndex  uint64 `json:"last_log_index"`
+}
+
 type tokenRequest struct {
 	TTL   string `json:"ttl"`
 	Voter bool   `json:"voter"`
@@ -508,7 +550,11 @@ type tokenAnswer struct {
 // clusterRoutes adds the cluster endpoints of the admin API.
 func (a *adminServer) clusterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/cluster/status", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, clusterStatusView{Status: a.node.Status(), Members: a.node.Members(r.Context())})
+		view := clusterStatusView{Status: a.node.Status(), Members: a.node.Members(r.Context())}
+		if id := a.node.Config().Identity; id != nil && id.Certificate.Leaf != nil {
+			view.CertificateNotAfter = id.Certificate.Leaf.NotAfter
+		}
+		writeJSON(w, http.StatusOK, view)
 	})
 	mux.HandleFunc("POST /v1/cluster/tokens", func(w http.ResponseWriter, r *http.Request) {
 		var req tokenRequest
@@ -532,7 +578,39 @@ func (a *adminServer) clusterRoutes(mux *http.ServeMux) {
 			a.fail(w, r, err)
 			return
 		}
+		a.log.Info("left the cluster: stopping", "node", a.node.Config().NodeID)
 		writeJSON(w, http.StatusOK, struct{}{})
+		// The node no longer receives the log: serving would mean serving
+		// an ageing copy. The process stops as on SIGTERM, after this
+		// answer has gone out (the shutdown waits for admin requests).
+		if a.shutdown != nil {
+			a.shutdown()
+		}
+	})
+	mux.HandleFunc("POST /v1/cluster/renew-cert", func(w http.ResponseWriter, r *http.Request) {
+		id, err := a.node.RenewCertificate(r.Context())
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if err := pki.SaveIdentity(a.status().DataDir, id); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, struct {
+			NotAfter time.Time `json:"not_after"`
+		}{id.Certificate.Leaf.NotAfter})
+	})
+	mux.HandleFunc("POST /v1/cluster/snapshot", func(w http.ResponseWriter, r *http.Request) {
+		// Nothing applied since the last snapshot is not a failure: the
+		// newest snapshot is already what the operator asked for.
+		if err := a.node.Snapshot(); err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			a.fail(w, r, err)
+			return
+		}
+		st := a.node.Status()
+		a.log.Info("snapshot taken on request", "snapshot_index", st.SnapshotIndex, "applied", st.AppliedIndex)
+		writeJSON(w, http.StatusOK, snapshotAnswer{SnapshotIndex: st.SnapshotIndex, AppliedIndex: st.AppliedIndex, LastLogIndex: st.LastLogIndex})
 	})
 	mux.HandleFunc("POST /v1/cluster/nodes/{id}/remove", func(w http.ResponseWriter, r *http.Request) {
 		if err := a.node.RemoveNode(r.Context(), r.PathValue("id")); err != nil {

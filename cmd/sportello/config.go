@@ -109,6 +109,9 @@ type OutboxConfig struct {
 	MaxBackoff  time.Duration `toml:"max_backoff"`
 	MaxAttempts int           `toml:"max_attempts"`
 	Timeout     time.Duration `toml:"timeout"`
+	// Parallel is how many emails the leader sends at once (one
+	// booking's emails still go one after the other).
+	Parallel int `toml:"parallel"`
 }
 
 // Delivery modes of MailConfig.
@@ -149,6 +152,7 @@ func defaultConfig() Config {
 			MaxBackoff:  time.Hour,
 			MaxAttempts: 10,
 			Timeout:     30 * time.Second,
+			Parallel:    8,
 		},
 	}
 }
@@ -261,6 +265,9 @@ func (c Config) Validate() error {
 	}
 	if o.MaxAttempts < 1 {
 		bad("outbox.max_attempts %d: want at least 1", o.MaxAttempts)
+	}
+	if o.Parallel < 1 || o.Parallel > 256 {
+		bad("outbox.parallel %d: want 1 to 256", o.Parallel)
 	}
 	c.Cluster.validate(bad)
 	if len(errs) > 0 {

@@ -102,6 +102,7 @@ func TestConfigErrors(t *testing.T) {
 		{"small body cap", "[http]\nmax_body_bytes = 10", "max_body_bytes"},
 		{"zero rate", "[rate_limit]\nbookings_per_minute = 0", "bookings_per_minute"},
 		{"bad delivery", "[mail]\ndelivery = \"pigeon\"", "mail.delivery"},
+		{"no parallel delivery", "[outbox]\nparallel = 0", "outbox.parallel"},
 		{"bad default from", "[mail]\ndefault_from = \"not an address\"", "default_from"},
 		{"smtp without host", "[mail]\ndelivery = \"smtp\"", "host is empty"},
 		{"smtp bad security", "[mail]\ndelivery = \"smtp\"\n[smtp]\nhost = \"h\"\nsecurity = \"ssl\"", "security"},

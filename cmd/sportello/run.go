@@ -60,6 +60,9 @@ type runOptions struct {
 // admin socket, close the node (outbox worker, raft, SQLite). It returns
 // once everything it started has stopped.
 func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (err error) {
+	// stopRun ends the run as a signal does (after `cluster leave`).
+	ctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	// closers run in reverse order when run returns, on success or failure.
 	var closers []func()
 	defer func() {
@@ -113,6 +116,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	reg := cluster.NewRegistry()
 	tenant.Register(reg)
 	booking.Register(reg)
+	probeRegister(reg) // only in the sportello_upgrade_probe test build
 
 	setup, err := prepareCluster(ctx, cfg)
 	if err != nil {
@@ -132,6 +136,11 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		OutboxMaxBackoff:  cfg.Outbox.MaxBackoff,
 		OutboxMaxAttempts: cfg.Outbox.MaxAttempts,
 		OutboxTimeout:     cfg.Outbox.Timeout,
+		SnapshotThreshold: cfg.Cluster.SnapshotThreshold,
+		SnapshotInterval:  cfg.Cluster.SnapshotInterval,
+		TrailingLogs:      cfg.Cluster.TrailingLogs,
+		BinaryVersion:     versionString(),
+		OutboxParallel:    cfg.Outbox.Parallel,
 	})
 	if err != nil {
 		return fmt.Errorf("open node: %w", err)
@@ -186,6 +195,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		}
 	}
 	admin := newAdminServer(node, tenants, book, status, log)
+	admin.shutdown = stopRun
 	admin.Start(adminLn)
 
 	log.Info("sportello started", "component", "main", "node", cfg.NodeID, "http", httpAddr,
@@ -248,14 +258,21 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	return root, nil
 }
 
-// healthz answers 200 while the node serves: it has a leader (itself or
-// another) and has applied its log up to the schema.
+// healthz answers 200 while the process serves HTTP (liveness), with the
+// node's view of the cluster: "leader" is the ID of the leader it knows
+// ("" while none), "is_leader" whether that is itself, and "stale" whether
+// it has lost contact with the leader for longer than StaleAfter (its
+// slot listings then answer 503; see cluster.Node.Stale). A stale node
+// still answers 200: readiness for a load balancer is a separate check.
 func healthz(node *cluster.Node, nodeID string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
+		stale, _ := node.Stale()
+		leader, _ := node.Leader()
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"status": "ok", "node": nodeID, "leader": node.IsLeader(), "applied_index": node.AppliedIndex(),
+			"status": "ok", "node": nodeID, "leader": leader, "is_leader": node.IsLeader(),
+			"stale": stale, "applied_index": node.AppliedIndex(),
 		})
 	}
 }
