@@ -76,6 +76,12 @@ func TestDemo(t *testing.T) {
 	wantStatus(t, "home", r, http.StatusOK)
 	wantText(t, "home", r.Body, "Comune di Bari")
 
+	// Operator login is wired: a provider the Comune has not configured
+	// gets an Italian page, not a redirect anywhere.
+	r = p.get(t, p.url(host, "/_auth/login?provider=nessuno"))
+	wantStatus(t, "login with an unknown provider", r, http.StatusNotFound)
+	wantText(t, "login with an unknown provider", r.Body, "non è configurato per questo Comune")
+
 	// A booking through the API, and its confirmation in the mailbox page.
 	today := civil.DateOf(time.Now())
 	r = p.get(t, p.url(host, fmt.Sprintf("/api/v1/services/%s/slots?from=%s&to=%s", cie, today, today.AddDays(30))))

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/auth"
+	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
 	bookingweb "github.com/sportello-virtuale/sportello/booking/web"
 	"github.com/sportello-virtuale/sportello/cluster"
@@ -116,6 +118,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	reg := cluster.NewRegistry()
 	tenant.Register(reg)
 	booking.Register(reg)
+	auth.Register(reg)
 	probeRegister(reg) // only in the sportello_upgrade_probe test build
 
 	setup, err := prepareCluster(ctx, cfg)
@@ -241,8 +244,14 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	if err != nil {
 		return nil, err
 	}
+	authStore := auth.NewStore(auth.Config{Proposer: node, DB: node.DB()})
+	logins, err := authweb.New(authweb.Config{Store: authStore, Site: s, Logger: log, TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders})
+	if err != nil {
+		return nil, err
+	}
 	tenantMux := http.NewServeMux()
 	web.Routes(tenantMux)
+	logins.Routes(tenantMux)
 	s.Routes(tenantMux)
 
 	root := http.NewServeMux()
@@ -254,7 +263,7 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 		}
 		page.Routes(root)
 	}
-	root.Handle("/", s.Tenant(tenantMux))
+	root.Handle("/", s.Tenant(logins.Sessions(tenantMux)))
 	return root, nil
 }
 
