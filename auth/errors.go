@@ -2,8 +2,6 @@ package auth
 
 import (
 	"errors"
-	"sort"
-	"strings"
 
 	"github.com/sportello-virtuale/sportello/cluster"
 )
@@ -39,12 +37,7 @@ type ValidationError struct {
 // Error lists the invalid field names in a stable order, so that every
 // node produces the same text for the same command.
 func (e *ValidationError) Error() string {
-	keys := make([]string, 0, len(e.Fields))
-	for k := range e.Fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return "invalid auth fields: " + strings.Join(keys, ", ")
+	return cluster.FieldsMessage("invalid auth fields", e.Fields)
 }
 
 // FieldErrors returns the invalid fields (cluster.FieldError).

@@ -2,8 +2,6 @@ package booking
 
 import (
 	"errors"
-	"sort"
-	"strings"
 
 	"github.com/sportello-virtuale/sportello/cluster"
 )
@@ -32,12 +30,7 @@ type ValidationError struct {
 }
 
 func (e *ValidationError) Error() string {
-	keys := make([]string, 0, len(e.Fields))
-	for k := range e.Fields {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return "invalid fields: " + strings.Join(keys, ", ")
+	return cluster.FieldsMessage("invalid fields", e.Fields)
 }
 
 // FieldErrors returns the invalid fields, so that the error crosses the

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sort"
+	"strings"
 )
 
 // FieldError is implemented by typed validation errors that list invalid
@@ -14,6 +16,18 @@ import (
 type FieldError interface {
 	error
 	FieldErrors() map[string]string
+}
+
+// FieldsMessage is the text of a field error: what, then the invalid
+// field names in sorted order, so that every node produces the same text
+// for the same command (the text is part of the replicated outcome).
+func FieldsMessage(what string, fields map[string]string) string {
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return what + ": " + strings.Join(keys, ", ")
 }
 
 // RemoteError is an error returned by the leader to a follower that

@@ -20,7 +20,6 @@ import (
 	"github.com/anishathalye/porcupine"
 	_ "github.com/mattn/go-sqlite3"
 
-	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 	"github.com/sportello-virtuale/sportello/internal/lincheck"
 )
@@ -259,20 +258,7 @@ func TestChaos(t *testing.T) {
 
 	// The Comune, an office open every day, and a service of capacity 2.
 	p := c.procs[0]
-	if out, errOut, code := runCLI(t, "tenant", "create", "--data", c.dirs[0], "--id", "bari", "--name", "Comune di Bari",
-		"--istat", "072006", "--sender", "Comune di Bari <noreply@bari.localhost>"); code != exitOK {
-		t.Fatalf("tenant create: exit %d, stdout %q, stderr %q", code, out, errOut)
-	}
-	var office booking.Office
-	p.adminDo(t, "POST", "/v1/tenants/bari/offices", booking.Office{
-		Name: "Anagrafe", Address: "Largo Chiurlia, 27 – 70122 Bari", Phone: "080 577 2250", Hours: everyDay(),
-	}, &office)
-	var svc booking.Service
-	p.adminDo(t, "POST", "/v1/tenants/bari/services", booking.Service{
-		OfficeID: office.ID, Name: "Rilascio carta d'identità elettronica", Description: "Richiesta della CIE.",
-		Duration: 30 * time.Minute, Channels: []booking.Channel{booking.InPerson}, Capacity: chaosCapacity,
-		MinNotice: time.Hour, HorizonDays: 30, MaxActivePerCitizen: 1,
-	}, &svc)
+	svc := seedBari(t, p, c.dirs[0], chaosCapacity)
 	const host = "bari.localhost"
 
 	slots, rounds, pause := 6, 1, 1500*time.Millisecond

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/internal/civil"
 )
@@ -124,20 +123,7 @@ func TestCluster(t *testing.T) {
 
 	// The Comune, office and service, through node1; replicated.
 	p := procs[0]
-	if out, errOut, code := runCLI(t, "tenant", "create", "--data", dirs[0], "--id", "bari", "--name", "Comune di Bari",
-		"--istat", "072006", "--sender", "Comune di Bari <noreply@bari.localhost>"); code != exitOK {
-		t.Fatalf("tenant create: exit %d, stdout %q, stderr %q", code, out, errOut)
-	}
-	var office booking.Office
-	p.adminDo(t, "POST", "/v1/tenants/bari/offices", booking.Office{
-		Name: "Anagrafe", Address: "Largo Chiurlia, 27 – 70122 Bari", Phone: "080 577 2250", Hours: everyDay(),
-	}, &office)
-	var svc booking.Service
-	p.adminDo(t, "POST", "/v1/tenants/bari/services", booking.Service{
-		OfficeID: office.ID, Name: "Rilascio carta d'identità elettronica", Description: "Richiesta della CIE.",
-		Duration: 30 * time.Minute, Channels: []booking.Channel{booking.InPerson}, Capacity: 50,
-		MinNotice: time.Hour, HorizonDays: 30, MaxActivePerCitizen: 1,
-	}, &svc)
+	svc := seedBari(t, p, dirs[0], 50)
 	host := "bari.localhost"
 
 	type made struct{ code, token string }

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sportello-virtuale/sportello/booking"
 )
 
 // The end-to-end tests run the real binary, built once by TestMain with
@@ -493,4 +495,26 @@ func waitIdentical(t *testing.T, timeout time.Duration, procs ...*proc) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// seedBari creates, through node p (whose data dir is dir), the Comune di
+// Bari with an Anagrafe open every day and its identity-card service with
+// the given capacity per slot and one active booking per citizen.
+func seedBari(t *testing.T, p *proc, dir string, capacity int) booking.Service {
+	t.Helper()
+	if out, errOut, code := runCLI(t, "tenant", "create", "--data", dir, "--id", "bari", "--name", "Comune di Bari",
+		"--istat", "072006", "--sender", "Comune di Bari <noreply@bari.localhost>"); code != exitOK {
+		t.Fatalf("tenant create: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	var office booking.Office
+	p.adminDo(t, "POST", "/v1/tenants/bari/offices", booking.Office{
+		Name: "Anagrafe", Address: "Largo Chiurlia, 27 – 70122 Bari", Phone: "080 577 2250", Hours: everyDay(),
+	}, &office)
+	var svc booking.Service
+	p.adminDo(t, "POST", "/v1/tenants/bari/services", booking.Service{
+		OfficeID: office.ID, Name: "Rilascio carta d'identità elettronica", Description: "Richiesta della CIE.",
+		Duration: 30 * time.Minute, Channels: []booking.Channel{booking.InPerson}, Capacity: capacity,
+		MinNotice: time.Hour, HorizonDays: 30, MaxActivePerCitizen: 1,
+	}, &svc)
+	return svc
 }

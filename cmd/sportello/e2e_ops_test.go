@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/pki"
 )
@@ -70,20 +69,7 @@ func startOpsClusterBin(t *testing.T, bin, knobs string) *opsCluster {
 		c.procs[i] = startProcBin(t, bin, c.dirs[i], "serve", "--config", c.cfgs[i])
 	}
 	p := c.procs[0]
-	if out, errOut, code := runCLI(t, "tenant", "create", "--data", c.dirs[0], "--id", "bari", "--name", "Comune di Bari",
-		"--istat", "072006", "--sender", "Comune di Bari <noreply@bari.localhost>"); code != exitOK {
-		t.Fatalf("tenant create: exit %d, stdout %q, stderr %q", code, out, errOut)
-	}
-	var office booking.Office
-	p.adminDo(t, "POST", "/v1/tenants/bari/offices", booking.Office{
-		Name: "Anagrafe", Address: "Largo Chiurlia, 27 – 70122 Bari", Phone: "080 577 2250", Hours: everyDay(),
-	}, &office)
-	var svc booking.Service
-	p.adminDo(t, "POST", "/v1/tenants/bari/services", booking.Service{
-		OfficeID: office.ID, Name: "Rilascio carta d'identità elettronica", Description: "Richiesta della CIE.",
-		Duration: 30 * time.Minute, Channels: []booking.Channel{booking.InPerson}, Capacity: 200,
-		MinNotice: time.Hour, HorizonDays: 30, MaxActivePerCitizen: 1,
-	}, &svc)
+	svc := seedBari(t, p, c.dirs[0], 200)
 	c.svc = svc.ID
 	return c
 }
