@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,30 +13,11 @@ import (
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
-// clock is a settable clock shared by the node (leader stamps) and the
-// store (reads).
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 const comune tenant.ID = "bari"
 
-func newStore(t *testing.T) (*auth.Store, *clock) {
+func newStore(t *testing.T) (*auth.Store, *clustertest.Clock) {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)}
+	clk := clustertest.NewClock(time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC))
 	n := clustertest.New(t, cluster.Config{Now: clk.Now}, auth.Register)
 	clustertest.Start(t, n)
 	s := auth.NewStore(auth.Config{Proposer: n, DB: n.DB(), Now: clk.Now})

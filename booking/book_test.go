@@ -19,32 +19,13 @@ import (
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
-// clock is a settable clock shared by the test's leader (command times)
-// and its Book (slot windows).
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // fixture is a real one-node cluster with the booking schema, a Comune
 // "bari" with an Anagrafe office (Monday–Friday 08:30–12:30, Thursday also
 // 15:00–17:00) and a service of 30 minutes with two desks.
 type fixture struct {
 	node   *cluster.Node
 	book   *Book
-	clock  *clock
+	clock  *clustertest.Clock
 	loc    *time.Location
 	office Office
 	svc    Service
@@ -59,7 +40,7 @@ var startTime = time.Date(2026, 3, 9, 9, 0, 0, 0, time.UTC)
 
 func newFixture(t *testing.T, deliver bool) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{t: startTime}, mails: make(chan []byte, 100)}
+	f := &fixture{clock: clustertest.NewClock(startTime), mails: make(chan []byte, 100)}
 	f.node = clustertest.New(t, cluster.Config{Now: f.clock.Now}, Register)
 	if deliver {
 		f.node.HandleOutbox(OutboxKind, func(ctx context.Context, m cluster.OutboxMessage) error {

@@ -246,7 +246,7 @@ func TestDedupLeaderStops(t *testing.T) {
 // same request ID is a new request.
 func TestDedupWindowPrunes(t *testing.T) {
 	t.Parallel()
-	clk := &testClock{t: time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC)}
+	clk := clustertest.NewClock(time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC))
 	n := clustertest.New(t, cluster.Config{Now: clk.Now}, registerKVDecoded)
 	clustertest.Start(t, n)
 	count := func() int {
@@ -259,14 +259,14 @@ func TestDedupWindowPrunes(t *testing.T) {
 	if _, err := proposeID(n, "old", "fp", putPayload{Key: "k", Value: "1"}); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(cluster.DedupWindow - time.Minute)
+	clk.Advance(cluster.DedupWindow - time.Minute)
 	if _, err := proposeID(n, "old", "fp", putPayload{Key: "k", Value: "2", Overwrite: true}); err != nil {
 		t.Fatal(err)
 	}
 	if got := readKV(t, n, "k"); got != "1" {
 		t.Fatalf("replay inside the window: got k=%q, want 1 (not applied again)", got)
 	}
-	clk.Add(2 * time.Minute)
+	clk.Advance(2 * time.Minute)
 	put(t, n, "other", "x") // any entry prunes
 	if got := count(); got != 0 {
 		t.Fatalf("records of 'old' after the window: got %d, want 0 (pruned)", got)
@@ -280,24 +280,6 @@ func TestDedupWindowPrunes(t *testing.T) {
 	if got := count(); got != 1 {
 		t.Errorf("records of 'old': got %d, want 1", got)
 	}
-}
-
-// testClock is a settable clock for Config.Now.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 // TestJoinRetrySameKey sends one join request twice, as a joiner whose

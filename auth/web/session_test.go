@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,24 +14,6 @@ import (
 	"github.com/sportello-virtuale/sportello/internal/oidctest"
 )
 
-// clock is a settable clock for the node's leader stamps and the store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestTimeoutsThroughRequests checks the idle and absolute timeouts as a
 // browser meets them: requests keep a session alive (through the
 // middleware's touches) until its absolute end; a pause longer than the
@@ -40,7 +21,7 @@ func (c *clock) Advance(d time.Duration) {
 func TestTimeoutsThroughRequests(t *testing.T) {
 	t.Parallel()
 	op := oidctest.Start(t)
-	clk := &clock{t: time.Now().UTC()}
+	clk := clustertest.NewClock(time.Now().UTC())
 	node := clustertest.New(t, cluster.Config{Now: clk.Now}, auth.Register)
 	clustertest.Start(t, node)
 	r := startRPClock(t, node, op.Client(), clk.Now)

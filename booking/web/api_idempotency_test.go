@@ -134,7 +134,7 @@ func TestAPIIdempotencyKey(t *testing.T) {
 // being the leader's. The Comuni are seeded through the leader.
 func clusterEnvs(t *testing.T) []*env {
 	t.Helper()
-	clk := &clock{t: testNow}
+	clk := clustertest.NewClock(testNow)
 	ca, err := pki.NewCA("test", time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,24 +34,6 @@ var rome = tenant.Tenant{}.Location()
 // testNow is the start of every test's clock: Monday 1 March 2027, 08:00.
 var testNow = time.Date(2027, 3, 1, 8, 0, 0, 0, rome)
 
-// clock is a settable clock shared by the node, the book and the handler.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // comune is a test Comune with its seeded offices and services.
 type comune struct {
 	Tenant tenant.Tenant
@@ -71,7 +52,7 @@ type comune struct {
 // env is a handler over a real one-node cluster with two Comuni.
 type env struct {
 	t       *testing.T
-	clock   *clock
+	clock   *clustertest.Clock
 	node    *cluster.Node
 	book    *booking.Book
 	handler *Handler
@@ -86,7 +67,7 @@ type envOption func(*Config)
 // offices and services, and builds the handler behind site.Tenant.
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	clk := &clock{t: testNow}
+	clk := clustertest.NewClock(testNow)
 	n := clustertest.New(t, cluster.Config{Now: clk.Now}, tenant.Register, booking.Register)
 	clustertest.Start(t, n)
 	reg := tenant.NewRegistry(n, n.DB(), "example.it")
