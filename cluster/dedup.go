@@ -74,8 +74,16 @@ const maxRequestID = 512
 // newRequestID returns a random request ID.
 func newRequestID() (string, error) {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
+	if _, err := rand.Read(b[6:]); err != nil {
 		return "", fmt.Errorf("cluster: request ID: %w", err)
+	}
+	// The first six bytes are the time in milliseconds, so that records
+	// are inserted near the end of cluster_requests' primary key (one
+	// dirty page for many records, on every node) rather than anywhere.
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
 	}
 	return hex.EncodeToString(b[:]), nil
 }
