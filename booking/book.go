@@ -519,13 +519,17 @@ func (b *Book) random(p []byte) error {
 
 // newID returns a random identifier of 32 hex digits.
 func (b *Book) newID() (string, error) {
-	p := make([]byte, 16)
+	p := make([]byte, 6+idRandomBytes)
 	if err := b.random(p[6:]); err != nil {
 		return "", err
 	}
 	putMillis(p, b.now())
 	return hex.EncodeToString(p), nil
 }
+
+// idRandomBytes is the random part of a booking ID, after six bytes of
+// time.
+const idRandomBytes = 10
 
 // putMillis writes t's Unix milliseconds into the first six bytes of p.
 // IDs that start with their creation time are inserted near the end of

@@ -491,7 +491,7 @@ func TestCodeCollisionRetries(t *testing.T) {
 	// draws bytes of 1 ("333333") on its retry.
 	script := func(id byte, codes ...byte) *bytes.Reader {
 		var b []byte
-		b = append(b, bytes.Repeat([]byte{id}, 16)...)
+		b = append(b, bytes.Repeat([]byte{id}, idRandomBytes)...)
 		b = append(b, bytes.Repeat([]byte{id}, manageTokenBytes)...)
 		for _, c := range codes {
 			b = append(b, bytes.Repeat([]byte{c}, codeLength)...)
@@ -681,5 +681,40 @@ func TestConcurrentBookings(t *testing.T) {
 	}
 	if n := len(f.outbox(t)); n != 20 {
 		t.Errorf("%d emails queued, want 20", n)
+	}
+}
+
+// TestIDsStartWithTheirTime: booking IDs sort by creation time (so inserts
+// append to the primary key), keep 32 hex digits and stay unique within
+// one millisecond.
+func TestIDsStartWithTheirTime(t *testing.T) {
+	t.Parallel()
+	clk := clustertest.NewClock(time.Date(2027, 3, 1, 9, 0, 0, 0, time.UTC))
+	b := NewBook(nil, nil, clk.Now, rand.Reader)
+	var ids []string
+	for i := range 20 {
+		if i%4 == 0 {
+			clk.Advance(time.Millisecond)
+		}
+		id, err := b.newID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ValidID(id) || len(id) != 32 {
+			t.Fatalf("newID = %q, want 32 hex digits", id)
+		}
+		ids = append(ids, id)
+	}
+	for i := 4; i < len(ids); i++ {
+		if ids[i][:12] <= ids[i-4][:12] {
+			t.Errorf("ID %s (a millisecond later) does not sort after %s", ids[i], ids[i-4])
+		}
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Errorf("ID %s made twice", id)
+		}
+		seen[id] = true
 	}
 }
