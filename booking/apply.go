@@ -162,6 +162,13 @@ type Applied struct {
 	ManageURL string `json:"manage_url,omitempty"`
 }
 
+// RecordedValue is what the request record keeps of a (cluster.Recorded):
+// everything but the copy of the booking, which a replay reads back by ID.
+func (a Applied) RecordedValue() any {
+	a.Booking = nil
+	return a
+}
+
 // decode checks the payload version and decodes it.
 func decode(cmd cluster.Command, v any) error {
 	if cmd.Version < 1 || cmd.Version > payloadVersion {

@@ -184,6 +184,9 @@ func (f *fsm) recorded(ctx context.Context, tx *sql.Tx, cmd Command) (*response,
 // replay then reads the state instead, as a forwarded caller does).
 func (f *fsm) record(ctx context.Context, tx *sql.Tx, cmd Command, value any, applyErr error) {
 	var vb, eb []byte
+	if r, ok := value.(Recorded); ok {
+		value = r.RecordedValue()
+	}
 	if value != nil {
 		b, err := json.Marshal(value)
 		if err != nil {
@@ -204,6 +207,16 @@ func (f *fsm) record(ctx context.Context, tx *sql.Tx, cmd Command, value any, ap
 		cmd.Time.UnixMilli()); err != nil {
 		panic(fmt.Sprintf("cluster: fsm: entry %d: record request %s: %v", cmd.Index, cmd.RequestID, err))
 	}
+}
+
+// Recorded is implemented by apply results that keep a smaller form in the
+// request records: a replayed request gets RecordedValue() where the first
+// one got the whole value (its JSON must decode with the type's
+// Registry.HandleResult decoder). Every record is written on every node
+// for every command, so its size counts: a booking's copy of the row
+// doubled the bytes a booking wrote.
+type Recorded interface {
+	RecordedValue() any
 }
 
 // prune deletes up to limit request records older than DedupWindow at
