@@ -98,6 +98,7 @@ func admissionBuiltins() map[string]handler {
 		tokenCreateType: {maxVersion: 1, fn: applyTokenCreate},
 		tokenUseType:    {maxVersion: 1, fn: applyTokenUse},
 		nodeRemovedType: {maxVersion: 1, fn: applyNodeRemoved},
+		pruneTokensType: {maxVersion: 1, fn: applyPruneTokens},
 	}
 }
 
@@ -312,6 +313,13 @@ func (n *Node) CreateToken(ctx context.Context, ttl time.Duration, voter bool) (
 		return pki.Token{}, fmt.Errorf("cluster: create token: %w", err)
 	}
 	n.log.Info("join token created", "token", tok, "ttl", ttl.String(), "voter", voter)
+	// Tokens are made here only, so pruning here bounds their table to
+	// about a week of them.
+	if pruned, err := n.PruneTokens(ctx); err != nil {
+		n.log.Warn("old join tokens not pruned", "err", err)
+	} else if pruned > 0 {
+		n.log.Info("old join tokens pruned", "count", pruned)
+	}
 	return tok, nil
 }
 
