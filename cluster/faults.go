@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sportello-virtuale/sportello/cluster/pki"
 )
@@ -36,6 +37,9 @@ var (
 // map insert and delete under a mutex per node-to-node connection, which
 // raft and the RPC pool keep open for long.
 type faultState struct {
+	// on is set when the node runs with Config.FaultInjection; off, no
+	// connection is checked or tracked, and the transport pays nothing.
+	on      atomic.Bool
 	mu      sync.Mutex
 	blocked map[string]bool
 	conns   map[*peerConn]struct{}
@@ -59,6 +63,9 @@ func (c *peerConn) Close() error {
 
 // check refuses a peer that is partitioned away.
 func (f *faultState) check(nodeID string) error {
+	if !f.on.Load() {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.blocked[nodeID] {
@@ -138,6 +145,9 @@ func (s *streamLayer) checkPeer(nodeID string, cert *x509.Certificate) error {
 // the node ID of the peer's certificate; a connection without one (a
 // joining node, plain TCP) is returned as it is.
 func (s *streamLayer) trackPeer(c net.Conn) (net.Conn, error) {
+	if !s.faults.on.Load() {
+		return c, nil
+	}
 	tc, ok := c.(*tls.Conn)
 	if !ok {
 		return c, nil

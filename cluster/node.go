@@ -206,7 +206,7 @@ func (n *Node) startRaft() (*raft.Raft, error) {
 	}
 	n.started = true
 	hlog := newRaftLogger(n.log)
-	stream, err := newStreamLayer(n.cfg.RaftAddr, n.cfg.AdvertiseAddr, n.cfg.Identity, n.log, n.serveRPC, n.serveJoin, n.peerCheck)
+	stream, err := newStreamLayer(n.cfg.RaftAddr, n.cfg.AdvertiseAddr, n.cfg.Identity, n.log, n.serveRPC, n.serveJoin, n.peerCheck, n.cfg.FaultInjection)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: listen on %s: %w", n.cfg.RaftAddr, err)
 	}

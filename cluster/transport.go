@@ -67,9 +67,10 @@ type streamLayer struct {
 //
 // serveJoin serves the join tag; peerCheck (may be nil) refuses peers,
 // removed nodes, on both the listener and the dialler, after the fault
-// injection's partition (faults.go).
+// injection's partition (faults.go), which is checked and tracked only
+// with faultInjection.
 func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logger, serveRPC, serveJoin func(net.Conn),
-	peerCheck func(nodeID string, cert *x509.Certificate) error) (*streamLayer, error) {
+	peerCheck func(nodeID string, cert *x509.Certificate) error, faultInjection bool) (*streamLayer, error) {
 	ln, err := net.Listen("tcp", bindAddr)
 	if err != nil {
 		return nil, err
@@ -103,6 +104,7 @@ func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logg
 		// tag.
 		s.server = pki.WithPeerCheck(pki.JoinServerConfig(id.Pool, id.Certificate), s.checkPeer)
 	}
+	s.faults.on.Store(faultInjection)
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s, nil
