@@ -119,12 +119,13 @@ func (n *Node) handleStatus() (json.RawMessage, error) {
 	return json.Marshal(n.Status())
 }
 
-// memberError words the failure to reach a member: call's errors speak of
-// a leader, which a status request is not about.
+// memberError is the reason a member did not answer, without the
+// sentinel call puts in front for forwarded commands (a status request
+// is about no leader and no command).
 func memberError(err error) string {
 	msg := err.Error()
 	for _, prefix := range []string{ErrNoLeader.Error() + ": ", ErrOutcomeUnknown.Error() + ": "} {
 		msg = strings.TrimPrefix(msg, prefix)
 	}
-	return strings.Replace(strings.Replace(msg, "reach leader ", "reach ", 1), "leader ", "", 1)
+	return msg
 }

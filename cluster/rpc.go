@@ -258,7 +258,7 @@ func (n *Node) call(ctx context.Context, addr, id string, req rpcRequest) (rpcRe
 		}
 		var err error
 		if c, err = s.dial(addr, tagRPC, id, timeout); err != nil {
-			return resp, fmt.Errorf("%w: reach leader %s at %s: %v", ErrNoLeader, id, addr, err)
+			return resp, fmt.Errorf("%w: reach %s at %s: %v", ErrNoLeader, id, addr, err)
 		}
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
@@ -269,7 +269,7 @@ func (n *Node) call(ctx context.Context, addr, id string, req rpcRequest) (rpcRe
 		if ctx.Err() != nil {
 			return resp, ctx.Err()
 		}
-		return resp, fmt.Errorf("%w: send to leader %s at %s: %v", ErrNoLeader, id, addr, err)
+		return resp, fmt.Errorf("%w: send to %s at %s: %v", ErrNoLeader, id, addr, err)
 	}
 	if err := readFrame(c, &resp); err != nil {
 		c.Close()
@@ -277,7 +277,7 @@ func (n *Node) call(ctx context.Context, addr, id string, req rpcRequest) (rpcRe
 		if ctx.Err() != nil {
 			return resp, fmt.Errorf("%w: %w", ErrOutcomeUnknown, ctx.Err())
 		}
-		return resp, fmt.Errorf("%w: leader %s at %s: %v", ErrOutcomeUnknown, id, addr, err)
+		return resp, fmt.Errorf("%w: %s at %s: %v", ErrOutcomeUnknown, id, addr, err)
 	}
 	if !stop() {
 		// ctx ended as the answer arrived; the deadline is set, so the
