@@ -99,6 +99,10 @@ func admissionBuiltins() map[string]handler {
 		tokenUseType:    {maxVersion: 1, fn: applyTokenUse},
 		nodeRemovedType: {maxVersion: 1, fn: applyNodeRemoved},
 		pruneTokensType: {maxVersion: 1, fn: applyPruneTokens},
+		stageType:       {maxVersion: 1, fn: applyStage},    // promote.go
+		caTrustType:     {maxVersion: 1, fn: applyCATrust},  // carotate.go
+		caSwitchType:    {maxVersion: 1, fn: applyCASwitch}, // carotate.go
+		caDropType:      {maxVersion: 1, fn: applyCADrop},   // carotate.go
 	}
 }
 

@@ -237,17 +237,23 @@ func (b *batcher) failQueued(err error) {
 // applyBatchEntry applies the commands of a cluster.batch entry, each in
 // its own savepoint, with the entry's index and time.
 func (f *fsm) applyBatchEntry(ctx context.Context, tx *sql.Tx, batch Command) *batchResponse {
-	var envs []json.RawMessage
-	if err := json.Unmarshal(batch.Payload, &envs); err != nil {
+	// The entry was decoded, and so checked, by encoding/json: its
+	// payload is valid JSON, and the envelopes need not be checked again
+	// (envelope.go).
+	envs, err := splitBatch(batch.Payload)
+	if err != nil {
 		panic(fmt.Sprintf("cluster: fsm: entry %d: batch payload: %v", batch.Index, err))
 	}
 	out := &batchResponse{resps: make([]*response, len(envs))}
 	for i, env := range envs {
-		cmd, err := decodeEntry(env)
+		if len(env) == 0 || env[0] != '{' {
+			panic(fmt.Sprintf("cluster: fsm: entry %d: command %d of the batch: not a JSON envelope", batch.Index, i))
+		}
+		cmd, err := decodeTrusted(env)
 		if err != nil {
 			panic(fmt.Sprintf("cluster: fsm: entry %d: command %d of the batch: %v", batch.Index, i, err))
 		}
-		cmd.Index, cmd.Time = batch.Index, batch.Time
+		cmd.Index, cmd.Time, cmd.outbox = batch.Index, batch.Time, batch.outbox
 		out.resps[i] = f.applyCommand(ctx, tx, cmd)
 	}
 	return out

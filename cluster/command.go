@@ -38,8 +38,15 @@ type Command struct {
 	// example a hash of method, path and body) under RequestID: the same
 	// ID with another fingerprint is refused with ErrRequestReused.
 	Fingerprint string `json:"fp,omitempty"`
+	// Actor is the person the command is proposed for, written in the
+	// audit log when the command is applied (audit.go). Propose fills it
+	// from WithActor, and only once every member writes audit rows.
+	Actor *Actor `json:"actor,omitempty"`
 	// Index is the Raft log index of the entry; set by the FSM, not encoded.
 	Index uint64 `json:"-"`
+	// outbox numbers the outbox rows of the entry being applied
+	// (Enqueue); set by the FSM, nil elsewhere, never encoded.
+	outbox *outboxSeq
 }
 
 // NewCommand builds a command with a JSON-encoded payload.

@@ -30,6 +30,21 @@ type Config struct {
 	// in; nil keeps plain TCP (one-node installs, tests). Its NodeID must
 	// equal NodeID.
 	Identity *pki.Identity
+	// CertValidity is the life of the certificates this node signs: its
+	// own when it renews it, and those of the nodes it admits. Default
+	// one year. The node renews its own when a third of its life is left
+	// (certrenew.go).
+	CertValidity time.Duration
+	// SaveIdentity, when set, saves a renewed identity (for example with
+	// pki.SaveIdentity) before the node uses it.
+	SaveIdentity func(*pki.Identity) error
+	// JoinSecret, when set, returns an opaque secret every node of the
+	// cluster must hold outside the replicated state (the key that seals
+	// client secrets: auth.SecretsFile). An admitting node sends it to the
+	// node it admits, in the join answer, over the TLS connection pinned
+	// to the cluster CA and only once the join token was accepted; nil
+	// sends nothing.
+	JoinSecret func() ([]byte, error)
 	// FaultInjection enables Node.Partition, which cuts this node off from
 	// named peers at the transport: for partition tests only, never in
 	// service. Off, Partition returns ErrFaultInjectionOff.
@@ -67,6 +82,10 @@ type Config struct {
 	// StaleAfter is how long a follower may go without hearing from the
 	// leader before Stale reports it stale. Default 3 × HeartbeatTimeout.
 	StaleAfter time.Duration
+	// PromoteAfter is how long a node that joined as a voter must stay
+	// caught up with the leader before the leader promotes it from
+	// non-voter to voter (promote.go). Default 3 × HeartbeatTimeout.
+	PromoteAfter time.Duration
 	// MaxAppendEntries caps how many entries raft writes (and the FSM
 	// applies in one SQLite transaction) at once. Default 64, at most 1024.
 	MaxAppendEntries int
@@ -125,6 +144,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.StaleAfter == 0 {
 		c.StaleAfter = 3 * c.HeartbeatTimeout
+	}
+	if c.CertValidity == 0 {
+		c.CertValidity = nodeCertValidity
+	}
+	if c.PromoteAfter == 0 {
+		c.PromoteAfter = 3 * c.HeartbeatTimeout
 	}
 	if c.MaxAppendEntries == 0 {
 		c.MaxAppendEntries = 64

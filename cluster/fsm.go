@@ -56,6 +56,11 @@ type fsm struct {
 	codec         *errorCodec
 	resultDecoder func(typ string) func(json.RawMessage) (any, error)
 	dedup         dedupState
+	// savepoint and release open and close each command's savepoint,
+	// prepared in the transaction of the batch being applied (nil
+	// between batches). Executed as plain text, SQLite compiled them
+	// again for every command.
+	savepoint, release *sql.Stmt
 }
 
 // newFSM opens (or creates) the SQLite state in dir.
@@ -86,7 +91,7 @@ func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
 		codec:         reg.errorCodecOf(),
 		resultDecoder: reg.resultDecoder,
 	}
-	f.migrations[reservedComponent] = append(clusterMigrations(), dedupMigration())
+	f.migrations[reservedComponent] = append(clusterMigrations(), dedupMigration(), auditMigration(), leanMigration())
 	f.builtins = map[string]handler{
 		migrateType:      {maxVersion: 1, fn: f.applyMigrate},
 		outboxSentType:   {maxVersion: outboxSentVersion, fn: applyOutboxSent},
@@ -159,6 +164,15 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if err != nil {
 		panic(fmt.Sprintf("cluster: fsm: begin transaction for entries up to %d: %v", last, err))
 	}
+	// The statements belong to tx: its commit closes them (and hands
+	// them back to the connection's statement cache).
+	if f.savepoint, err = tx.PrepareContext(ctx, `SAVEPOINT cmd`); err != nil {
+		panic(fmt.Sprintf("cluster: fsm: prepare savepoint: %v", err))
+	}
+	if f.release, err = tx.PrepareContext(ctx, `RELEASE cmd`); err != nil {
+		panic(fmt.Sprintf("cluster: fsm: prepare release: %v", err))
+	}
+	defer func() { f.savepoint, f.release = nil, nil }()
 	for i, l := range logs {
 		if l.Index <= applied || l.Type != raft.LogCommand {
 			continue
@@ -188,6 +202,7 @@ func (f *fsm) applyOne(ctx context.Context, tx *sql.Tx, l *raft.Log) any {
 		panic(fmt.Sprintf("cluster: fsm: entry %d is not a command: %v", l.Index, err))
 	}
 	cmd.Index = l.Index
+	cmd.outbox = &outboxSeq{}
 	if cmd.Type == batchType && cmd.Version == 1 {
 		resp := f.applyBatchEntry(ctx, tx, cmd)
 		f.prune(ctx, tx, cmd.Time, prunePerEntry+prunePerCommand*len(resp.resps))
@@ -219,8 +234,12 @@ func (f *fsm) applyCommand(ctx context.Context, tx *sql.Tx, cmd Command) *respon
 		// creation): look again at the next command.
 		defer func() { f.dedup = dedupUnknown }()
 	}
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT cmd`); err != nil {
+	if _, err := f.savepoint.ExecContext(ctx); err != nil {
 		panic(fmt.Sprintf("cluster: fsm: savepoint for entry %d: %v", cmd.Index, err))
+	}
+	var enqueued int
+	if cmd.outbox != nil {
+		enqueued = cmd.outbox.n
 	}
 	value, err := f.call(fn, tx, cmd)
 	if err != nil {
@@ -230,11 +249,16 @@ func (f *fsm) applyCommand(ctx context.Context, tx *sql.Tx, cmd Command) *respon
 		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO cmd`); rerr != nil {
 			panic(fmt.Sprintf("cluster: fsm: roll back entry %d: %v", cmd.Index, rerr))
 		}
+		if cmd.outbox != nil {
+			// The command's outbox rows are gone, and so are their numbers.
+			cmd.outbox.n = enqueued
+		}
 	}
+	f.audit(ctx, tx, cmd, err)
 	if dedup {
 		f.record(ctx, tx, cmd, value, err)
 	}
-	if _, rerr := tx.ExecContext(ctx, `RELEASE cmd`); rerr != nil {
+	if _, rerr := f.release.ExecContext(ctx); rerr != nil {
 		panic(fmt.Sprintf("cluster: fsm: release entry %d: %v", cmd.Index, rerr))
 	}
 	if err != nil {

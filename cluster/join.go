@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster/pki"
@@ -37,10 +38,12 @@ type joinRequest struct {
 // joinResponse is the admitting node's answer: the signed certificate
 // (node then CA, PEM), the CA, and whether the token admits a voter.
 type joinResponse struct {
-	CertPEM []byte     `json:"cert"`
-	CAPEM   []byte     `json:"ca"`
-	Voter   bool       `json:"voter"`
-	Error   *wireError `json:"error,omitempty"`
+	CertPEM []byte `json:"cert"`
+	CAPEM   []byte `json:"ca"`
+	Voter   bool   `json:"voter"`
+	// Secret is Config.JoinSecret of the admitting node, if any.
+	Secret []byte     `json:"secret,omitempty"`
+	Error  *wireError `json:"error,omitempty"`
 }
 
 // serveJoin answers one join request. The token is consumed through the
@@ -111,11 +114,17 @@ func (n *Node) admit(req joinRequest) (joinResponse, error) {
 		}
 		voter = r.Voter
 	}
-	certPEM, err := ca.SignNode(req.CSR, req.NodeID, hostsOf(req.Advertise), n.cfg.Now(), nodeCertValidity)
+	certPEM, err := ca.SignNode(req.CSR, req.NodeID, hostsOf(req.Advertise), n.cfg.Now(), n.cfg.CertValidity)
 	if err != nil {
 		return joinResponse{}, err
 	}
-	return joinResponse{CertPEM: certPEM, CAPEM: ca.CertPEM(), Voter: voter}, nil
+	var secret []byte
+	if n.cfg.JoinSecret != nil {
+		if secret, err = n.cfg.JoinSecret(); err != nil {
+			return joinResponse{}, fmt.Errorf("cluster: join secret: %w", err)
+		}
+	}
+	return joinResponse{CertPEM: certPEM, CAPEM: ca.CertPEM(), Voter: voter, Secret: secret}, nil
 }
 
 // joinRequestID names a join request by its token, secret, node ID and
@@ -167,6 +176,10 @@ type JoinOptions struct {
 	AdvertiseAddr string
 	// Timeout bounds the whole exchange. Default 30s.
 	Timeout time.Duration
+	// OnSecret, when set, receives the admitting node's Config.JoinSecret
+	// (only when it sent one), before Join returns; an error fails the
+	// join.
+	OnSecret func([]byte) error
 }
 
 // Join runs the join handshake of a new node against the node at
@@ -227,6 +240,11 @@ func Join(ctx context.Context, opts JoinOptions) (*pki.Identity, bool, error) {
 	if pki.FingerprintOf(id.CA) != tok.CAFingerprint {
 		return nil, false, fmt.Errorf("cluster: join: %w", pki.ErrFingerprintMismatch)
 	}
+	if len(resp.Secret) > 0 && opts.OnSecret != nil {
+		if err := opts.OnSecret(resp.Secret); err != nil {
+			return nil, false, fmt.Errorf("cluster: join: keep the cluster secret: %w", err)
+		}
+	}
 	return id, resp.Voter, nil
 }
 
@@ -267,6 +285,14 @@ func joinOnce(ctx context.Context, addr, caFingerprint string, req joinRequest) 
 // added and has caught up; it waits for Start to open the listener and
 // retries until a leader accepts or ctx ends. Asking again for a node
 // that is already a member is harmless.
+//
+// A voter joins staged (AddStagedVoter): it is added as a non-voter and
+// the leader promotes it once it has caught up, so that a node still
+// receiving the log never counts towards the quorum. JoinCluster then
+// returns once this node is a voter, so that an operator who adds nodes
+// one at a time, waiting for each to serve, never has two catching up at
+// once. A leader of an older version, which does not know staged joins,
+// adds it as a voter at once, as before.
 func (n *Node) JoinCluster(ctx context.Context, seedAddr string, voter bool) error {
 	for n.stream.Load() == nil {
 		select {
@@ -279,7 +305,7 @@ func (n *Node) JoinCluster(ctx context.Context, seedAddr string, voter bool) err
 	}
 	op := opAddNonvoter
 	if voter {
-		op = opAddVoter
+		op = opAddStaged
 	}
 	for {
 		resp, err := n.call(ctx, seedAddr, "", rpcRequest{Op: op, ID: n.cfg.NodeID, Addr: n.RaftAddr()})
@@ -290,6 +316,27 @@ func (n *Node) JoinCluster(ctx context.Context, seedAddr string, voter bool) err
 		if errors.As(err, &nl) && nl.LeaderAddr != "" {
 			seedAddr = nl.LeaderAddr
 			continue
+		}
+		if err != nil && op == opAddStaged && strings.Contains(err.Error(), "unknown RPC operation") {
+			n.log.Warn("the leader does not know staged joins (older version): joining as a voter at once", "leader", seedAddr)
+			op = opAddVoter
+			continue
+		}
+		if err == nil && op == opAddStaged {
+			n.log.Info("added as a non-voter: the leader promotes this node to voter once it has caught up")
+			// The configuration this node knows may still be an older
+			// one that names it a voter (a wiped node that installed a
+			// snapshot taken before it was demoted): first apply what the
+			// leader had committed when it answered, which includes the
+			// change that made this node a non-voter.
+			if err := n.barrierRetry(ctx); err != nil {
+				return fmt.Errorf("cluster: join cluster: added as a non-voter, not caught up: %w", err)
+			}
+			if err := n.waitVoter(ctx); err != nil {
+				return fmt.Errorf("cluster: join cluster: added as a non-voter, not yet promoted to voter: %w", err)
+			}
+			n.log.Info("promoted to voter")
+			return nil
 		}
 		if err == nil {
 			return nil

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
 	"time"
@@ -106,6 +105,21 @@ func (n *Node) changeMembership(ctx context.Context, op, id, addr string) error 
 	if r.State() != raft.Leader {
 		return notLeader(r)
 	}
+	switch op {
+	case opAddStaged:
+		return n.addStaged(ctx, r, id, addr)
+	case opAddNonvoter, opRemove:
+		// A node that now joins as a non-voter, or leaves, is no longer
+		// to be promoted (promote.go).
+		if err := n.unstage(ctx, id); err != nil {
+			return err
+		}
+	}
+	return n.applyMembership(ctx, r, op, id, addr)
+}
+
+// applyMembership makes the raft configuration change of changeMembership.
+func (n *Node) applyMembership(ctx context.Context, r *raft.Raft, op, id, addr string) error {
 	if op == opAddVoter || op == opAddNonvoter {
 		if err := n.replaceMember(r, op, id, addr); err != nil {
 			return err
@@ -203,6 +217,11 @@ type Status struct {
 	LastContact time.Duration
 	// Servers is the raft configuration as this node knows it.
 	Servers []ServerStatus
+	// CAFingerprint is the fingerprint of the CA of the certificate this
+	// node presents, and TrustedCAs those of the CAs it accepts peers of
+	// (sorted); both empty on plain TCP. A CA rotation waits on them.
+	CAFingerprint string   `json:",omitempty"`
+	TrustedCAs    []string `json:",omitempty"`
 }
 
 // ServerStatus is one member of the configuration.
@@ -212,6 +231,9 @@ type ServerStatus struct {
 	Voter    bool
 	IsLeader bool
 	IsSelf   bool
+	// Staged is true for a non-voter that joined as a voter: the leader
+	// promotes it once it has caught up (promote.go).
+	Staged bool `json:",omitempty"`
 }
 
 // Status reports this node's raft state and the configuration it knows.
@@ -219,6 +241,10 @@ type ServerStatus struct {
 // applied indexes of other nodes are not known locally: ask each node.
 func (n *Node) Status() Status {
 	st := Status{NodeID: n.cfg.NodeID, Addr: n.RaftAddr(), AppliedIndex: n.AppliedIndex(), State: "Shutdown", LastContact: -1}
+	if s := n.stream.Load(); s != nil && s.certs != nil {
+		st.CAFingerprint = pki.FingerprintOf(s.certs.Identity().CA)
+		st.TrustedCAs = s.certs.TrustedFingerprints()
+	}
 	r := n.raft.Load()
 	if r == nil {
 		return st
@@ -239,6 +265,7 @@ func (n *Node) Status() Status {
 			st.LastContact = time.Since(lc)
 		}
 	}
+	staged, _ := n.stagedNodes(context.Background())
 	if f := r.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
 			st.Servers = append(st.Servers, ServerStatus{
@@ -247,6 +274,7 @@ func (n *Node) Status() Status {
 				Voter:    s.Suffrage == raft.Voter,
 				IsLeader: s.ID == lid,
 				IsSelf:   string(s.ID) == n.cfg.NodeID,
+				Staged:   s.Suffrage != raft.Voter && staged[string(s.ID)],
 			})
 		}
 	}
@@ -262,52 +290,4 @@ func (n *Node) Leader() (id, addr string) {
 	}
 	a, i := r.LeaderWithID()
 	return string(i), string(a)
-}
-
-// RenewCertificate issues this node a new certificate (valid one year from
-// now, same key, node ID and host names) signed by the cluster CA held in
-// the replicated state, and returns the identity to save with
-// pki.SaveIdentity. Keeping the key means that saving replaces only the
-// certificate file, atomically. The running node keeps presenting its
-// current certificate until it restarts; restart the nodes one at a time.
-func (n *Node) RenewCertificate(ctx context.Context) (*pki.Identity, error) {
-	id := n.cfg.Identity
-	if id == nil {
-		return nil, errors.New("cluster: renew certificate: this node runs without a TLS identity (plain TCP)")
-	}
-	if err := n.waitStateCA(ctx); err != nil {
-		return nil, fmt.Errorf("cluster: renew certificate: %w", err)
-	}
-	ca, err := n.loadCA(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: renew certificate: %w", err)
-	}
-	if ca.Fingerprint() != pki.FingerprintOf(id.CA) {
-		return nil, errors.New("cluster: renew certificate: the CA in the replicated state is not the one that signed this node")
-	}
-	key, ok := id.Certificate.PrivateKey.(crypto.Signer)
-	if !ok {
-		return nil, errors.New("cluster: renew certificate: the node key cannot sign")
-	}
-	csr, err := pki.CSR(key, n.cfg.NodeID)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: renew certificate: %w", err)
-	}
-	var hosts []string
-	if leaf := id.Certificate.Leaf; leaf != nil {
-		for _, ip := range leaf.IPAddresses {
-			hosts = append(hosts, ip.String())
-		}
-		hosts = append(hosts, leaf.DNSNames...)
-	}
-	certPEM, err := ca.SignNode(csr, n.cfg.NodeID, hosts, n.cfg.Now(), nodeCertValidity)
-	if err != nil {
-		return nil, fmt.Errorf("cluster: renew certificate: %w", err)
-	}
-	renewed, err := pki.ParseIdentity(certPEM, id.KeyPEM, ca.CertPEM())
-	if err != nil {
-		return nil, fmt.Errorf("cluster: renew certificate: %w", err)
-	}
-	n.log.Info("certificate renewed (used from the next start)", "not_after", renewed.Certificate.Leaf.NotAfter)
-	return renewed, nil
 }

@@ -54,6 +54,9 @@ type Node struct {
 	removed removedCache // removed nodes, for the TLS peer check (admission.go)
 	batch   *batcher     // puts concurrent commands into shared entries (batcher.go)
 	gate    gateCache    // the version gate's positive answers (gate.go)
+	// auditPruned is when (this node's clock, Unix ns) it last proposed
+	// an audit prune (audit.go).
+	auditPruned atomic.Int64
 
 	// dropAnswers makes serveRPC close the connection instead of
 	// answering that many propose requests (after proposing them): a lost
@@ -100,6 +103,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.fsm.onCommit = n.wakeOutbox
+	n.fsm.installAudit()
 	n.codec = cfg.Registry.errorCodecOf()
 	if n.readDB, err = openReadDB(filepath.Join(cfg.Dir, stateFile)); err != nil {
 		return nil, err
@@ -273,6 +277,9 @@ func (n *Node) startRaft() (*raft.Raft, error) {
 func (n *Node) run(r *raft.Raft, obs *raft.Observer, obsCh chan raft.Observation) {
 	defer n.wg.Done()
 	defer r.DeregisterObserver(obs)
+	if n.cfg.Identity != nil {
+		defer n.startRenewer()() // certrenew.go
+	}
 	var stop func()
 	defer func() {
 		if stop != nil {
@@ -295,7 +302,9 @@ func (n *Node) run(r *raft.Raft, obs *raft.Observer, obsCh chan raft.Observation
 					stopOutbox = n.startOutbox(r)
 				}
 				stopMigrator := n.startMigrator()
+				stopPromoter := n.startPromoter(r) // promote.go
 				stop = func() {
+					stopPromoter()
 					stopMigrator()
 					stopOutbox()
 				}
@@ -556,6 +565,7 @@ func (n *Node) Propose(ctx context.Context, cmd Command) (Result, error) {
 		}
 		cmd.RequestID = ""
 	}
+	cmd = n.attachActor(ctx, cmd)
 	var (
 		unknown  error     // the last unknown outcome, if any
 		deadline time.Time // end of the retry budget, from the first unknown outcome

@@ -105,7 +105,9 @@ type Deliverer func(ctx context.Context, m OutboxMessage) error
 // in the outbox makes Enqueue a no-op. Payload must be a JSON object, as
 // json.Marshal of a struct gives: Enqueue checks its first and last bytes
 // only (a full validation, on every node for every booking, was 3% of a
-// follower's CPU under load).
+// follower's CPU under load). An apply function must not roll back an
+// Enqueue of its own (with a savepoint of its own): the FSM rolls back a
+// failed command's rows, and the row numbers with them.
 func Enqueue(tx *sql.Tx, cmd Command, item OutboxItem) error {
 	switch {
 	case cmd.Index == 0:
@@ -115,11 +117,34 @@ func Enqueue(tx *sql.Tx, cmd Command, item OutboxItem) error {
 	case len(item.Payload) < 2 || item.Payload[0] != '{' || item.Payload[len(item.Payload)-1] != '}':
 		return fmt.Errorf("cluster: Enqueue %s: payload is not JSON", item.Key)
 	}
-	// The row's number within its command counts the rows the command
-	// already enqueued, in the same statement as the insert (one SQLite
-	// call less per booking in the FSM goroutine). The WHERE clause also
-	// keeps SQLite from reading ON CONFLICT as a join constraint.
 	at := cmd.Time.UnixNano()
+	if seq := cmd.outbox; seq != nil {
+		// The row's number within its entry is the count of rows the
+		// entry has enqueued so far that are still there: the FSM keeps
+		// it (outboxSeq), so the insert is a plain one. Counting them in
+		// SQL made SQLite read the table it inserts into, which it does
+		// through a temporary copy of the SELECT's result, for every
+		// booking on every node.
+		n := seq.n + 1
+		res, err := tx.ExecContext(context.Background(), `INSERT INTO cluster_outbox
+			(id, cmd_index, tenant, kind, key, payload, created, next_attempt)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO NOTHING`,
+			strconv.FormatUint(cmd.Index, 10)+"-"+strconv.Itoa(n), int64(cmd.Index), cmd.Tenant, item.Kind, item.Key,
+			[]byte(item.Payload), at, at)
+		if err != nil {
+			return fmt.Errorf("cluster: Enqueue %s: %w", item.Key, err)
+		}
+		if added, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("cluster: Enqueue %s: %w", item.Key, err)
+		} else if added > 0 {
+			seq.n = n
+		}
+		return nil
+	}
+	// Called with a command the FSM did not hand out (tests): count the
+	// entry's rows in the same statement as the insert. The WHERE clause
+	// also keeps SQLite from reading ON CONFLICT as a join constraint.
 	_, err := tx.ExecContext(context.Background(), `INSERT INTO cluster_outbox
 		(id, cmd_index, tenant, kind, key, payload, created, next_attempt)
 		SELECT ? || '-' || (COUNT(*) + 1), ?, ?, ?, ?, ?, ?, ? FROM cluster_outbox WHERE cmd_index = ?
@@ -131,6 +156,13 @@ func Enqueue(tx *sql.Tx, cmd Command, item OutboxItem) error {
 	}
 	return nil
 }
+
+// outboxSeq counts the outbox rows that the commands of one log entry
+// have enqueued and not rolled back: exactly what a COUNT(*) of the rows
+// with the entry's index gives (no other entry writes that index, and
+// nothing deletes outbox rows), so the IDs are those older binaries give.
+// The FSM makes one per entry and restores n when it rolls a command back.
+type outboxSeq struct{ n int }
 
 // outboxResult is the payload of the worker's commands. NextAttempt is
 // computed by the worker (the backoff is its business, not apply's).

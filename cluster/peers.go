@@ -39,6 +39,9 @@ type MemberStatus struct {
 	// Binary is the version of the sportello binary the member recorded
 	// with its capabilities ("" before it did).
 	Binary string
+	// CAFingerprint and TrustedCAs are the member's (see Status).
+	CAFingerprint string   `json:",omitempty"`
+	TrustedCAs    []string `json:",omitempty"`
 }
 
 // Members asks every member of the configuration this node knows for its
@@ -94,6 +97,7 @@ func (m *MemberStatus) fill(st Status) {
 	m.State, m.Term = st.State, st.Term
 	m.AppliedIndex, m.CommitIndex, m.LastLogIndex = st.AppliedIndex, st.CommitIndex, st.LastLogIndex
 	m.LastContact = st.LastContact
+	m.CAFingerprint, m.TrustedCAs = st.CAFingerprint, st.TrustedCAs
 }
 
 // recordedBinaries returns the binary version each node recorded with its

@@ -36,6 +36,8 @@ type handler struct {
 	fn         ApplyFunc
 	// shares: commands of this type may share a log entry (ShareEntries).
 	shares bool
+	// describe sums up a command for the audit log (Describe).
+	describe func(Command) string
 }
 
 // NewRegistry returns an empty registry.

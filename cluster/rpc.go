@@ -132,7 +132,7 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 				err = fmt.Errorf("cluster: encode result of %s: %w", cmd.Type, err)
 			}
 		}
-	case opAddVoter, opAddNonvoter, opRemove:
+	case opAddVoter, opAddNonvoter, opRemove, opAddStaged:
 		err = n.changeMembership(ctx, req.Op, req.ID, req.Addr)
 	case opReadIndex:
 		resp.Index, err = n.handleReadIndex(ctx)

@@ -43,8 +43,9 @@ var errStreamClosed = errors.New("cluster: transport closed")
 type streamLayer struct {
 	ln        net.Listener
 	advertise net.Addr
-	server    *tls.Config // nil: plain TCP
-	id        *pki.Identity
+	server    *tls.Config     // nil: plain TCP
+	id        *pki.Identity   // as started
+	certs     *pki.CertHolder // the current certificate and trusted CAs (nil: plain TCP)
 	log       *slog.Logger
 	serveRPC  func(net.Conn)
 	serveJoin func(net.Conn)
@@ -101,8 +102,10 @@ func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logg
 	if id != nil {
 		// A joining node has no certificate yet: the listener lets a
 		// client without one through, and handle allows it only the join
-		// tag.
-		s.server = pki.WithPeerCheck(pki.JoinServerConfig(id.Pool, id.Certificate), s.checkPeer)
+		// tag. The node's own certificate comes from the holder at each
+		// handshake, so that a renewed one is used without a restart.
+		s.certs = pki.NewCertHolder(id)
+		s.server = pki.WithCertHolder(pki.WithPeerCheck(pki.JoinServerConfig(id.Pool, id.Certificate), s.checkPeer), s.certs)
 	}
 	s.faults.on.Store(faultInjection)
 	s.wg.Add(1)
@@ -227,7 +230,7 @@ func (s *streamLayer) dial(addr string, tag byte, expectNodeID string, timeout t
 	}
 	c := raw
 	if s.id != nil {
-		cfg := pki.WithPeerCheck(pki.ClientConfig(s.id.Pool, s.id.Certificate, expectNodeID), s.checkPeer)
+		cfg := pki.WithCertHolder(pki.WithPeerCheck(pki.ClientConfig(s.certs.Pool(), s.id.Certificate, expectNodeID), s.checkPeer), s.certs)
 		tc := tls.Client(raw, cfg)
 		raw.SetDeadline(time.Now().Add(max(timeout, time.Second)))
 		if err := tc.Handshake(); err != nil {

@@ -75,6 +75,13 @@ func ClusterWith(t testing.TB, n int, setup func(*cluster.Node), register ...fun
 // Identity makes a TLS identity for node id signed by ca, valid a day.
 func Identity(t testing.TB, ca *pki.CA, id string) *pki.Identity {
 	t.Helper()
+	return IdentityValid(t, ca, id, 24*time.Hour)
+}
+
+// IdentityValid makes a TLS identity for node id signed by ca, valid for
+// validity from now: short ones test certificate renewal.
+func IdentityValid(t testing.TB, ca *pki.CA, id string, validity time.Duration) *pki.Identity {
+	t.Helper()
 	key, err := pki.NewNodeKey()
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +90,7 @@ func Identity(t testing.TB, ca *pki.CA, id string) *pki.Identity {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certPEM, err := ca.SignNode(csr, id, []string{"127.0.0.1"}, time.Now(), 24*time.Hour)
+	certPEM, err := ca.SignNode(csr, id, []string{"127.0.0.1"}, time.Now(), validity)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,4 +122,9 @@ func TestSMTPSinkTakesWhatTheNodeSends(t *testing.T) {
 	if got := sink.received.Load(); got != 3 {
 		t.Errorf("sink received %d messages, want 3", got)
 	}
+	// The sender keeps its connection: one for the three messages, and
+	// Close (of the sink, deferred) does not wait for the idle one.
+	if got := sink.conns.Load(); got != 1 {
+		t.Errorf("sink accepted %d connections, want 1", got)
+	}
 }

@@ -14,11 +14,17 @@ import (
 // nodes deliver their emails as in production (a TCP connection and an
 // SMTP conversation per email) instead of writing files into the demo
 // mailbox, which on this VM costs more kernel time per email than the
-// whole booking (a new inode per file). Its CPU is loadgen's.
+// whole booking (a new inode per file). Its CPU is loadgen's. Nodes keep
+// their connections open between messages (mail.SMTPConfig.PoolSize), as
+// they would with a real relay.
 type smtpSink struct {
 	ln       net.Listener
 	wg       sync.WaitGroup
 	received atomic.Int64
+	conns    atomic.Int64 // connections accepted
+
+	mu   sync.Mutex
+	open map[net.Conn]struct{}
 }
 
 func startSMTPSink() (*smtpSink, error) {
@@ -26,7 +32,7 @@ func startSMTPSink() (*smtpSink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &smtpSink{ln: ln}
+	s := &smtpSink{ln: ln, open: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -35,10 +41,17 @@ func startSMTPSink() (*smtpSink, error) {
 			if err != nil {
 				return
 			}
+			s.conns.Add(1)
+			s.mu.Lock()
+			s.open[c] = struct{}{}
+			s.mu.Unlock()
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
 				s.serve(c)
+				s.mu.Lock()
+				delete(s.open, c)
+				s.mu.Unlock()
 			}()
 		}
 	}()
@@ -108,8 +121,14 @@ func (s *smtpSink) serve(c net.Conn) {
 	}
 }
 
-// Close stops the sink and waits for its connections.
+// Close stops the sink, closes the connections still open (nodes keep
+// idle ones) and waits for them.
 func (s *smtpSink) Close() {
 	s.ln.Close()
+	s.mu.Lock()
+	for c := range s.open {
+		c.Close()
+	}
+	s.mu.Unlock()
 	s.wg.Wait()
 }

@@ -8,6 +8,9 @@
 // attachments for that page and for tests.
 //
 // The package composes no message and knows nothing of bookings or
-// tenants; it never retries (the cluster outbox does, with backoff).
+// tenants. SMTP keeps a few connections open between messages; it tries
+// again only when a kept connection fails before the server accepted the
+// message's DATA (the server had closed it while idle), never after:
+// other retries are the cluster outbox's, with backoff.
 // Subpackage smtptest runs a real SMTP server for tests.
 package mail

@@ -83,11 +83,19 @@ type Provider struct {
 	refusals  []string
 	logouts   []string
 	seq       int
+	// authAlgs are the token endpoint's assertion algorithms; jtis the
+	// client assertion IDs seen (client + " " + jti); assertions those
+	// accepted.
+	authAlgs   []string
+	jtis       map[string]bool
+	assertions []Assertion
 }
 
 type client struct {
 	secret       string
 	redirectURIs []string
+	// jwks, when set, makes the client a private_key_jwt one.
+	jwks func() (jose.JSONWebKeySet, error)
 }
 
 // authRequest is an authorization request waiting for its login.
@@ -115,6 +123,7 @@ func Start(t testing.TB, opts ...Option) *Provider {
 		key: key, kid: "k1-" + randomString(6),
 		clients: map[string]client{}, users: map[string]User{}, requests: map[string]authRequest{},
 		codes: map[string]*grant{}, tokens: map[string]string{}, sids: map[string]string{},
+		authAlgs: []string{"RS256", "ES256"}, jtis: map[string]bool{},
 	}
 	for _, o := range opts {
 		o(p)
@@ -211,18 +220,19 @@ func (p *Provider) refuse(w http.ResponseWriter, status int, code, why string) {
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	iss := p.Issuer()
 	doc := map[string]any{
-		"issuer":                                iss,
-		"authorization_endpoint":                iss + "/authorize",
-		"token_endpoint":                        iss + "/token",
-		"jwks_uri":                              iss + "/jwks",
-		"userinfo_endpoint":                     iss + "/userinfo",
-		"response_types_supported":              []string{"code"},
-		"subject_types_supported":               []string{"public"},
-		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"scopes_supported":                      []string{"openid", "profile", "email", "groups"},
-		"claims_supported":                      []string{"sub", "name", "email", "preferred_username", "fiscal_number", "groups"},
+		"issuer":                                           iss,
+		"authorization_endpoint":                           iss + "/authorize",
+		"token_endpoint":                                   iss + "/token",
+		"jwks_uri":                                         iss + "/jwks",
+		"userinfo_endpoint":                                iss + "/userinfo",
+		"response_types_supported":                         []string{"code"},
+		"subject_types_supported":                          []string{"public"},
+		"id_token_signing_alg_values_supported":            []string{"RS256"},
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"token_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported": p.authAlgs,
+		"scopes_supported":                                 []string{"openid", "profile", "email", "groups"},
+		"claims_supported":                                 []string{"sub", "name", "email", "preferred_username", "fiscal_number", "groups"},
 	}
 	if !p.noEndSession {
 		doc["end_session_endpoint"] = iss + "/end_session"
@@ -351,19 +361,30 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, secret, basic := r.BasicAuth()
-	if basic {
+	switch {
+	case r.PostForm.Has("client_assertion") || r.PostForm.Has("client_assertion_type"):
+		var err error
+		if id, err = p.checkAssertion(r); err != nil {
+			p.refuse(w, http.StatusUnauthorized, "invalid_client", err.Error())
+			return
+		}
+	case basic:
 		// RFC 6749 2.3.1: the credentials are form-encoded inside Basic.
 		id, _ = url.QueryUnescape(id)
 		secret, _ = url.QueryUnescape(secret)
-	} else {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	}
-	p.mu.Lock()
-	c, ok := p.clients[id]
-	p.mu.Unlock()
-	if !ok || subtle.ConstantTimeCompare([]byte(c.secret), []byte(secret)) != 1 {
-		p.refuse(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
-		return
+		fallthrough
+	default:
+		if !basic {
+			id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+		}
+		p.mu.Lock()
+		c, ok := p.clients[id]
+		p.mu.Unlock()
+		// A private_key_jwt client has no secret: "" never matches.
+		if !ok || c.jwks != nil || subtle.ConstantTimeCompare([]byte(c.secret), []byte(secret)) != 1 {
+			p.refuse(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+			return
+		}
 	}
 	if r.PostForm.Get("grant_type") != "authorization_code" {
 		p.refuse(w, http.StatusBadRequest, "unsupported_grant_type", "only authorization_code is supported")

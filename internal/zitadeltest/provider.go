@@ -36,6 +36,7 @@ type User struct {
 type Provider struct {
 	srv     *httptest.Server
 	storage *storage
+	hooks   hooks // tamper.go
 }
 
 // Start serves a provider until the test ends; user is the account every
@@ -57,14 +58,14 @@ func Start(t *testing.T, user User) *Provider {
 	if _, err := rand.Read(cryptoKey[:]); err != nil {
 		t.Fatal(err)
 	}
-	prov, err := op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true},
+	prov, err := op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true, AuthMethodPost: true, AuthMethodPrivateKeyJWT: true},
 		st, op.StaticIssuer(p.srv.URL))
 	if err != nil {
 		t.Fatal(err)
 	}
 	st.loginDone = op.AuthCallbackURL(prov)
 	mux.HandleFunc("GET /login", st.approve)
-	mux.Handle("/", prov)
+	mux.Handle("/", p.tamper(prov))
 	return p
 }
 
@@ -79,6 +80,16 @@ func (p *Provider) AddClient(id, secret string, redirectURIs, postLogoutURIs []s
 	p.storage.mu.Lock()
 	defer p.storage.mu.Unlock()
 	p.storage.clients[id] = &client{id: id, secret: secret, redirects: redirectURIs, postLogout: postLogoutURIs}
+}
+
+// AddKeyClient registers a client that authenticates with
+// private_key_jwt; jwks returns its public keys (a test fetches the
+// relying party's JWKS URL). zitadel's op accepts only assertions whose
+// aud is the issuer.
+func (p *Provider) AddKeyClient(id string, jwks func() (jose.JSONWebKeySet, error), redirectURIs, postLogoutURIs []string) {
+	p.storage.mu.Lock()
+	defer p.storage.mu.Unlock()
+	p.storage.clients[id] = &client{id: id, jwks: jwks, redirects: redirectURIs, postLogout: postLogoutURIs}
 }
 
 // Logouts returns the subjects whose sessions end_session terminated.
@@ -235,7 +246,8 @@ func (s *storage) GetClientByClientID(_ context.Context, id string) (op.Client, 
 func (s *storage) AuthorizeClientIDSecret(_ context.Context, id, secret string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c, ok := s.clients[id]; ok && c.secret == secret {
+	// A private_key_jwt client has no secret: "" never matches.
+	if c, ok := s.clients[id]; ok && c.jwks == nil && c.secret == secret {
 		return nil
 	}
 	return fmt.Errorf("client %s: bad credentials", id)
@@ -283,8 +295,24 @@ func (s *storage) GetPrivateClaimsFromScopes(context.Context, string, string, []
 	return nil, nil
 }
 
-func (s *storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
-	return nil, ErrNotFound
+// GetKeyByIDAndClientID finds key kid of a private_key_jwt client in
+// the set its jwks function returns, for op's client assertion check.
+func (s *storage) GetKeyByIDAndClientID(_ context.Context, kid, clientID string) (*jose.JSONWebKey, error) {
+	s.mu.Lock()
+	c, ok := s.clients[clientID]
+	s.mu.Unlock()
+	if !ok || c.jwks == nil {
+		return nil, fmt.Errorf("client %s: %w", clientID, ErrNotFound)
+	}
+	set, err := c.jwks()
+	if err != nil {
+		return nil, err
+	}
+	keys := set.Key(kid)
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("key %s of client %s: %w", kid, clientID, ErrNotFound)
+	}
+	return &keys[0], nil
 }
 
 func (s *storage) ValidateJWTProfileScopes(_ context.Context, _ string, scopes []string) ([]string, error) {
@@ -324,13 +352,20 @@ func (a *authRequest) Done() bool                            { return a.done }
 type client struct {
 	id, secret            string
 	redirects, postLogout []string
+	// jwks, when set, makes the client a private_key_jwt one.
+	jwks func() (jose.JSONWebKeySet, error)
 }
 
 func (c *client) GetID() string                       { return c.id }
 func (c *client) RedirectURIs() []string              { return c.redirects }
 func (c *client) PostLogoutRedirectURIs() []string    { return c.postLogout }
 func (c *client) ApplicationType() op.ApplicationType { return op.ApplicationTypeWeb }
-func (c *client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBasic }
+func (c *client) AuthMethod() oidc.AuthMethod {
+	if c.jwks != nil {
+		return oidc.AuthMethodPrivateKeyJWT
+	}
+	return oidc.AuthMethodBasic
+}
 func (c *client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }

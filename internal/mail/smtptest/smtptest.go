@@ -14,6 +14,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,6 +74,11 @@ type Server struct {
 	served  chan struct{} // closed when Serve returns
 	conns   sync.WaitGroup
 	close   sync.Once
+	// accepted counts the connections accepted so far; open holds those
+	// not closed yet (DropConnections closes them).
+	accepted atomic.Int64
+	openMu   sync.Mutex
+	open     map[*trackedConn]struct{}
 
 	mu       sync.Mutex
 	msgs     []Message
@@ -84,7 +90,7 @@ type Server struct {
 // Start starts a server on 127.0.0.1:0 and stops it when the test ends.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{changed: make(chan struct{}), served: make(chan struct{})}
+	s := &Server{changed: make(chan struct{}), served: make(chan struct{}), open: map[*trackedConn]struct{}{}}
 	for _, o := range opts {
 		o(&s.opts)
 	}
@@ -107,7 +113,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	srv.ErrorLog = log.New(io.Discard, "", 0)
 	// Connections are counted beneath TLS, so go-smtp still sees a
 	// *tls.Conn and reports the connection as secure.
-	ln = &trackingListener{Listener: ln, wg: &s.conns}
+	ln = &trackingListener{Listener: ln, srv: s}
 	if s.opts.startTLS || s.opts.implicitTLS {
 		cfg, pool, err := selfSigned()
 		if err != nil {
@@ -181,6 +187,25 @@ func (s *Server) Wait(t testing.TB, n int, timeout time.Duration) []Message {
 			t.Fatalf("smtptest: got %d messages after %v, want %d", got, timeout, n)
 			return nil
 		}
+	}
+}
+
+// Connections returns how many connections the server has accepted so
+// far: a client that reuses its connections makes fewer than it sends
+// messages.
+func (s *Server) Connections() int { return int(s.accepted.Load()) }
+
+// DropConnections closes every open connection from the server's side, as
+// a relay does with connections idle too long; the server keeps listening.
+func (s *Server) DropConnections() {
+	s.openMu.Lock()
+	conns := make([]*trackedConn, 0, len(s.open))
+	for c := range s.open {
+		conns = append(conns, c)
+	}
+	s.openMu.Unlock()
+	for _, c := range conns {
+		c.Close()
 	}
 }
 
@@ -280,12 +305,12 @@ func (ss *session) Reset() { ss.from, ss.to = "", nil }
 
 func (ss *session) Logout() error { return nil }
 
-// trackingListener counts accepted connections in wg until they close, so
-// Close can wait for go-smtp's per-connection goroutines, which end by
-// closing their connection.
+// trackingListener counts accepted connections, and keeps them in the
+// server's wait group until they close, so Close can wait for go-smtp's
+// per-connection goroutines, which end by closing their connection.
 type trackingListener struct {
 	net.Listener
-	wg *sync.WaitGroup
+	srv *Server
 }
 
 func (l *trackingListener) Accept() (net.Conn, error) {
@@ -293,19 +318,30 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.wg.Add(1)
-	return &trackedConn{Conn: c, done: l.wg.Done}, nil
+	s := l.srv
+	s.accepted.Add(1)
+	s.conns.Add(1)
+	tc := &trackedConn{Conn: c, srv: s}
+	s.openMu.Lock()
+	s.open[tc] = struct{}{}
+	s.openMu.Unlock()
+	return tc, nil
 }
 
 type trackedConn struct {
 	net.Conn
 	once sync.Once
-	done func()
+	srv  *Server
 }
 
 func (c *trackedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.done)
+	c.once.Do(func() {
+		c.srv.openMu.Lock()
+		delete(c.srv.open, c)
+		c.srv.openMu.Unlock()
+		c.srv.conns.Done()
+	})
 	return err
 }
 
