@@ -99,6 +99,7 @@ func Register(reg *cluster.Registry) {
 	reg.Migrate(migrations...)
 	reg.Handle(CommandCreate, payloadVersion, applyCreate)
 	reg.Handle(CommandUpdate, payloadVersion, applyUpdate)
+	registerSettings(reg)
 }
 
 // decodeSave decodes and checks the payload of a create or update command.

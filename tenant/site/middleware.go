@@ -96,7 +96,8 @@ func setPageHeaders(h http.Header, nonce string, t tenant.Tenant) {
 func csp(nonce, imgOrigin string) string {
 	var b strings.Builder
 	b.WriteString("default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
-	b.WriteString("; img-src 'self' data:")
+	// Bootstrap Italia's stylesheet embeds an icon font as a data: URL.
+	b.WriteString("; font-src 'self' data:; img-src 'self' data:")
 	if imgOrigin != "" {
 		b.WriteString(" " + imgOrigin)
 	}
