@@ -30,6 +30,11 @@ const (
 // nodes refuse unknown fields.
 const payloadVersion = 1
 
+// providerSaveVersion is the newest version of auth.provider.save: 2 adds
+// the client authentication method, the sealed secret and the keys of
+// private_key_jwt to the provider.
+const providerSaveVersion = 2
+
 // migrations are the package's schema steps. Times are Unix nanoseconds
 // (UTC), so that expiry checks are integer comparisons. Every table is
 // keyed or indexed by tenant_id and every query names it.
@@ -155,7 +160,7 @@ type LoginResult struct {
 func Register(reg *cluster.Registry) {
 	registerErrors(reg)
 	reg.Migrate(migrations...)
-	reg.Handle(CommandProviderSave, payloadVersion, applyProviderSave)
+	reg.Handle(CommandProviderSave, providerSaveVersion, applyProviderSave)
 	reg.Handle(CommandProviderDelete, payloadVersion, applyProviderDelete)
 	reg.Handle(CommandFlowBegin, payloadVersion, applyFlowBegin)
 	reg.Handle(CommandFlowConsume, payloadVersion, applyFlowConsume)
@@ -174,6 +179,8 @@ func Register(reg *cluster.Registry) {
 	reg.HandleResult(CommandLogin, decodeAs[LoginResult])
 	reg.HandleResult(CommandUserEndAll, decodeAs[int])
 	reg.HandleResult(CommandBackchannel, decodeAs[int])
+	describeCommands(reg)
+	registerLocal(reg)
 }
 
 func decodeAs[T any](b json.RawMessage) (any, error) {
@@ -195,7 +202,13 @@ func decode(cmd cluster.Command, v any) error {
 
 func applyProviderSave(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	var p providerSavePayload
-	if err := decode(cmd, &p); err != nil {
+	if cmd.Version < 1 || cmd.Version > providerSaveVersion {
+		return nil, fmt.Errorf("%s: payload version %d not supported (max %d)", cmd.Type, cmd.Version, providerSaveVersion)
+	}
+	if cmd.Tenant == "" {
+		return nil, fmt.Errorf("%s: command without a tenant", cmd.Type)
+	}
+	if err := cmd.Decode(&p); err != nil {
 		return nil, err
 	}
 	normalizeProvider(&p.Provider)

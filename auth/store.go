@@ -45,7 +45,12 @@ type Config struct {
 	// Writes are judged by apply with the leader's time.
 	Now func() time.Time
 	// Random is the source of secrets; nil means crypto/rand.Reader.
-	Random          io.Reader
+	Random io.Reader
+	// Secrets seals the providers' client secrets and private keys
+	// (OpenSecrets of the data directory's secrets.key). Nil keeps client
+	// secrets in clear and refuses private_key_jwt: only for tests and
+	// tools that never see a real secret.
+	Secrets         *Secrets
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
 	FlowTTL         time.Duration
@@ -123,19 +128,131 @@ func (s *Store) FlowTTL() time.Duration { return s.cfg.FlowTTL }
 
 // SaveProvider creates or replaces provider p of Comune t. It returns a
 // *ValidationError for invalid fields; apply checks them again.
+//
+// The client secret is sealed here, in the proposer, so that it is in
+// clear neither in the replicated state nor in the Raft log. For
+// private_key_jwt a key pair is drawn when p has none (algorithm
+// p.KeyAlg, RS256 by default); the keys of a provider read with Provider
+// are kept as they are. A secret or key of another method is dropped.
 func (s *Store) SaveProvider(ctx context.Context, t tenant.ID, p Provider) (Provider, error) {
 	normalizeProvider(&p)
+	if p.ClientAuth.Method() == PrivateKeyJWT && len(p.Keys) == 0 && idPattern.MatchString(p.ID) {
+		if err := s.addKey(t, &p); err != nil {
+			return Provider{}, err
+		}
+	}
+	// Validation comes before sealing, so that a refused form says what
+	// is wrong with it even on a node that cannot seal.
 	if err := validateProvider(p); err != nil {
 		return Provider{}, err
 	}
-	res, err := s.propose(ctx, CommandProviderSave, t, providerSavePayload{Provider: p})
+	if err := s.sealProvider(t, &p); err != nil {
+		return Provider{}, err
+	}
+	cmd, err := cluster.NewCommand(CommandProviderSave, providerSaveVersion, string(t), providerSavePayload{Provider: p})
 	if err != nil {
 		return Provider{}, err
+	}
+	res, err := s.p.Propose(ctx, cmd)
+	if err != nil {
+		return Provider{}, fmt.Errorf("%s: %w", CommandProviderSave, err)
 	}
 	if err := s.p.WaitApplied(ctx, res.Index); err != nil {
 		return Provider{}, err
 	}
 	return s.Provider(ctx, t, p.ID)
+}
+
+// RotateProviderKey draws a new private_key_jwt key for provider id of
+// Comune t (algorithm alg, or the provider's KeyAlg when empty), which
+// signs from now on; the previous key stays published in the JWKS until
+// the next rotation, so that a provider that cached the JWKS keeps
+// accepting the node's assertions until it fetches it again.
+func (s *Store) RotateProviderKey(ctx context.Context, t tenant.ID, id, alg string) (Provider, error) {
+	p, err := s.Provider(ctx, t, id)
+	if err != nil {
+		return Provider{}, err
+	}
+	if p.ClientAuth.Method() != PrivateKeyJWT {
+		return Provider{}, &ValidationError{Fields: map[string]string{"client_auth": "Il fornitore non usa private_key_jwt: non ha chiavi da rinnovare."}}
+	}
+	if alg != "" {
+		p.KeyAlg = alg
+	}
+	if err := s.addKey(t, &p); err != nil {
+		return Provider{}, err
+	}
+	return s.SaveProvider(ctx, t, p)
+}
+
+// addKey puts a new key pair, sealed, first in p's keys and keeps at most
+// maxClientKeys.
+func (s *Store) addKey(t tenant.ID, p *Provider) error {
+	if s.cfg.Secrets == nil {
+		return fmt.Errorf("provider %s: private_key_jwt needs the secrets key: %w", p.ID, ErrNoSecretsKey)
+	}
+	if p.KeyAlg != "" && p.KeyAlg != AlgRS256 && p.KeyAlg != AlgES256 {
+		return &ValidationError{Fields: map[string]string{"key_alg": "L'algoritmo della chiave deve essere RS256 o ES256."}}
+	}
+	k, priv, err := newClientKey(p.KeyAlg, s.rnd, s.now())
+	if err != nil {
+		return err
+	}
+	k.SealedPrivate, err = s.cfg.Secrets.seal(s.rnd, string(t), p.ID, keyPurpose(k.ID), priv)
+	if err != nil {
+		return err
+	}
+	p.Keys = append([]ClientKey{k}, p.Keys...)
+	if len(p.Keys) > maxClientKeys {
+		p.Keys = p.Keys[:maxClientKeys]
+	}
+	return nil
+}
+
+// sealProvider seals p's clear secret and drops what its method does not
+// use.
+func (s *Store) sealProvider(t tenant.ID, p *Provider) error {
+	if p.ClientAuth.Method() == PrivateKeyJWT {
+		p.ClientSecret, p.SealedSecret = "", ""
+		return nil
+	}
+	p.Keys = nil
+	if p.ClientSecret == "" || s.cfg.Secrets == nil {
+		return nil
+	}
+	sealed, err := s.cfg.Secrets.seal(s.rnd, string(t), p.ID, secretPurpose, []byte(p.ClientSecret))
+	if err != nil {
+		return fmt.Errorf("provider %s: %w", p.ID, err)
+	}
+	p.ClientSecret, p.SealedSecret = "", sealed
+	return nil
+}
+
+// openProvider opens p's sealed secret and private keys into memory.
+func (s *Store) openProvider(t tenant.ID, p *Provider) error {
+	if p.SealedSecret == "" && len(p.Keys) == 0 {
+		return nil
+	}
+	if s.cfg.Secrets == nil {
+		return fmt.Errorf("provider %s of %s: %w", p.ID, t, ErrNoSecretsKey)
+	}
+	if p.SealedSecret != "" {
+		b, err := s.cfg.Secrets.open(p.SealedSecret, string(t), p.ID, secretPurpose)
+		if err != nil {
+			return err
+		}
+		p.ClientSecret = string(b)
+	}
+	for i, k := range p.Keys {
+		der, err := s.cfg.Secrets.open(k.SealedPrivate, string(t), p.ID, keyPurpose(k.ID))
+		if err != nil {
+			return err
+		}
+		if p.Keys[i].signer, err = openKey(der); err != nil {
+			return fmt.Errorf("provider %s of %s, key %s: %w", p.ID, t, k.ID, err)
+		}
+	}
+	return nil
 }
 
 // DeleteProvider removes a provider and the logins in progress with it.
@@ -144,7 +261,12 @@ func (s *Store) DeleteProvider(ctx context.Context, t tenant.ID, id string) erro
 	return err
 }
 
-// Provider returns provider id of Comune t, or ErrProviderNotFound.
+// Provider returns provider id of Comune t, or ErrProviderNotFound, with
+// its client secret and private keys opened. When this node cannot open
+// them (no secrets key, or another one) the provider is still returned,
+// sealed, and its SecretsError says why: logout, back-channel logout and
+// the back office's pages need no secret and keep working; the code
+// exchange checks SecretsError first.
 func (s *Store) Provider(ctx context.Context, t tenant.ID, id string) (Provider, error) {
 	var (
 		cfg              string
@@ -158,10 +280,21 @@ func (s *Store) Provider(ctx context.Context, t tenant.ID, id string) (Provider,
 	if err != nil {
 		return Provider{}, fmt.Errorf("provider %s of %s: %w", id, t, err)
 	}
-	return decodeProvider(cfg, created, updated)
+	p, err := decodeProvider(cfg, created, updated)
+	if err != nil {
+		return Provider{}, err
+	}
+	if err := s.openProvider(t, &p); err != nil {
+		sealed, _ := decodeProvider(cfg, created, updated)
+		sealed.secretsErr = err
+		return sealed, nil
+	}
+	return p, nil
 }
 
-// Providers returns the providers of Comune t, sorted by ID.
+// Providers returns the providers of Comune t, sorted by ID. Secrets and
+// private keys stay sealed (ClientSecret is set only for a row saved in
+// clear): lists, the login chooser and the JWKS need none of them.
 func (s *Store) Providers(ctx context.Context, t tenant.ID) ([]Provider, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT config, created, updated FROM auth_providers WHERE tenant_id = ? ORDER BY id`, string(t))
 	if err != nil {

@@ -92,9 +92,30 @@ type Provider struct {
 	Name string `json:"name"`
 	// Issuer is the provider's issuer URL, from which discovery starts;
 	// https (plain http only on a loopback address, for development).
-	Issuer       string `json:"issuer"`
-	ClientID     string `json:"client_id"`
-	ClientSecret string `json:"client_secret"`
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"client_id"`
+	// ClientAuth is how the node authenticates at the token endpoint;
+	// empty means client_secret_basic.
+	ClientAuth ClientAuth `json:"client_auth,omitempty"`
+	// ClientSecret is the secret of client_secret_basic and _post, in
+	// clear: what SaveProvider takes and Provider returns. The Store seals
+	// it into SealedSecret before proposing, so it appears in clear in the
+	// replicated state only in rows saved before sealing existed (or by a
+	// Store without Secrets, in tests); the next save seals them.
+	ClientSecret string `json:"client_secret,omitempty"`
+	// SealedSecret is ClientSecret sealed with the secrets key.
+	SealedSecret string `json:"sealed_secret,omitempty"`
+	// KeyAlg is the algorithm of the keys drawn for private_key_jwt:
+	// RS256 (empty) or ES256.
+	KeyAlg string `json:"key_alg,omitempty"`
+	// AssertionAudience is the aud of private_key_jwt assertions:
+	// "token_endpoint" (empty, OIDC Core 9) or "issuer" (what
+	// draft-ietf-oauth-rfc7523bis asks for, and what some providers,
+	// zitadel among them, accept only).
+	AssertionAudience string `json:"assertion_audience,omitempty"`
+	// Keys are the private_key_jwt key pairs, current first; SaveProvider
+	// draws the first one and RotateProviderKey the next ones.
+	Keys []ClientKey `json:"keys,omitempty"`
 	// Scopes are requested besides "openid", which is always sent.
 	Scopes []string `json:"scopes,omitempty"`
 	// ACRValues, when not empty, is sent as acr_values.
@@ -106,7 +127,15 @@ type Provider struct {
 	// created and last changed the provider; they are ignored on save.
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
+
+	// secretsErr is why Store.Provider could not open the sealed values.
+	secretsErr error
 }
+
+// SecretsError returns why this node could not open the provider's client
+// secret or private keys (wrapping ErrNoSecretsKey or ErrWrongSecretsKey),
+// nil when it could or there was nothing to open.
+func (p Provider) SecretsError() error { return p.secretsErr }
 
 // Identity is what a provider vouched for at one login, after the ID
 // token was verified and the claims mapped.

@@ -34,8 +34,33 @@ func validateProvider(p Provider) error {
 	if p.ClientID == "" {
 		f["client_id"] = "Indica l'identificativo del client registrato presso il fornitore."
 	}
-	if p.ClientSecret == "" {
-		f["client_secret"] = "Indica il segreto del client (private_key_jwt non è ancora supportato)."
+	switch p.ClientAuth.Method() {
+	case ClientSecretBasic, ClientSecretPost:
+		if p.ClientSecret == "" && p.SealedSecret == "" {
+			f["client_secret"] = "Indica il segreto del client registrato presso il fornitore."
+		}
+	case PrivateKeyJWT:
+		if len(p.Keys) == 0 {
+			f["client_auth"] = "Manca la chiave per private_key_jwt: salva di nuovo il fornitore per generarla."
+		}
+		if len(p.Keys) > maxClientKeys {
+			f["client_auth"] = "Troppe chiavi per private_key_jwt."
+		}
+		for i, k := range p.Keys {
+			if k.ID == "" || k.Public == "" || k.SealedPrivate == "" || (k.Alg != AlgRS256 && k.Alg != AlgES256) {
+				f[fmt.Sprintf("keys.%d", i)] = "Chiave per private_key_jwt incompleta."
+			}
+		}
+	default:
+		f["client_auth"] = "Scegli client_secret_basic, client_secret_post o private_key_jwt."
+	}
+	switch p.AssertionAudience {
+	case "", AudienceTokenEndpoint, AudienceIssuer:
+	default:
+		f["assertion_audience"] = "Il destinatario (aud) dell'asserzione deve essere token_endpoint o issuer."
+	}
+	if p.KeyAlg != "" && p.KeyAlg != AlgRS256 && p.KeyAlg != AlgES256 {
+		f["key_alg"] = "L'algoritmo della chiave deve essere RS256 o ES256."
 	}
 	for i, s := range p.Scopes {
 		if s == "" || strings.ContainsAny(s, " \t\"") {
