@@ -39,6 +39,9 @@ func Register(reg *cluster.Registry) {
 	a := &applier{cache: newConfigCache()}
 	registerErrors(reg)
 	reg.Migrate(Migrations()...)
+	registerAdmin(reg)
+	registerOutcome(reg)
+	registerDesks(reg)
 	reg.Handle(CmdOfficeSave, payloadVersion, applyOfficeSave)
 	reg.Handle(CmdServiceSave, payloadVersion, applyServiceSave)
 	reg.Handle(CmdClosureAdd, payloadVersion, applyClosureAdd)
@@ -46,6 +49,7 @@ func Register(reg *cluster.Registry) {
 	reg.Handle(CmdCreate, payloadVersion, a.applyCreate)
 	reg.Handle(CmdCancel, payloadVersion, applyCancel)
 	reg.Handle(CmdMove, payloadVersion, a.applyMove)
+	describeCommands(reg)
 	// Bookings, cancellations and moves arrive in bursts (a service's
 	// slots open, a campaign of ID cards): they may share log entries.
 	// They use cmd.Index only through cluster.Enqueue; the configuration

@@ -123,3 +123,17 @@ func benchFiscalCode(i int64) string {
 	s := string(letters[:]) + "85T10A562"
 	return s + string(fiscalCheck(s))
 }
+
+// BenchmarkComposeEmail measures the leader's work per email before SMTP:
+// the MIME message with its text, HTML and ICS parts.
+//
+//	go test ./booking/ -run '^$' -bench ComposeEmail
+func BenchmarkComposeEmail(b *testing.B) {
+	n := testNotice(NoticeConfirm, InPerson)
+	at := time.Date(2027, 3, 10, 9, 0, 0, 0, time.UTC)
+	for b.Loop() {
+		if _, _, _, err := ComposeEmail(n, at); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

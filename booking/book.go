@@ -87,7 +87,9 @@ func (b *Book) Offices(ctx context.Context, t tenant.ID) ([]Office, error) {
 			return nil, err
 		}
 	}
-	return out, nil
+	// Archived offices and services are the back office's only
+	// (Configuration); citizens no longer see them.
+	return visibleOffices(ctx, b.db, t, out)
 }
 
 // Office returns one office with its hours and services.
@@ -97,6 +99,11 @@ func (b *Book) Office(ctx context.Context, t tenant.ID, id string) (Office, erro
 		return Office{}, err
 	}
 	if err := b.fillOffice(ctx, t, &o); err != nil {
+		return Office{}, err
+	}
+	// An archived office is still found (its bookings name it), but
+	// its archived services are not listed.
+	if o.Services, err = visibleServices(ctx, b.db, t, o.Services); err != nil {
 		return Office{}, err
 	}
 	return o, nil
@@ -148,6 +155,9 @@ func (b *Book) Service(ctx context.Context, t tenant.ID, id string) (Service, er
 func (b *Book) Slots(ctx context.Context, t tenant.Tenant, serviceID string, from, to civil.Date) ([]Slot, error) {
 	svc, err := loadService(ctx, b.db, t.ID, serviceID)
 	if err != nil {
+		return nil, err
+	}
+	if err := refuseArchived(ctx, b.db, t.ID, svc); err != nil {
 		return nil, err
 	}
 	loc := t.Location()

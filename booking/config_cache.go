@@ -105,6 +105,12 @@ func loadServiceConfig(ctx context.Context, q querier, t tenant.ID, id string) (
 	if err != nil {
 		return serviceConfig{}, err
 	}
+	// An archived service (or one of an archived office) takes no new
+	// booking nor move; archiving bumps the version, so no entry cached
+	// before it is used after it.
+	if err := refuseArchived(ctx, q, t, svc); err != nil {
+		return serviceConfig{}, err
+	}
 	cfg := serviceConfig{svc: svc}
 	if cfg.office, err = loadOffice(ctx, q, t, svc.OfficeID); err != nil {
 		return serviceConfig{}, err

@@ -33,6 +33,15 @@ var ErrNoRecipient = errors.New("the booking has no email address")
 // notice is recognisable; messageDate (the time of sending) only sets the
 // Date header.
 func ComposeEmail(n Notice, messageDate time.Time) (from, to string, msg []byte, err error) {
+	return ComposeEmailReplyTo(n, "", messageDate)
+}
+
+// ComposeEmailReplyTo is ComposeEmail with the Comune's Reply-To address
+// (tenant.Settings.ReplyTo), which the message carries when the office of
+// the appointment has no email of its own: the office, closer to the
+// citizen, answers first. The deliverer looks the address up when it
+// sends, so it is not part of the notice.
+func ComposeEmailReplyTo(n Notice, replyTo string, messageDate time.Time) (from, to string, msg []byte, err error) {
 	from, to = n.Sender.Address, n.Booking.Citizen.Email
 	if from == "" {
 		return "", "", nil, fmt.Errorf("compose email of %s: %w", n.Booking.Code, ErrNoSender)
@@ -44,6 +53,7 @@ func ComposeEmail(n Notice, messageDate time.Time) (from, to string, msg []byte,
 	v := newEmailView(n, loc)
 	text := emailText(v)
 	var html bytes.Buffer
+	html.Grow(4 << 10)
 	if err := emailHTML.Execute(&html, v); err != nil {
 		return "", "", nil, fmt.Errorf("compose email of %s: %w", n.Booking.Code, err)
 	}
@@ -53,12 +63,17 @@ func ComposeEmail(n Notice, messageDate time.Time) (from, to string, msg []byte,
 	mixed := "sportello-m-" + hex.EncodeToString(sum[:12])
 	alt := "sportello-a-" + hex.EncodeToString(sum[:12])
 
+	// Sized for the whole message (about 8 KB): growing step by step
+	// copied it several times.
 	var buf bytes.Buffer
+	buf.Grow(12 << 10)
 	header := func(name, value string) { buf.WriteString(foldHeader(name + ": " + value)) }
 	header("From", (&mail.Address{Name: orDefault(n.Sender.Name, n.TenantName), Address: from}).String())
 	header("To", (&mail.Address{Name: v.CitizenName, Address: to}).String())
 	if n.OfficeEmail != "" {
 		header("Reply-To", (&mail.Address{Name: n.OfficeName, Address: n.OfficeEmail}).String())
+	} else if replyTo != "" {
+		header("Reply-To", (&mail.Address{Name: n.TenantName, Address: replyTo}).String())
 	}
 	header("Subject", mime.QEncoding.Encode("utf-8", v.Subject))
 	header("Date", messageDate.Format(time.RFC1123Z))
@@ -128,28 +143,34 @@ func MessageID(n Notice) string {
 // emailView is what the email templates show, with times already in the
 // Comune's zone.
 type emailView struct {
-	Kind        NoticeKind
-	Subject     string
-	Heading     string
-	CitizenName string
-	Tenant      string
-	Code        string
-	Service     string
-	When        string
-	Previous    string
-	Channel     string
-	Where       string
-	Phone       string
-	WhatToBring []string
-	Prepare     string
-	JoinURL     string
-	ManageURL   string
-	CancelBy    string
-	BookURL     string
-	Office      string
-	OfficePhone string
-	OfficeEmail string
-	Details     string
+	Kind NoticeKind
+	// Confirm, Move and Cancel say which Kind it is: the template tests
+	// them as fields, cheaper than comparisons it would call through
+	// reflection for every email the leader sends.
+	Confirm, Move, Cancel bool
+	Subject               string
+	Heading               string
+	CitizenName           string
+	Tenant                string
+	Code                  string
+	Service               string
+	When                  string
+	Previous              string
+	Channel               string
+	Where                 string
+	Phone                 string
+	WhatToBring           []string
+	Prepare               string
+	JoinURL               string
+	ManageURL             string
+	CancelBy              string
+	BookURL               string
+	Office                string
+	OfficePhone           string
+	OfficeEmail           string
+	Details               string
+	// Reason is the office's reason for a cancellation it made.
+	Reason string
 }
 
 func newEmailView(n Notice, loc *time.Location) emailView {
@@ -160,7 +181,9 @@ func newEmailView(n Notice, loc *time.Location) emailView {
 		When:        span(b.Start, b.End, loc), Channel: channelLabel(b.Channel),
 		WhatToBring: n.WhatToBring, JoinURL: n.JoinURL, ManageURL: n.ManageURL, BookURL: n.BookURL,
 		Office: n.OfficeName, OfficePhone: n.OfficePhone, OfficeEmail: n.OfficeEmail, Details: b.Details,
+		Reason: n.Reason,
 	}
+	v.Confirm, v.Move, v.Cancel = n.Kind == NoticeConfirm, n.Kind == NoticeMove, n.Kind == NoticeCancel
 	switch b.Channel {
 	case Video:
 		v.Where = "Videochiamata con " + n.OfficeName
@@ -217,7 +240,13 @@ func emailText(v emailView) string {
 			line("Orario precedente: ", v.Previous)
 		}
 	case NoticeCancel:
-		line("il tuo appuntamento con il ", v.Tenant, " è stato annullato, come hai chiesto.")
+		if v.Reason != "" {
+			line("il tuo appuntamento con il ", v.Tenant, " è stato annullato dall'ufficio.")
+			line("Motivo: ", v.Reason)
+			line("Ci scusiamo per il disagio.")
+		} else {
+			line("il tuo appuntamento con il ", v.Tenant, " è stato annullato, come hai chiesto.")
+		}
 	}
 	line()
 	line("Codice prenotazione: ", v.Code)
@@ -284,10 +313,14 @@ var emailHTML = template.Must(template.New("email").Parse(`<!DOCTYPE html>
 <body style="font-family: 'Titillium Web', Geneva, Tahoma, sans-serif; color: #1a1a1a; line-height: 1.5;">
 <h1 style="font-size: 1.4em; color: #0066cc;">{{.Heading}}</h1>
 <p>Gentile {{.CitizenName}},</p>
-{{- if eq .Kind "confirm"}}
+{{- if .Confirm}}
 <p>il tuo appuntamento con il {{.Tenant}} è confermato.</p>
-{{- else if eq .Kind "move"}}
+{{- else if .Move}}
 <p>il tuo appuntamento con il {{.Tenant}} è stato spostato.{{if .Previous}} Orario precedente: <s>{{.Previous}}</s>.{{end}}</p>
+{{- else if .Reason}}
+<p>il tuo appuntamento con il {{.Tenant}} è stato annullato dall'ufficio.</p>
+<p><strong>Motivo:</strong> {{.Reason}}</p>
+<p>Ci scusiamo per il disagio.</p>
 {{- else}}
 <p>il tuo appuntamento con il {{.Tenant}} è stato annullato, come hai chiesto.</p>
 {{- end}}
@@ -304,7 +337,7 @@ var emailHTML = template.Must(template.New("email").Parse(`<!DOCTYPE html>
 <tr><th scope="row" style="text-align: left; padding-right: 1em;">Dettagli</th><td>{{.Details}}</td></tr>
 {{- end}}
 </table>
-{{- if ne .Kind "cancel"}}
+{{- if not .Cancel}}
 {{- if .WhatToBring}}
 <h2 style="font-size: 1.1em;">Cosa portare</h2>
 <ul>{{range .WhatToBring}}<li>{{.}}</li>{{end}}</ul>

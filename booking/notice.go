@@ -55,6 +55,9 @@ type Notice struct {
 	// Sequence is the booking's Sequence: the ICS SEQUENCE, and part of
 	// the Message-ID.
 	Sequence int `json:"sequence"`
+	// Reason is why the office cancelled the booking (a cancellation
+	// notice only); empty when the citizen cancelled it.
+	Reason string `json:"reason,omitempty"`
 }
 
 // newNotice builds the notice of a change of b. manageURL is empty for a

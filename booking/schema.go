@@ -119,10 +119,73 @@ CREATE TABLE booking_config_version (
 ) WITHOUT ROWID;
 `
 
+// schemaV3 adds what the offices record of an appointment (outcome.go):
+// booking_outcomes holds one row per booking the office has acted on
+// (arrived, served or no-show, and a cancellation by the office with its
+// reason), each step with who did it (user ID and display name) and when
+// (the command's time, Unix seconds). booking_notes holds the internal
+// notes, which the citizen never sees. The citizen-facing state stays in
+// booking_bookings.status, so slot counting and the manage pages are
+// untouched; the CHECK on that column is why the office's states live in
+// a table of their own rather than as new status values.
+const schemaV3 = `
+CREATE TABLE booking_outcomes (
+	tenant           TEXT NOT NULL,
+	booking_id       TEXT NOT NULL,
+	office_id        TEXT NOT NULL,
+	arrived_unix     INTEGER NOT NULL DEFAULT 0,
+	arrived_by       TEXT NOT NULL DEFAULT '',
+	arrived_by_name  TEXT NOT NULL DEFAULT '',
+	outcome          TEXT NOT NULL DEFAULT '' CHECK (outcome IN ('', 'served', 'no_show')),
+	outcome_unix     INTEGER NOT NULL DEFAULT 0,
+	outcome_by       TEXT NOT NULL DEFAULT '',
+	outcome_by_name  TEXT NOT NULL DEFAULT '',
+	outcome_note     TEXT NOT NULL DEFAULT '',
+	cancelled_unix   INTEGER NOT NULL DEFAULT 0,
+	cancelled_by     TEXT NOT NULL DEFAULT '',
+	cancelled_by_name TEXT NOT NULL DEFAULT '',
+	cancel_reason    TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (tenant, booking_id)
+) WITHOUT ROWID;
+CREATE INDEX booking_outcomes_office ON booking_outcomes (tenant, office_id);
+
+CREATE TABLE booking_notes (
+	tenant     TEXT NOT NULL,
+	booking_id TEXT NOT NULL,
+	id         TEXT NOT NULL,
+	at_unix    INTEGER NOT NULL,
+	by_user    TEXT NOT NULL,
+	by_name    TEXT NOT NULL,
+	body       TEXT NOT NULL,
+	PRIMARY KEY (tenant, booking_id, id)
+) WITHOUT ROWID;
+`
+
+// schemaV4 adds the desks of the offices (desks.go). services is a JSON
+// array of service IDs ([] for all the office's services); archived_unix
+// is the time of the archiving command, 0 while the desk is in use: a
+// desk is never deleted, so what happened at it keeps naming it.
+const schemaV4 = `
+CREATE TABLE booking_desks (
+	tenant        TEXT NOT NULL,
+	id            TEXT NOT NULL,
+	office_id     TEXT NOT NULL,
+	label         TEXT NOT NULL,
+	kind          TEXT NOT NULL CHECK (kind IN ('counter', 'remote')),
+	services      TEXT NOT NULL,
+	archived_unix INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (tenant, id)
+) WITHOUT ROWID;
+CREATE INDEX booking_desks_office ON booking_desks (tenant, office_id, label);
+`
+
 // Migrations returns the schema steps of component "booking".
 func Migrations() []cluster.Migration {
 	return []cluster.Migration{
 		{Component: "booking", Version: 1, SQL: schemaV1},
 		{Component: "booking", Version: 2, SQL: schemaV2},
+		{Component: "booking", Version: 3, SQL: schemaV3},
+		// Version 4, the desks of the offices (desks.go).
+		{Component: "booking", Version: 4, SQL: schemaV4},
 	}
 }

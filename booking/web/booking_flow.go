@@ -133,6 +133,10 @@ func (h *Handler) lookupService(ctx context.Context, t tenant.Tenant, id string)
 	if err != nil {
 		return nil, err
 	}
+	// An archived service is no longer offered: the flow starts over.
+	if archived, err := h.book.Archived(ctx, t.ID, svc); err != nil || archived {
+		return nil, err
+	}
 	return &svc, nil
 }
 

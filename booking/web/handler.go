@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/auth"
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
@@ -49,6 +51,26 @@ type Config struct {
 	// listings (API and pages) answer 503 "stale" instead of showing
 	// availability that may be outdated. nil means always fresh.
 	Freshness Freshness
+	// Guard puts the back office (/gestione, admin_*.go) behind the
+	// operators' login and roles: the auth/web Handler. nil leaves the
+	// back office unmounted.
+	Guard Guard
+	// SessionFrom returns the session and user of a request loaded by the
+	// auth/web Sessions middleware (authweb.SessionFrom); the back office
+	// needs it with Guard. booking/web may not import auth/web (web
+	// packages do not import each other), hence the function.
+	SessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
+	// Tenants saves a Comune's own settings for /gestione/comune
+	// (admin_comune.go); the node's *tenant.Registry. nil leaves that
+	// page answering 404.
+	Tenants ComuneSettings
+}
+
+// Guard admits a request to next only for a user allowed role, and only
+// with the session's CSRF token on state-changing requests; the auth/web
+// Handler implements it.
+type Guard interface {
+	RequireRole(role auth.Role, next http.Handler) http.Handler
 }
 
 // Freshness reports whether the local state may be stale and how long ago
@@ -71,6 +93,10 @@ type Handler struct {
 	csrf       *http.CrossOriginProtection
 	pages      *site.Templates
 	routes     []route
+	// guard and sessionFrom serve the back office; nil without it.
+	guard       Guard
+	sessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
+	tenants     ComuneSettings
 }
 
 // tenantHandler is a route's handler; t is the Comune resolved from the
@@ -100,6 +126,10 @@ func New(cfg Config) (*Handler, error) {
 		freshness:  cfg.Freshness,
 		csrf:       http.NewCrossOriginProtection(),
 	}
+	if cfg.Guard != nil && cfg.SessionFrom != nil {
+		h.guard, h.sessionFrom = cfg.Guard, cfg.SessionFrom
+	}
+	h.tenants = cfg.Tenants
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -155,6 +185,8 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 		mux.Handle(rt.method+" "+rt.path, h.wrap(rt))
 	}
 	mux.Handle("/api/v1/", h.apiFallback())
+	h.adminRoutes(mux)
+	h.agendaRoutes(mux)
 }
 
 // wrap resolves the tenant of the request, rejects cross-site writes and

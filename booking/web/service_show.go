@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
 )
@@ -20,6 +21,14 @@ type serviceShowView struct {
 func (h *Handler) serviceShow(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
 	svc, err := h.book.Service(r.Context(), t.ID, r.PathValue("id"))
 	if err != nil {
+		h.pageError(w, r, err)
+		return
+	}
+	// An archived service has no page for citizens any more.
+	if archived, err := h.book.Archived(r.Context(), t.ID, svc); err != nil || archived {
+		if err == nil {
+			err = booking.ErrNotFound
+		}
 		h.pageError(w, r, err)
 		return
 	}
