@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -93,8 +94,16 @@ func (h *Handler) verify(ctx context.Context, r *http.Request, p auth.Provider, 
 	if code == "" {
 		return auth.Identity{}, "", fmt.Errorf("answer without code: %w", errBadResponse)
 	}
-	cfg := h.oauthConfig(r, p, d)
-	tok, err := cfg.Exchange(h.clientContext(ctx), code, oauth2.VerifierOption(f.Verifier))
+	if err := p.SecretsError(); err != nil {
+		// Checked before the token request: a node that cannot open the
+		// client's credentials must not look like a provider refusal.
+		return auth.Identity{}, "", err
+	}
+	cfg, opts, err := h.tokenClient(r, p, d)
+	if err != nil {
+		return auth.Identity{}, "", err
+	}
+	tok, err := cfg.Exchange(h.clientContext(ctx), code, append(opts, oauth2.VerifierOption(f.Verifier))...)
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
@@ -133,4 +142,33 @@ func (h *Handler) verify(ctx context.Context, r *http.Request, p auth.Provider, 
 		}
 	}
 	return p.MapClaims(idt.Issuer, idt.Subject, claims), raw, nil
+}
+
+// tokenClient returns the OAuth 2.0 client of p for the code exchange,
+// authenticated with p's method: the secret in the Authorization header
+// (client_secret_basic, the default) or in the form (client_secret_post),
+// or a client assertion signed with p's current key (private_key_jwt,
+// RFC 7523), whose audience is the token endpoint or, when the provider
+// asks for it, the issuer. The method is set, not detected, so that a
+// refused secret is not retried another way.
+func (h *Handler) tokenClient(r *http.Request, p auth.Provider, d *discovered) (*oauth2.Config, []oauth2.AuthCodeOption, error) {
+	cfg := h.oauthConfig(r, p, d)
+	switch p.ClientAuth.Method() {
+	case auth.ClientSecretPost:
+		cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+	case auth.PrivateKeyJWT:
+		cfg.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+		cfg.ClientSecret = ""
+		a, err := p.ClientAssertion(p.AssertionAudienceFor(cfg.Endpoint.TokenURL), h.now(), rand.Reader)
+		if err != nil {
+			return nil, nil, fmt.Errorf("client assertion of %s: %w", p.ID, err)
+		}
+		return cfg, []oauth2.AuthCodeOption{
+			oauth2.SetAuthURLParam("client_assertion_type", auth.AssertionType),
+			oauth2.SetAuthURLParam("client_assertion", a),
+		}, nil
+	default:
+		cfg.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	}
+	return cfg, nil, nil
 }

@@ -16,6 +16,7 @@ import (
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/internal/leaktest"
 	"github.com/sportello-virtuale/sportello/internal/oidctest"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
@@ -57,6 +58,9 @@ func startRP(t *testing.T, node *cluster.Node, client *http.Client) *rp {
 // startRPClock is startRP with the store's clock (nil: time.Now).
 func startRPClock(t *testing.T, node *cluster.Node, client *http.Client, now func() time.Time) *rp {
 	t.Helper()
+	// Once the server below is closed, the handler's goroutines and those
+	// of its requests must be gone.
+	leaktest.Check(t)
 	s, err := site.New(site.Options{Resolver: oneComune{}, Logger: clustertest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +159,28 @@ func (b *browser) send(method, u, host string, form url.Values) (int, string, st
 }
 
 func (b *browser) get(u string) (int, string, string) { return b.do(http.MethodGet, u, nil) }
+
+// leave posts a logout and returns the status, the URL the answer moves
+// on to (the Refresh header's, else the Location) and the body.
+func (b *browser) leave(u string, form url.Values) (int, string, string) {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatalf("POST %s: %v", u, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	next := resp.Header.Get("Location")
+	if _, target, ok := strings.Cut(resp.Header.Get("Refresh"), "url="); ok {
+		next = target
+	}
+	return resp.StatusCode, next, string(data)
+}
 
 // startLogin asks the RP for a login with provider and returns the
 // authorization request URL it redirects to.

@@ -42,6 +42,8 @@ func problemOf(err error) problem {
 	switch {
 	case errors.Is(err, errNoTenant):
 		return problem{http.StatusNotFound, "not_found", ""}
+	case errors.Is(err, auth.ErrUserNotFound):
+		return problem{http.StatusNotFound, "user_not_found", "L'utente richiesto non esiste in questo Comune."}
 	case errors.Is(err, errNoProvider), errors.Is(err, auth.ErrProviderNotFound):
 		return problem{http.StatusNotFound, "provider_not_found", "Il sistema di accesso richiesto non è configurato per questo Comune."}
 	case errors.Is(err, errMissingState), errors.Is(err, auth.ErrFlowInvalid):

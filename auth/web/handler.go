@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/auth"
+	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
 )
@@ -54,6 +55,13 @@ type Config struct {
 	TrustProxyHeaders bool
 	// LoginLimit bounds the logins begun per minute on this node.
 	LoginLimit LoginLimit
+	// Offices lists a Comune's offices for the grant forms of
+	// /gestione/utenti (cmd/sportello adapts booking's); nil offers none,
+	// so that no operator grant can be given.
+	Offices func(ctx context.Context, t tenant.ID) ([]OfficeRef, error)
+	// Audit reads the audit log shown at /gestione/registro (a
+	// *cluster.Node); nil shows it empty.
+	Audit AuditReader
 }
 
 // Handler serves the login routes and loads sessions. It is safe for
@@ -68,9 +76,14 @@ type Handler struct {
 	csrf       *http.CrossOriginProtection
 	providers  *discoveryCache
 	limiter    *windowLimiter
-	// pages are the package's pages (the provider chooser); nil without
-	// a Site.
+	// pages are the package's pages (the provider chooser, the back
+	// office); nil without a Site.
 	pages *site.Templates
+	// offices and audit serve the back-office pages (admin_*.go).
+	offices func(ctx context.Context, t tenant.ID) ([]OfficeRef, error)
+	audit   AuditReader
+	// local is the state of the break-glass login (local.go).
+	local *localLogin
 }
 
 // New returns a Handler.
@@ -91,6 +104,7 @@ func New(cfg Config) (*Handler, error) {
 		store: cfg.Store, site: cfg.Site, log: cfg.Logger.With("component", "auth"), client: cfg.HTTPClient,
 		now: cfg.Now, trustProxy: cfg.TrustProxyHeaders, csrf: http.NewCrossOriginProtection(),
 		providers: newDiscoveryCache(), limiter: newWindowLimiter(cfg.LoginLimit),
+		offices: cfg.Offices, audit: cfg.Audit, local: newLocalLogin(),
 	}
 	if cfg.Site != nil {
 		pages, err := cfg.Site.Templates(templateFS, "templates/*.html")
@@ -107,8 +121,12 @@ func New(cfg Config) (*Handler, error) {
 func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /_auth/login", h.withTenant(h.login))
 	mux.HandleFunc("GET /_auth/callback", h.withTenant(h.callback))
+	mux.HandleFunc("GET /_auth/jwks", h.withTenant(h.jwks))
 	mux.Handle("POST /_auth/logout", h.csrf.Handler(http.HandlerFunc(h.withTenant(h.logout))))
 	mux.HandleFunc("POST /_auth/backchannel-logout", h.withTenant(h.backchannel))
+	mux.HandleFunc("GET /_auth/locale", h.withTenant(h.localPage))
+	mux.Handle("POST /_auth/locale", h.csrf.Handler(http.HandlerFunc(h.withTenant(h.localSubmit))))
+	h.adminRoutes(mux)
 }
 
 // tenantHandler is a route's handler with the request's Comune.
@@ -173,7 +191,12 @@ func (h *Handler) Sessions(next http.Handler) http.Handler {
 			// idle timeout's precision; the request goes on.
 			h.log.WarnContext(r.Context(), "touch session", "tenant", t.ID, "err", err)
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, current{s, u})))
+		// The actor makes every command proposed for this request audited
+		// (cluster.WithActor), without each handler remembering it; the
+		// touch above is not, being the session's own bookkeeping.
+		ctx := cluster.WithActor(context.WithValue(r.Context(), ctxKey{}, current{s, u}),
+			cluster.Actor{ID: u.ID, Name: u.DisplayName, Tenant: string(t.ID), Addr: h.clientAddr(r)})
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
