@@ -136,6 +136,8 @@ func newAdminServer(node *cluster.Node, tenants *tenant.Registry, book *booking.
 	mux.HandleFunc("GET /v1/digest", a.getDigest)
 	mux.HandleFunc("POST /v1/debug/store-load", a.storeLoad)
 	debugRoutes(mux)
+	a.adminUserRoutes(mux)
+	a.oidcRoutes(mux)
 	a.clusterRoutes(mux)
 	a.faultRoutes(mux)
 	a.probeRoutes(mux) // only in the sportello_upgrade_probe test build

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/sportello-virtuale/sportello/auth"
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/pki"
 )
@@ -50,6 +52,17 @@ type ClusterConfig struct {
 	SnapshotThreshold uint64        `toml:"snapshot_threshold"`
 	SnapshotInterval  time.Duration `toml:"snapshot_interval"`
 	TrailingLogs      uint64        `toml:"trailing_logs"`
+	// PromoteAfter is how long a node that joined as a voter must stay
+	// caught up before the leader promotes it from non-voter to voter
+	// (cluster.Config.PromoteAfter; 0 keeps the default, three
+	// heartbeats).
+	PromoteAfter time.Duration `toml:"promote_after"`
+}
+
+// identitySaver returns the function the node saves a renewed identity
+// with: in the data dir's tls folder, atomically (pki.SaveIdentity).
+func identitySaver(dataDir string) func(*pki.Identity) error {
+	return func(id *pki.Identity) error { return pki.SaveIdentity(dataDir, id) }
 }
 
 // validate adds the errors of the [cluster] table to bad.
@@ -64,6 +77,9 @@ func (c ClusterConfig) validate(bad func(string, ...any)) {
 		if _, err := pki.ParseToken(c.JoinToken); err != nil {
 			bad("cluster.join_token: %v", err)
 		}
+	}
+	if c.PromoteAfter < 0 {
+		bad("cluster.promote_after %v: want a positive duration", c.PromoteAfter)
 	}
 	if c.Name != "" {
 		if _, err := pki.NodeURI(c.Name, "x"); err != nil {
@@ -204,7 +220,46 @@ func initCluster(cfg Config) error {
 	if err := pki.WriteFileAtomic(filepath.Join(dir, initCAFile), append(ca.CertPEM(), ca.KeyPEM()...), 0o600); err != nil {
 		return err
 	}
+	// The key that seals client secrets is made with the cluster; joining
+	// nodes receive it in the join answer (joinSecret).
+	if _, err := auth.CreateSecrets(filepath.Join(cfg.DataDir, auth.SecretsFile)); err != nil {
+		return err
+	}
 	return pki.SaveIdentity(cfg.DataDir, id)
+}
+
+// joinSecret is the cluster.Config.JoinSecret of a node: its secrets key
+// file, sent to the nodes it admits; nil when it has none (a node that
+// joined before keys were shipped).
+func joinSecret(dataDir string) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		b, err := os.ReadFile(filepath.Join(dataDir, auth.SecretsFile))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return b, err
+	}
+}
+
+// keepJoinSecret writes the cluster's secrets key received at join. A
+// different key already in the data dir (a wiped node's leftover, or one
+// made by hand) is kept aside as secrets.key.old rather than lost.
+func keepJoinSecret(dataDir string) func([]byte) error {
+	return func(b []byte) error {
+		path := filepath.Join(dataDir, auth.SecretsFile)
+		if old, err := os.ReadFile(path); err == nil {
+			if bytes.Equal(old, b) {
+				return nil
+			}
+			if err := os.Rename(path, path+".old"); err != nil {
+				return err
+			}
+		}
+		if err := os.MkdirAll(dataDir, 0o700); err != nil {
+			return err
+		}
+		return pki.WriteFileAtomic(path, b, 0o600)
+	}
 }
 
 // joinCluster runs the join handshake and saves the identity and the
@@ -223,7 +278,8 @@ func joinCluster(ctx context.Context, cfg Config, token, addr string) error {
 	if _, port, _ := net.SplitHostPort(advertise); port == "0" {
 		return fmt.Errorf("%w: raft_addr %q: a node of a cluster needs a fixed port (or set cluster.advertise_addr)", errConfig, advertise)
 	}
-	id, voter, err := cluster.Join(ctx, cluster.JoinOptions{Token: token, Addr: addr, NodeID: cfg.NodeID, AdvertiseAddr: advertise})
+	id, voter, err := cluster.Join(ctx, cluster.JoinOptions{Token: token, Addr: addr, NodeID: cfg.NodeID, AdvertiseAddr: advertise,
+		OnSecret: keepJoinSecret(cfg.DataDir)})
 	if err != nil {
 		return err
 	}
@@ -263,6 +319,8 @@ func cmdCluster(args []string, stdout, stderr io.Writer) int {
 		return clusterAdminPost(args[1:], "snapshot", stdout, stderr)
 	case "renew-cert":
 		return clusterAdminPost(args[1:], "renew-cert", stdout, stderr)
+	case "rotate-ca":
+		return clusterRotateCA(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		clusterUsage(stdout)
 		return exitOK
@@ -282,13 +340,26 @@ func clusterUsage(w io.Writer) {
   sportello cluster remove [--data DIR] NODE
   sportello cluster snapshot [--data DIR]
   sportello cluster renew-cert [--data DIR]
+  sportello cluster rotate-ca [--data DIR]
 
 leave takes the node out of the configuration (a leader first hands its
 leadership over) and stops it; to bring it back, empty its data dir and
 join again with a new token. snapshot makes the node snapshot its state
 now and compact its log down to cluster.trailing_logs entries.
 renew-cert issues the node a new certificate (one year, same key) from
-the cluster CA; it is used from the node's next start.
+the cluster CA, saves it and uses it at once, without a restart. Every
+node also renews its own certificate by itself when a third of its life
+is left.
+
+rotate-ca replaces the cluster CA without stopping anything: every node
+first trusts a new CA, then renews its certificate under it, then the old
+CA is dropped. It waits for every member at each step; if a member is
+down it stops with its name, and running it again resumes.
+
+A node that joins as a voter is first a non-voter: the leader promotes it
+once it has caught up (cluster.promote_after), and its serve reports
+ready from then on. status shows it as "nonvoter (catching up, promotes
+to voter)" meanwhile.
 
 init and join work offline on the node's data dir (the [cluster] table of
 the configuration does the same at the first start); the other commands
@@ -462,8 +533,11 @@ func printClusterStatus(w io.Writer, st clusterStatusView) {
 	fmt.Fprintln(tw, "NODE\tADDRESS\tSUFFRAGE\tROLE\tTERM\tAPPLIED\tLAG\tLAST CONTACT\tBINARY")
 	for _, m := range st.Members {
 		suffrage := "nonvoter"
-		if m.Voter {
+		switch {
+		case m.Voter:
 			suffrage = "voter"
+		case m.Staged:
+			suffrage = "nonvoter (catching up, promotes to voter)"
 		}
 		id := m.ID
 		if m.IsSelf {
@@ -484,8 +558,10 @@ func printClusterStatus(w io.Writer, st clusterStatusView) {
 	if !st.CertificateNotAfter.IsZero() {
 		left := time.Until(st.CertificateNotAfter)
 		fmt.Fprintf(w, "\nThis node's certificate is valid until %s (%d days).", st.CertificateNotAfter.UTC().Format(time.DateOnly), int(left.Hours()/24))
+		// The node renews by itself with a third of the life left (four
+		// months of a year): less than that means renewal keeps failing.
 		if left < 120*24*time.Hour {
-			fmt.Fprint(w, " Renew it: sportello cluster renew-cert, then restart the node.")
+			fmt.Fprint(w, " Automatic renewal is overdue: see the node's log, or renew it now with sportello cluster renew-cert.")
 		}
 		fmt.Fprintln(w)
 	}
@@ -530,6 +606,42 @@ func clusterAdminPost(args []string, op string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+// rotateTimeout bounds one rotate-ca request on the node, under the admin
+// server's write timeout; a rotation that needs longer (a member down)
+// stops, and running the command again resumes it.
+const rotateTimeout = 50 * time.Second
+
+// rotateAnswer is the answer of POST /v1/cluster/rotate-ca.
+type rotateAnswer struct {
+	Steps []string `json:"steps"`
+}
+
+func clusterRotateCA(args []string, stdout, stderr io.Writer) int {
+	c, pos, code := adminFlags("rotate-ca", args, stderr, nil)
+	if code >= 0 {
+		return code
+	}
+	if len(pos) > 0 {
+		clusterUsage(stderr)
+		return exitUsage
+	}
+	// The node bounds the rotation (rotateTimeout); this only waits.
+	c.http.Timeout = 0
+	ctx, cancel := context.WithTimeout(context.Background(), rotateTimeout+10*time.Second)
+	defer cancel()
+	var out rotateAnswer
+	err := c.do(ctx, http.MethodPost, "/v1/cluster/rotate-ca", struct{}{}, &out)
+	for _, s := range out.Steps {
+		fmt.Fprintln(stdout, s)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "sportello cluster rotate-ca: %v\n", err)
+		return exitCodeFor(err)
+	}
+	fmt.Fprintln(stdout, "rotate-ca: done")
+	return exitOK
+}
+
 // snapshotAnswer is the answer of POST /v1/cluster/snapshot.
 type snapshotAnswer struct {
 	SnapshotIndex uint64 `json:"snapshot_index"`
@@ -551,7 +663,7 @@ type tokenAnswer struct {
 func (a *adminServer) clusterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/cluster/status", func(w http.ResponseWriter, r *http.Request) {
 		view := clusterStatusView{Status: a.node.Status(), Members: a.node.Members(r.Context())}
-		if id := a.node.Config().Identity; id != nil && id.Certificate.Leaf != nil {
+		if id := a.node.Identity(); id != nil && id.Certificate.Leaf != nil {
 			view.CertificateNotAfter = id.Certificate.Leaf.NotAfter
 		}
 		writeJSON(w, http.StatusOK, view)
@@ -588,18 +700,33 @@ func (a *adminServer) clusterRoutes(mux *http.ServeMux) {
 		}
 	})
 	mux.HandleFunc("POST /v1/cluster/renew-cert", func(w http.ResponseWriter, r *http.Request) {
+		// The node saves the certificate (Config.SaveIdentity) before it
+		// uses it, from the next handshake on.
 		id, err := a.node.RenewCertificate(r.Context())
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		if err := pki.SaveIdentity(a.status().DataDir, id); err != nil {
-			a.fail(w, r, err)
-			return
+		if a.node.Config().SaveIdentity == nil {
+			if err := pki.SaveIdentity(a.status().DataDir, id); err != nil {
+				a.fail(w, r, err)
+				return
+			}
 		}
 		writeJSON(w, http.StatusOK, struct {
 			NotAfter time.Time `json:"not_after"`
 		}{id.Certificate.Leaf.NotAfter})
+	})
+	mux.HandleFunc("POST /v1/cluster/rotate-ca", func(w http.ResponseWriter, r *http.Request) {
+		var steps []string
+		ctx, cancel := context.WithTimeout(r.Context(), rotateTimeout)
+		defer cancel()
+		if err := a.node.RotateCA(ctx, func(s string) { steps = append(steps, s) }); err != nil {
+			a.log.Warn("CA rotation stopped", "steps", fmt.Sprint(steps), "err", err)
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, rotateAnswer{Steps: steps})
 	})
 	mux.HandleFunc("POST /v1/cluster/snapshot", func(w http.ResponseWriter, r *http.Request) {
 		// Nothing applied since the last snapshot is not a failure: the

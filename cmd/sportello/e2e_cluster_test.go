@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/auth"
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/internal/civil"
 )
@@ -119,6 +121,24 @@ func TestCluster(t *testing.T) {
 	}
 	if voters != 3 {
 		t.Fatalf("cluster status: got %d voters, want 3:\n%s", voters, out)
+	}
+
+	// The key that seals client secrets was made at init and reached
+	// node2 in its join answer from node1, and node3 in its answer from
+	// node2: every node holds the same one, readable by the owner only.
+	var keys [3][]byte
+	for i, dir := range dirs {
+		path := filepath.Join(dir, auth.SecretsFile)
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %s: %v, mode %v; want it, 0600", ids[i], auth.SecretsFile, err, fi)
+		}
+		if keys[i], err = os.ReadFile(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(keys[0]) == 0 || !bytes.Equal(keys[0], keys[1]) || !bytes.Equal(keys[0], keys[2]) {
+		t.Errorf("secrets keys differ across the nodes: %q %q %q", keys[0], keys[1], keys[2])
 	}
 
 	// The Comune, office and service, through node1; replicated.

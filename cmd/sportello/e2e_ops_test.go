@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -287,8 +288,8 @@ func TestOpsSnapshotCatchUp(t *testing.T) {
 	c.book(f)
 	waitIdentical(t, 20*time.Second, c.procs...)
 
-	// Certificate renewal: a new certificate for the same key, used from
-	// the next start; the node then talks to the others with it.
+	// Certificate renewal: a new certificate for the same key, used at
+	// once and from the next start; the node talks to the others with it.
 	old, err := pki.LoadIdentity(c.dirs[f])
 	if err != nil {
 		t.Fatal(err)
@@ -304,6 +305,48 @@ func TestOpsSnapshotCatchUp(t *testing.T) {
 		string(old.KeyPEM) != string(renewed.KeyPEM) {
 		t.Errorf("renewed certificate: serial %v → %v, not after %v → %v, same key %v; want a new serial, a later expiry, the same key",
 			o.SerialNumber, n.SerialNumber, o.NotAfter, n.NotAfter, string(old.KeyPEM) == string(renewed.KeyPEM))
+	}
+	// In use at once, without a restart: a new handshake with the node
+	// (as another node of the cluster) gets the renewed certificate.
+	peer, err := pki.LoadIdentity(c.dirs[other])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := tls.Dial("tcp", c.raft[f], pki.ClientConfig(peer.Pool, peer.Certificate, c.ids[f]))
+	if err != nil {
+		t.Fatalf("handshake with %s after renew-cert: %v", c.ids[f], err)
+	}
+	if got := tc.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(renewed.Certificate.Leaf.SerialNumber) != 0 {
+		t.Errorf("%s presents serial %v after renew-cert, want the renewed %v", c.ids[f], got, renewed.Certificate.Leaf.SerialNumber)
+	}
+	tc.Close()
+	c.book(f)
+
+	// CA rotation, driven from the leader: every node ends on a
+	// certificate of the new CA, trusting only it, saved on disk (the
+	// restart below starts from it), and still books.
+	if out, errOut, code := runCLI(t, "cluster", "rotate-ca", "--data", c.dirs[leader]); code != exitOK || !strings.Contains(out, "rotation done") {
+		t.Fatalf("cluster rotate-ca: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	st := c.status(leader)
+	newCA := ""
+	for _, m := range st.Members {
+		if newCA == "" {
+			newCA = m.CAFingerprint
+		}
+		if m.CAFingerprint == pki.FingerprintOf(old.CA) || m.CAFingerprint != newCA || len(m.TrustedCAs) != 1 || m.TrustedCAs[0] != newCA {
+			t.Errorf("after rotate-ca, %s presents CA %s and trusts %v; want the new CA only", m.ID, m.CAFingerprint, m.TrustedCAs)
+		}
+	}
+	for i := range c.procs {
+		saved, err := pki.LoadIdentity(c.dirs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pki.FingerprintOf(saved.CA) != newCA {
+			t.Errorf("%s saved a certificate of CA %s, want the new %s", c.ids[i], pki.FingerprintOf(saved.CA), newCA)
+		}
+		c.book(i)
 	}
 	c.procs[f].stop()
 	c.procs[f] = startProc(t, c.dirs[f], "serve", "--config", c.cfgs[f])
@@ -351,9 +394,21 @@ func TestOpsWipedNodeRejoins(t *testing.T) {
 	// The operator's procedure: a new token, `cluster join` with the same
 	// configuration (node ID, raft address), then serve.
 	c.join(f, c.raft[other])
+	before := len(c.procs[leader].stderr.String())
 	c.procs[f] = startProc(t, c.dirs[f], "serve", "--config", c.cfgs[f])
 	if !strings.Contains(c.procs[leader].stderr.String(), "known node joins again") {
 		t.Errorf("the leader's log does not show the rejoin of %s:\n%s", c.ids[f], tail(c.procs[leader].stderr.String(), 20))
+	}
+	// The rejoin is staged: the wiped node, empty, is demoted to a
+	// non-voter, catches up, and only then is promoted again; its serve
+	// reports ready once it votes.
+	rejoin := c.procs[leader].stderr.String()[before:]
+	staged, promoted := strings.Index(rejoin, "node staged: added as a non-voter"), strings.Index(rejoin, "staged node promoted to voter")
+	if staged < 0 || promoted < staged || !strings.Contains(rejoin[staged:], `"server":"`+c.ids[f]+`"`) {
+		t.Errorf("the leader's log since the rejoin does not show %s staged, then promoted:\n%s", c.ids[f], tail(rejoin, 20))
+	}
+	if log := c.procs[f].stderr.String(); !strings.Contains(log, "added as a non-voter") || !strings.Contains(log, `"msg":"promoted to voter"`) {
+		t.Errorf("%s's log does not show it was staged, then promoted:\n%s", c.ids[f], tail(log, 30))
 	}
 	if !strings.Contains(c.procs[f].stderr.String(), "Installed remote snapshot") {
 		t.Errorf("%s's log does not show a snapshot install:\n%s", c.ids[f], tail(c.procs[f].stderr.String(), 30))

@@ -3,6 +3,7 @@
 //	sportello demo [--data DIR] [--listen ADDR] ...   one-node demo with the Comune di Bari
 //	sportello serve --config FILE                      a node from a TOML configuration
 //	sportello tenant create|list|show ...              manage Comuni through the admin socket
+//	sportello admin create|confirm|list|disable|...    break-glass administrators (admin_user.go)
 //	sportello backup FILE / restore --data DIR FILE    back up a running node, seed a new cluster
 //	sportello cluster init|join|token|status|leave|remove   multi-node clusters (cluster_cmd.go)
 //	sportello version                                  version and commit
@@ -60,6 +61,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stdout, stderr)
 	case "tenant":
 		return cmdTenant(args[1:], stdout, stderr)
+	case "admin":
+		return cmdAdmin(args[1:], stdout, stderr)
 	case "backup":
 		return cmdBackup(args[1:], stdout, stderr)
 	case "cluster":
@@ -87,6 +90,8 @@ Usage:
   sportello tenant create [flags]     add a Comune to the running node
   sportello tenant list [--data DIR]  list the Comuni
   sportello tenant show ID            show one Comune
+  sportello admin create|confirm|list|disable|enable|reset-totp
+                                      break-glass appliance administrators
   sportello backup [--data DIR] FILE  write a backup of the running node to FILE
   sportello cluster init|join|token|status|leave|remove   multi-node clusters
   sportello restore --data DIR FILE   seed a new cluster in DIR from a backup

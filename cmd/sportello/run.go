@@ -55,6 +55,9 @@ type runOptions struct {
 	demo bool
 	// stdout receives the URLs to open; logs go to the logger.
 	stdout io.Writer
+	// demoAdminSecret is the TOTP secret of the demo's administrator, set
+	// once the demo is seeded; its code is shown at /_demo/accesso.
+	demoAdminSecret string
 }
 
 // run wires a node from cfg and serves until ctx ends, then shuts down in
@@ -103,6 +106,9 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 			return err
 		}
 		sender = s
+		// Closed after the node (closers run in reverse): the outbox
+		// worker is done by then, and idle connections end with QUIT.
+		closers = append(closers, func() { s.Close() })
 		log.Info("email goes out through SMTP", "component", "mail", "server", s.Addr(), "security", cfg.SMTP.Security)
 	default:
 		box, err = mailer.NewMailbox(filepath.Join(cfg.DataDir, "mailbox"))
@@ -142,6 +148,9 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		SnapshotThreshold: cfg.Cluster.SnapshotThreshold,
 		SnapshotInterval:  cfg.Cluster.SnapshotInterval,
 		TrailingLogs:      cfg.Cluster.TrailingLogs,
+		PromoteAfter:      cfg.Cluster.PromoteAfter,   // cluster_cmd.go
+		SaveIdentity:      identitySaver(cfg.DataDir), // cluster_cmd.go
+		JoinSecret:        joinSecret(cfg.DataDir),    // cluster_cmd.go
 		BinaryVersion:     versionString(),
 		OutboxParallel:    cfg.Outbox.Parallel,
 	})
@@ -153,7 +162,8 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 			log.Error("close node", "component", "main", "err", err)
 		}
 	})
-	node.HandleOutbox(booking.OutboxKind, emailDeliverer(sender, cfg.Mail.DefaultFrom, time.Now, log.With("component", "mail")))
+	node.HandleOutbox(booking.OutboxKind, comuneEmailDeliverer(sender, cfg.Mail.DefaultFrom,
+		tenant.NewRegistry(node, node.DB(), cfg.BaseDomain).ReplyTo, time.Now, log.With("component", "mail")))
 
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	err = setup.start(sctx, node, log)
@@ -171,6 +181,11 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		if _, err := seedDemo(ctx, tenants, book, log.With("component", "demo")); err != nil {
 			return err
 		}
+		secret, err := seedDemoAdmin(ctx, auth.NewStore(auth.Config{Proposer: node, DB: node.DB()}), time.Now)
+		if err != nil {
+			return err
+		}
+		opts.demoAdminSecret = secret
 	}
 
 	handler, err := newHandler(cfg, opts, node, tenants, book, box, log)
@@ -235,17 +250,25 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
+	secrets, err := nodeSecrets(cfg) // admin_oidc.go
+	if err != nil {
+		return nil, err
+	}
+	authStore := auth.NewStore(auth.Config{Proposer: node, DB: node.DB(), Secrets: secrets})
+	logins, err := authweb.New(authweb.Config{Store: authStore, Site: s, Logger: log, TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders,
+		Offices: officeRefs(book), Audit: node})
+	if err != nil {
+		return nil, err
+	}
 	rl := bookingweb.RateLimit{PerMinute: cfg.RateLimit.BookingsPerMinute, Burst: cfg.RateLimit.Burst, MaxClients: cfg.RateLimit.MaxClients}
 	web, err := bookingweb.New(bookingweb.Config{
 		Book: book, Site: s, Logger: log, Now: time.Now, RateLimit: rl,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders,
 		Freshness: node,
+		// The back office (/gestione) sits behind the operators' login.
+		Guard: logins, SessionFrom: authweb.SessionFrom,
+		Tenants: tenants,
 	})
-	if err != nil {
-		return nil, err
-	}
-	authStore := auth.NewStore(auth.Config{Proposer: node, DB: node.DB()})
-	logins, err := authweb.New(authweb.Config{Store: authStore, Site: s, Logger: log, TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders})
 	if err != nil {
 		return nil, err
 	}
@@ -263,8 +286,31 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 		}
 		page.Routes(root)
 	}
+	if opts.demo && opts.demoAdminSecret != "" {
+		page, err := newDemoAdminPage(opts.demoAdminSecret, tenants.PrimaryHost(demoTenant()), time.Now, log)
+		if err != nil {
+			return nil, err
+		}
+		page.Routes(root)
+	}
 	root.Handle("/", s.Tenant(logins.Sessions(tenantMux)))
 	return root, nil
+}
+
+// officeRefs adapts booking's offices to the grant forms of auth/web,
+// which cannot import booking.
+func officeRefs(book *booking.Book) func(context.Context, tenant.ID) ([]authweb.OfficeRef, error) {
+	return func(ctx context.Context, t tenant.ID) ([]authweb.OfficeRef, error) {
+		offices, err := book.Offices(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		refs := make([]authweb.OfficeRef, 0, len(offices))
+		for _, o := range offices {
+			refs = append(refs, authweb.OfficeRef{ID: o.ID, Name: o.Name})
+		}
+		return refs, nil
+	}
 }
 
 // healthz answers 200 while the process serves HTTP (liveness), with the
@@ -299,6 +345,8 @@ func printURLs(ctx context.Context, opts runOptions, tenants *tenant.Registry, h
 		fmt.Fprintf(w, "  Comune di Bari        %s\n", siteURL(host, httpAddr, "/"))
 		fmt.Fprintf(w, "  Book an appointment   %s\n", siteURL(host, httpAddr, "/prenota"))
 		fmt.Fprintf(w, "  Email sent (demo)     %s\n", siteURL(host, httpAddr, "/_demo/posta"))
+		fmt.Fprintf(w, "  Back office           %s (user %s, password %s, code at %s)\n", siteURL(host, httpAddr, "/gestione"),
+			demoAdminUser, demoAdminPassword, siteURL(host, httpAddr, "/_demo/accesso"))
 		fmt.Fprintf(w, "  API description       %s\n", siteURL(host, httpAddr, "/api/v1/openapi.json"))
 		fmt.Fprintf(w, "\n*.localhost names reach this machine in browsers and curl; elsewhere use\n")
 		fmt.Fprintf(w, "  curl -H 'Host: %s' %s\n", host, siteURL(httpAddrHost(httpAddr), httpAddr, "/"))

@@ -30,6 +30,8 @@ func cmdTenant(args []string, stdout, stderr io.Writer) int {
 		return tenantList(args[1:], stdout, stderr)
 	case "show":
 		return tenantShow(args[1:], stdout, stderr)
+	case "oidc":
+		return tenantOIDC(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		tenantUsage(stdout)
 		return exitOK
@@ -44,6 +46,7 @@ func tenantUsage(w io.Writer) {
   sportello tenant create --id ID --name NAME --istat CODE [flags]
   sportello tenant list [--data DIR] [--json]
   sportello tenant show ID [--data DIR] [--json]
+  sportello tenant oidc add|list ID ...   the Comune's OpenID providers for operators
 
 The commands talk to the node running on --data (default ./sportello-data)
 through its admin socket <data>/admin.sock.

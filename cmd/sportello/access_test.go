@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/auth"
+	authweb "github.com/sportello-virtuale/sportello/auth/web"
+	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/tenant"
+)
+
+// The access matrix of the back office. Every route under /gestione that
+// a web package registers is tried, through the real handler of
+// newHandler, by each kind of person below, with GET and with POST; the
+// table says what each must get. The routes are found in the source of
+// the web packages, in the two forms they are written in: a pattern
+// literal ("GET /gestione/utenti", auth/web) or a route table entry whose
+// method and path are consecutive literals ({"GET", "/gestione/uffici",
+// ...}, booking/web). So a new route without an entry in accessTable
+// fails the test, and so does an entry whose route no longer exists.
+
+// who is a kind of person trying a route, on bari's host.
+type who int
+
+const (
+	anonymous         who = iota
+	operatorOther         // operator of bari's office "tributi"
+	operator              // operator of bari's office "anagrafe"
+	supervisor            // supervisor of every office of bari
+	operatorElsewhere     // operator of altamura's office "anagrafe"
+	adminOther            // Comune administrator of altamura
+	admin                 // Comune administrator of bari
+	whoCount
+)
+
+var whoNames = [whoCount]string{"anonymous", "operator of another office", "operator", "supervisor",
+	"operator of another Comune", "administrator of another Comune", "administrator"}
+
+// expect is the status each kind of person gets; 0 means "not checked"
+// (never used in accessTable: every cell is stated).
+type expect [whoCount]int
+
+// Statuses of people the back office refuses: an anonymous GET goes to the
+// login (303), an anonymous POST gets 401, a logged-in person without the
+// role 403. Operators and administrators of another Comune have no
+// session on bari's host (a session belongs to one Comune): they are
+// anonymous there.
+const (
+	toLogin      = http.StatusSeeOther
+	unauthorized = http.StatusUnauthorized
+	forbidden    = http.StatusForbidden
+	notFound     = http.StatusNotFound
+)
+
+// adminGET is a page only a Comune administrator may see, answered with ok.
+func adminGET(ok int) expect {
+	return expect{toLogin, forbidden, forbidden, forbidden, toLogin, toLogin, ok}
+}
+
+// adminPOST is a form only a Comune administrator may send (with the
+// CSRF token of its session), answered with ok.
+func adminPOST(ok int) expect {
+	return expect{unauthorized, forbidden, forbidden, forbidden, unauthorized, unauthorized, ok}
+}
+
+// staffGET is a page every operator, supervisor and administrator of the
+// Comune may see (each sees only its own offices in it), answered with ok.
+func staffGET(ok int) expect {
+	return expect{toLogin, ok, ok, ok, toLogin, toLogin, ok}
+}
+
+// staffPOST is a form of the agenda: refused before any lookup to people
+// without a session on the host, answered with ok to the others.
+func staffPOST(ok int) expect {
+	return expect{unauthorized, ok, ok, ok, unauthorized, unauthorized, ok}
+}
+
+// noMethod is a method the route does not have: the site's catch-all
+// answers it with its 404 page before any back-office handler runs,
+// whoever asks.
+var noMethod = expect{notFound, notFound, notFound, notFound, notFound, notFound, notFound}
+
+// route is one entry of the matrix.
+type route struct {
+	// path is the concrete URL tried, wildcards filled (the IDs named
+	// below exist; {user} is replaced by the operator's user ID).
+	path      string
+	get, post expect
+}
+
+// accessTable has an entry for every pattern path under /gestione that a
+// web package registers (methods apart: GET and POST are both tried).
+var accessTable = map[string]route{
+	// auth/web: users, providers, audit log.
+	"/gestione/utenti":                    {path: "/gestione/utenti", get: adminGET(200), post: noMethod},
+	"/gestione/utenti/{id}":               {path: "/gestione/utenti/{user}", get: adminGET(200), post: noMethod},
+	"/gestione/utenti/{id}/ruoli":         {path: "/gestione/utenti/{user}/ruoli", get: noMethod, post: adminPOST(http.StatusUnprocessableEntity)},
+	"/gestione/utenti/{id}/ruoli/rimuovi": {path: "/gestione/utenti/{user}/ruoli/rimuovi", get: noMethod, post: adminPOST(http.StatusUnprocessableEntity)},
+	"/gestione/utenti/{id}/sessioni":      {path: "/gestione/utenti/nessuno/sessioni", get: noMethod, post: adminPOST(http.StatusNotFound)},
+	"/gestione/utenti/{id}/stato":         {path: "/gestione/utenti/{user}/stato", get: noMethod, post: adminPOST(http.StatusSeeOther)},
+	"/gestione/accesso":                   {path: "/gestione/accesso", get: adminGET(200), post: noMethod},
+	"/gestione/accesso/nuovo":             {path: "/gestione/accesso/nuovo", get: adminGET(200), post: adminPOST(http.StatusUnprocessableEntity)},
+	"/gestione/accesso/{id}":              {path: "/gestione/accesso/test", get: adminGET(200), post: adminPOST(http.StatusUnprocessableEntity)},
+	"/gestione/accesso/{id}/elimina":      {path: "/gestione/accesso/nessuno/elimina", get: noMethod, post: adminPOST(http.StatusNotFound)},
+	"/gestione/registro":                  {path: "/gestione/registro", get: adminGET(200), post: noMethod},
+
+	// booking/web: the home (any logged-in person), offices, services,
+	// closures and openings.
+	"/gestione":        {path: "/gestione", get: expect{toLogin, 200, 200, 200, toLogin, toLogin, 200}, post: noMethod},
+	"/gestione/uffici": {path: "/gestione/uffici", get: adminGET(200), post: noMethod},
+	// An empty form is refused with 422; an unknown ID is 404 (for the
+	// administrator only: the others are refused before the lookup, which
+	// shows the route is there).
+	"/gestione/uffici/nuovo":          {path: "/gestione/uffici/nuovo", get: adminGET(200), post: adminPOST(422)},
+	"/gestione/uffici/{id}":           {path: "/gestione/uffici/urp", get: adminGET(200), post: adminPOST(422)},
+	"/gestione/uffici/{id}/archivio":  {path: "/gestione/uffici/nessuno/archivio", get: noMethod, post: adminPOST(404)},
+	"/gestione/servizi":               {path: "/gestione/servizi", get: adminGET(200), post: noMethod},
+	"/gestione/servizi/nuovo":         {path: "/gestione/servizi/nuovo", get: adminGET(200), post: adminPOST(422)},
+	"/gestione/servizi/{id}":          {path: "/gestione/servizi/informazioni-e-reclami-urp", get: adminGET(200), post: adminPOST(422)},
+	"/gestione/servizi/{id}/archivio": {path: "/gestione/servizi/nessuno/archivio", get: noMethod, post: adminPOST(404)},
+	"/gestione/chiusure":              {path: "/gestione/chiusure", get: adminGET(200), post: adminPOST(422)},
+	"/gestione/chiusure/{id}/rimuovi": {path: "/gestione/chiusure/nessuna/rimuovi", get: noMethod, post: adminPOST(404)},
+	"/gestione/aperture":              {path: "/gestione/aperture", get: noMethod, post: adminPOST(422)},
+	"/gestione/aperture/{id}/rimuovi": {path: "/gestione/aperture/nessuna/rimuovi", get: noMethod, post: adminPOST(404)},
+	"/gestione/comune":                {path: "/gestione/comune", get: adminGET(200), post: adminPOST(422)},
+
+	// booking/web: the desks of the offices (Comune administrator). No
+	// desk "nessuno" exists: the administrator gets 404, the others are
+	// refused before the lookup.
+	"/gestione/sportelli":               {path: "/gestione/sportelli", get: adminGET(200), post: noMethod},
+	"/gestione/sportelli/nuovo":         {path: "/gestione/sportelli/nuovo", get: adminGET(200), post: adminPOST(422)},
+	"/gestione/sportelli/{id}":          {path: "/gestione/sportelli/nessuno", get: adminGET(404), post: adminPOST(404)},
+	"/gestione/sportelli/{id}/archivio": {path: "/gestione/sportelli/nessuno/archivio", get: noMethod, post: adminPOST(404)},
+
+	// booking/web: the agenda (operators of an office, its supervisors and
+	// the administrator) and the statistics (supervisors, administrator).
+	// An unknown booking is 404 to whoever may use the agenda at all.
+	"/gestione/agenda":              {path: "/gestione/agenda", get: staffGET(200), post: noMethod},
+	"/gestione/agenda/cerca":        {path: "/gestione/agenda/cerca?cerca=rossi", get: staffGET(200), post: noMethod},
+	"/gestione/agenda/{id}/arrivo":  {path: "/gestione/agenda/nessuna/arrivo", get: noMethod, post: staffPOST(404)},
+	"/gestione/agenda/{id}/servito": {path: "/gestione/agenda/nessuna/servito", get: noMethod, post: staffPOST(404)},
+	"/gestione/agenda/{id}/assente": {path: "/gestione/agenda/nessuna/assente", get: noMethod, post: staffPOST(404)},
+	"/gestione/agenda/{id}/nota":    {path: "/gestione/agenda/nessuna/nota", get: noMethod, post: staffPOST(404)},
+	"/gestione/agenda/{id}/annulla": {path: "/gestione/agenda/nessuna/annulla", get: noMethod, post: staffPOST(404)},
+	"/gestione/statistiche":         {path: "/gestione/statistiche", get: expect{toLogin, forbidden, forbidden, 200, toLogin, toLogin, 200}, post: noMethod},
+}
+
+// routePattern matches a back-office pattern literal; routeMethod and
+// routePath the two literals of a route table entry.
+var (
+	routePattern = regexp.MustCompile(`^(GET|HEAD|POST|PUT|PATCH|DELETE) (/gestione(?:/\S*)?)$`)
+	routeMethod  = regexp.MustCompile(`^(GET|HEAD|POST|PUT|PATCH|DELETE)$`)
+	routePath    = regexp.MustCompile(`^/gestione(?:/\S*)?$`)
+)
+
+// stringLit returns the value of a string literal expression.
+func stringLit(e ast.Expr) (string, bool) {
+	lit, ok := e.(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return "", false
+	}
+	s, err := strconv.Unquote(lit.Value)
+	return s, err == nil
+}
+
+// backOfficeRoutes returns the paths of the /gestione patterns written in
+// the non-test Go files of the module's web packages (and of this
+// command), with the methods each has.
+func backOfficeRoutes(t *testing.T) map[string][]string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		dir := filepath.Base(filepath.Dir(p))
+		if !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") || (dir != "web" && dir != "sportello") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), p, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.BasicLit:
+				if s, ok := stringLit(n); ok {
+					if m := routePattern.FindStringSubmatch(s); m != nil {
+						out[m[2]] = append(out[m[2]], m[1])
+					}
+				}
+			case *ast.CompositeLit:
+				for i := 0; i+1 < len(n.Elts); i++ {
+					method, ok1 := stringLit(n.Elts[i])
+					path, ok2 := stringLit(n.Elts[i+1])
+					if ok1 && ok2 && routeMethod.MatchString(method) && routePath.MatchString(path) {
+						out[path] = append(out[path], method)
+					}
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestAccessMatrix tries every back-office route as each kind of person.
+func TestAccessMatrix(t *testing.T) {
+	t.Parallel()
+	routes := backOfficeRoutes(t)
+	var missing []string
+	for p := range routes {
+		if _, ok := accessTable[p]; !ok {
+			missing = append(missing, p)
+		}
+	}
+	sort.Strings(missing)
+	for _, p := range missing {
+		t.Errorf("route %s (%s) has no entry in accessTable: add one saying who may GET and POST it", p, strings.Join(routes[p], ", "))
+	}
+	for p := range accessTable {
+		if _, ok := routes[p]; !ok {
+			t.Errorf("accessTable has %s, which no web package registers: remove it", p)
+		}
+	}
+
+	env := newAccessEnv(t)
+	for pattern, rt := range accessTable {
+		path := strings.ReplaceAll(rt.path, "{user}", env.operatorID)
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			want := rt.get
+			if method == http.MethodPost {
+				want = rt.post
+			}
+			for w := who(0); w < whoCount; w++ {
+				if got := env.try(t, method, path, w); got != want[w] {
+					t.Errorf("%s %s (route %s) as %s: got %d, want %d", method, path, pattern, whoNames[w], got, want[w])
+				}
+			}
+		}
+	}
+}
+
+// accessEnv is one node with the real handler, two Comuni and a session
+// for each kind of person.
+type accessEnv struct {
+	srv        *httptest.Server
+	bariHost   string
+	sessions   [whoCount]auth.LoginResult
+	cookies    [whoCount]string
+	operatorID string
+}
+
+func newAccessEnv(t *testing.T) *accessEnv {
+	t.Helper()
+	node := clustertest.Node(t, tenant.Register, booking.Register, auth.Register)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := defaultConfig()
+	tenants := tenant.NewRegistry(node, node.DB(), cfg.BaseDomain)
+	bari := demoTenant()
+	altamura := demoTenant()
+	altamura.ID, altamura.Name, altamura.ISTAT, altamura.CodePrefix = "altamura", "Comune di Altamura", "072004", "AL"
+	altamura.Sender = tenant.Sender{Name: "Comune di Altamura", Address: "noreply@altamura.localhost"}
+	book := booking.NewBook(node, node.DB(), time.Now, rand.Reader)
+	// bari is the demo Comune, with its offices and services (urp, ...).
+	if _, err := seedDemo(ctx, tenants, book, clustertest.Logger(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tenants.Create(ctx, altamura); err != nil {
+		t.Fatalf("create altamura: %v", err)
+	}
+	handler, err := newHandler(cfg, runOptions{}, node, tenants, book, nil, clustertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &accessEnv{srv: httptest.NewServer(handler), bariHost: tenants.PrimaryHost(bari)}
+	t.Cleanup(env.srv.Close)
+
+	store := auth.NewStore(auth.Config{Proposer: node, DB: node.DB()})
+	const issuer = "https://id.example.it/realms/comuni"
+	for _, ten := range []tenant.ID{bari.ID, altamura.ID} {
+		if _, err := store.SaveProvider(ctx, ten, auth.Provider{ID: "test", Name: "Accedi", Issuer: issuer,
+			ClientID: "sportello", ClientSecret: "segreto"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grants := [whoCount][]auth.Grant{
+		operatorOther:     {{Role: auth.RoleOperator, Offices: []string{"tributi"}}},
+		operator:          {{Role: auth.RoleOperator, Offices: []string{"anagrafe"}}},
+		supervisor:        {{Role: auth.RoleSupervisor}},
+		operatorElsewhere: {{Role: auth.RoleOperator, Offices: []string{"anagrafe"}}},
+		adminOther:        {{Role: auth.RoleComuneAdmin}},
+		admin:             {{Role: auth.RoleComuneAdmin}},
+	}
+	for w := operatorOther; w < whoCount; w++ {
+		ten := bari.ID
+		if w == adminOther || w == operatorElsewhere {
+			ten = altamura.ID
+		}
+		lr, cookie, err := store.Login(ctx, ten, auth.Identity{Provider: "test", Issuer: issuer,
+			Subject: "sub-" + strconv.Itoa(int(w)), Username: "u" + strconv.Itoa(int(w)), DisplayName: whoNames[w]}, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.SetGrants(ctx, ten, lr.User.ID, grants[w]); err != nil {
+			t.Fatal(err)
+		}
+		env.sessions[w], env.cookies[w] = lr, cookie
+	}
+	env.operatorID = env.sessions[operator].User.ID
+	return env
+}
+
+// try sends method path to bari's host as w (with the CSRF token of w's
+// session on a POST) and returns the status. A POST that succeeds may
+// change state (disable the operator): the next one enables it again.
+func (e *accessEnv) try(t *testing.T, method, path string, w who) int {
+	t.Helper()
+	var body io.Reader
+	form := url.Values{}
+	if method == http.MethodPost {
+		if w != anonymous {
+			form.Set(authweb.CSRFField, e.sessions[w].Session.CSRF)
+		}
+		// The state form re-enables the operator, so that the matrix
+		// does not lock the operator out for the cells after it.
+		form.Set("disabled", "0")
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = e.bariHost
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if w != anonymous {
+		req.AddCookie(&http.Cookie{Name: authweb.SessionCookie, Value: e.cookies[w]})
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
