@@ -389,29 +389,42 @@ func applyLogin(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if u.Disabled {
 		return nil, fmt.Errorf("login of user %s: %w", u.ID, ErrUserDisabled)
 	}
-	if p.Previous != "" {
-		if _, err := tx.Exec(`DELETE FROM auth_sessions WHERE id = ? AND tenant_id = ?`, p.Previous, cmd.Tenant); err != nil {
-			return nil, err
-		}
-	}
-	// Sessions of the Comune past their end go now: the table holds
-	// roughly the sessions alive, without a sweeper.
-	if _, err := tx.Exec(`DELETE FROM auth_sessions WHERE tenant_id = ? AND (expires <= ? OR last_seen + idle <= ?)`,
-		cmd.Tenant, now, now); err != nil {
-		return nil, err
-	}
 	s := Session{
 		ID: p.SessionID, Tenant: tenantID(cmd.Tenant), UserID: u.ID, Provider: id.Provider, CSRF: p.CSRF,
-		IDToken: p.IDToken, Created: cmd.Time.UTC(), LastSeen: cmd.Time.UTC(), Idle: p.Idle,
-		Expires: cmd.Time.Add(p.Absolute).UTC(), Index: cmd.Index,
+		IDToken: p.IDToken, Idle: p.Idle,
 	}
-	_, err = tx.Exec(`INSERT INTO auth_sessions (id, tenant_id, user_id, provider, csrf, id_token, created, last_seen, idle, expires, cmd_index, op_sid)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		s.ID, cmd.Tenant, s.UserID, s.Provider, s.CSRF, s.IDToken, now, now, int64(s.Idle), s.Expires.UnixNano(), int64(cmd.Index), id.ProviderSession)
-	if err != nil {
-		return nil, fmt.Errorf("create session: %w", err)
+	if err := startSession(tx, cmd, &s, p.Previous, p.Absolute, id.ProviderSession); err != nil {
+		return nil, err
 	}
 	return LoginResult{User: u, Session: s}, nil
+}
+
+// startSession stores s, a new session of the command's Comune, created
+// at the command's time and ending after absolute (s.ID, UserID,
+// Provider, CSRF, IDToken and Idle are set by the caller). It ends the
+// browser's previous session (rotation) and, on the way, every session of
+// the Comune past its end: the table holds roughly the sessions alive,
+// without a sweeper. opSID is the provider's session ID for back-channel
+// logout ("" when none).
+func startSession(tx *sql.Tx, cmd cluster.Command, s *Session, previous string, absolute time.Duration, opSID string) error {
+	now := cmd.Time.UnixNano()
+	if previous != "" {
+		if _, err := tx.Exec(`DELETE FROM auth_sessions WHERE id = ? AND tenant_id = ?`, previous, cmd.Tenant); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.Exec(`DELETE FROM auth_sessions WHERE tenant_id = ? AND (expires <= ? OR last_seen + idle <= ?)`,
+		cmd.Tenant, now, now); err != nil {
+		return err
+	}
+	s.Created, s.LastSeen, s.Expires, s.Index = cmd.Time.UTC(), cmd.Time.UTC(), cmd.Time.Add(absolute).UTC(), cmd.Index
+	_, err := tx.Exec(`INSERT INTO auth_sessions (id, tenant_id, user_id, provider, csrf, id_token, created, last_seen, idle, expires, cmd_index, op_sid)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, cmd.Tenant, s.UserID, s.Provider, s.CSRF, s.IDToken, now, now, int64(s.Idle), s.Expires.UnixNano(), int64(cmd.Index), opSID)
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
 }
 
 // applySessionTouch moves a session's last activity to the command's time.

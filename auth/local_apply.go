@@ -292,24 +292,9 @@ func applyLocalLogin(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.Previous != "" {
-		if _, err := tx.Exec(`DELETE FROM auth_sessions WHERE id = ? AND tenant_id = ?`, p.Previous, cmd.Tenant); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := tx.Exec(`DELETE FROM auth_sessions WHERE tenant_id = ? AND (expires <= ? OR last_seen + idle <= ?)`,
-		cmd.Tenant, now, now); err != nil {
+	s := Session{ID: p.SessionID, Tenant: tenantID(cmd.Tenant), UserID: u.ID, Provider: LocalProvider, CSRF: p.CSRF, Idle: p.Idle}
+	if err := startSession(tx, cmd, &s, p.Previous, p.Absolute, ""); err != nil {
 		return nil, err
-	}
-	s := Session{
-		ID: p.SessionID, Tenant: tenantID(cmd.Tenant), UserID: u.ID, Provider: LocalProvider, CSRF: p.CSRF,
-		Created: cmd.Time.UTC(), LastSeen: cmd.Time.UTC(), Idle: p.Idle, Expires: cmd.Time.Add(p.Absolute).UTC(), Index: cmd.Index,
-	}
-	_, err = tx.Exec(`INSERT INTO auth_sessions (id, tenant_id, user_id, provider, csrf, id_token, created, last_seen, idle, expires, cmd_index, op_sid)
-		VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, '')`,
-		s.ID, cmd.Tenant, s.UserID, s.Provider, s.CSRF, now, now, int64(s.Idle), s.Expires.UnixNano(), int64(cmd.Index))
-	if err != nil {
-		return nil, fmt.Errorf("create session: %w", err)
 	}
 	return LoginResult{User: u, Session: s}, nil
 }

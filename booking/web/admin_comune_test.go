@@ -2,24 +2,16 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/mail"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/sportello-virtuale/sportello/auth"
-	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
-	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 	"github.com/sportello-virtuale/sportello/tenant"
-	"github.com/sportello-virtuale/sportello/tenant/site"
 )
 
 // registryOf returns a registry over the environment's node, to read the
@@ -240,65 +232,7 @@ func TestAdminComuneAccess(t *testing.T) {
 // save and shows it, in the new colour.
 func TestAdminComuneReadsItsWritesOnAnyNode(t *testing.T) {
 	t.Parallel()
-	nodes := clustertest.Cluster(t, 3, tenant.Register, booking.Register, auth.Register)
-	ctx := context.Background()
-	type front struct {
-		srv   http.Handler
-		store *auth.Store
-	}
-	fronts := make([]front, len(nodes))
-	for i, n := range nodes {
-		reg := tenant.NewRegistry(n, n.DB(), "example.it")
-		s, err := site.New(site.Options{Resolver: reg, Logger: clustertest.Logger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		store := auth.NewStore(auth.Config{Proposer: n, DB: n.DB()})
-		logins, err := authweb.New(authweb.Config{Store: store, Site: s, Logger: clustertest.Logger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := New(Config{Book: booking.NewBook(n, n.DB(), time.Now, rand.Reader), Site: s, Logger: clustertest.Logger(t),
-			Guard: logins, SessionFrom: authweb.SessionFrom, Tenants: reg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mux := http.NewServeMux()
-		h.Routes(mux)
-		logins.Routes(mux)
-		s.Routes(mux)
-		fronts[i] = front{srv: s.Tenant(logins.Sessions(mux)), store: store}
-	}
-	leader := nodes[0]
-	if _, err := tenant.NewRegistry(leader, leader.DB(), "example.it").Create(ctx, tenant.Tenant{ID: "bari", Name: "Comune di Bari", ISTAT: "072006"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fronts[0].store.SaveProvider(ctx, "bari", auth.Provider{ID: "regione", Name: "Accedi", Issuer: issuer,
-		ClientID: "sportello", ClientSecret: "segreto",
-		Roles: []auth.RoleRule{{Group: "amministratori", Grant: auth.Grant{Role: auth.RoleComuneAdmin}}}}); err != nil {
-		t.Fatal(err)
-	}
-	lr, cookie, err := fronts[0].store.Login(ctx, "bari", auth.Identity{Provider: "regione", Issuer: issuer, Subject: "a", DisplayName: "Anna",
-		Groups: []string{"amministratori"}}, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	send := func(i int, method, target string, v url.Values) *httptest.ResponseRecorder {
-		var body io.Reader
-		if v != nil {
-			body = strings.NewReader(v.Encode())
-		}
-		req := httptest.NewRequest(method, target, body)
-		req.Host = bariHost
-		req.Header.Set("Cookie", authweb.SessionCookie+"="+cookie)
-		if v != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Sec-Fetch-Site", "same-origin")
-		}
-		rec := httptest.NewRecorder()
-		fronts[i].srv.ServeHTTP(rec, req)
-		return rec
-	}
+	lr, send := newAdminCluster(t)
 	colors := []string{"#1a5e20", "#7a1f1f", "#003d66", "#4a2c6d"}
 	for i, c := range colors {
 		name := fmt.Sprintf("Comune di Bari %d", i)
