@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -109,6 +110,26 @@ func TestDemo(t *testing.T) {
 	r = withSession(t, p, host, "/gestione", cookie)
 	wantStatus(t, "back office home", r, http.StatusOK)
 	wantText(t, "back office home", r.Body, "Benvenuto, Amministratore demo", "I servizi prenotabili", "Gli operatori e gli amministratori")
+
+	// The virtual queue's public API is mounted: a walk-in takes a ticket
+	// at the first office and follows it through its status URL.
+	r = p.postJSON(t, p.url(host, "/api/v1/offices/"+offices.Offices[0].ID+"/tickets"), map[string]string{"channel": "in_person"})
+	wantStatus(t, "take a ticket", r, http.StatusCreated)
+	var ticket struct {
+		Number    string `json:"number"`
+		Position  int    `json:"position"`
+		StatusURL string `json:"status_url"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &ticket); err != nil || ticket.Number == "" || ticket.StatusURL == "" {
+		t.Fatalf("ticket answer %q (%v): want a number and a status URL", r.Body, err)
+	}
+	su, err := url.Parse(ticket.StatusURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = p.get(t, p.url(host, su.RequestURI()))
+	wantStatus(t, "ticket status", r, http.StatusOK)
+	wantText(t, "ticket status", r.Body, ticket.Number, `"state":"waiting"`)
 
 	// A booking through the API, and its confirmation in the mailbox page.
 	today := civil.DateOf(time.Now())

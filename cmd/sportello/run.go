@@ -22,6 +22,8 @@ import (
 	bookingweb "github.com/sportello-virtuale/sportello/booking/web"
 	"github.com/sportello-virtuale/sportello/cluster"
 	mailer "github.com/sportello-virtuale/sportello/internal/mail"
+	"github.com/sportello-virtuale/sportello/queue"
+	queueweb "github.com/sportello-virtuale/sportello/queue/web"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
 )
@@ -124,6 +126,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	reg := cluster.NewRegistry()
 	tenant.Register(reg)
 	booking.Register(reg)
+	queue.Register(reg)
 	auth.Register(reg)
 	probeRegister(reg) // only in the sportello_upgrade_probe test build
 
@@ -274,6 +277,16 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	}
 	tenantMux := http.NewServeMux()
 	web.Routes(tenantMux)
+	// The virtual queue's public API (issue 5's first slice): its routes
+	// are more specific than booking/web's /api/v1/ fallback.
+	lines, err := queueweb.New(queueweb.Config{
+		Queue: queue.New(node, node.DB(), book, time.Now, rand.Reader), Site: s, Logger: log,
+		TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders, Changes: node,
+	})
+	if err != nil {
+		return nil, err
+	}
+	lines.Routes(tenantMux)
 	logins.Routes(tenantMux)
 	s.Routes(tenantMux)
 

@@ -1,0 +1,356 @@
+package queue
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/tenant"
+)
+
+// Command types of the package.
+const (
+	CmdConfigure = "queue.office.configure"
+	CmdTake      = "queue.take"
+	CmdCancel    = "queue.cancel"
+	CmdCall      = "queue.call"
+	CmdStart     = "queue.start"
+	CmdServed    = "queue.served"
+	CmdNoShow    = "queue.no_show"
+	CmdRecall    = "queue.recall"
+)
+
+// payloadVersion is the newest payload version of every queue command.
+const payloadVersion = 1
+
+// errVersion refuses a payload newer than this node knows.
+var errVersion = errors.New("payload version not supported by this node")
+
+// Register adds the queue schema, apply functions and errors to reg.
+func Register(reg *cluster.Registry) {
+	registerErrors(reg)
+	reg.Migrate(Migrations()...)
+	reg.Handle(CmdConfigure, payloadVersion, applyConfigure)
+	reg.Handle(CmdTake, payloadVersion, applyTake)
+	reg.Handle(CmdCancel, payloadVersion, applyCancel)
+	reg.Handle(CmdCall, payloadVersion, applyCall)
+	for typ, tr := range transitions() {
+		reg.Handle(typ, payloadVersion, tr.apply)
+	}
+	describeCommands(reg)
+	// Every command but the configuration answers with the ticket as
+	// stored, so a follower that forwarded it gets a Ticket too.
+	for _, typ := range []string{CmdTake, CmdCancel, CmdCall, CmdStart, CmdServed, CmdNoShow, CmdRecall} {
+		reg.HandleResult(typ, func(raw json.RawMessage) (any, error) {
+			var k Ticket
+			err := json.Unmarshal(raw, &k)
+			return k, err
+		})
+	}
+	// Tickets are not shared between log entries: each take reads the
+	// counter the previous one wrote, and cmd.Time orders the calls.
+}
+
+// configurePayload is version 1 of queue.office.configure.
+type configurePayload struct {
+	Config OfficeConfig `json:"config"`
+}
+
+// takePayload is version 1 of queue.take. The proposer stamps the ID, the
+// secret's hash, the Comune's time zone (the day is the Comune's), the
+// expected duration and, for a check-in, the appointment it read from the
+// booking.
+type takePayload struct {
+	ID          string    `json:"id"`
+	OfficeID    string    `json:"office_id"`
+	ServiceID   string    `json:"service_id,omitempty"`
+	Channel     Channel   `json:"channel"`
+	Priority    Priority  `json:"priority,omitempty"`
+	BookingCode string    `json:"booking_code,omitempty"`
+	Appointment time.Time `json:"appointment,omitzero"`
+	DurationS   int64     `json:"duration_s"`
+	SecretHash  []byte    `json:"secret_hash"`
+	TimeZone    string    `json:"time_zone"`
+}
+
+// cancelPayload is version 1 of queue.cancel.
+type cancelPayload struct {
+	ID         string `json:"id"`
+	SecretHash []byte `json:"secret_hash"`
+}
+
+// callPayload is version 1 of queue.call. Services, when not empty,
+// limits the call to tickets of those services (and tickets without one).
+type callPayload struct {
+	OfficeID string   `json:"office_id"`
+	Desk     string   `json:"desk"`
+	Services []string `json:"services,omitempty"`
+	TimeZone string   `json:"time_zone"`
+}
+
+// deskPayload is version 1 of the operator's transitions of one ticket.
+type deskPayload struct {
+	ID   string `json:"id"`
+	Desk string `json:"desk"`
+}
+
+// decode checks the payload version and tenant, and decodes it.
+func decode(cmd cluster.Command, v any) error {
+	if cmd.Version < 1 || cmd.Version > payloadVersion {
+		return fmt.Errorf("%s v%d: %w", cmd.Type, cmd.Version, errVersion)
+	}
+	if cmd.Tenant == "" {
+		return fmt.Errorf("%s: command has no tenant", cmd.Type)
+	}
+	return cmd.Decode(v)
+}
+
+// dayOf is the Comune-local date of instant at in zone.
+func dayOf(at time.Time, zone string) string {
+	return at.In(tenant.Tenant{TimeZone: zone}.Location()).Format(time.DateOnly)
+}
+
+var letterRE = regexp.MustCompile(`^[A-Z]$`)
+
+// CheckConfig validates an office's queue configuration.
+func CheckConfig(c OfficeConfig) error {
+	f := map[string]string{}
+	if c.OfficeID == "" {
+		f["office_id"] = "Indicare l'ufficio."
+	}
+	for svc, l := range c.Groups {
+		if !letterRE.MatchString(l) {
+			f["groups."+svc] = "La lettera del gruppo deve essere una sola lettera maiuscola (A–Z)."
+		}
+	}
+	if c.EarlyCheckIn < 0 || c.EarlyCheckIn > 2*time.Hour {
+		f["early_check_in"] = "L'anticipo ammesso va da 0 a 120 minuti."
+	}
+	if c.LateCheckIn < 0 || c.LateCheckIn > 2*time.Hour {
+		f["late_check_in"] = "Il ritardo ammesso va da 0 a 120 minuti."
+	}
+	if c.Sample < 1 || c.Sample > 100 {
+		f["sample"] = "Il numero di servizi per la stima va da 1 a 100."
+	}
+	if len(f) > 0 {
+		return &ValidationError{Fields: f}
+	}
+	return nil
+}
+
+func applyConfigure(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p configurePayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	c := p.Config
+	if err := CheckConfig(c); err != nil {
+		return nil, err
+	}
+	groups, _ := json.Marshal(c.Groups)
+	if _, err := tx.ExecContext(context.Background(), `INSERT INTO queue_offices (tenant, office_id, groups, early_s, late_s, sample)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, office_id) DO UPDATE SET groups = excluded.groups, early_s = excluded.early_s,
+			late_s = excluded.late_s, sample = excluded.sample`,
+		cmd.Tenant, c.OfficeID, string(groups), int64(c.EarlyCheckIn/time.Second), int64(c.LateCheckIn/time.Second), c.Sample); err != nil {
+		return nil, fmt.Errorf("configure queue of %s: %w", c.OfficeID, err)
+	}
+	return c.OfficeID, nil
+}
+
+// applyTake numbers and files a ticket. The number comes from the
+// office's counter for the day and letter, read and written in this
+// transaction: apply runs one command at a time on every node in log
+// order, so two takes, proposed on any nodes at once, get consecutive
+// numbers everywhere.
+func applyTake(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p takePayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	if p.ID == "" || p.OfficeID == "" || len(p.SecretHash) != sha256.Size || !p.Channel.valid() || !p.Priority.valid() || p.DurationS <= 0 {
+		return nil, fmt.Errorf("%s: payload lacks id, office, secret hash, channel, priority or duration", cmd.Type)
+	}
+	ctx := context.Background()
+	t := tenant.ID(cmd.Tenant)
+	cfg, err := loadConfig(ctx, tx, t, p.OfficeID)
+	if err != nil {
+		return nil, err
+	}
+	k := Ticket{
+		ID: p.ID, Tenant: t, OfficeID: p.OfficeID, Day: dayOf(cmd.Time, p.TimeZone),
+		ServiceID: p.ServiceID, Channel: p.Channel, Priority: p.Priority, State: Waiting,
+		Duration: time.Duration(p.DurationS) * time.Second, Taken: cmd.Time.UTC().Truncate(time.Second),
+	}
+	if p.BookingCode != "" {
+		// The check-in window is judged here, at the leader's time of the
+		// command, so every node files the citizen in the same line.
+		appt := p.Appointment.UTC()
+		if cmd.Time.Before(appt.Add(-cfg.EarlyCheckIn)) {
+			return nil, fmt.Errorf("check-in of %s before %s: %w", p.BookingCode, appt.Add(-cfg.EarlyCheckIn).Format(time.RFC3339), ErrTooEarly)
+		}
+		var dup bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM queue_tickets
+			WHERE tenant = ? AND booking_code = ? AND state <> 'cancelled')`, t, p.BookingCode).Scan(&dup); err != nil {
+			return nil, fmt.Errorf("check booking %s: %w", p.BookingCode, err)
+		}
+		if dup {
+			return nil, fmt.Errorf("booking %s: %w", p.BookingCode, ErrAlreadyCheckedIn)
+		}
+		k.BookingCode, k.Appointment = p.BookingCode, appt
+		k.Booked = !cmd.Time.After(appt.Add(cfg.LateCheckIn))
+	}
+	letter := cfg.letter(p.ServiceID)
+	var n int
+	if err := tx.QueryRowContext(ctx, `INSERT INTO queue_counters (tenant, office_id, day, letter, last)
+		VALUES (?, ?, ?, ?, 1)
+		ON CONFLICT (tenant, office_id, day, letter) DO UPDATE SET last = last + 1
+		RETURNING last`, t, k.OfficeID, k.Day, letter).Scan(&n); err != nil {
+		return nil, fmt.Errorf("number ticket of %s: %w", k.OfficeID, err)
+	}
+	k.Number = fmt.Sprintf("%s%03d", letter, n)
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM queue_tickets
+		WHERE tenant = ? AND office_id = ? AND day = ?`, t, k.OfficeID, k.Day).Scan(&k.Seq); err != nil {
+		return nil, fmt.Errorf("sequence ticket of %s: %w", k.OfficeID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_tickets (tenant, `+ticketColumns+`, secret_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t, k.ID, k.OfficeID, k.Day, k.Seq, k.Number, k.ServiceID, k.Channel, k.Priority, k.BookingCode,
+		unixOf(k.Appointment), k.Booked, k.State, k.Desk, k.Recalls, p.DurationS, unixOf(k.Taken), 0, 0, 0,
+		p.SecretHash); err != nil {
+		return nil, fmt.Errorf("insert ticket %s: %w", k.Number, err)
+	}
+	return k, nil
+}
+
+// saveState writes a ticket's mutable columns.
+func saveState(tx *sql.Tx, k Ticket) error {
+	if _, err := tx.ExecContext(context.Background(), `UPDATE queue_tickets SET state = ?, desk = ?, recalls = ?,
+		called = ?, started = ?, done = ? WHERE tenant = ? AND id = ?`,
+		k.State, k.Desk, k.Recalls, unixOf(k.Called), unixOf(k.Started), unixOf(k.Done), k.Tenant, k.ID); err != nil {
+		return fmt.Errorf("save ticket %s: %w", k.Number, err)
+	}
+	return nil
+}
+
+func applyCancel(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p cancelPayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	k, hash, err := loadTicket(context.Background(), tx, tenant.ID(cmd.Tenant), p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(hash, p.SecretHash) != 1 {
+		return nil, fmt.Errorf("ticket %s: %w", p.ID, ErrBadSecret)
+	}
+	if k.State != Waiting && k.State != Called {
+		return nil, fmt.Errorf("cancel ticket %s, %s: %w", k.Number, k.State, ErrTransition)
+	}
+	k.State = Cancelled
+	k.Done = cmd.Time.UTC().Truncate(time.Second)
+	return k, saveState(tx, k)
+}
+
+// applyCall gives the desk the first waiting ticket by the ordering rule
+// at cmd.Time. Calls are applied one at a time, so two desks calling at
+// once never get the same ticket: the second sees it called.
+func applyCall(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p callPayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	if p.OfficeID == "" || p.Desk == "" {
+		return nil, &ValidationError{Fields: map[string]string{"desk": "Indicare l'ufficio e lo sportello."}}
+	}
+	ctx := context.Background()
+	t := tenant.ID(cmd.Tenant)
+	day := dayOf(cmd.Time, p.TimeZone)
+	var busy bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM queue_tickets WHERE tenant = ? AND office_id = ?
+		AND day = ? AND desk = ? AND state IN ('called', 'serving'))`, t, p.OfficeID, day, p.Desk).Scan(&busy); err != nil {
+		return nil, fmt.Errorf("check desk %s: %w", p.Desk, err)
+	}
+	if busy {
+		return nil, fmt.Errorf("desk %s: %w", p.Desk, ErrDeskBusy)
+	}
+	waiting, err := loadTickets(ctx, tx, t, p.OfficeID, day, Waiting)
+	if err != nil {
+		return nil, err
+	}
+	waiting = servedBy(waiting, p.Services)
+	if len(waiting) == 0 {
+		return nil, fmt.Errorf("office %s: %w", p.OfficeID, ErrEmpty)
+	}
+	order(waiting, cmd.Time)
+	k := waiting[0]
+	k.State, k.Desk = Called, p.Desk
+	k.Called = cmd.Time.UTC().Truncate(time.Second)
+	return k, saveState(tx, k)
+}
+
+// servedBy keeps the tickets a desk serving services may call: all of
+// them when services is empty, else those of the services and those
+// without a service.
+func servedBy(ts []Ticket, services []string) []Ticket {
+	if len(services) == 0 {
+		return ts
+	}
+	set := make(map[string]bool, len(services))
+	for _, s := range services {
+		set[s] = true
+	}
+	out := ts[:0]
+	for _, k := range ts {
+		if k.ServiceID == "" || set[k.ServiceID] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// transition is one operator command on a called or served ticket.
+type transition struct {
+	from State
+	// to is the new state; the function sets the time it stamps.
+	to    State
+	stamp func(k *Ticket, at time.Time)
+}
+
+// transitions returns the operator's commands on one ticket.
+func transitions() map[string]transition {
+	return map[string]transition{
+		CmdStart:  {from: Called, to: Serving, stamp: func(k *Ticket, at time.Time) { k.Started = at }},
+		CmdServed: {from: Serving, to: Served, stamp: func(k *Ticket, at time.Time) { k.Done = at }},
+		CmdNoShow: {from: Called, to: NoShow, stamp: func(k *Ticket, at time.Time) { k.Done = at }},
+		CmdRecall: {from: Called, to: Called, stamp: func(k *Ticket, at time.Time) { k.Called = at; k.Recalls++ }},
+	}
+}
+
+func (tr transition) apply(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	var p deskPayload
+	if err := decode(cmd, &p); err != nil {
+		return nil, err
+	}
+	k, _, err := loadTicket(context.Background(), tx, tenant.ID(cmd.Tenant), p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if k.State != tr.from {
+		return nil, fmt.Errorf("%s ticket %s, %s: %w", cmd.Type, k.Number, k.State, ErrTransition)
+	}
+	if k.Desk != p.Desk {
+		return nil, fmt.Errorf("%s ticket %s at desk %s: %w", cmd.Type, k.Number, p.Desk, ErrWrongDesk)
+	}
+	k.State = tr.to
+	tr.stamp(&k, cmd.Time.UTC().Truncate(time.Second))
+	return k, saveState(tx, k)
+}

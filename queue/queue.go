@@ -1,0 +1,378 @@
+package queue
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/tenant"
+)
+
+// secretBytes is the entropy of a ticket's secret.
+const secretBytes = 24
+
+// Queue is the virtual queue of every Comune on the node: it reads from
+// the local SQLite view and writes by proposing commands. Offices,
+// services and bookings come from the booking package. Its methods are
+// safe for concurrent use; every method takes the tenant first.
+type Queue struct {
+	p    cluster.Proposer
+	db   *sql.DB
+	book *booking.Book
+	now  func() time.Time
+	rnd  io.Reader
+	// rndMu serialises reads of rnd, which need not be safe for
+	// concurrent use.
+	rndMu sync.Mutex
+}
+
+// New returns a Queue over the node's proposer and read pool and the
+// node's booking.Book. now and rnd are the proposer-side clock and
+// randomness (IDs, secrets).
+func New(p cluster.Proposer, db *sql.DB, book *booking.Book, now func() time.Time, rnd io.Reader) *Queue {
+	return &Queue{p: p, db: db, book: book, now: now, rnd: rnd}
+}
+
+// TakeRequest is what a citizen (or the kiosk, or an operator for them)
+// asks to enter an office's line.
+type TakeRequest struct {
+	OfficeID  string
+	ServiceID string
+	Channel   Channel
+	Priority  Priority
+	// BookingCode checks in a booked citizen: the booking must be active,
+	// of this office and of today.
+	BookingCode string
+}
+
+// Taken is a new ticket with its secret (shown once, stored only
+// hashed) and where it stands.
+type Taken struct {
+	Ticket Ticket
+	Secret string
+	Status Status
+	Index  uint64
+}
+
+// Status is where an active ticket stands: how many are called before it
+// and about how long that takes.
+type Status struct {
+	Position      int
+	EstimatedWait time.Duration
+}
+
+// Configure saves an office's queue configuration.
+func (q *Queue) Configure(ctx context.Context, t tenant.ID, c OfficeConfig) error {
+	if err := CheckConfig(c); err != nil {
+		return err
+	}
+	if _, err := q.book.Office(ctx, t, c.OfficeID); err != nil {
+		return q.notFound("office", c.OfficeID, err)
+	}
+	_, err := q.propose(ctx, CmdConfigure, t, configurePayload{Config: c})
+	return err
+}
+
+// Config returns an office's queue configuration (the defaults when it
+// was never configured).
+func (q *Queue) Config(ctx context.Context, t tenant.ID, officeID string) (OfficeConfig, error) {
+	return loadConfig(ctx, q.db, t, officeID)
+}
+
+// Take enters a ticket in an office's line. An invalid request gives a
+// *ValidationError; an unknown office, service or booking ErrNotFound; a
+// check-in ErrNotToday, ErrTooEarly or ErrAlreadyCheckedIn.
+func (q *Queue) Take(ctx context.Context, t tenant.Tenant, req TakeRequest) (Taken, error) {
+	f := map[string]string{}
+	if !req.Channel.valid() {
+		f["channel"] = "Scegliere come essere serviti: allo sportello, in video o al telefono."
+	}
+	if !req.Priority.valid() {
+		f["priority"] = "La categoria di precedenza non è valida."
+	}
+	if len(f) > 0 {
+		return Taken{}, &ValidationError{Fields: f}
+	}
+	if _, err := q.book.Office(ctx, t.ID, req.OfficeID); err != nil {
+		return Taken{}, q.notFound("office", req.OfficeID, err)
+	}
+	p := takePayload{
+		OfficeID: req.OfficeID, ServiceID: req.ServiceID, Channel: req.Channel, Priority: req.Priority,
+		DurationS: int64(DefaultDuration / time.Second), TimeZone: t.TimeZone,
+	}
+	if req.BookingCode != "" {
+		bk, err := q.findBooking(ctx, t, req.OfficeID, booking.NormalizeCode(req.BookingCode))
+		if err != nil {
+			return Taken{}, err
+		}
+		p.BookingCode, p.Appointment = bk.Code, bk.Start.UTC()
+		if p.ServiceID == "" {
+			p.ServiceID = bk.ServiceID
+		}
+	}
+	if p.ServiceID != "" {
+		svc, err := q.book.Service(ctx, t.ID, p.ServiceID)
+		if err != nil || svc.OfficeID != req.OfficeID {
+			return Taken{}, &ValidationError{Fields: map[string]string{"service_id": "Il servizio non è offerto da questo ufficio."}}
+		}
+		if svc.Duration > 0 {
+			p.DurationS = int64(svc.Duration / time.Second)
+		}
+	}
+	var err error
+	if p.ID, err = q.newID(); err != nil {
+		return Taken{}, err
+	}
+	secret, err := q.randomToken(secretBytes)
+	if err != nil {
+		return Taken{}, err
+	}
+	p.SecretHash = hashSecret(secret)
+	res, err := q.propose(ctx, CmdTake, t.ID, p)
+	if err != nil {
+		return Taken{}, fmt.Errorf("take ticket at %s: %w", req.OfficeID, err)
+	}
+	k, err := ticketOf(res.Value)
+	if err != nil {
+		return Taken{}, err
+	}
+	k.Tenant = t.ID
+	st, err := q.status(ctx, k)
+	if err != nil {
+		return Taken{}, err
+	}
+	return Taken{Ticket: k, Secret: secret, Status: st, Index: res.Index}, nil
+}
+
+// findBooking returns the active booking with code at officeID on the
+// Comune's today.
+func (q *Queue) findBooking(ctx context.Context, t tenant.Tenant, officeID, code string) (booking.Booking, error) {
+	loc := t.Location()
+	now := q.now().In(loc)
+	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
+	list, err := q.book.Bookings(ctx, t.ID, officeID, from, from.AddDate(0, 0, 1))
+	if err != nil {
+		return booking.Booking{}, err
+	}
+	for _, bk := range list {
+		if bk.Code == code && bk.Status == booking.Active {
+			return bk, nil
+		}
+	}
+	return booking.Booking{}, fmt.Errorf("booking %s at %s today: %w", code, officeID, ErrNotToday)
+}
+
+// Cancel takes the citizen's ticket out of the line; secret is the one
+// Take returned.
+func (q *Queue) Cancel(ctx context.Context, t tenant.ID, id, secret string) (Ticket, error) {
+	return q.write(ctx, CmdCancel, t, cancelPayload{ID: id, SecretHash: hashSecret(secret)})
+}
+
+// CallNext gives desk the next ticket of the office by the ordering rule
+// (ErrEmpty when nobody waits, ErrDeskBusy while the desk still has a
+// called or served ticket). services, when not empty, limits the call to
+// tickets of those services and tickets without a service.
+func (q *Queue) CallNext(ctx context.Context, t tenant.Tenant, officeID, desk string, services []string) (Ticket, error) {
+	return q.write(ctx, CmdCall, t.ID, callPayload{OfficeID: officeID, Desk: desk, Services: services, TimeZone: t.TimeZone})
+}
+
+// StartServing records that desk started serving its called ticket.
+func (q *Queue) StartServing(ctx context.Context, t tenant.ID, id, desk string) (Ticket, error) {
+	return q.write(ctx, CmdStart, t, deskPayload{ID: id, Desk: desk})
+}
+
+// Served closes a ticket desk has served.
+func (q *Queue) Served(ctx context.Context, t tenant.ID, id, desk string) (Ticket, error) {
+	return q.write(ctx, CmdServed, t, deskPayload{ID: id, Desk: desk})
+}
+
+// NoShow closes a called ticket whose citizen did not come.
+func (q *Queue) NoShow(ctx context.Context, t tenant.ID, id, desk string) (Ticket, error) {
+	return q.write(ctx, CmdNoShow, t, deskPayload{ID: id, Desk: desk})
+}
+
+// Recall calls a called ticket again (on the board and to the citizen).
+func (q *Queue) Recall(ctx context.Context, t tenant.ID, id, desk string) (Ticket, error) {
+	return q.write(ctx, CmdRecall, t, deskPayload{ID: id, Desk: desk})
+}
+
+// write proposes a command that answers with a ticket.
+func (q *Queue) write(ctx context.Context, typ string, t tenant.ID, payload any) (Ticket, error) {
+	res, err := q.propose(ctx, typ, t, payload)
+	if err != nil {
+		return Ticket{}, err
+	}
+	k, err := ticketOf(res.Value)
+	k.Tenant = t
+	return k, err
+}
+
+// Ticket returns a ticket, for the operator's views.
+func (q *Queue) Ticket(ctx context.Context, t tenant.ID, id string) (Ticket, error) {
+	k, _, err := loadTicket(ctx, q.db, t, id)
+	return k, err
+}
+
+// TicketWithSecret returns a ticket if secret is its own (ErrBadSecret
+// otherwise), for the citizen.
+func (q *Queue) TicketWithSecret(ctx context.Context, t tenant.ID, id, secret string) (Ticket, error) {
+	k, hash, err := loadTicket(ctx, q.db, t, id)
+	if err != nil {
+		return Ticket{}, err
+	}
+	if subtle.ConstantTimeCompare(hash, hashSecret(secret)) != 1 {
+		return Ticket{}, fmt.Errorf("ticket %s: %w", id, ErrBadSecret)
+	}
+	return k, nil
+}
+
+// Position returns how many tickets are called before the ticket by the
+// ordering rule as of now (0 when it is next, or no longer waiting).
+func (q *Queue) Position(ctx context.Context, t tenant.ID, id string) (int, error) {
+	st, err := q.Status(ctx, t, id)
+	return st.Position, err
+}
+
+// EstimatedWait returns about how long the ticket waits: its position
+// times the average service time of the office's last services today
+// (OfficeConfig.Sample of them), or times the ticket's expected duration
+// before anyone was served.
+func (q *Queue) EstimatedWait(ctx context.Context, t tenant.ID, id string) (time.Duration, error) {
+	st, err := q.Status(ctx, t, id)
+	return st.EstimatedWait, err
+}
+
+// Status returns the ticket's position and estimated wait.
+func (q *Queue) Status(ctx context.Context, t tenant.ID, id string) (Status, error) {
+	k, _, err := loadTicket(ctx, q.db, t, id)
+	if err != nil {
+		return Status{}, err
+	}
+	return q.status(ctx, k)
+}
+
+// status computes where k stands among the waiting tickets of its
+// office's day, with the same ordering apply uses.
+func (q *Queue) status(ctx context.Context, k Ticket) (Status, error) {
+	if k.State != Waiting {
+		return Status{}, nil
+	}
+	waiting, err := loadTickets(ctx, q.db, k.Tenant, k.OfficeID, k.Day, Waiting)
+	if err != nil {
+		return Status{}, err
+	}
+	now := q.now()
+	pos := 0
+	for _, o := range waiting {
+		if o.ID != k.ID && ahead(o, k, now) {
+			pos++
+		}
+	}
+	cfg, err := loadConfig(ctx, q.db, k.Tenant, k.OfficeID)
+	if err != nil {
+		return Status{}, err
+	}
+	avg, ok, err := averageService(ctx, q.db, k.Tenant, k.OfficeID, k.Day, cfg.Sample)
+	if err != nil {
+		return Status{}, err
+	}
+	if !ok {
+		avg = k.Duration
+	}
+	return Status{Position: pos, EstimatedWait: time.Duration(pos) * avg}, nil
+}
+
+// Line returns the waiting tickets of an office's day in the order they
+// will be called as of now, for the operator's view.
+func (q *Queue) Line(ctx context.Context, t tenant.Tenant, officeID string) ([]Ticket, error) {
+	now := q.now()
+	ts, err := loadTickets(ctx, q.db, t.ID, officeID, dayOf(now, t.TimeZone), Waiting)
+	if err != nil {
+		return nil, err
+	}
+	order(ts, now)
+	return ts, nil
+}
+
+// notFound turns booking's ErrNotFound into the queue's.
+func (q *Queue) notFound(what, id string, err error) error {
+	if errors.Is(err, booking.ErrNotFound) {
+		return fmt.Errorf("%s %q: %w", what, id, ErrNotFound)
+	}
+	return err
+}
+
+// propose sends one command of the package.
+func (q *Queue) propose(ctx context.Context, typ string, t tenant.ID, payload any) (cluster.Result, error) {
+	cmd, err := cluster.NewCommand(typ, payloadVersion, string(t), payload)
+	if err != nil {
+		return cluster.Result{}, err
+	}
+	return q.p.Propose(ctx, cmd)
+}
+
+// ticketOf reads a Ticket from a command's result: the Go value
+// (in-process or decoded by Register's HandleResult) or its JSON.
+func ticketOf(v any) (Ticket, error) {
+	switch v := v.(type) {
+	case Ticket:
+		return v, nil
+	case json.RawMessage:
+		var k Ticket
+		err := json.Unmarshal(v, &k)
+		return k, err
+	}
+	return Ticket{}, fmt.Errorf("unexpected result %T", v)
+}
+
+// random fills p from the Queue's randomness.
+func (q *Queue) random(p []byte) error {
+	q.rndMu.Lock()
+	defer q.rndMu.Unlock()
+	if _, err := io.ReadFull(q.rnd, p); err != nil {
+		return fmt.Errorf("read randomness: %w", err)
+	}
+	return nil
+}
+
+// newID returns 32 hex digits: six bytes of the time in milliseconds,
+// so that tickets are inserted near the end of the primary key, then ten
+// random bytes.
+func (q *Queue) newID() (string, error) {
+	p := make([]byte, 16)
+	if err := q.random(p[6:]); err != nil {
+		return "", err
+	}
+	ms := uint64(q.now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		p[i] = byte(ms)
+		ms >>= 8
+	}
+	return hex.EncodeToString(p), nil
+}
+
+// randomToken returns n random bytes in URL-safe base64.
+func (q *Queue) randomToken(n int) (string, error) {
+	p := make([]byte, n)
+	if err := q.random(p); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(p), nil
+}
+
+// hashSecret is the stored form of a ticket's secret.
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}

@@ -1,0 +1,113 @@
+package web
+
+import (
+	"math"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/queue"
+	"github.com/sportello-virtuale/sportello/tenant"
+)
+
+// apiTicketRequest is the body of POST /api/v1/offices/{id}/tickets.
+type apiTicketRequest struct {
+	ServiceID   string `json:"service_id"`
+	Channel     string `json:"channel"`
+	BookingCode string `json:"booking_code"`
+}
+
+// apiTicket is a ticket as the API shows it. State and Desk are only in
+// GET answers.
+type apiTicket struct {
+	ID                   string `json:"id"`
+	Number               string `json:"number"`
+	Position             int    `json:"position"`
+	EstimatedWaitMinutes int    `json:"estimated_wait_minutes"`
+	StatusURL            string `json:"status_url"`
+	State                string `json:"state,omitempty"`
+	Desk                 string `json:"desk,omitempty"`
+}
+
+// statusURL is the ticket's own link, with its secret.
+func statusURL(base, id, secret string) string {
+	return base + "/api/v1/tickets/" + url.PathEscape(id) + "?secret=" + url.QueryEscape(secret)
+}
+
+// minutes rounds a wait up to whole minutes: "about 0 minutes" for a
+// wait of 20 seconds would send the citizen away.
+func minutes(d time.Duration) int { return int(math.Ceil(d.Minutes())) }
+
+// apiTicketCreate answers POST /api/v1/offices/{id}/tickets: 201 with the
+// ticket's number, position, estimate and status link; 404 for an
+// unknown office; 409/422 for a refused check-in; 429 past the rate
+// limit.
+func (h *Handler) apiTicketCreate(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
+	if ok, wait := h.limiter.allow(h.clientIP(r), h.now()); !ok {
+		h.apiError(w, r, &rateLimitError{RetryAfter: wait})
+		return
+	}
+	var in apiTicketRequest
+	if err := decodeJSON(r, &in); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	k, err := h.q.Take(r.Context(), t, queue.TakeRequest{
+		OfficeID: r.PathValue("id"), ServiceID: in.ServiceID, Channel: queue.Channel(in.Channel), BookingCode: in.BookingCode,
+	})
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	h.log.Info("ticket taken", "tenant", t.ID, "office", k.Ticket.OfficeID, "ticket", k.Ticket.Number)
+	u := statusURL(h.baseURL(r), k.Ticket.ID, k.Secret)
+	w.Header().Set("Location", u)
+	writeJSON(w, http.StatusCreated, apiTicket{
+		ID: k.Ticket.ID, Number: k.Ticket.Number, Position: k.Status.Position,
+		EstimatedWaitMinutes: minutes(k.Status.EstimatedWait), StatusURL: u,
+	})
+}
+
+// apiTicketGet answers GET /api/v1/tickets/{id}?secret=…: the ticket's
+// state, position, estimate and desk once called.
+func (h *Handler) apiTicketGet(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
+	secret, err := ticketSecret(r)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	k, err := h.q.TicketWithSecret(r.Context(), t.ID, r.PathValue("id"), secret)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	st, err := h.q.Status(r.Context(), t.ID, k.ID)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.view(r, k, st, secret))
+}
+
+// apiTicketCancel answers DELETE /api/v1/tickets/{id}?secret=…: the
+// citizen leaves the line (409 once served or closed).
+func (h *Handler) apiTicketCancel(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
+	secret, err := ticketSecret(r)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	k, err := h.q.Cancel(r.Context(), t.ID, r.PathValue("id"), secret)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.view(r, k, queue.Status{}, secret))
+}
+
+func (h *Handler) view(r *http.Request, k queue.Ticket, st queue.Status, secret string) apiTicket {
+	return apiTicket{
+		ID: k.ID, Number: k.Number, Position: st.Position, EstimatedWaitMinutes: minutes(st.EstimatedWait),
+		StatusURL: statusURL(h.baseURL(r), k.ID, secret), State: string(k.State), Desk: k.Desk,
+	}
+}

@@ -1,0 +1,150 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/queue"
+	"github.com/sportello-virtuale/sportello/tenant"
+	"github.com/sportello-virtuale/sportello/tenant/site"
+)
+
+// DefaultMaxBodyBytes caps request bodies when Config.MaxBodyBytes is 0.
+// The only body, a ticket request, is under 200 bytes.
+const DefaultMaxBodyBytes = 4 << 10
+
+// Config configures a Handler.
+type Config struct {
+	// Queue is the node's virtual queue; required.
+	Queue *queue.Queue
+	// Site resolves tenants from the Host; required (its Tenant
+	// middleware must wrap the mux the routes are on).
+	Site *site.Site
+	// Logger receives the handler's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the rate limiter's clock; nil means time.Now.
+	Now func() time.Time
+	// RateLimit limits ticket creations per client address.
+	RateLimit RateLimit
+	// MaxBodyBytes caps request bodies (413 beyond it); 0 means
+	// DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// TrustProxyHeaders takes the client address from X-Forwarded-For
+	// and the scheme from X-Forwarded-Proto; only behind a proxy that
+	// overwrites them.
+	TrustProxyHeaders bool
+	// Changes wakes the event streams when the node applies a command
+	// (the node's *cluster.Node); nil leaves /events unmounted.
+	Changes Changes
+}
+
+// Handler serves the queue's /api/v1 routes of every Comune on the node.
+// It is safe for concurrent use and starts no goroutine.
+type Handler struct {
+	q          *queue.Queue
+	site       *site.Site
+	log        *slog.Logger
+	now        func() time.Time
+	limiter    *limiter
+	maxBody    int64
+	trustProxy bool
+	csrf       *http.CrossOriginProtection
+	changes    Changes
+}
+
+// New returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Queue == nil || cfg.Site == nil {
+		return nil, errors.New("queue/web: Config.Queue and Config.Site are required")
+	}
+	h := &Handler{
+		q: cfg.Queue, site: cfg.Site, log: cfg.Logger, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
+		trustProxy: cfg.TrustProxyHeaders, csrf: http.NewCrossOriginProtection(), limiter: newLimiter(cfg.RateLimit),
+		changes: cfg.Changes,
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.log = h.log.With("component", "queue/web")
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	return h, nil
+}
+
+// tenantHandler is a route's handler; t is the request's Comune.
+type tenantHandler func(w http.ResponseWriter, r *http.Request, t tenant.Tenant)
+
+// Routes registers the API on mux with Go 1.22 method patterns. mux must
+// be served behind site.Tenant. The patterns are more specific than
+// booking/web's "/api/v1/" fallback, so both live on one mux.
+func (h *Handler) Routes(mux *http.ServeMux) {
+	mux.Handle("POST /api/v1/offices/{id}/tickets", h.wrap(h.apiTicketCreate))
+	mux.Handle("GET /api/v1/tickets/{id}", h.wrap(h.apiTicketGet))
+	mux.Handle("DELETE /api/v1/tickets/{id}", h.wrap(h.apiTicketCancel))
+	if h.changes != nil {
+		mux.Handle("GET /api/v1/tickets/{id}/events", h.wrap(h.apiTicketEvents))
+	}
+}
+
+// wrap resolves the request's Comune, refuses cross-site writes from
+// browsers and caps the body before calling fn.
+func (h *Handler) wrap(fn tenantHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, ok := site.TenantFrom(r.Context())
+		if !ok {
+			h.apiError(w, r, errNoTenant)
+			return
+		}
+		if err := h.csrf.Check(r); err != nil {
+			h.apiError(w, r, fmt.Errorf("%w: %v", errCrossSite, err))
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
+		}
+		fn(w, r, t)
+	})
+}
+
+// baseURL is the scheme and host the request came to; status_url is
+// built on it.
+func (h *Handler) baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if h.trustProxy {
+		switch p := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); p {
+		case "http", "https":
+			scheme = p
+		}
+	}
+	return scheme + "://" + r.Host
+}
+
+// clientIP is the address the rate limit counts against: the peer, or
+// with TrustProxyHeaders the last address of X-Forwarded-For.
+func (h *Handler) clientIP(r *http.Request) string {
+	if h.trustProxy {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			parts := strings.Split(xff[len(xff)-1], ",")
+			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
