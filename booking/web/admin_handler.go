@@ -220,6 +220,7 @@ var adminSections = []struct {
 	roles []auth.Role
 }{
 	{section{"/gestione/agenda", "Agenda", "Gli appuntamenti di oggi e dei prossimi giorni dei tuoi uffici."}, []auth.Role{auth.RoleOperator, auth.RoleSupervisor}},
+	{section{"/gestione/coda", "Coda", "Chiama il prossimo cittadino e segui la coda dell'ufficio."}, []auth.Role{auth.RoleOperator, auth.RoleSupervisor}},
 	{section{"/gestione/uffici", "Uffici", "Indirizzi, contatti e orari di apertura degli uffici."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/servizi", "Servizi", "I servizi prenotabili, la durata, gli sportelli e le regole di prenotazione."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/sportelli", "Sportelli", "Le postazioni di ogni ufficio e i servizi che vi si svolgono"}, []auth.Role{auth.RoleComuneAdmin}},

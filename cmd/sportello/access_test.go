@@ -23,6 +23,7 @@ import (
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -160,6 +161,17 @@ var accessTable = map[string]route{
 	"/gestione/agenda/{id}/nota":    {path: "/gestione/agenda/nessuna/nota", get: noMethod, post: staffPOST(404)},
 	"/gestione/agenda/{id}/annulla": {path: "/gestione/agenda/nessuna/annulla", get: noMethod, post: staffPOST(404)},
 	"/gestione/statistiche":         {path: "/gestione/statistiche", get: expect{toLogin, forbidden, forbidden, 200, toLogin, toLogin, 200}, post: noMethod},
+
+	// queue/web: the operator's desk page (operators of an office, its
+	// supervisors and the administrator, each on their own offices). A
+	// call without office and desk is 422; an unknown ticket is 404 to
+	// whoever may use the page at all.
+	"/gestione/coda":               {path: "/gestione/coda", get: staffGET(200), post: noMethod},
+	"/gestione/coda/chiama":        {path: "/gestione/coda/chiama", get: noMethod, post: staffPOST(422)},
+	"/gestione/coda/{id}/inizia":   {path: "/gestione/coda/nessuno/inizia", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/servito":  {path: "/gestione/coda/nessuno/servito", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/assente":  {path: "/gestione/coda/nessuno/assente", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/richiama": {path: "/gestione/coda/nessuno/richiama", get: noMethod, post: staffPOST(404)},
 }
 
 // routePattern matches a back-office pattern literal; routeMethod and
@@ -284,7 +296,7 @@ type accessEnv struct {
 
 func newAccessEnv(t *testing.T) *accessEnv {
 	t.Helper()
-	node := clustertest.Node(t, tenant.Register, booking.Register, auth.Register)
+	node := clustertest.Node(t, tenant.Register, booking.Register, queue.Register, auth.Register)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := defaultConfig()

@@ -130,6 +130,12 @@ func TestDemo(t *testing.T) {
 	r = p.get(t, p.url(host, su.RequestURI()))
 	wantStatus(t, "ticket status", r, http.StatusOK)
 	wantText(t, "ticket status", r.Body, ticket.Number, `"state":"waiting"`)
+	for _, path := range []string{"/coda/urp", "/coda/urp/chiosco", "/coda/urp/tabellone"} {
+		r = p.get(t, p.url(host, path))
+		wantStatus(t, path, r, http.StatusOK)
+	}
+	r = p.get(t, p.url(host, "/coda/urp"))
+	wantText(t, "take a number page", r.Body, "Prendi il numero")
 
 	// A booking through the API, and its confirmation in the mailbox page.
 	today := civil.DateOf(time.Now())

@@ -282,6 +282,8 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	lines, err := queueweb.New(queueweb.Config{
 		Queue: queue.New(node, node.DB(), book, time.Now, rand.Reader), Site: s, Logger: log,
 		TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders, Changes: node,
+		// The operator's desk page (/gestione/coda) sits behind the login.
+		Guard: logins, SessionFrom: authweb.SessionFrom, Book: book,
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/auth"
+	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
@@ -41,6 +44,14 @@ type Config struct {
 	// Changes wakes the event streams when the node applies a command
 	// (the node's *cluster.Node); nil leaves /events unmounted.
 	Changes Changes
+	// Guard and SessionFrom put the operator's desk page (/gestione/coda,
+	// desk.go) behind the operators' login, as in bookingweb.Config: the
+	// auth/web Handler and authweb.SessionFrom. With both nil the page is
+	// not mounted; with them, Book is required too.
+	Guard       Guard
+	SessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
+	// Book gives the desk page the offices, services and desks.
+	Book *booking.Book
 }
 
 // Handler serves the queue's /api/v1 routes of every Comune on the node.
@@ -55,6 +66,8 @@ type Handler struct {
 	trustProxy bool
 	csrf       *http.CrossOriginProtection
 	changes    Changes
+	// desk serves /gestione/coda; nil when it is not mounted.
+	desk *deskPages
 }
 
 // New returns a Handler.
@@ -77,6 +90,10 @@ func New(cfg Config) (*Handler, error) {
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBodyBytes
 	}
+	var err error
+	if h.desk, err = newDeskPages(cfg, h); err != nil {
+		return nil, err
+	}
 	return h, nil
 }
 
@@ -93,6 +110,8 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	if h.changes != nil {
 		mux.Handle("GET /api/v1/tickets/{id}/events", h.wrap(h.apiTicketEvents))
 	}
+	h.deskRoutes(mux)
+	h.citizenRoutes(mux)
 }
 
 // wrap resolves the request's Comune, refuses cross-site writes from

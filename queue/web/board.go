@@ -1,0 +1,118 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/tenant"
+	"github.com/sportello-virtuale/sportello/tenant/site"
+)
+
+// boardCalls is how many calls the board shows: the latest large, the
+// others below it.
+const boardCalls = 8
+
+// apiCall is one call on the board, as the office's event stream sends
+// it.
+type apiCall struct {
+	Number string `json:"number"`
+	Desk   string `json:"desk"`
+	State  string `json:"state"`
+}
+
+// boardData is the board's page.
+type boardData struct {
+	Office booking.Office
+	Calls  []apiCall
+	Events string
+	Script string
+}
+
+// board answers GET /coda/{office}/tabellone: the last calls with their
+// desk, for a screen in the waiting hall.
+func (c *citizen) board(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
+	o, ok := c.office(w, r, t, r.PathValue("office"))
+	if !ok {
+		return
+	}
+	calls, err := c.h.calls(r.Context(), t, o.ID)
+	if err != nil {
+		c.pageError(w, r, err)
+		return
+	}
+	d := boardData{Office: o, Calls: calls, Script: c.scriptURL()}
+	if c.h.changes != nil {
+		d.Events = "/api/v1/offices/" + o.ID + "/queue/events"
+	}
+	c.pages.Render(w, r, http.StatusOK, "coda_tabellone.html", site.Page{Title: "Tabellone - " + o.Name, Data: d})
+}
+
+// calls is the board's list for an office.
+func (h *Handler) calls(ctx context.Context, t tenant.Tenant, officeID string) ([]apiCall, error) {
+	ks, err := h.q.LastCalls(ctx, t, officeID, boardCalls)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]apiCall, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, apiCall{Number: k.Number, Desk: k.Desk, State: string(k.State)})
+	}
+	return out, nil
+}
+
+// apiOfficeEvents answers GET /api/v1/offices/{id}/queue/events with
+// Server-Sent Events: one "calls" event with the board's list at once,
+// then one whenever it changes. Like the ticket's stream it waits on the
+// node's applied index and sends the whole list each time, so a
+// reconnecting board loses nothing; it re-reads the list only when the
+// node applied something, one small indexed query per board and change.
+func (h *Handler) apiOfficeEvents(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	if _, err := h.q.PublicOffice(ctx, t.ID, id); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	calls, err := h.calls(ctx, t, id)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	idx := h.changes.AppliedIndex()
+	last := ""
+	for {
+		b, _ := json.Marshal(calls)
+		if string(b) != last {
+			last = string(b)
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: calls\ndata: %s\n\n", idx, b); err != nil {
+				return
+			}
+		} else if _, err := fmt.Fprint(w, ": attesa\n\n"); err != nil {
+			return
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		wctx, cancel := context.WithTimeout(ctx, keepAlive)
+		err := h.changes.WaitApplied(wctx, idx+1)
+		cancel()
+		if ctx.Err() != nil || (err != nil && !errors.Is(err, context.DeadlineExceeded)) {
+			return
+		}
+		idx = h.changes.AppliedIndex()
+		if calls, err = h.calls(ctx, t, id); err != nil {
+			return
+		}
+	}
+}

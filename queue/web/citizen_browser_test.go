@@ -1,0 +1,99 @@
+package web
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromium returns a Chromium binary, or skips the test without one
+// (unless SPORTELLO_REQUIRE_BROWSER is set, as in CI).
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SPORTELLO_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("SPORTELLO_REQUIRE_BROWSER") != "" {
+		t.Fatal("no Chromium found and SPORTELLO_REQUIRE_BROWSER is set")
+	}
+	t.Skip("no Chromium found: browser test skipped")
+	return ""
+}
+
+// TestBrowserTicketPageFollowsTheCall: a citizen's ticket page, open in
+// headless Chromium on a follower, shows "È il tuo turno: sportello 4"
+// when an operator calls the ticket on the leader — through the script
+// and the event stream, under the real CSP, without reloading the page.
+func TestBrowserTicketPageFollowsTheCall(t *testing.T) {
+	bin := chromium(t)
+	e := newEnv(t, RateLimit{PerMinute: -1})
+	srv := httptest.NewServer(e.srv)
+	defer srv.Close()
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	base := "http://" + e.bari.host + ":" + port
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.Flag("host-resolver-rules", "MAP "+e.bari.host+" 127.0.0.1, EXCLUDE 127.0.0.1, MAP * ~NOTFOUND"),
+		chromedp.Flag("disable-component-update", true),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	// The first action starts the browser and must carry no timeout (it
+	// would stop the browser with it); the steps after it get one.
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start Chromium %s: %v", bin, err)
+	}
+	ctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+	defer cancel()
+
+	// The citizen takes a number through the form, as from the QR code,
+	// and lands on the ticket page.
+	if _, err := chromedp.RunResponse(ctx, chromedp.Navigate(base+"/coda/"+e.bari.office.ID)); err != nil {
+		t.Fatalf("open the form: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form button[type=submit]`), chromedp.NodeVisible),
+		chromedp.WaitVisible(chromedp.CSS(`#numero`))); err != nil {
+		loc, _ := chromedp.Run(bctx, chromedp.Location())
+		body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.querySelector("main").innerText`))
+		t.Fatalf("take a number: %v (page %s: %q)", err, loc, body)
+	}
+	first, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#stato-testo`), chromedp.NodeVisible))
+	if err != nil || first != "In attesa" {
+		t.Fatalf("ticket page: got %q (%v), want In attesa", first, err)
+	}
+	// A mark the page loses if it reloads.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.sameLoad = true`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.leaderQ.CallNext(ctx, e.bari.tenant, e.bari.office.ID, "4", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("stato-testo").textContent === "È il tuo turno: sportello 4"`,
+		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
+		got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("stato").textContent`))
+		t.Fatalf("the page did not show the call: %v (it shows %q)", err, strings.Join(strings.Fields(got), " "))
+	}
+	if same, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.sameLoad === true`)); err != nil || !same {
+		t.Errorf("the page reloaded (%v): the update did not come from the script", err)
+	}
+	if hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("lascia").hidden`)); err != nil || hidden {
+		t.Errorf("a called citizen may still leave the line, but the button is hidden (%v)", err)
+	}
+}
