@@ -71,7 +71,7 @@ func (h *Handler) apiBookingCreate(w http.ResponseWriter, r *http.Request, t ten
 
 // allowCreate takes a token from the client's booking-creation bucket.
 func (h *Handler) allowCreate(r *http.Request) error {
-	if ok, wait := h.limiter.allow(h.clientIP(r), h.now()); !ok {
+	if ok, wait := h.limiter.Allow(h.clientIP(r), h.now()); !ok {
 		return &rateLimitError{RetryAfter: wait}
 	}
 	return nil

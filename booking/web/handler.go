@@ -13,6 +13,7 @@ import (
 
 	"github.com/sportello-virtuale/sportello/auth"
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/internal/ratelimit"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
 )
@@ -86,7 +87,7 @@ type Handler struct {
 	site       *site.Site
 	log        *slog.Logger
 	now        func() time.Time
-	limiter    *limiter
+	limiter    *ratelimit.Limiter
 	maxBody    int64
 	trustProxy bool
 	freshness  Freshness

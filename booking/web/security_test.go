@@ -189,53 +189,53 @@ func TestLimiter(t *testing.T) {
 	t.Run("token bucket", func(t *testing.T) {
 		l := newLimiter(RateLimit{PerMinute: 6, Burst: 3})
 		for i := range 3 {
-			if ok, _ := l.allow("192.0.2.1", now); !ok {
+			if ok, _ := l.Allow("192.0.2.1", now); !ok {
 				t.Fatalf("request %d refused within the burst", i)
 			}
 		}
-		ok, wait := l.allow("192.0.2.1", now)
+		ok, wait := l.Allow("192.0.2.1", now)
 		if ok || wait != 10*time.Second {
 			t.Fatalf("past the burst: got ok=%v wait=%v, want false 10s", ok, wait)
 		}
-		if ok, _ := l.allow("192.0.2.1", now.Add(10*time.Second)); !ok {
+		if ok, _ := l.Allow("192.0.2.1", now.Add(10*time.Second)); !ok {
 			t.Errorf("after the refill: refused")
 		}
 	})
 	t.Run("IPv6 grouped by /64", func(t *testing.T) {
 		l := newLimiter(RateLimit{PerMinute: 1, Burst: 1})
-		if ok, _ := l.allow("2001:db8:1:2::1", now); !ok {
+		if ok, _ := l.Allow("2001:db8:1:2::1", now); !ok {
 			t.Fatal("first refused")
 		}
-		if ok, _ := l.allow("2001:db8:1:2:ffff::9", now); ok {
+		if ok, _ := l.Allow("2001:db8:1:2:ffff::9", now); ok {
 			t.Errorf("same /64: allowed, want refused")
 		}
-		if ok, _ := l.allow("2001:db8:1:3::1", now); !ok {
+		if ok, _ := l.Allow("2001:db8:1:3::1", now); !ok {
 			t.Errorf("other /64: refused")
 		}
 	})
 	t.Run("bounded memory", func(t *testing.T) {
 		l := newLimiter(RateLimit{PerMinute: 1, Burst: 1, MaxClients: 100})
 		for i := range 1000 {
-			l.allow(fmt.Sprintf("10.0.%d.%d", i/256, i%256), now.Add(time.Duration(i)*time.Millisecond))
+			l.Allow(fmt.Sprintf("10.0.%d.%d", i/256, i%256), now.Add(time.Duration(i)*time.Millisecond))
 		}
-		if n := l.size(); n > 100 {
+		if n := l.Size(); n > 100 {
 			t.Errorf("remembered addresses: got %d, want at most 100", n)
 		}
 		// Addresses whose bucket refilled are forgotten first.
 		later := now.Add(time.Hour)
-		l.allow("192.0.2.200", later)
-		if n := l.size(); n != 1 {
+		l.Allow("192.0.2.200", later)
+		if n := l.Size(); n != 1 {
 			t.Errorf("after an hour: got %d addresses, want 1", n)
 		}
 	})
 	t.Run("disabled", func(t *testing.T) {
 		l := newLimiter(RateLimit{PerMinute: -1})
 		for range 100 {
-			if ok, _ := l.allow("192.0.2.1", now); !ok {
+			if ok, _ := l.Allow("192.0.2.1", now); !ok {
 				t.Fatal("disabled limiter refused")
 			}
 		}
-		if l.size() != 0 {
+		if l.Size() != 0 {
 			t.Errorf("disabled limiter remembers addresses")
 		}
 	})

@@ -43,7 +43,7 @@ func minutes(d time.Duration) int { return int(math.Ceil(d.Minutes())) }
 // unknown office; 409/422 for a refused check-in; 429 past the rate
 // limit.
 func (h *Handler) apiTicketCreate(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
-	if ok, wait := h.limiter.allow(h.clientIP(r), h.now()); !ok {
+	if ok, wait := h.limiter.Allow(h.clientIP(r), h.now()); !ok {
 		h.apiError(w, r, &rateLimitError{RetryAfter: wait})
 		return
 	}

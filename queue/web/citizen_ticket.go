@@ -73,7 +73,7 @@ func (c *citizen) take(w http.ResponseWriter, r *http.Request, t tenant.Tenant) 
 		c.pageError(w, r, err)
 		return
 	}
-	if ok, wait := c.h.limiter.allow(c.h.clientIP(r), c.h.now()); !ok {
+	if ok, wait := c.h.limiter.Allow(c.h.clientIP(r), c.h.now()); !ok {
 		c.pageError(w, r, &rateLimitError{RetryAfter: wait})
 		return
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sportello-virtuale/sportello/auth"
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/internal/ratelimit"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
@@ -61,7 +62,7 @@ type Handler struct {
 	site       *site.Site
 	log        *slog.Logger
 	now        func() time.Time
-	limiter    *limiter
+	limiter    *ratelimit.Limiter
 	maxBody    int64
 	trustProxy bool
 	csrf       *http.CrossOriginProtection

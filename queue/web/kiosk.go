@@ -86,7 +86,7 @@ func (c *citizen) kioskTake(w http.ResponseWriter, r *http.Request, t tenant.Ten
 		return
 	}
 	d := kioskData{Office: o, Services: svcs}
-	if ok, wait := c.h.limiter.allow(c.h.clientIP(r), c.h.now()); !ok {
+	if ok, wait := c.h.limiter.Allow(c.h.clientIP(r), c.h.now()); !ok {
 		c.pageError(w, r, &rateLimitError{RetryAfter: wait})
 		return
 	}

@@ -1,10 +1,7 @@
 package web
 
 import (
-	"math"
-	"net"
-	"sync"
-	"time"
+	"github.com/sportello-virtuale/sportello/internal/ratelimit"
 )
 
 // RateLimit limits how many tickets one client address may take: a token
@@ -20,25 +17,12 @@ type RateLimit struct {
 	MaxClients int
 }
 
-// limiter is a per-address token bucket with bounded memory and no
-// goroutine.
-type limiter struct {
-	rate, burst float64 // rate in tokens per second; 0 means unlimited
-	maxClients  int
-
-	mu      sync.Mutex
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
-}
-
-func newLimiter(c RateLimit) *limiter {
-	l := &limiter{buckets: map[string]*bucket{}}
+// newLimiter returns the limiter of c, with the defaults for zero values
+// (6 a minute, burst 3, 10,000 addresses) and no limit for a negative
+// PerMinute.
+func newLimiter(c RateLimit) *ratelimit.Limiter {
 	if c.PerMinute < 0 {
-		return l
+		return ratelimit.New(0, 0, 0)
 	}
 	if c.PerMinute == 0 {
 		c.PerMinute = 6
@@ -49,59 +33,5 @@ func newLimiter(c RateLimit) *limiter {
 	if c.MaxClients <= 0 {
 		c.MaxClients = 10000
 	}
-	l.rate, l.burst, l.maxClients = c.PerMinute/60, float64(c.Burst), c.MaxClients
-	return l
-}
-
-// allow takes a token for addr at now; when none is left it says how
-// long until the next one.
-func (l *limiter) allow(addr string, now time.Time) (bool, time.Duration) {
-	if l.rate == 0 {
-		return true, 0
-	}
-	key := addr
-	// One subscriber usually holds a whole IPv6 /64: count it as one.
-	if ip := net.ParseIP(addr); ip != nil && ip.To4() == nil {
-		key = ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	b, ok := l.buckets[key]
-	if !ok {
-		if len(l.buckets) >= l.maxClients {
-			l.evict(now)
-		}
-		b = &bucket{tokens: l.burst, last: now}
-		l.buckets[key] = b
-	}
-	if d := now.Sub(b.last).Seconds(); d > 0 {
-		b.tokens = math.Min(l.burst, b.tokens+d*l.rate)
-		b.last = now
-	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
-}
-
-// evict forgets the addresses whose bucket is full again (forgetting
-// them changes nothing), or else the least recently seen. Called with mu
-// held.
-func (l *limiter) evict(now time.Time) {
-	full := time.Duration(l.burst / l.rate * float64(time.Second))
-	var oldest string
-	var oldestAt time.Time
-	for k, b := range l.buckets {
-		if now.Sub(b.last) >= full {
-			delete(l.buckets, k)
-			continue
-		}
-		if oldest == "" || b.last.Before(oldestAt) {
-			oldest, oldestAt = k, b.last
-		}
-	}
-	if len(l.buckets) >= l.maxClients && oldest != "" {
-		delete(l.buckets, oldest)
-	}
+	return ratelimit.New(c.PerMinute, c.Burst, c.MaxClients)
 }
