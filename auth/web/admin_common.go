@@ -3,10 +3,8 @@ package web
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/sportello-virtuale/sportello/auth"
 	"github.com/sportello-virtuale/sportello/cluster"
@@ -153,16 +151,4 @@ func (h *Handler) officesOf(ctx context.Context, t tenant.ID) ([]OfficeRef, map[
 // clientAddr returns the address the request came from: the peer's, or
 // behind a trusted proxy the last address it appended to
 // X-Forwarded-For (the one it saw; earlier ones are the client's claim).
-func (h *Handler) clientAddr(r *http.Request) string {
-	if h.trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			parts := strings.Split(xff, ",")
-			return strings.TrimSpace(parts[len(parts)-1])
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func (h *Handler) clientAddr(r *http.Request) string { return site.ClientIP(r, h.trustProxy) }

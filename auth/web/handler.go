@@ -270,13 +270,7 @@ func clearCookie(w http.ResponseWriter, name string) {
 }
 
 // origin returns the scheme and host the browser used.
-func (h *Handler) origin(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil || (h.trustProxy && r.Header.Get("X-Forwarded-Proto") == "https") {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
+func (h *Handler) origin(r *http.Request) string { return site.Origin(r, h.trustProxy) }
 
 // localPath returns p when it is a path on this host ("/x", not "//x" or
 // "/\x"), else "/".

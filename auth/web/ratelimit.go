@@ -3,9 +3,10 @@ package web
 import (
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/sportello-virtuale/sportello/tenant/site"
 )
 
 // LoginLimit bounds how many logins may begin per minute on one node,
@@ -80,22 +81,10 @@ func (l *windowLimiter) allow(client string, now time.Time) bool {
 // added) when proxy headers are trusted. IPv6 addresses count per /64,
 // which one client usually holds whole.
 func (h *Handler) clientKey(r *http.Request) string {
-	addr := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		addr = host
-	}
-	if h.trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			parts := strings.Split(xff, ",")
-			addr = strings.TrimSpace(parts[len(parts)-1])
-		}
-	}
+	addr := site.ClientIP(r, h.trustProxy)
 	ip := net.ParseIP(addr)
-	if ip == nil {
+	if ip == nil || ip.To4() != nil {
 		return addr
 	}
-	if ip.To4() == nil {
-		return ip.Mask(net.CIDRMask(64, 128)).String()
-	}
-	return ip.String()
+	return ip.Mask(net.CIDRMask(64, 128)).String()
 }

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/auth"
@@ -223,37 +221,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, api bool, err err
 
 // baseURL is the scheme and host the request came to,
 // "https://bari.example.it": citizens' links are built on it.
-func (h *Handler) baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if h.trustProxy {
-		switch p := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); p {
-		case "http", "https":
-			scheme = p
-		}
-	}
-	return scheme + "://" + r.Host
-}
+func (h *Handler) baseURL(r *http.Request) string { return site.Origin(r, h.trustProxy) }
 
 // clientIP is the address the rate limit counts against: the peer, or with
 // TrustProxyHeaders the address the proxy appended last to X-Forwarded-For.
-func (h *Handler) clientIP(r *http.Request) string {
-	if h.trustProxy {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			parts := strings.Split(xff[len(xff)-1], ",")
-			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func (h *Handler) clientIP(r *http.Request) string { return site.ClientIP(r, h.trustProxy) }
 
 // tenantOf returns the ID of the request's Comune, for logs.
 func tenantOf(r *http.Request) (tenant.ID, bool) {

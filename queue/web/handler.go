@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/auth"
@@ -137,34 +135,8 @@ func (h *Handler) wrap(fn tenantHandler) http.Handler {
 
 // baseURL is the scheme and host the request came to; status_url is
 // built on it.
-func (h *Handler) baseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if h.trustProxy {
-		switch p := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); p {
-		case "http", "https":
-			scheme = p
-		}
-	}
-	return scheme + "://" + r.Host
-}
+func (h *Handler) baseURL(r *http.Request) string { return site.Origin(r, h.trustProxy) }
 
 // clientIP is the address the rate limit counts against: the peer, or
 // with TrustProxyHeaders the last address of X-Forwarded-For.
-func (h *Handler) clientIP(r *http.Request) string {
-	if h.trustProxy {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			parts := strings.Split(xff[len(xff)-1], ",")
-			if ip := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func (h *Handler) clientIP(r *http.Request) string { return site.ClientIP(r, h.trustProxy) }
