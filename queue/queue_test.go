@@ -399,7 +399,17 @@ func TestNumbersUniqueUnderConcurrentTakes(t *testing.T) {
 			if i%4 == 0 {
 				svc = cert.ID
 			}
-			results[i], errs[i] = qs[i%len(qs)].Take(ctx, bari, TakeRequest{OfficeID: office.ID, ServiceID: svc, Channel: InPerson})
+			// 200 takes at once on two cores can cost the cluster its
+			// leader for a moment; a take refused then was handed to no
+			// leader (cluster.ErrNoLeader), so the client tries again, as
+			// the API's 503 with Retry-After tells it to.
+			for {
+				results[i], errs[i] = qs[i%len(qs)].Take(ctx, bari, TakeRequest{OfficeID: office.ID, ServiceID: svc, Channel: InPerson})
+				if !errors.Is(errs[i], cluster.ErrNoLeader) || ctx.Err() != nil {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 		})
 	}
 	wg.Wait()
