@@ -33,17 +33,29 @@ const keepAlive = 25 * time.Second
 // the ticket is closed or the client goes. Each event carries the whole
 // view, so a client that reconnects loses nothing: its first event is
 // the current state (Last-Event-ID is not needed).
-//
-// The request's goroutine owns the stream and ends with the request.
 func (h *Handler) apiTicketEvents(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
 	secret, err := ticketSecret(r)
 	if err != nil {
 		h.apiError(w, r, err)
 		return
 	}
-	ctx := r.Context()
 	id := r.PathValue("id")
-	view, closed, err := h.current(ctx, r, t, id, secret)
+	h.stream(w, r, "ticket", func(ctx context.Context) (any, bool, error) {
+		return h.current(ctx, r, t, id, secret)
+	})
+}
+
+// stream answers with Server-Sent Events named event: read's value at
+// once (or, if that first read fails, the API error), then again after
+// every command the node applies that changes it, with a comment every
+// keepAlive while nothing does, until read says closed, a later read
+// fails, or the client goes. Each event carries the whole value with the
+// applied index as its id, so a reconnecting client loses nothing.
+//
+// The request's goroutine owns the stream and ends with the request.
+func (h *Handler) stream(w http.ResponseWriter, r *http.Request, event string, read func(context.Context) (any, bool, error)) {
+	ctx := r.Context()
+	v, closed, err := read(ctx)
 	if err != nil {
 		h.apiError(w, r, err)
 		return
@@ -60,10 +72,10 @@ func (h *Handler) apiTicketEvents(w http.ResponseWriter, r *http.Request, t tena
 	idx := h.changes.AppliedIndex()
 	last := ""
 	for {
-		b, _ := json.Marshal(view)
+		b, _ := json.Marshal(v)
 		if string(b) != last {
 			last = string(b)
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: ticket\ndata: %s\n\n", idx, b); err != nil {
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", idx, event, b); err != nil {
 				return
 			}
 		} else if _, err := fmt.Fprint(w, ": attesa\n\n"); err != nil {
@@ -82,7 +94,7 @@ func (h *Handler) apiTicketEvents(w http.ResponseWriter, r *http.Request, t tena
 			return
 		}
 		idx = h.changes.AppliedIndex()
-		if view, closed, err = h.current(ctx, r, t, id, secret); err != nil {
+		if v, closed, err = read(ctx); err != nil {
 			return
 		}
 	}

@@ -2,11 +2,7 @@ package web
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/tenant"
@@ -78,41 +74,8 @@ func (h *Handler) apiOfficeEvents(w http.ResponseWriter, r *http.Request, t tena
 		h.apiError(w, r, err)
 		return
 	}
-	calls, err := h.calls(ctx, t, id)
-	if err != nil {
-		h.apiError(w, r, err)
-		return
-	}
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	idx := h.changes.AppliedIndex()
-	last := ""
-	for {
-		b, _ := json.Marshal(calls)
-		if string(b) != last {
-			last = string(b)
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: calls\ndata: %s\n\n", idx, b); err != nil {
-				return
-			}
-		} else if _, err := fmt.Fprint(w, ": attesa\n\n"); err != nil {
-			return
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		wctx, cancel := context.WithTimeout(ctx, keepAlive)
-		err := h.changes.WaitApplied(wctx, idx+1)
-		cancel()
-		if ctx.Err() != nil || (err != nil && !errors.Is(err, context.DeadlineExceeded)) {
-			return
-		}
-		idx = h.changes.AppliedIndex()
-		if calls, err = h.calls(ctx, t, id); err != nil {
-			return
-		}
-	}
+	h.stream(w, r, "calls", func(ctx context.Context) (any, bool, error) {
+		calls, err := h.calls(ctx, t, id)
+		return calls, false, err
+	})
 }
