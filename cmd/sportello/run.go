@@ -165,8 +165,11 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 			log.Error("close node", "component", "main", "err", err)
 		}
 	})
+	// One registry for the node: the deliverer reads the Comuni's Reply-To
+	// through it, the web handlers resolve hosts through it.
+	tenants := tenant.NewRegistry(node, node.DB(), cfg.BaseDomain)
 	node.HandleOutbox(booking.OutboxKind, comuneEmailDeliverer(sender, cfg.Mail.DefaultFrom,
-		tenant.NewRegistry(node, node.DB(), cfg.BaseDomain).ReplyTo, time.Now, log.With("component", "mail")))
+		tenants.ReplyTo, time.Now, log.With("component", "mail")))
 
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	err = setup.start(sctx, node, log)
@@ -178,7 +181,6 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		return fmt.Errorf("start node: %w", err)
 	}
 
-	tenants := tenant.NewRegistry(node, node.DB(), cfg.BaseDomain)
 	book := booking.NewBook(node, node.DB(), time.Now, rand.Reader)
 	if opts.demo {
 		if _, err := seedDemo(ctx, tenants, book, log.With("component", "demo")); err != nil {
