@@ -56,6 +56,12 @@ type Desk struct {
 	// ServiceIDs are the services of the office handled at the desk;
 	// empty means every service of the office, present and future.
 	ServiceIDs []string `json:"service_ids,omitempty"`
+	// Appointments reserves the desk for booked citizens: the virtual
+	// queue's call-next from it takes only checked-in appointments. It
+	// is omitted from the payload when false, so that such a save is
+	// byte for byte the version 1 payload older members can apply; true
+	// needs version 2 (deskSaveVersion).
+	Appointments bool `json:"appointments,omitempty"`
 	// Archived desks are kept, never deleted: what happened at them
 	// (calls of the queue, later) keeps naming them. Set by
 	// booking.desk.archive only; booking.desk.save leaves it as it is.
@@ -78,9 +84,27 @@ func (d Desk) Takes(ch Channel) bool {
 	return ch == InPerson
 }
 
-// deskPayload is version 1 of booking.desk.save.
+// deskPayload is booking.desk.save. Version 2 adds Desk.Appointments;
+// a version 1 payload is a desk that is not reserved (a missing field is
+// false), so older entries replay unchanged.
 type deskPayload struct {
 	Desk Desk `json:"desk"`
+}
+
+// deskSaveVersion is the newest payload version of booking.desk.save.
+// A desk reserved for appointments is proposed as version 2, any other
+// as version 1: an older member decodes payloads strictly (unknown
+// fields are refused), so it must never see the new field, and the
+// cluster's version gate holds version 2 back until every member knows
+// it.
+const deskSaveVersion = 2
+
+// deskSaveVersionOf is the payload version a save of d needs.
+func deskSaveVersionOf(d Desk) int {
+	if d.Appointments {
+		return deskSaveVersion
+	}
+	return 1
 }
 
 // registerDesks adds the desks' commands and their audit summaries.
@@ -88,7 +112,7 @@ type deskPayload struct {
 // version gate only once every member runs a binary that knows them;
 // booking.Register calls it.
 func registerDesks(reg *cluster.Registry) {
-	reg.Handle(CmdDeskSave, payloadVersion, applyDeskSave)
+	reg.Handle(CmdDeskSave, deskSaveVersion, applyDeskSave)
 	reg.Handle(CmdDeskArchive, payloadVersion, applyDeskArchive)
 	reg.Describe(CmdDeskSave, describeDeskSave)
 	reg.Describe(CmdDeskArchive, describeArchive("desk"))
@@ -226,7 +250,23 @@ func (b *Book) WriteDesk(ctx context.Context, t tenant.ID, d Desk, update bool) 
 	if err := checkDeskRefs(ctx, b.db, t, d); err != nil {
 		return Written{}, err
 	}
-	res, err := b.propose(ctx, CmdDeskSave, t, deskPayload{Desk: d})
+	if d.Appointments {
+		// Until the column exists on this node (the cluster has not
+		// migrated yet), apply would refuse the reservation: say "not
+		// yet" before proposing.
+		ok, err := deskHasAppointments(ctx, b.db)
+		if err != nil {
+			return Written{}, err
+		}
+		if !ok {
+			return Written{}, fmt.Errorf("desk reservation not stored yet: %w", cluster.ErrNotSupportedByCluster)
+		}
+	}
+	cmd, err := cluster.NewCommand(CmdDeskSave, deskSaveVersionOf(d), string(t), deskPayload{Desk: d})
+	if err != nil {
+		return Written{}, err
+	}
+	res, err := b.p.Propose(ctx, cmd)
 	if err != nil {
 		return Written{}, fmt.Errorf("save desk %q: %w", d.ID, err)
 	}
@@ -247,16 +287,22 @@ func (b *Book) ArchiveDesk(ctx context.Context, t tenant.ID, id string, archived
 // by label; officeID "" returns those of every office, by office. Before
 // the desks' migration has run on this node there are none.
 func (b *Book) Desks(ctx context.Context, t tenant.ID, officeID string) ([]Desk, error) {
-	query := `SELECT ` + deskColumns + ` FROM booking_desks WHERE tenant = ?`
-	args := []any{t}
-	if officeID != "" {
-		query += ` AND office_id = ?`
-		args = append(args, officeID)
+	list := func(columns string) ([]Desk, error) {
+		query := `SELECT ` + columns + ` FROM booking_desks WHERE tenant = ?`
+		args := []any{t}
+		if officeID != "" {
+			query += ` AND office_id = ?`
+			args = append(args, officeID)
+		}
+		query += ` ORDER BY office_id, label, id`
+		return collect(ctx, b.db, "list desks", func(sc interface{ Scan(...any) error }) (Desk, error) {
+			return scanDesk(t, sc, columns == deskColumns)
+		}, query, args...)
 	}
-	query += ` ORDER BY office_id, label, id`
-	desks, err := collect(ctx, b.db, "list desks", func(sc interface{ Scan(...any) error }) (Desk, error) {
-		return scanDesk(t, sc)
-	}, query, args...)
+	desks, err := list(deskColumns)
+	if isNoSuchAppointments(err) {
+		desks, err = list(deskColumnsV4)
+	}
 	if isNoSuchTable(err) {
 		return []Desk{}, nil
 	}
@@ -275,13 +321,26 @@ func (b *Book) Desk(ctx context.Context, t tenant.ID, id string) (Desk, error) {
 	return loadDesk(ctx, b.db, t, id)
 }
 
-const deskColumns = `id, office_id, label, kind, services, archived_unix`
+// deskColumns are the desk's columns; deskColumnsV4 those before the
+// booking schema's version 5 added appointments. Until that migration
+// has run on the node, reads use the older list and find every desk
+// unreserved, as it was stored.
+const (
+	deskColumnsV4 = `id, office_id, label, kind, services, archived_unix`
+	deskColumns   = deskColumnsV4 + `, appointments`
+)
 
-func scanDesk(t tenant.ID, sc interface{ Scan(...any) error }) (Desk, error) {
+// scanDesk scans a row of deskColumns, or of deskColumnsV4 when
+// withAppointments is false.
+func scanDesk(t tenant.ID, sc interface{ Scan(...any) error }, withAppointments bool) (Desk, error) {
 	d := Desk{Tenant: t}
 	var services string
 	var archived int64
-	if err := sc.Scan(&d.ID, &d.OfficeID, &d.Label, &d.Kind, &services, &archived); err != nil {
+	dest := []any{&d.ID, &d.OfficeID, &d.Label, &d.Kind, &services, &archived}
+	if withAppointments {
+		dest = append(dest, &d.Appointments)
+	}
+	if err := sc.Scan(dest...); err != nil {
 		return Desk{}, err
 	}
 	if err := json.Unmarshal([]byte(services), &d.ServiceIDs); err != nil {
@@ -297,8 +356,14 @@ func scanDesk(t tenant.ID, sc interface{ Scan(...any) error }) (Desk, error) {
 // loadDesk reads one desk; a missing table (before the migration) is no
 // desk.
 func loadDesk(ctx context.Context, q querier, t tenant.ID, id string) (Desk, error) {
-	d, err := scanDesk(t, q.QueryRowContext(ctx,
-		`SELECT `+deskColumns+` FROM booking_desks WHERE tenant = ? AND id = ?`, t, id))
+	load := func(columns string) (Desk, error) {
+		return scanDesk(t, q.QueryRowContext(ctx,
+			`SELECT `+columns+` FROM booking_desks WHERE tenant = ? AND id = ?`, t, id), columns == deskColumns)
+	}
+	d, err := load(deskColumns)
+	if isNoSuchAppointments(err) {
+		d, err = load(deskColumnsV4)
+	}
 	if errors.Is(err, sql.ErrNoRows) || isNoSuchTable(err) {
 		return Desk{}, fmt.Errorf("desk %q: %w", id, ErrNotFound)
 	}
@@ -308,12 +373,42 @@ func loadDesk(ctx context.Context, q querier, t tenant.ID, id string) (Desk, err
 	return d, nil
 }
 
+// deskHasAppointments reports whether booking_desks has the appointments
+// column (booking schema version 5). Every node migrates at the same log
+// index, so in apply the answer is the same on every node.
+func deskHasAppointments(ctx context.Context, q querier) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('booking_desks') WHERE name = 'appointments'`).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("look for the desks' appointments column: %w", err)
+	}
+	return n > 0, nil
+}
+
+// isNoSuchAppointments reports whether err is SQLite's answer to a read
+// of the appointments column before its migration.
+func isNoSuchAppointments(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such column: appointments")
+}
+
 func applyDeskSave(tx *sql.Tx, cmd cluster.Command) (any, error) {
+	if cmd.Version < 1 || cmd.Version > deskSaveVersion {
+		return nil, fmt.Errorf("%s v%d: %w", cmd.Type, cmd.Version, errVersion)
+	}
+	if cmd.Tenant == "" {
+		return nil, fmt.Errorf("%s: command has no tenant", cmd.Type)
+	}
 	var p deskPayload
-	if err := decode(cmd, &p); err != nil {
+	if err := cmd.Decode(&p); err != nil {
 		return nil, err
 	}
 	d := p.Desk
+	if d.Appointments && cmd.Version < 2 {
+		// An older member would refuse this payload (unknown field)
+		// while this one stored it: refuse it here too, so that every
+		// node agrees.
+		return nil, fmt.Errorf("%s v%d carries appointments, a version 2 field: %w", cmd.Type, cmd.Version, errVersion)
+	}
 	if err := checkDesk(d); err != nil {
 		return nil, err
 	}
@@ -322,14 +417,33 @@ func applyDeskSave(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err := checkDeskRefs(ctx, tx, t, d); err != nil {
 		return nil, err
 	}
+	withAppointments, err := deskHasAppointments(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
 	services, _ := json.Marshal(nonNil(d.ServiceIDs))
 	// The archived mark is the archive command's: a save of an archived
 	// desk (a label corrected) keeps it archived.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO booking_desks (tenant, id, office_id, label, kind, services)
+	switch {
+	case withAppointments:
+		_, err = tx.ExecContext(ctx, `INSERT INTO booking_desks (tenant, id, office_id, label, kind, services, appointments)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant, id) DO UPDATE SET label = excluded.label, kind = excluded.kind,
+			services = excluded.services, appointments = excluded.appointments`,
+			t, d.ID, d.OfficeID, d.Label, string(d.Kind), string(services), d.Appointments)
+	case d.Appointments:
+		// The gate let version 2 through (every member knows it) but the
+		// migration that stores it has not run yet: the proposer checked
+		// the column too, so only a stale proposer gets here.
+		return nil, fmt.Errorf("desk reservation before the booking schema's version 5: %w", cluster.ErrNotSupportedByCluster)
+	default:
+		_, err = tx.ExecContext(ctx, `INSERT INTO booking_desks (tenant, id, office_id, label, kind, services)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant, id) DO UPDATE SET label = excluded.label, kind = excluded.kind,
 			services = excluded.services`,
-		t, d.ID, d.OfficeID, d.Label, string(d.Kind), string(services)); err != nil {
+			t, d.ID, d.OfficeID, d.Label, string(d.Kind), string(services))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("save desk %q: %w", d.ID, err)
 	}
 	return d.ID, nil

@@ -187,5 +187,7 @@ func Migrations() []cluster.Migration {
 		{Component: "booking", Version: 3, SQL: schemaV3},
 		// Version 4, the desks of the offices (desks.go).
 		{Component: "booking", Version: 4, SQL: schemaV4},
+		// Version 5, the desk's reservation for appointments (schema_v5.go).
+		{Component: "booking", Version: 5, SQL: schemaV5},
 	}
 }

@@ -21,6 +21,9 @@ const (
 	fdKind     = "tipo"
 	fdScope    = "ambito"
 	fdServices = "servizi"
+	// fdAppointments is the checkbox reserving the desk for
+	// appointments; its value is "1" when ticked.
+	fdAppointments = "appuntamenti"
 )
 
 // Values of the scope radio: every service of the office, or those
@@ -59,7 +62,9 @@ type adminDeskRow struct {
 	// Services names the services handled; nil means all of the
 	// office's.
 	Services []string
-	Archived bool
+	// Appointments marks a desk reserved for appointments.
+	Appointments bool
+	Archived     bool
 }
 
 // adminDeskOffice is an office in the list, with its desks.
@@ -109,7 +114,7 @@ func (h *Handler) renderDeskList(w http.ResponseWriter, r *http.Request, a admin
 			if d.OfficeID != o.ID {
 				continue
 			}
-			dr := adminDeskRow{ID: d.ID, Label: d.Label, Kind: deskKindLabel(d.Kind), Archived: d.Archived}
+			dr := adminDeskRow{ID: d.ID, Label: d.Label, Kind: deskKindLabel(d.Kind), Appointments: d.Appointments, Archived: d.Archived}
 			for _, id := range d.ServiceIDs {
 				dr.Services = append(dr.Services, names[id])
 			}
@@ -124,6 +129,7 @@ func (h *Handler) renderDeskList(w http.ResponseWriter, r *http.Request, a admin
 type deskForm struct {
 	Office, Label, Kind, Scope string
 	Services                   []string
+	Appointments               bool
 }
 
 // deskServiceGroup is the checkboxes of one office's services.
@@ -146,6 +152,8 @@ type deskFormView struct {
 	Kinds        []choice
 	AllServices  bool
 	Groups       []deskServiceGroup
+	// Appointments ticks the "reserved for appointments" checkbox.
+	Appointments bool
 	Errors       formErrors
 	Archived     bool
 }
@@ -165,7 +173,8 @@ func (h *Handler) adminDeskEdit(w http.ResponseWriter, r *http.Request, a adminR
 		h.pageError(w, r, err)
 		return
 	}
-	f := deskForm{Office: d.OfficeID, Label: d.Label, Kind: string(d.Kind), Scope: scopeAll, Services: d.ServiceIDs}
+	f := deskForm{Office: d.OfficeID, Label: d.Label, Kind: string(d.Kind), Scope: scopeAll, Services: d.ServiceIDs,
+		Appointments: d.Appointments}
 	if len(d.ServiceIDs) > 0 {
 		f.Scope = scopeChosen
 	}
@@ -193,12 +202,15 @@ func (h *Handler) adminDeskSave(w http.ResponseWriter, r *http.Request, a adminR
 	}
 	pf := r.PostForm
 	get := func(k string) string { return strings.TrimSpace(pf.Get(k)) }
-	f := deskForm{Office: get(fdOffice), Label: get(fdLabel), Kind: get(fdKind), Scope: get(fdScope), Services: pf[fdServices]}
+	// An unticked checkbox is not sent: a form without the field clears
+	// the reservation, as the browser's form does.
+	f := deskForm{Office: get(fdOffice), Label: get(fdLabel), Kind: get(fdKind), Scope: get(fdScope), Services: pf[fdServices],
+		Appointments: get(fdAppointments) == "1"}
 	if id != "" {
 		f.Office = old.OfficeID
 	}
 	fe := formErrors{}
-	d := booking.Desk{ID: id, OfficeID: f.Office, Label: f.Label, Kind: booking.DeskKind(f.Kind)}
+	d := booking.Desk{ID: id, OfficeID: f.Office, Label: f.Label, Kind: booking.DeskKind(f.Kind), Appointments: f.Appointments}
 	if f.Scope == scopeChosen {
 		if len(f.Services) == 0 {
 			fe[fdServices] = "Scegli almeno un servizio, oppure tutti i servizi dell'ufficio."
@@ -259,7 +271,7 @@ func (h *Handler) renderDeskForm(w http.ResponseWriter, r *http.Request, a admin
 		return
 	}
 	v := deskFormView{adminBase: h.newAdminBase(r, a), ID: old.ID, Errors: fe, Archived: old.Archived,
-		AllServices: f.Scope != scopeChosen}
+		AllServices: f.Scope != scopeChosen, Appointments: f.Appointments}
 	v.ErrorList, v.General = deskSpec.errorList(fe), general
 	// A desk whose office is known (stored, opened from an office's
 	// "Nuovo sportello", or chosen in a form sent back with errors)

@@ -264,3 +264,55 @@ func TestAdminDeskAccessibility(t *testing.T) {
 		checkAccessible(t, name, r.Body)
 	}
 }
+
+// TestAdminDeskAppointments reserves a desk for appointments through the
+// form: the checkbox, labelled and with its hint, is stored, shown in
+// the list and in the edit form, and an edit without it clears it.
+func TestAdminDeskAppointments(t *testing.T) {
+	t.Parallel()
+	ae := newAdminEnv(t)
+	b := ae.bari
+	admin := ae.login(b, "admin-1", "Anna Bianchi", "amministratori")
+	ctx := context.Background()
+
+	r := admin.get(bariHost, "/gestione/sportelli/nuovo?ufficio="+b.Office.ID)
+	box := elementByID(r.Body, fdAppointments)
+	if r.Status != http.StatusOK || !strings.Contains(box, `type="checkbox"`) || strings.Contains(box, " checked") ||
+		!strings.Contains(box, `aria-describedby="appuntamenti-aiuto"`) || elementByID(r.Body, "appuntamenti-aiuto") == "" ||
+		!strings.Contains(r.Body, `<label class="form-check-label" for="appuntamenti">Riservato agli appuntamenti</label>`) {
+		t.Fatalf("new desk form: got %d, want an unticked, labelled checkbox with its hint; box %q", r.Status, box)
+	}
+	form := deskFormFor(b.Office.ID, "Sportello prenotati")
+	form.Set(fdAppointments, "1")
+	r = admin.post("/gestione/sportelli/nuovo", form)
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("create a reserved desk: got %d\n%s", r.Status, text(r.Body))
+	}
+	if page := admin.follow(t, r); !strings.Contains(text(page.Body), "Riservato agli appuntamenti") {
+		t.Errorf("list does not mark the reserved desk:\n%s", text(page.Body))
+	}
+	desks, err := ae.book.Desks(ctx, b.Tenant.ID, b.Office.ID)
+	if err != nil || len(desks) != 1 || !desks[0].Appointments {
+		t.Fatalf("stored desks: got %+v, %v; want one reserved", desks, err)
+	}
+	d := desks[0]
+	edit := admin.get(bariHost, "/gestione/sportelli/"+d.ID)
+	if !strings.Contains(elementByID(edit.Body, fdAppointments), " checked") {
+		t.Errorf("edit form: the checkbox is not ticked")
+	}
+	// A form sent back with an error keeps the tick.
+	bad := deskFormFor(b.Office.ID, "")
+	bad.Set(fdAppointments, "1")
+	if r := admin.post("/gestione/sportelli/"+d.ID, bad); r.Status != http.StatusUnprocessableEntity ||
+		!strings.Contains(elementByID(r.Body, fdAppointments), " checked") {
+		t.Errorf("form with an error: got %d, want 422 with the checkbox still ticked", r.Status)
+	}
+	if got, _ := ae.book.Desk(ctx, b.Tenant.ID, d.ID); !got.Appointments || got.Label != "Sportello prenotati" {
+		t.Errorf("refused edit changed the desk: %+v", got)
+	}
+	// Unticked, the browser sends no field: the reservation is cleared.
+	admin.follow(t, admin.post("/gestione/sportelli/"+d.ID, deskFormFor(b.Office.ID, "Sportello prenotati")))
+	if got, _ := ae.book.Desk(ctx, b.Tenant.ID, d.ID); got.Appointments {
+		t.Errorf("desk still reserved after an edit without the checkbox: %+v", got)
+	}
+}
