@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -176,4 +177,18 @@ func (s *Secrets) gcm() (cipher.AEAD, error) {
 		return nil, err
 	}
 	return cipher.NewGCM(b)
+}
+
+// Derive returns a 32-byte key for purpose, derived from the secrets key
+// with HMAC-SHA256, so that one file gives every node the same keys for
+// other uses (the queue's proof-of-work challenges) without those uses
+// ever holding the key that seals the providers' secrets. It returns nil
+// without a key: the caller then picks a per-node random key and says so.
+func (s *Secrets) Derive(purpose string) []byte {
+	if s == nil || len(s.key) == 0 {
+		return nil
+	}
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte("sportello derived key\x00" + purpose))
+	return m.Sum(nil)
 }

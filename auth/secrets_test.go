@@ -275,3 +275,24 @@ func TestSecretsFile(t *testing.T) {
 		t.Error("malformed key file accepted")
 	}
 }
+
+// TestSecretsDerive: derived keys are the same for the same key file and
+// purpose, differ between purposes and keys, and do not exist without a key.
+func TestSecretsDerive(t *testing.T) {
+	a, _ := auth.NewSecrets(bytes.Repeat([]byte{1}, 32))
+	a2, _ := auth.NewSecrets(bytes.Repeat([]byte{1}, 32))
+	b, _ := auth.NewSecrets(bytes.Repeat([]byte{2}, 32))
+	if k := a.Derive("queue.challenge"); len(k) != 32 || !bytes.Equal(k, a2.Derive("queue.challenge")) {
+		t.Fatalf("same key and purpose gave %x and %x", k, a2.Derive("queue.challenge"))
+	}
+	if bytes.Equal(a.Derive("queue.challenge"), a.Derive("other")) || bytes.Equal(a.Derive("queue.challenge"), b.Derive("queue.challenge")) {
+		t.Fatal("derived keys collide across purposes or keys")
+	}
+	missing, err := auth.OpenSecrets(filepath.Join(t.TempDir(), "none"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := missing.Derive("queue.challenge"); k != nil {
+		t.Fatalf("derived %x without a key", k)
+	}
+}
