@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
@@ -25,10 +26,24 @@ const (
 	CmdServed    = "queue.served"
 	CmdNoShow    = "queue.no_show"
 	CmdRecall    = "queue.recall"
+	CmdTransfer  = "queue.transfer"
+	CmdPark      = "queue.park"
+	CmdResume    = "queue.resume"
+	CmdPauseDesk = "queue.desk.pause"
+	// CmdResumeDesk ends a desk's pause.
+	CmdResumeDesk = "queue.desk.resume"
 )
 
-// payloadVersion is the newest payload version of every queue command.
-const payloadVersion = 1
+// payloadVersion is the newest payload version of every queue command
+// but queue.call, whose newest is callVersion.
+const (
+	payloadVersion = 1
+	callVersion    = 2
+	// takeVersion 2 adds Admit (admission and notifications): a node
+	// that knew only version 1 would file a ticket the others refuse, so
+	// it must refuse the entry instead of ignoring the field.
+	takeVersion = 2
+)
 
 // errVersion refuses a payload newer than this node knows.
 var errVersion = errors.New("payload version not supported by this node")
@@ -36,18 +51,21 @@ var errVersion = errors.New("payload version not supported by this node")
 // Register adds the queue schema, apply functions and errors to reg.
 func Register(reg *cluster.Registry) {
 	registerErrors(reg)
+	registerAdmitErrors(reg)
 	reg.Migrate(Migrations()...)
 	reg.Handle(CmdConfigure, payloadVersion, applyConfigure)
-	reg.Handle(CmdTake, payloadVersion, applyTake)
+	reg.Handle(CmdTake, takeVersion, applyTake)
 	reg.Handle(CmdCancel, payloadVersion, applyCancel)
-	reg.Handle(CmdCall, payloadVersion, applyCall)
+	reg.Handle(CmdCall, callVersion, applyCall)
+	registerCore(reg)
 	for typ, tr := range transitions() {
 		reg.Handle(typ, payloadVersion, tr.apply)
 	}
 	describeCommands(reg)
 	// Every command but the configuration answers with the ticket as
 	// stored, so a follower that forwarded it gets a Ticket too.
-	for _, typ := range []string{CmdTake, CmdCancel, CmdCall, CmdStart, CmdServed, CmdNoShow, CmdRecall} {
+	for _, typ := range []string{CmdTake, CmdCancel, CmdCall, CmdStart, CmdServed, CmdNoShow, CmdRecall,
+		CmdTransfer, CmdPark, CmdResume} {
 		reg.HandleResult(typ, func(raw json.RawMessage) (any, error) {
 			var k Ticket
 			err := json.Unmarshal(raw, &k)
@@ -78,6 +96,8 @@ type takePayload struct {
 	DurationS   int64     `json:"duration_s"`
 	SecretHash  []byte    `json:"secret_hash"`
 	TimeZone    string    `json:"time_zone"`
+	// Admit is what admission and notifications need (admit.go).
+	Admit *admitStamp `json:"admit,omitempty"`
 }
 
 // cancelPayload is version 1 of queue.cancel.
@@ -86,13 +106,40 @@ type cancelPayload struct {
 	SecretHash []byte `json:"secret_hash"`
 }
 
-// callPayload is version 1 of queue.call. Services, when not empty,
-// limits the call to tickets of those services (and tickets without one).
+// callPayload is queue.call. Version 1 has OfficeID, Desk, Services
+// and TimeZone: Services, when not empty, limits the call to tickets of
+// those services (and tickets without one). Version 2 adds TicketID (call
+// that waiting ticket rather than the next), Channels and Appointments
+// (CallOptions). The proposer sends version 1 whenever the call uses
+// none of them, so a call reaches a cluster not yet upgraded as before;
+// apply reads both versions with the same struct, the new fields empty
+// in version 1.
 type callPayload struct {
-	OfficeID string   `json:"office_id"`
-	Desk     string   `json:"desk"`
-	Services []string `json:"services,omitempty"`
-	TimeZone string   `json:"time_zone"`
+	OfficeID     string    `json:"office_id"`
+	Desk         string    `json:"desk"`
+	Services     []string  `json:"services,omitempty"`
+	TimeZone     string    `json:"time_zone"`
+	TicketID     string    `json:"ticket_id,omitempty"`
+	Channels     []Channel `json:"channels,omitempty"`
+	Appointments bool      `json:"appointments,omitempty"`
+}
+
+// version is the oldest payload version that carries p: version 1
+// without admission (seeding, tools), so such takes still reach a node
+// not yet upgraded.
+func (p takePayload) version() int {
+	if p.Admit != nil {
+		return takeVersion
+	}
+	return 1
+}
+
+// version is the oldest payload version that carries p.
+func (p callPayload) version() int {
+	if p.TicketID != "" || len(p.Channels) > 0 || p.Appointments {
+		return callVersion
+	}
+	return 1
 }
 
 // deskPayload is version 1 of the operator's transitions of one ticket.
@@ -103,7 +150,12 @@ type deskPayload struct {
 
 // decode checks the payload version and tenant, and decodes it.
 func decode(cmd cluster.Command, v any) error {
-	if cmd.Version < 1 || cmd.Version > payloadVersion {
+	return decodeUpTo(cmd, payloadVersion, v)
+}
+
+// decodeUpTo is decode for a command whose newest version is newest.
+func decodeUpTo(cmd cluster.Command, newest int, v any) error {
+	if cmd.Version < 1 || cmd.Version > newest {
 		return fmt.Errorf("%s v%d: %w", cmd.Type, cmd.Version, errVersion)
 	}
 	if cmd.Tenant == "" {
@@ -139,6 +191,7 @@ func CheckConfig(c OfficeConfig) error {
 	if c.Sample < 1 || c.Sample > 100 {
 		f["sample"] = "Il numero di servizi per la stima va da 1 a 100."
 	}
+	checkAdmissionConfig(c, f)
 	if len(f) > 0 {
 		return &ValidationError{Fields: f}
 	}
@@ -162,6 +215,9 @@ func applyConfigure(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		cmd.Tenant, c.OfficeID, string(groups), int64(c.EarlyCheckIn/time.Second), int64(c.LateCheckIn/time.Second), c.Sample); err != nil {
 		return nil, fmt.Errorf("configure queue of %s: %w", c.OfficeID, err)
 	}
+	if err := saveAdmissionConfig(tx, cmd.Tenant, c); err != nil {
+		return nil, err
+	}
 	return c.OfficeID, nil
 }
 
@@ -172,8 +228,12 @@ func applyConfigure(tx *sql.Tx, cmd cluster.Command) (any, error) {
 // numbers everywhere.
 func applyTake(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	var p takePayload
-	if err := decode(cmd, &p); err != nil {
+	if err := decodeUpTo(cmd, takeVersion, &p); err != nil {
 		return nil, err
+	}
+	if cmd.Version < 2 {
+		// Version 1 knew nothing of admission: apply it as then.
+		p.Admit = nil
 	}
 	if p.ID == "" || p.OfficeID == "" || len(p.SecretHash) != sha256.Size || !p.Channel.valid() || !p.Priority.valid() || p.DurationS <= 0 {
 		return nil, fmt.Errorf("%s: payload lacks id, office, secret hash, channel, priority or duration", cmd.Type)
@@ -207,6 +267,9 @@ func applyTake(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		k.BookingCode, k.Appointment = p.BookingCode, appt
 		k.Booked = !cmd.Time.After(appt.Add(cfg.LateCheckIn))
 	}
+	if err := admit(tx, cmd, cfg, k, p.Admit); err != nil {
+		return nil, err
+	}
 	letter := cfg.letter(p.ServiceID)
 	var n int
 	if err := tx.QueryRowContext(ctx, `INSERT INTO queue_counters (tenant, office_id, day, letter, last)
@@ -221,20 +284,20 @@ func applyTake(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, fmt.Errorf("sequence ticket of %s: %w", k.OfficeID, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_tickets (tenant, `+ticketColumns+`, secret_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t, k.ID, k.OfficeID, k.Day, k.Seq, k.Number, k.ServiceID, k.Channel, k.Priority, k.BookingCode,
 		unixOf(k.Appointment), k.Booked, k.State, k.Desk, k.Recalls, p.DurationS, unixOf(k.Taken), 0, 0, 0,
-		p.SecretHash); err != nil {
+		"", "", 0, p.SecretHash); err != nil {
 		return nil, fmt.Errorf("insert ticket %s: %w", k.Number, err)
 	}
-	return k, nil
+	return k, fileAdmission(tx, cmd, cfg, k, p.Admit)
 }
 
 // saveState writes a ticket's mutable columns.
 func saveState(tx *sql.Tx, k Ticket) error {
 	if _, err := tx.ExecContext(context.Background(), `UPDATE queue_tickets SET state = ?, desk = ?, recalls = ?,
-		called = ?, started = ?, done = ? WHERE tenant = ? AND id = ?`,
-		k.State, k.Desk, k.Recalls, unixOf(k.Called), unixOf(k.Started), unixOf(k.Done), k.Tenant, k.ID); err != nil {
+		called = ?, started = ?, done = ?, for_desk = ? WHERE tenant = ? AND id = ?`,
+		k.State, k.Desk, k.Recalls, unixOf(k.Called), unixOf(k.Started), unixOf(k.Done), k.ForDesk, k.Tenant, k.ID); err != nil {
 		return fmt.Errorf("save ticket %s: %w", k.Number, err)
 	}
 	return nil
@@ -252,21 +315,27 @@ func applyCancel(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if subtle.ConstantTimeCompare(hash, p.SecretHash) != 1 {
 		return nil, fmt.Errorf("ticket %s: %w", p.ID, ErrBadSecret)
 	}
-	if k.State != Waiting && k.State != Called {
+	if k.State != Waiting && k.State != Called && k.State != Parked {
 		return nil, fmt.Errorf("cancel ticket %s, %s: %w", k.Number, k.State, ErrTransition)
 	}
 	k.State = Cancelled
 	k.Done = cmd.Time.UTC().Truncate(time.Second)
-	return k, saveState(tx, k)
+	return k, notifyAfter(tx, cmd, k, saveState(tx, k))
 }
 
 // applyCall gives the desk the first waiting ticket by the ordering rule
-// at cmd.Time. Calls are applied one at a time, so two desks calling at
-// once never get the same ticket: the second sees it called.
+// at cmd.Time (pick), or the ticket the payload names. Calls are applied
+// one at a time, so two desks calling at once never get the same ticket:
+// the second sees it called.
 func applyCall(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	var p callPayload
-	if err := decode(cmd, &p); err != nil {
+	if err := decodeUpTo(cmd, callVersion, &p); err != nil {
 		return nil, err
+	}
+	if cmd.Version < 2 {
+		// A node of the version 1 binary ignores these fields: so does
+		// this one, or the two would call different tickets.
+		p.TicketID, p.Channels, p.Appointments = "", nil, false
 	}
 	if p.OfficeID == "" || p.Desk == "" {
 		return nil, &ValidationError{Fields: map[string]string{"desk": "Indicare l'ufficio e lo sportello."}}
@@ -274,64 +343,81 @@ func applyCall(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	ctx := context.Background()
 	t := tenant.ID(cmd.Tenant)
 	day := dayOf(cmd.Time, p.TimeZone)
-	var busy bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM queue_tickets WHERE tenant = ? AND office_id = ?
-		AND day = ? AND desk = ? AND state IN ('called', 'serving'))`, t, p.OfficeID, day, p.Desk).Scan(&busy); err != nil {
-		return nil, fmt.Errorf("check desk %s: %w", p.Desk, err)
-	}
-	if busy {
-		return nil, fmt.Errorf("desk %s: %w", p.Desk, ErrDeskBusy)
-	}
-	waiting, err := loadTickets(ctx, tx, t, p.OfficeID, day, Waiting)
-	if err != nil {
+	if err := deskFree(ctx, tx, t, p.OfficeID, day, p.Desk); err != nil {
 		return nil, err
 	}
-	waiting = servedBy(waiting, p.Services)
-	if len(waiting) == 0 {
-		return nil, fmt.Errorf("office %s: %w", p.OfficeID, ErrEmpty)
-	}
-	order(waiting, cmd.Time)
-	k := waiting[0]
-	k.State, k.Desk = Called, p.Desk
-	k.Called = cmd.Time.UTC().Truncate(time.Second)
-	return k, saveState(tx, k)
-}
-
-// servedBy keeps the tickets a desk serving services may call: all of
-// them when services is empty, else those of the services and those
-// without a service.
-func servedBy(ts []Ticket, services []string) []Ticket {
-	if len(services) == 0 {
-		return ts
-	}
-	set := make(map[string]bool, len(services))
-	for _, s := range services {
-		set[s] = true
-	}
-	out := ts[:0]
-	for _, k := range ts {
-		if k.ServiceID == "" || set[k.ServiceID] {
-			out = append(out, k)
+	var k Ticket
+	if p.TicketID != "" {
+		var err error
+		if k, _, err = loadTicket(ctx, tx, t, p.TicketID); err != nil {
+			return nil, err
+		}
+		if k.OfficeID != p.OfficeID || k.Day != day {
+			return nil, fmt.Errorf("ticket %s in today's line of %s: %w", p.TicketID, p.OfficeID, ErrNotFound)
+		}
+		if k.State != Waiting {
+			return nil, fmt.Errorf("call ticket %s, %s: %w", k.Number, k.State, ErrTransition)
+		}
+		if k.ForDesk != "" && k.ForDesk != p.Desk {
+			return nil, fmt.Errorf("call ticket %s reserved for desk %s at desk %s: %w", k.Number, k.ForDesk, p.Desk, ErrWrongDesk)
+		}
+	} else {
+		waiting, err := loadTickets(ctx, tx, t, p.OfficeID, day, Waiting)
+		if err != nil {
+			return nil, err
+		}
+		var ok bool
+		if k, ok = pick(waiting, p.Desk, CallOptions{Services: p.Services, Channels: p.Channels, Appointments: p.Appointments}, cmd.Time); !ok {
+			return nil, fmt.Errorf("office %s: %w", p.OfficeID, ErrEmpty)
 		}
 	}
-	return out
+	k.State, k.Desk, k.ForDesk, k.Recalls = Called, p.Desk, "", 0
+	k.Called = cmd.Time.UTC().Truncate(time.Second)
+	return k, notifyAfter(tx, cmd, k, saveState(tx, k))
 }
 
-// transition is one operator command on a called or served ticket.
+// deskFree refuses a call to a desk that is paused (ErrDeskPaused) or
+// still holds a called or served ticket of the day (ErrDeskBusy).
+func deskFree(ctx context.Context, tx *sql.Tx, t tenant.ID, officeID, day, desk string) error {
+	st, err := loadDeskState(ctx, tx, t, officeID, desk)
+	if err != nil {
+		return err
+	}
+	if st.Paused {
+		return fmt.Errorf("desk %s: %w", desk, ErrDeskPaused)
+	}
+	var busy bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM queue_tickets WHERE tenant = ? AND office_id = ?
+		AND day = ? AND desk = ? AND state IN ('called', 'serving'))`, t, officeID, day, desk).Scan(&busy); err != nil {
+		return fmt.Errorf("check desk %s: %w", desk, err)
+	}
+	if busy {
+		return fmt.Errorf("desk %s: %w", desk, ErrDeskBusy)
+	}
+	return nil
+}
+
+// transition is one operator command on a ticket of the operator's
+// desk.
 type transition struct {
-	from State
+	// from are the states the command applies to.
+	from []State
 	// to is the new state; the function sets the time it stamps.
 	to    State
 	stamp func(k *Ticket, at time.Time)
 }
 
-// transitions returns the operator's commands on one ticket.
+// transitions returns the operator's commands on one ticket. A parked
+// ticket can be closed without resuming it: served when the citizen came
+// back with what was missing and the operator finished at once, no-show
+// when the citizen never came back.
 func transitions() map[string]transition {
 	return map[string]transition{
-		CmdStart:  {from: Called, to: Serving, stamp: func(k *Ticket, at time.Time) { k.Started = at }},
-		CmdServed: {from: Serving, to: Served, stamp: func(k *Ticket, at time.Time) { k.Done = at }},
-		CmdNoShow: {from: Called, to: NoShow, stamp: func(k *Ticket, at time.Time) { k.Done = at }},
-		CmdRecall: {from: Called, to: Called, stamp: func(k *Ticket, at time.Time) { k.Called = at; k.Recalls++ }},
+		CmdStart:  {from: []State{Called}, to: Serving, stamp: func(k *Ticket, at time.Time) { k.Started = at }},
+		CmdServed: {from: []State{Serving, Parked}, to: Served, stamp: func(k *Ticket, at time.Time) { k.Done = at }},
+		CmdNoShow: {from: []State{Called, Parked}, to: NoShow, stamp: func(k *Ticket, at time.Time) { k.Done = at }},
+		CmdRecall: {from: []State{Called}, to: Called, stamp: func(k *Ticket, at time.Time) { k.Called = at; k.Recalls++ }},
+		CmdPark:   {from: []State{Called, Serving}, to: Parked, stamp: func(*Ticket, time.Time) {}},
 	}
 }
 
@@ -344,7 +430,7 @@ func (tr transition) apply(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if k.State != tr.from {
+	if !slices.Contains(tr.from, k.State) {
 		return nil, fmt.Errorf("%s ticket %s, %s: %w", cmd.Type, k.Number, k.State, ErrTransition)
 	}
 	if k.Desk != p.Desk {
@@ -352,5 +438,5 @@ func (tr transition) apply(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	}
 	k.State = tr.to
 	tr.stamp(&k, cmd.Time.UTC().Truncate(time.Second))
-	return k, saveState(tx, k)
+	return k, notifyAfter(tx, cmd, k, saveState(tx, k))
 }

@@ -18,6 +18,7 @@ var (
 	ErrAlreadyCheckedIn = errors.New("booking already checked in")
 	ErrTooEarly         = errors.New("check-in window not open yet")
 	ErrNotToday         = errors.New("booking is not for today at this office")
+	ErrDeskPaused       = errors.New("desk is paused")
 )
 
 // ValidationError lists invalid fields of a request, keyed by field name,
@@ -42,7 +43,7 @@ func registerErrors(reg *cluster.Registry) {
 		"queue.transition": ErrTransition, "queue.empty": ErrEmpty,
 		"queue.desk_busy": ErrDeskBusy, "queue.wrong_desk": ErrWrongDesk,
 		"queue.already_checked_in": ErrAlreadyCheckedIn, "queue.too_early": ErrTooEarly,
-		"queue.not_today": ErrNotToday,
+		"queue.not_today": ErrNotToday, "queue.desk_paused": ErrDeskPaused,
 	} {
 		reg.RegisterError(code, err)
 	}

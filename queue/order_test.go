@@ -78,9 +78,61 @@ func TestDescribeNamesOnlyIDs(t *testing.T) {
 		{`{"office_id":"o1","desk":"2","time_zone":"Europe/Rome"}`, "office=o1 desk=2"},
 		{`{"id":"t2","office_id":"o1","booking_code":"BA-XYZ","secret_hash":"AAAA"}`, "ticket=t2 office=o1"},
 		{`{"config":{"office_id":"o3","groups":{"s":"B"}}}`, "office=o3"},
+		{`{"id":"t3","desk":"2","to_office_id":"o4","to_desk":"5","service_id":"s"}`, "ticket=t3 desk=2 to_office=o4 to_desk=5"},
+		{`{"office_id":"o1","desk":"2","reason":"visita medica"}`, "office=o1 desk=2"},
+		{`{"office_id":"o1","desk":"2","ticket_id":"t9","time_zone":"Europe/Rome"}`, "ticket=t9 office=o1 desk=2"},
 	} {
 		if got := describe(cluster.Command{Payload: []byte(c.payload)}); got != c.want {
 			t.Errorf("describe(%s): got %q, want %q", c.payload, got, c.want)
 		}
+	}
+}
+
+// TestPick checks what one desk calls, without a cluster: the filters
+// of CallOptions and the reserved desk's gap rule at its edges.
+func TestPick(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 9, 9, 0, 0, 0, time.UTC)
+	walkIn := func(id string, seq int, d time.Duration) Ticket {
+		return Ticket{ID: id, Seq: seq, Channel: InPerson, Duration: d}
+	}
+	booked := func(id string, seq int, appt time.Duration) Ticket {
+		return Ticket{ID: id, Seq: seq, Channel: InPerson, BookingCode: "X" + id, Booked: true, Appointment: now.Add(appt), Duration: 30 * time.Minute}
+	}
+	with := func(k Ticket, edit func(*Ticket)) Ticket { edit(&k); return k }
+	reserved := CallOptions{Appointments: true}
+	tests := []struct {
+		name string
+		line []Ticket
+		o    CallOptions
+		want string
+	}{
+		{"empty line", nil, CallOptions{}, ""},
+		{"walk-in ending exactly at the appointment fits", []Ticket{walkIn("w", 1, 10*time.Minute), booked("b", 2, 10*time.Minute)}, reserved, "w"},
+		{"walk-in ending a minute after does not", []Ticket{walkIn("w", 1, 11*time.Minute), booked("b", 2, 10*time.Minute)}, reserved, "b"},
+		{"only the first walk-in is weighed", []Ticket{walkIn("long", 1, time.Hour), walkIn("short", 2, time.Minute), booked("b", 3, 10*time.Minute)}, reserved, "b"},
+		{"due appointment first at a reserved desk", []Ticket{walkIn("w", 1, time.Minute), booked("b", 2, -time.Minute)}, reserved, "b"},
+		{"a late arrival is a walk-in for a reserved desk", []Ticket{with(booked("l", 1, -time.Hour), func(k *Ticket) { k.Booked = false })}, reserved, "l"},
+		{"reserved desk, nobody booked", []Ticket{walkIn("w", 1, time.Hour)}, reserved, "w"},
+		{"ticket for another desk is never called", []Ticket{with(walkIn("x", 1, 0), func(k *Ticket) { k.ForDesk = "9" })}, CallOptions{}, ""},
+		{"ticket for this desk ignores its services and channels", []Ticket{
+			with(walkIn("x", 1, 0), func(k *Ticket) { k.ForDesk = "1"; k.ServiceID = "other"; k.Channel = Video }),
+		}, CallOptions{Services: []string{"mine"}, Channels: []Channel{InPerson}}, "x"},
+		{"ticket for this desk first at a reserved desk", []Ticket{
+			booked("b", 1, -time.Minute), with(walkIn("x", 2, 0), func(k *Ticket) { k.ForDesk = "1"; k.Transferred = now })}, reserved, "x"},
+		{"services keep tickets without a service", []Ticket{
+			with(walkIn("o", 1, 0), func(k *Ticket) { k.ServiceID = "other" }), walkIn("n", 2, 0)}, CallOptions{Services: []string{"mine"}}, "n"},
+		{"channels", []Ticket{walkIn("p", 1, 0), with(walkIn("v", 2, 0), func(k *Ticket) { k.Channel = Phone })}, CallOptions{Channels: []Channel{Video, Phone}}, "v"},
+		{"transferred before a due appointment", []Ticket{booked("b", 1, -time.Minute), with(walkIn("x", 2, 0), func(k *Ticket) { k.Transferred = now })}, CallOptions{}, "x"},
+		{"a transferred booked citizen is no longer booked", []Ticket{
+			with(booked("b", 1, time.Hour), func(k *Ticket) { k.Transferred = now.Add(-time.Minute) }), walkIn("w", 2, 0)}, CallOptions{}, "b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, ok := pick(append([]Ticket(nil), tt.line...), "1", tt.o, now)
+			if got := k.ID; got != tt.want || ok != (tt.want != "") {
+				t.Errorf("pick: got %q (%v), want %q", got, ok, tt.want)
+			}
+		})
 	}
 }

@@ -54,6 +54,22 @@ type TakeRequest struct {
 	// BookingCode checks in a booked citizen: the booking must be active,
 	// of this office and of today.
 	BookingCode string
+	// Email, when set, is where the queue tells the citizen that the turn
+	// is close and that they are called ("avvisami per email"); Lang is
+	// the language of those emails ("it" when empty, "en", "de").
+	Email string
+	Lang  string
+	// ClientIP and Device identify the requester for the admission limits
+	// (admit.go); only their hashes reach the log. Device is an opaque ID
+	// from a cookie, "" when unknown. Source says where the request came
+	// from: SourceDesk (an operator) is exempt from every limit.
+	ClientIP string
+	Device   string
+	Source   Source
+	// Proof is the proof-of-work challenge the client solved, when the
+	// office asks for one (queue/web checks the solution): apply refuses
+	// a challenge already used for another ticket, on any node.
+	Proof string
 }
 
 // Taken is a new ticket with its secret (shown once, stored only
@@ -139,7 +155,10 @@ func (q *Queue) Take(ctx context.Context, t tenant.Tenant, req TakeRequest) (Tak
 		return Taken{}, err
 	}
 	p.SecretHash = hashSecret(secret)
-	res, err := q.propose(ctx, CmdTake, t.ID, p)
+	if err := q.stampAdmission(ctx, t, req, &p); err != nil {
+		return Taken{}, err
+	}
+	res, err := q.proposeV(ctx, CmdTake, p.version(), t.ID, p)
 	if err != nil {
 		return Taken{}, fmt.Errorf("take ticket at %s: %w", req.OfficeID, err)
 	}
@@ -184,7 +203,7 @@ func (q *Queue) Cancel(ctx context.Context, t tenant.ID, id, secret string) (Tic
 // called or served ticket). services, when not empty, limits the call to
 // tickets of those services and tickets without a service.
 func (q *Queue) CallNext(ctx context.Context, t tenant.Tenant, officeID, desk string, services []string) (Ticket, error) {
-	return q.write(ctx, CmdCall, t.ID, callPayload{OfficeID: officeID, Desk: desk, Services: services, TimeZone: t.TimeZone})
+	return q.CallNextWith(ctx, t, officeID, desk, CallOptions{Services: services})
 }
 
 // StartServing records that desk started serving its called ticket.
@@ -244,10 +263,11 @@ func (q *Queue) Position(ctx context.Context, t tenant.ID, id string) (int, erro
 	return st.Position, err
 }
 
-// EstimatedWait returns about how long the ticket waits: its position
-// times the average service time of the office's last services today
-// (OfficeConfig.Sample of them), or times the ticket's expected duration
-// before anyone was served.
+// EstimatedWait returns about how long the ticket waits: the expected
+// service times of the tickets ahead of it (today's average of their
+// service, else of the office, over the last OfficeConfig.Sample
+// services; else their expected duration), divided by the desks open
+// for it.
 func (q *Queue) EstimatedWait(ctx context.Context, t tenant.ID, id string) (time.Duration, error) {
 	st, err := q.Status(ctx, t, id)
 	return st.EstimatedWait, err
@@ -262,35 +282,10 @@ func (q *Queue) Status(ctx context.Context, t tenant.ID, id string) (Status, err
 	return q.status(ctx, k)
 }
 
-// status computes where k stands among the waiting tickets of its
-// office's day, with the same ordering apply uses.
+// status computes where k stands and about how long it waits
+// (core_estimate.go).
 func (q *Queue) status(ctx context.Context, k Ticket) (Status, error) {
-	if k.State != Waiting {
-		return Status{}, nil
-	}
-	waiting, err := loadTickets(ctx, q.db, k.Tenant, k.OfficeID, k.Day, Waiting)
-	if err != nil {
-		return Status{}, err
-	}
-	now := q.now()
-	pos := 0
-	for _, o := range waiting {
-		if o.ID != k.ID && ahead(o, k, now) {
-			pos++
-		}
-	}
-	cfg, err := loadConfig(ctx, q.db, k.Tenant, k.OfficeID)
-	if err != nil {
-		return Status{}, err
-	}
-	avg, ok, err := averageService(ctx, q.db, k.Tenant, k.OfficeID, k.Day, cfg.Sample)
-	if err != nil {
-		return Status{}, err
-	}
-	if !ok {
-		avg = k.Duration
-	}
-	return Status{Position: pos, EstimatedWait: time.Duration(pos) * avg}, nil
+	return q.estimate(ctx, k)
 }
 
 // Line returns the waiting tickets of an office's day in the order they
@@ -315,7 +310,12 @@ func (q *Queue) notFound(what, id string, err error) error {
 
 // propose sends one command of the package.
 func (q *Queue) propose(ctx context.Context, typ string, t tenant.ID, payload any) (cluster.Result, error) {
-	cmd, err := cluster.NewCommand(typ, payloadVersion, string(t), payload)
+	return q.proposeV(ctx, typ, payloadVersion, t, payload)
+}
+
+// proposeV sends one command of payload version v.
+func (q *Queue) proposeV(ctx context.Context, typ string, v int, t tenant.ID, payload any) (cluster.Result, error) {
+	cmd, err := cluster.NewCommand(typ, v, string(t), payload)
 	if err != nil {
 		return cluster.Result{}, err
 	}

@@ -159,7 +159,10 @@ func TestTakeNumbersByGroupAndCallsInOrder(t *testing.T) {
 		pos  int
 		wait time.Duration
 	}{
-		{a1, "A001", 0, 0}, {b1, "B001", 1, 10 * time.Minute}, {a2, "A002", 2, 20 * time.Minute}, {p, "B002", 0, 0},
+		// Before anyone is served, each ticket ahead counts its own
+		// expected length: A001 is an identity card (30 minutes), B001 a
+		// certificate (10).
+		{a1, "A001", 0, 0}, {b1, "B001", 1, 30 * time.Minute}, {a2, "A002", 2, 40 * time.Minute}, {p, "B002", 0, 0},
 	} {
 		if c.k.Ticket.Number != c.num || c.k.Status.Position != c.pos || c.k.Status.EstimatedWait != c.wait {
 			t.Errorf("ticket %s: got position %d wait %v, want %s position %d wait %v",
@@ -468,8 +471,20 @@ func TestNumbersUniqueUnderConcurrentTakes(t *testing.T) {
 		wg.Go(func() {
 			q := qs[d]
 			desk := fmt.Sprint(d + 1)
+			// As the takes above, a command refused for want of a
+			// leader was not applied: try it again.
+			retry := func(err error) bool {
+				if errors.Is(err, cluster.ErrNoLeader) && ctx.Err() == nil {
+					time.Sleep(50 * time.Millisecond)
+					return true
+				}
+				return false
+			}
 			for {
 				k, err := q.CallNext(ctx, bari, office.ID, desk, nil)
+				if retry(err) {
+					continue
+				}
 				if errors.Is(err, ErrEmpty) {
 					return
 				}
@@ -478,7 +493,13 @@ func TestNumbersUniqueUnderConcurrentTakes(t *testing.T) {
 					return
 				}
 				called <- k.Number
-				if _, err := q.NoShow(ctx, bari.ID, k.ID, desk); err != nil {
+				for {
+					_, err = q.NoShow(ctx, bari.ID, k.ID, desk)
+					if !retry(err) {
+						break
+					}
+				}
+				if err != nil {
 					t.Errorf("desk %s no-show %s: %v", desk, k.Number, err)
 					return
 				}
@@ -533,5 +554,23 @@ func TestDesignExample(t *testing.T) {
 	}
 	if want := "[A004 A002 A003 A005 A006]"; fmt.Sprint(got) != want {
 		t.Errorf("line at 10:16: got %v, want %s", got, want)
+	}
+	f.clock.Set(at(10, 20))
+	a1, ok, err := f.q.AtDesk(ctx, bari, f.office.ID, "1")
+	if err != nil || !ok || a1.Number != "A001" {
+		t.Fatalf("desk 1 at 10:20: got %s %v (%v), want A001", a1.Number, ok, err)
+	}
+	if _, err := f.q.Transfer(ctx, bari, a1.ID, "1", TransferTo{Desk: "2"}); err != nil {
+		t.Fatalf("transfer A001 to desk 2: %v", err)
+	}
+	if line, err = f.q.Line(ctx, bari, f.office.ID); err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, k := range line {
+		got = append(got, k.Number)
+	}
+	if want := "[A004 A001 A002 A003 A005 A006]"; fmt.Sprint(got) != want {
+		t.Errorf("line at 10:20: got %v, want %s", got, want)
 	}
 }

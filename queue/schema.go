@@ -59,5 +59,9 @@ CREATE UNIQUE INDEX queue_tickets_booking ON queue_tickets (tenant, booking_code
 
 // Migrations returns the queue's schema steps (component "queue").
 func Migrations() []cluster.Migration {
-	return []cluster.Migration{{Component: "queue", Version: 1, SQL: schemaV1}}
+	return []cluster.Migration{
+		{Component: "queue", Version: 1, SQL: schemaV1},
+		{Component: "queue", Version: 2, SQL: schemaV2},
+		{Component: "queue", Version: 3, SQL: schemaV3},
+	}
 }

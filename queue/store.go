@@ -19,7 +19,8 @@ type querier interface {
 
 // ticketColumns are the columns scanTicket reads, in order.
 const ticketColumns = `id, office_id, day, seq, number, service_id, channel, priority, booking_code,
-	appointment, booked, state, desk, recalls, duration_s, taken, called, started, done`
+	appointment, booked, state, desk, recalls, duration_s, taken, called, started, done,
+	transferred_from, for_desk, transferred`
 
 // unixTime turns a stored Unix time (0 for none) into a UTC time.
 func unixTime(s int64) time.Time {
@@ -39,13 +40,15 @@ func unixOf(t time.Time) int64 {
 
 func scanTicket(t tenant.ID, sc interface{ Scan(...any) error }) (Ticket, error) {
 	var k Ticket
-	var appt, taken, called, started, done, durS int64
+	var appt, taken, called, started, done, durS, transferred int64
 	if err := sc.Scan(&k.ID, &k.OfficeID, &k.Day, &k.Seq, &k.Number, &k.ServiceID, &k.Channel, &k.Priority,
-		&k.BookingCode, &appt, &k.Booked, &k.State, &k.Desk, &k.Recalls, &durS, &taken, &called, &started, &done); err != nil {
+		&k.BookingCode, &appt, &k.Booked, &k.State, &k.Desk, &k.Recalls, &durS, &taken, &called, &started, &done,
+		&k.TransferredFrom, &k.ForDesk, &transferred); err != nil {
 		return Ticket{}, err
 	}
 	k.Tenant = t
 	k.Appointment, k.Taken, k.Called, k.Started, k.Done = unixTime(appt), unixTime(taken), unixTime(called), unixTime(started), unixTime(done)
+	k.Transferred = unixTime(transferred)
 	k.Duration = time.Duration(durS) * time.Second
 	return k, nil
 }
@@ -112,6 +115,9 @@ func loadConfig(ctx context.Context, q querier, t tenant.ID, officeID string) (O
 		return OfficeConfig{}, fmt.Errorf("load queue config of %s: %w", officeID, err)
 	}
 	c.EarlyCheckIn, c.LateCheckIn = time.Duration(early)*time.Second, time.Duration(late)*time.Second
+	if err := loadAdmissionConfig(ctx, q, t, &c); err != nil {
+		return OfficeConfig{}, err
+	}
 	return c, nil
 }
 

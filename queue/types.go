@@ -23,7 +23,10 @@ func (c Channel) valid() bool { return c == InPerson || c == Video || c == Phone
 //
 //	waiting → called → serving → served
 //	             ↘ no_show   (called again by Recall: called → called)
-//	waiting, called → cancelled (the citizen leaves)
+//	called, serving ⇄ parked (Park, and Resume to called)
+//	called, serving, parked → waiting (Transfer)
+//	parked → served, no_show
+//	waiting, called, parked → cancelled (the citizen leaves)
 type State string
 
 // States.
@@ -34,6 +37,9 @@ const (
 	Served    State = "served"
 	NoShow    State = "no_show"
 	Cancelled State = "cancelled"
+	// Parked is a ticket the operator set aside (the citizen fetches a
+	// document, say): not in the line, kept by its desk, which resumes it.
+	Parked State = "parked"
 )
 
 // Priority is a category that jumps ahead of the line ("" for none).
@@ -70,9 +76,11 @@ type Ticket struct {
 	// Booked is true when the citizen checked in inside the check-in
 	// window and so keeps the appointment time; a late check-in has
 	// BookingCode but not Booked, and waits in the walk-in line.
-	Booked bool   `json:"booked,omitempty"`
-	State  State  `json:"state"`
-	Desk   string `json:"desk,omitempty"`
+	Booked bool  `json:"booked,omitempty"`
+	State  State `json:"state"`
+	// Desk is the desk that called the ticket (and, while it is parked,
+	// the one that parked it and may resume it).
+	Desk string `json:"desk,omitempty"`
 	// Recalls counts the Recall commands since the ticket was called.
 	Recalls int `json:"recalls,omitempty"`
 	// Duration is the expected length of one service (the service's
@@ -83,11 +91,23 @@ type Ticket struct {
 	Called   time.Time     `json:"called,omitzero"`
 	Started  time.Time     `json:"started,omitzero"`
 	Done     time.Time     `json:"done,omitzero"`
+	// TransferredFrom is the office the ticket was transferred from
+	// ("" when never transferred to another office).
+	TransferredFrom string `json:"transferred_from,omitempty"`
+	// ForDesk, while the ticket waits, is the only desk that may call it
+	// (a transfer to one desk).
+	ForDesk string `json:"for_desk,omitempty"`
+	// Transferred is when the ticket was last transferred back to the
+	// line (zero when never): it orders transferred citizens, who have
+	// already waited, ahead of walk-ins.
+	Transferred time.Time `json:"transferred,omitzero"`
 }
 
 // Active reports whether the ticket is still in the office (waiting,
-// called or being served).
-func (t Ticket) Active() bool { return t.State == Waiting || t.State == Called || t.State == Serving }
+// called, being served or parked).
+func (t Ticket) Active() bool {
+	return t.State == Waiting || t.State == Called || t.State == Serving || t.State == Parked
+}
 
 // OfficeConfig is the queue configuration of one office.
 type OfficeConfig struct {
@@ -101,6 +121,25 @@ type OfficeConfig struct {
 	LateCheckIn  time.Duration `json:"late_check_in"`
 	// Sample is how many of today's last services the estimate averages.
 	Sample int `json:"sample"`
+	// DailyCap is how many tickets the office gives in a day (0: no cap);
+	// tickets an operator adds at the desk do not count.
+	DailyCap int `json:"daily_cap"`
+	// MaxPerDevice and MaxPerIP bound the active tickets one device (its
+	// cookie) and one address hold in the office's day (0: no limit).
+	MaxPerDevice int `json:"max_per_device"`
+	MaxPerIP     int `json:"max_per_ip"`
+	// NotifyAhead is the position at which a citizen who left an email
+	// is told that the turn is close ("manca poco"); 0 turns it off.
+	NotifyAhead int `json:"notify_ahead"`
+	// ProofOfWork is the difficulty in bits of the proof a web or API
+	// client computes before taking a ticket (0: off, at most 24).
+	ProofOfWork int `json:"proof_of_work"`
+	// StopBefore stops taking tickets this long before the office closes,
+	// so that the last citizen can still be served.
+	StopBefore time.Duration `json:"stop_before"`
+	// AlwaysOpen takes tickets at any hour, ignoring the office's hours
+	// and closures.
+	AlwaysOpen bool `json:"always_open"`
 }
 
 // Defaults of an office that was never configured.
@@ -112,11 +151,19 @@ const (
 	// DefaultDuration is the expected service length of a ticket without
 	// a service.
 	DefaultDuration = 10 * time.Minute
+	// Admission and notification defaults (admit.go, notify.go).
+	DefaultMaxPerDevice = 2
+	DefaultMaxPerIP     = 20
+	DefaultNotifyAhead  = 3
+	DefaultStopBefore   = 15 * time.Minute
 )
 
 // defaultConfig is the configuration of an office never configured.
 func defaultConfig(officeID string) OfficeConfig {
-	return OfficeConfig{OfficeID: officeID, EarlyCheckIn: DefaultEarlyCheckIn, LateCheckIn: DefaultLateCheckIn, Sample: DefaultSample}
+	return OfficeConfig{
+		OfficeID: officeID, EarlyCheckIn: DefaultEarlyCheckIn, LateCheckIn: DefaultLateCheckIn, Sample: DefaultSample,
+		MaxPerDevice: DefaultMaxPerDevice, MaxPerIP: DefaultMaxPerIP, NotifyAhead: DefaultNotifyAhead, StopBefore: DefaultStopBefore,
+	}
 }
 
 // letter returns the group letter of a service in c.

@@ -1,0 +1,253 @@
+package queue
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	netmail "net/mail"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/internal/mail"
+	"github.com/sportello-virtuale/sportello/tenant"
+)
+
+// ErrNoSender is returned by the deliverer when neither the Comune nor
+// the node has a sender address.
+var ErrNoSender = errors.New("no email sender address")
+
+// EmailDeliverer returns the outbox deliverer of the queue's emails
+// (OutboxKind): it decodes the notice, uses defaultFrom ("Name <addr>")
+// when the Comune has no sender of its own, composes the message and
+// hands it to sender. now dates the message. The lead wires it with
+// node.HandleOutbox(queue.OutboxKind, queue.EmailDeliverer(...)).
+func EmailDeliverer(sender mail.Sender, defaultFrom string, now func() time.Time, log *slog.Logger) cluster.Deliverer {
+	var fallback tenant.Sender
+	if a, err := netmail.ParseAddress(defaultFrom); err == nil {
+		fallback = tenant.Sender{Name: a.Name, Address: a.Address}
+	}
+	return func(ctx context.Context, m cluster.OutboxMessage) error {
+		var n notice
+		if err := json.Unmarshal(m.Payload, &n); err != nil {
+			return fmt.Errorf("decode queue email %s: %w", m.Key, err)
+		}
+		if n.Sender.Address == "" {
+			n.Sender = fallback
+		}
+		from, to, msg, err := composeEmail(n, now())
+		if err != nil {
+			return err
+		}
+		if err := sender.Send(ctx, from, []string{to}, msg); err != nil {
+			return err
+		}
+		log.Info("queue email sent", "tenant", m.Tenant, "ticket", n.Number, "notice", n.Kind,
+			"key", m.Key, "attempt", m.Attempts+1)
+		return nil
+	}
+}
+
+// emailTexts are the words of the queue's emails in one language. The
+// %s and %d verbs are filled in the order the comments say.
+type emailTexts struct {
+	// NearSubject: number. NearNext, when nobody is before the citizen;
+	// NearOne / NearMany: position (NearMany only). NearBody: office.
+	NearSubject, NearNext, NearOne, NearMany, NearBody string
+	// CalledSubject: desk, number. CalledBody: number, desk, office.
+	// RecallSubject / RecallBody: the same, when the desk calls again.
+	CalledSubject, CalledBody, RecallSubject, RecallBody string
+	// Number: number. Where: address.
+	Number, Where string
+	// Footer explains why the email came.
+	Footer string
+}
+
+var emailLangs = map[string]emailTexts{
+	"it": {
+		NearSubject:   "Manca poco al tuo turno (numero %s)",
+		NearNext:      "Nessuno ti precede: preparati.",
+		NearOne:       "Prima di te c'è una sola persona.",
+		NearMany:      "Prima di te ci sono %d persone.",
+		NearBody:      "Manca poco al tuo turno all'ufficio %s. Avvicinati e tieni d'occhio il tabellone della sala d'attesa.",
+		CalledSubject: "È il tuo turno: %s (numero %s)",
+		CalledBody:    "È il tuo turno: il numero %s è chiamato a %s dell'ufficio %s.",
+		RecallSubject: "Ti stiamo chiamando di nuovo: %s (numero %s)",
+		RecallBody:    "Ti stiamo chiamando di nuovo: il numero %s è atteso a %s dell'ufficio %s.",
+		Number:        "Il tuo numero: %s",
+		Where:         "Indirizzo: %s",
+		Footer:        "Ricevi questo messaggio perché hai indicato questo indirizzo prendendo il numero o prenotando l'appuntamento. È un messaggio automatico: non rispondere.",
+	},
+	"en": {
+		NearSubject:   "Your turn is coming up (number %s)",
+		NearNext:      "You are next: please be ready.",
+		NearOne:       "There is one person before you.",
+		NearMany:      "There are %d people before you.",
+		NearBody:      "Your turn at the %s office is coming up. Please come closer and watch the board in the waiting hall.",
+		CalledSubject: "It's your turn: %s (number %s)",
+		CalledBody:    "It's your turn: number %s is called to %s of the %s office.",
+		RecallSubject: "We are calling you again: %s (number %s)",
+		RecallBody:    "We are calling you again: number %s is expected at %s of the %s office.",
+		Number:        "Your number: %s",
+		Where:         "Address: %s",
+		Footer:        "You receive this message because you gave this address when you took your number or booked the appointment. It was sent automatically: please do not reply.",
+	},
+	"de": {
+		NearSubject:   "Sie sind bald an der Reihe (Nummer %s)",
+		NearNext:      "Sie sind als Nächste an der Reihe: Bitte halten Sie sich bereit.",
+		NearOne:       "Vor Ihnen ist nur noch eine Person.",
+		NearMany:      "Vor Ihnen sind noch %d Personen.",
+		NearBody:      "Sie sind bald an der Reihe beim Amt %s. Bitte kommen Sie näher und achten Sie auf die Anzeigetafel im Wartesaal.",
+		CalledSubject: "Sie sind an der Reihe: %s (Nummer %s)",
+		CalledBody:    "Sie sind an der Reihe: Nummer %s wird zu %s beim Amt %s gerufen.",
+		RecallSubject: "Wir rufen Sie erneut auf: %s (Nummer %s)",
+		RecallBody:    "Wir rufen Sie erneut auf: Nummer %s wird bei %s des Amts %s erwartet.",
+		Number:        "Ihre Nummer: %s",
+		Where:         "Adresse: %s",
+		Footer:        "Sie erhalten diese Nachricht, weil Sie diese Adresse beim Ziehen Ihrer Nummer oder bei der Terminbuchung angegeben haben. Sie wurde automatisch versandt: Bitte antworten Sie nicht.",
+	},
+}
+
+// deskWord is how a desk whose label is only a number is named.
+var deskWord = map[string]string{"it": "sportello", "en": "desk", "de": "Schalter"}
+
+// emailView is what one email says, in its language.
+type emailView struct {
+	Lang, Subject, Heading, Tenant string
+	Lines                          []string
+	Footer                         string
+}
+
+// newEmailView writes the words of notice n.
+func newEmailView(n notice) emailView {
+	lang := normLang(n.Lang)
+	tx := emailLangs[lang]
+	v := emailView{Lang: lang, Tenant: n.TenantName, Footer: tx.Footer}
+	desk := n.Desk
+	if desk != "" && strings.Trim(desk, "0123456789") == "" {
+		desk = deskWord[lang] + " " + desk
+	}
+	switch n.Kind {
+	case noticeCalled:
+		subj, body := tx.CalledSubject, tx.CalledBody
+		if n.Recall {
+			subj, body = tx.RecallSubject, tx.RecallBody
+		}
+		v.Subject = fmt.Sprintf(subj, desk, n.Number)
+		v.Heading = strings.TrimSuffix(v.Subject[:strings.LastIndex(v.Subject, " (")], ".")
+		v.Lines = []string{fmt.Sprintf(body, n.Number, desk, n.Office)}
+	default:
+		v.Subject = fmt.Sprintf(tx.NearSubject, n.Number)
+		v.Heading = v.Subject[:strings.LastIndex(v.Subject, " (")]
+		ahead := tx.NearNext
+		switch {
+		case n.Position == 1:
+			ahead = tx.NearOne
+		case n.Position > 1:
+			ahead = fmt.Sprintf(tx.NearMany, n.Position)
+		}
+		v.Lines = []string{fmt.Sprintf(tx.NearBody, n.Office), ahead, fmt.Sprintf(tx.Number, n.Number)}
+	}
+	if n.Address != "" {
+		v.Lines = append(v.Lines, fmt.Sprintf(tx.Where, n.Address))
+	}
+	return v
+}
+
+// emailHTML is the HTML part: no image, link, style sheet or anything
+// else fetched from elsewhere, so that opening it tells nobody anything.
+var emailHTML = template.Must(template.New("queue-email").Parse(`<!DOCTYPE html>
+<html lang="{{.Lang}}">
+<head><meta charset="utf-8"><title>{{.Subject}}</title></head>
+<body style="font-family: sans-serif; line-height: 1.5; color: #1a1a1a;">
+<p style="font-size: 0.9em; color: #5c6f82;">{{.Tenant}}</p>
+<h1 style="font-size: 1.4em;">{{.Heading}}</h1>
+{{range .Lines}}<p>{{.}}</p>
+{{end}}<hr>
+<p style="font-size: 0.85em; color: #5c6f82;">{{.Footer}}</p>
+</body>
+</html>
+`))
+
+// emailText is the plain-text part.
+func emailText(v emailView) string {
+	var b strings.Builder
+	b.WriteString(v.Tenant + "\n\n" + v.Heading + "\n\n")
+	for _, l := range v.Lines {
+		b.WriteString(l + "\n")
+	}
+	b.WriteString("\n-- \n" + v.Footer + "\n")
+	return b.String()
+}
+
+// composeEmail builds the MIME message of n: multipart/alternative with
+// text/plain and text/html, UTF-8, quoted-printable. The Message-ID and
+// the boundary depend only on the notice, so a resend of the same email
+// (the outbox delivers at least once) carries the same Message-ID and a
+// mail client can drop the copy; date only sets the Date header.
+func composeEmail(n notice, date time.Time) (from, to string, msg []byte, err error) {
+	from, to = n.Sender.Address, n.Email
+	if from == "" {
+		return "", "", nil, fmt.Errorf("queue email %s: %w", n.Key, ErrNoSender)
+	}
+	if to == "" {
+		return "", "", nil, fmt.Errorf("queue email %s: no recipient", n.Key)
+	}
+	v := newEmailView(n)
+	var html bytes.Buffer
+	if err := emailHTML.Execute(&html, v); err != nil {
+		return "", "", nil, fmt.Errorf("queue email %s: %w", n.Key, err)
+	}
+	sum := sha256.Sum256([]byte(n.Key))
+	boundary := "sportello-q-" + hex.EncodeToString(sum[:12])
+	var buf bytes.Buffer
+	header := func(name, value string) { buf.WriteString(name + ": " + value + "\r\n") }
+	name := n.Sender.Name
+	if name == "" {
+		name = n.TenantName
+	}
+	header("From", (&netmail.Address{Name: name, Address: from}).String())
+	header("To", (&netmail.Address{Address: to}).String())
+	header("Subject", mime.QEncoding.Encode("utf-8", v.Subject))
+	header("Date", date.Format(time.RFC1123Z))
+	header("Message-ID", "<"+hex.EncodeToString(sum[:16])+"@"+string(n.Tenant)+".queue.sportello>")
+	header("MIME-Version", "1.0")
+	header("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
+	header("Content-Language", v.Lang)
+	header("Auto-Submitted", "auto-generated")
+	buf.WriteString("\r\n")
+	mw := multipart.NewWriter(&buf)
+	if err := mw.SetBoundary(boundary); err != nil {
+		return "", "", nil, fmt.Errorf("queue email: %w", err)
+	}
+	for _, p := range []struct{ typ, body string }{{"text/plain", emailText(v)}, {"text/html", html.String()}} {
+		w, err := mw.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {p.typ + "; charset=UTF-8"},
+			"Content-Transfer-Encoding": {"quoted-printable"},
+		})
+		if err != nil {
+			return "", "", nil, fmt.Errorf("queue email: %w", err)
+		}
+		qp := quotedprintable.NewWriter(w)
+		if _, err := qp.Write([]byte(strings.ReplaceAll(p.body, "\n", "\r\n"))); err != nil {
+			return "", "", nil, fmt.Errorf("queue email: %w", err)
+		}
+		if err := qp.Close(); err != nil {
+			return "", "", nil, fmt.Errorf("queue email: %w", err)
+		}
+	}
+	if err := mw.Close(); err != nil {
+		return "", "", nil, fmt.Errorf("queue email: %w", err)
+	}
+	return from, to, buf.Bytes(), nil
+}
