@@ -230,6 +230,8 @@ var adminSections = []struct {
 	{section{"/gestione/accesso", "Accesso", "I sistemi di accesso (OpenID Connect) degli operatori."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/registro", "Registro delle attività", "Chi ha fatto cosa, quando e da dove."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/statistiche", "Statistiche", "Prenotazioni, disdette e assenze per ufficio e servizio."}, []auth.Role{auth.RoleSupervisor}},
+	{section{"/gestione/coda/statistiche", "Statistiche della coda", "Biglietti, attese e tempi di servizio per ora, servizio e sportello."}, []auth.Role{auth.RoleSupervisor}},
+	{section{"/gestione/coda/impostazioni", "Impostazioni della coda", "Lettere dei biglietti, arrivi dei prenotati, limiti e orari della coda di ogni ufficio."}, []auth.Role{auth.RoleComuneAdmin}},
 }
 
 // homeView is the data of the back office's home.

@@ -97,7 +97,26 @@ func (e *env) seed(reg *tenant.Registry, book *booking.Book, id, name, istat str
 	if err != nil {
 		t.Fatalf("save service: %v", err)
 	}
-	return seeded{tenant: ten, host: id + ".example.it", office: o, service: svc}
+	s := seeded{tenant: ten, host: id + ".example.it", office: o, service: svc}
+	// The tests run at any hour and take many tickets from one address:
+	// the office's queue is always open and has no per-address cap
+	// unless a test sets them.
+	e.configure(s, func(c *queue.OfficeConfig) { c.AlwaysOpen, c.MaxPerIP = true, 0 })
+	return s
+}
+
+// configure changes the queue configuration of s's office.
+func (e *env) configure(s seeded, change func(*queue.OfficeConfig)) {
+	e.t.Helper()
+	ctx := context.Background()
+	c, err := e.q.Config(ctx, s.tenant.ID, s.office.ID)
+	if err != nil {
+		e.t.Fatalf("queue config: %v", err)
+	}
+	change(&c)
+	if err := e.q.Configure(ctx, s.tenant.ID, c); err != nil {
+		e.t.Fatalf("configure the queue: %v", err)
+	}
 }
 
 // response is a recorded answer with its JSON body decoded.
@@ -208,6 +227,8 @@ func TestAPIErrors(t *testing.T) {
 		{"bad channel", "POST", e.bari.host, officePath, "application/json", `{"channel":"fax"}`, 422, "validation_failed", "channel"},
 		{"unknown field", "POST", e.bari.host, officePath, "application/json", `{"channel":"in_person","name":"x"}`, 422, "validation_failed", "name"},
 		{"wrong type", "POST", e.bari.host, officePath, "application/json", `{"channel":3}`, 422, "validation_failed", "channel"},
+		{"counter not a number", "POST", e.bari.host, officePath, "application/json", `{"channel":"in_person","proof":{"challenge":"x","counter":"1"}}`, 422, "validation_failed", "proof"},
+		{"proof not an object", "POST", e.bari.host, officePath, "application/json", `{"channel":"in_person","proof":"x"}`, 422, "validation_failed", "proof"},
 		{"service of no office", "POST", e.bari.host, officePath, "application/json", `{"channel":"in_person","service_id":"` + e.lecce.service.ID + `"}`, 422, "validation_failed", "service_id"},
 		{"unknown booking code", "POST", e.bari.host, officePath, "application/json", `{"channel":"in_person","booking_code":"BA-ZZZZZZ"}`, 422, "booking_not_found", "booking_code"},
 		{"not JSON", "POST", e.bari.host, officePath, "text/plain", `channel=in_person`, 415, "unsupported_media_type", ""},

@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/queue"
@@ -15,6 +16,50 @@ type apiTicketRequest struct {
 	ServiceID   string `json:"service_id"`
 	Channel     string `json:"channel"`
 	BookingCode string `json:"booking_code"`
+	// Email, when given, receives "manca poco" and "è il tuo turno";
+	// Lang is their language ("it" when empty).
+	Email string `json:"email"`
+	Lang  string `json:"lang"`
+	// DeviceID identifies the app's installation for the office's
+	// per-device limit; the Device-Id header gives it too.
+	DeviceID string `json:"device_id"`
+	// Proof is the solved challenge of an office that asks for one.
+	Proof *proof `json:"proof"`
+}
+
+// deviceHeader carries an app's device ID when the body does not.
+const deviceHeader = "Device-Id"
+
+// apiDevice returns the device of an API take: the body's device_id or
+// the Device-Id header, "api:"-prefixed so that an app cannot pass for a
+// browser's cookie. An ID that is not 1–64 printable ASCII characters is
+// a field error.
+func apiDevice(r *http.Request, in apiTicketRequest) (string, error) {
+	id := in.DeviceID
+	if id == "" {
+		id = strings.TrimSpace(r.Header.Get(deviceHeader))
+	}
+	if id == "" {
+		return "", nil
+	}
+	ok := len(id) <= 64
+	for i := 0; ok && i < len(id); i++ {
+		ok = id[i] > ' ' && id[i] < 0x7f
+	}
+	if !ok {
+		return "", &queue.ValidationError{Fields: map[string]string{"device_id": "L'identificativo del dispositivo deve avere da 1 a 64 caratteri ASCII stampabili."}}
+	}
+	return "api:" + id, nil
+}
+
+// lang returns a supported language of the queue's emails, "it" for
+// anything else.
+func lang(s string) string {
+	switch s {
+	case "en", "de":
+		return s
+	}
+	return "it"
 }
 
 // apiTicket is a ticket as the API shows it. State and Desk are only in
@@ -52,8 +97,25 @@ func (h *Handler) apiTicketCreate(w http.ResponseWriter, r *http.Request, t tena
 		h.apiError(w, r, err)
 		return
 	}
+	dev, err := apiDevice(r, in)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
+	office := r.PathValue("id")
+	var pr proof
+	if in.Proof != nil {
+		pr = *in.Proof
+	}
+	solved, err := h.checkProof(r, t.ID, office, queue.SourceAPI, in.BookingCode, pr)
+	if err != nil {
+		h.apiError(w, r, err)
+		return
+	}
 	k, err := h.q.Take(r.Context(), t, queue.TakeRequest{
-		OfficeID: r.PathValue("id"), ServiceID: in.ServiceID, Channel: queue.Channel(in.Channel), BookingCode: in.BookingCode,
+		OfficeID: office, ServiceID: in.ServiceID, Channel: queue.Channel(in.Channel), BookingCode: in.BookingCode,
+		Email: strings.TrimSpace(in.Email), Lang: lang(in.Lang), ClientIP: h.clientIP(r), Device: dev, Source: queue.SourceAPI,
+		Proof: solved,
 	})
 	if err != nil {
 		h.apiError(w, r, err)

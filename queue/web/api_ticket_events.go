@@ -3,17 +3,15 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
 // Changes tells when the node's replicated state moves: *cluster.Node
-// satisfies it. The event stream waits on it instead of polling, so an
+// satisfies it. The office's hub waits on it instead of polling, so an
 // operator's call made on any node reaches a citizen connected to any
 // other as soon as that node applies it.
 type Changes interface {
@@ -22,9 +20,9 @@ type Changes interface {
 }
 
 // keepAlive is how often an idle stream sends a comment: under the idle
-// timeouts of common proxies (60 s), and the moment a waiting ticket's
-// position is recomputed even without a command (an appointment becoming
-// due moves others back).
+// timeouts of common proxies (60 s). It is also how often a hub re-reads
+// a quiet office, since a waiting ticket's position moves even without a
+// command (an appointment becoming due moves others back).
 const keepAlive = 25 * time.Second
 
 // apiTicketEvents answers GET /api/v1/tickets/{id}/events?secret=… with
@@ -39,77 +37,101 @@ func (h *Handler) apiTicketEvents(w http.ResponseWriter, r *http.Request, t tena
 		h.apiError(w, r, err)
 		return
 	}
-	id := r.PathValue("id")
-	h.stream(w, r, "ticket", func(ctx context.Context) (any, bool, error) {
-		return h.current(ctx, r, t, id, secret)
-	})
-}
-
-// stream answers with Server-Sent Events named event: read's value at
-// once (or, if that first read fails, the API error), then again after
-// every command the node applies that changes it, with a comment every
-// keepAlive while nothing does, until read says closed, a later read
-// fails, or the client goes. Each event carries the whole value with the
-// applied index as its id, so a reconnecting client loses nothing.
-//
-// The request's goroutine owns the stream and ends with the request.
-func (h *Handler) stream(w http.ResponseWriter, r *http.Request, event string, read func(context.Context) (any, bool, error)) {
-	ctx := r.Context()
-	v, closed, err := read(ctx)
+	// The secret is checked once, here; the office's hub then hands the
+	// stream its ticket from the office's snapshot.
+	k, err := h.q.TicketWithSecret(r.Context(), t.ID, r.PathValue("id"), secret)
 	if err != nil {
 		h.apiError(w, r, err)
 		return
 	}
+	h.follow(w, r, t, k.OfficeID, k.ID, "ticket", func(u update) (any, bool, string) {
+		closed := closedState(u.ticket.State)
+		moved := ""
+		if !closed && u.ticket.OfficeID != u.office {
+			// Transferred to another office: follow that office's hub.
+			moved = u.ticket.OfficeID
+		}
+		return h.view(r, u.ticket, u.status, secret), closed, moved
+	})
+}
+
+// follow answers with Server-Sent Events named event, fed by the hub of
+// officeID: render turns each update into the event's value, says when
+// the stream is over, and names the office to follow instead when the
+// ticket moved. The first update comes at once (or, if the hub cannot
+// read the office, the API error is the answer); then one event per
+// change, with a comment every keepAlive while nothing changes, until
+// render says closed, the hub fails or the client goes. Each event
+// carries the whole value with the applied index it was read at as its
+// id, so a reconnecting client loses nothing.
+//
+// The request's goroutine owns the stream and ends with the request; it
+// never holds up the hub, which only leaves the newest update for it.
+func (h *Handler) follow(w http.ResponseWriter, r *http.Request, t tenant.Tenant, officeID, ticketID, event string, render func(update) (any, bool, string)) {
+	ctx := r.Context()
+	wt := h.hubs.watch(t, officeID, ticketID)
+	defer func() { wt.leave() }()
 	rc := http.NewResponseController(w)
-	// A stream lives longer than the server's WriteTimeout, which suits
-	// ordinary answers: lift it for this one (keep-alives show the
-	// client is there; a write to a gone client fails and ends the loop).
-	_ = rc.SetWriteDeadline(time.Time{})
-	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	idx := h.changes.AppliedIndex()
+	started := false
 	last := ""
+	idle := time.NewTimer(keepAlive)
+	defer idle.Stop()
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-idle.C:
+			idle.Reset(keepAlive)
+			if !started {
+				continue
+			}
+			if _, err := fmt.Fprint(w, ": attesa\n\n"); err != nil {
+				return
+			}
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			continue
+		case <-wt.ready:
+		}
+		u := wt.take()
+		if u.err != nil {
+			if !started {
+				h.apiError(w, r, u.err)
+			}
+			return
+		}
+		v, closed, moved := render(u)
+		if !started {
+			started = true
+			// A stream lives longer than the server's WriteTimeout,
+			// which suits ordinary answers: lift it for this one
+			// (keep-alives show the client is there; a write to a gone
+			// client fails and ends the loop).
+			_ = rc.SetWriteDeadline(time.Time{})
+			w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("X-Accel-Buffering", "no")
+			w.WriteHeader(http.StatusOK)
+		}
 		b, _ := json.Marshal(v)
 		if string(b) != last {
 			last = string(b)
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", idx, event, b); err != nil {
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", u.index, event, b); err != nil {
 				return
 			}
-		} else if _, err := fmt.Fprint(w, ": attesa\n\n"); err != nil {
-			return
-		}
-		if err := rc.Flush(); err != nil {
-			return
+			if err := rc.Flush(); err != nil {
+				return
+			}
+			idle.Reset(keepAlive)
 		}
 		if closed {
 			return
 		}
-		wctx, cancel := context.WithTimeout(ctx, keepAlive)
-		err := h.changes.WaitApplied(wctx, idx+1)
-		cancel()
-		if ctx.Err() != nil || (err != nil && !errors.Is(err, context.DeadlineExceeded)) {
-			return
-		}
-		idx = h.changes.AppliedIndex()
-		if v, closed, err = read(ctx); err != nil {
-			return
+		if moved != "" {
+			wt.leave()
+			officeID = moved
+			wt = h.hubs.watch(t, officeID, ticketID)
 		}
 	}
-}
-
-// current is the ticket's view now and whether it is closed for good.
-func (h *Handler) current(ctx context.Context, r *http.Request, t tenant.Tenant, id, secret string) (apiTicket, bool, error) {
-	k, err := h.q.TicketWithSecret(ctx, t.ID, id, secret)
-	if err != nil {
-		return apiTicket{}, false, err
-	}
-	st, err := h.q.Status(ctx, t.ID, k.ID)
-	if err != nil {
-		return apiTicket{}, false, err
-	}
-	closed := k.State == queue.Served || k.State == queue.NoShow || k.State == queue.Cancelled
-	return h.view(r, k, st, secret), closed, nil
 }

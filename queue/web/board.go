@@ -54,28 +54,22 @@ func (h *Handler) calls(ctx context.Context, t tenant.Tenant, officeID string) (
 	if err != nil {
 		return nil, err
 	}
-	out := make([]apiCall, 0, len(ks))
-	for _, k := range ks {
-		out = append(out, apiCall{Number: k.Number, Desk: k.Desk, State: string(k.State)})
-	}
-	return out, nil
+	return callsOf(ks), nil
 }
 
 // apiOfficeEvents answers GET /api/v1/offices/{id}/queue/events with
 // Server-Sent Events: one "calls" event with the board's list at once,
-// then one whenever it changes. Like the ticket's stream it waits on the
-// node's applied index and sends the whole list each time, so a
-// reconnecting board loses nothing; it re-reads the list only when the
-// node applied something, one small indexed query per board and change.
+// then one whenever it changes. The office's hub reads the list once per
+// applied command for every board and ticket page following the office
+// on this node, and sends the whole list each time, so a reconnecting
+// board loses nothing.
 func (h *Handler) apiOfficeEvents(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
-	ctx := r.Context()
 	id := r.PathValue("id")
-	if _, err := h.q.PublicOffice(ctx, t.ID, id); err != nil {
+	if _, err := h.q.PublicOffice(r.Context(), t.ID, id); err != nil {
 		h.apiError(w, r, err)
 		return
 	}
-	h.stream(w, r, "calls", func(ctx context.Context) (any, bool, error) {
-		calls, err := h.calls(ctx, t, id)
-		return calls, false, err
+	h.follow(w, r, t, id, "", "calls", func(u update) (any, bool, string) {
+		return u.calls, false, ""
 	})
 }

@@ -20,7 +20,7 @@ import (
 )
 
 // citizenFS holds the citizen pages of the queue (ticket form, ticket,
-// kiosk, board) and the script of their live updates.
+// kiosk, board, waiting room) and the script of their live updates.
 //
 //go:embed templates/coda_*.html static/queue.js
 var citizenFS embed.FS
@@ -71,8 +71,13 @@ func (h *Handler) citizenRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /coda/biglietto/{id}", c.wrap(c.leave))
 	mux.Handle("GET /coda/{office}/{page}", c.wrap(c.officePage))
 	mux.Handle("POST /coda/{office}/{page}", c.wrap(c.officePost))
+	mux.Handle("GET /api/v1/offices/{id}/challenge", h.wrap(h.apiChallenge))
+	// The waiting room of a video or phone appointment (waiting.go), at
+	// booking.JoinPath.
+	mux.Handle("GET /chiamata/{code}", c.wrap(c.waitingRoom))
 	if h.changes != nil {
 		mux.Handle("GET /api/v1/offices/{id}/queue/events", h.wrap(h.apiOfficeEvents))
+		mux.Handle("GET /chiamata/{code}/eventi", h.wrap(h.waitingEvents))
 	}
 }
 
@@ -186,6 +191,8 @@ func stateLabel(k queue.Ticket) string {
 		return "Non presentato"
 	case queue.Cancelled:
 		return "Hai lasciato la coda"
+	case queue.Parked:
+		return "In sospeso allo sportello " + k.Desk + ": l'operatore ti richiamerà"
 	}
 	return string(k.State)
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/queue"
@@ -18,7 +20,20 @@ type takeData struct {
 	// NoService is checked when the citizen chose no service.
 	NoService bool
 	Channel   string
+	Email     string
 	Errors    map[string]string
+	// Alert is an error of the whole request (the queue is closed, the
+	// day's numbers are finished), shown above the form.
+	Alert string
+	// Open tells whether the queue takes tickets now; when it does not,
+	// the page says when it opens instead of showing the form.
+	Open queue.QueueOpen
+	// Proof is the challenge of an office that asks for a proof of work
+	// (nil otherwise); the script solves it, and ChallengeURL gives a
+	// fresh one when it expired on an open page.
+	Proof        *challengeView
+	ChallengeURL string
+	Script       string
 }
 
 // channels offered on the form, in order.
@@ -33,18 +48,42 @@ var channelChoices = []struct{ Value, Label string }{
 func (takeData) Channels() []struct{ Value, Label string } { return channelChoices }
 
 // takeForm answers GET /coda/{office}: the page a QR code at the office
-// door points to.
+// door points to. It gives the browser its device cookie, so that the
+// post that follows carries it.
 func (c *citizen) takeForm(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
 	o, ok := c.office(w, r, t, r.PathValue("office"))
 	if !ok {
 		return
 	}
-	svcs, err := c.choices(r, t, o, "")
-	if err != nil {
+	device(w, r)
+	d := takeData{Office: o, NoService: true, Channel: string(queue.InPerson)}
+	if err := c.fillTake(r, t, &d, ""); err != nil {
 		c.pageError(w, r, err)
 		return
 	}
-	c.renderTake(w, r, http.StatusOK, takeData{Office: o, Services: svcs, NoService: true, Channel: string(queue.InPerson)})
+	c.renderTake(w, r, http.StatusOK, d)
+}
+
+// fillTake adds to d what every showing of the form needs: the services,
+// whether the queue is open, and a new challenge when the office asks
+// for a proof of work.
+func (c *citizen) fillTake(r *http.Request, t tenant.Tenant, d *takeData, checked string) error {
+	var err error
+	if d.Services, err = c.choices(r, t, d.Office, checked); err != nil {
+		return err
+	}
+	if d.Open, err = c.h.q.OpenState(r.Context(), t, d.Office.ID); err != nil {
+		return err
+	}
+	cfg, err := c.h.q.Config(r.Context(), t.ID, d.Office.ID)
+	if err != nil {
+		return err
+	}
+	if needsProof(cfg, queue.SourceWeb, "") {
+		ch := c.h.proofs.issue(t.ID, d.Office.ID, cfg.ProofOfWork, c.h.now())
+		d.Proof, d.ChallengeURL, d.Script = &ch, "/api/v1/offices/"+url.PathEscape(d.Office.ID)+"/challenge", c.scriptURL()
+	}
+	return nil
 }
 
 func (c *citizen) renderTake(w http.ResponseWriter, r *http.Request, status int, d takeData) {
@@ -54,6 +93,9 @@ func (c *citizen) renderTake(w http.ResponseWriter, r *http.Request, status int,
 		Data:        d,
 	})
 }
+
+// formFields maps the queue's field names to the form's.
+var formFields = map[string]string{"channel": "canale", "service_id": "servizio", "email": "email", "proof": "verifica"}
 
 // take answers POST /coda/{office}: a ticket, then 303 to its page. Bad
 // input shows the form again with the errors, and nothing is taken.
@@ -66,39 +108,61 @@ func (c *citizen) take(w http.ResponseWriter, r *http.Request, t tenant.Tenant) 
 		c.pageError(w, r, err)
 		return
 	}
-	svc, ch := r.PostForm.Get("servizio"), r.PostForm.Get("canale")
-	d := takeData{Office: o, NoService: svc == "", Channel: ch}
-	var err error
-	if d.Services, err = c.choices(r, t, o, svc); err != nil {
-		c.pageError(w, r, err)
-		return
-	}
+	f := r.PostForm
+	svc, ch := f.Get("servizio"), f.Get("canale")
+	d := takeData{Office: o, NoService: svc == "", Channel: ch, Email: strings.TrimSpace(f.Get("email"))}
+	dev := device(w, r)
 	if ok, wait := c.h.limiter.Allow(c.h.clientIP(r), c.h.now()); !ok {
 		c.pageError(w, r, &rateLimitError{RetryAfter: wait})
 		return
 	}
-	k, err := c.h.q.Take(r.Context(), t, queue.TakeRequest{OfficeID: o.ID, ServiceID: svc, Channel: queue.Channel(ch)})
-	var ve *queue.ValidationError
-	if errors.As(err, &ve) {
-		d.Errors = map[string]string{}
-		for f, m := range ve.Fields {
-			switch f {
-			case "channel":
-				d.Errors["canale"] = m
-			case "service_id":
-				d.Errors["servizio"] = m
-			default:
-				d.Errors["servizio"] = m
-			}
-		}
-		c.renderTake(w, r, http.StatusUnprocessableEntity, d)
+	pr := proof{Challenge: f.Get("verifica_sfida")}
+	if n, err := strconv.ParseUint(f.Get("verifica_contatore"), 10, 64); err == nil {
+		pr.Counter = n
+	} else if pr.Challenge != "" {
+		pr.Challenge = "" // No counter: the script did not run to the end.
+	}
+	solved, err := c.h.checkProof(r, t.ID, o.ID, queue.SourceWeb, "", pr)
+	var k queue.Taken
+	if err == nil {
+		k, err = c.h.q.Take(r.Context(), t, queue.TakeRequest{
+			OfficeID: o.ID, ServiceID: svc, Channel: queue.Channel(ch), Email: d.Email, Lang: lang(f.Get("lingua")),
+			ClientIP: c.h.clientIP(r), Device: dev, Source: queue.SourceWeb, Proof: solved,
+		})
+	}
+	if err == nil {
+		http.Redirect(w, r, ticketPath(k.Ticket.ID, k.Secret), http.StatusSeeOther)
 		return
 	}
-	if err != nil {
+	// Refused: the form again, with a new challenge, the errors on their
+	// fields or above the form.
+	p := classify(err)
+	if p.Status >= 500 || p.Status == http.StatusNotFound || p.Status == http.StatusTooManyRequests {
 		c.pageError(w, r, err)
 		return
 	}
-	http.Redirect(w, r, ticketPath(k.Ticket.ID, k.Secret), http.StatusSeeOther)
+	if ferr := c.fillTake(r, t, &d, svc); ferr != nil {
+		c.pageError(w, r, ferr)
+		return
+	}
+	var ve *queue.ValidationError
+	if errors.As(err, &ve) || p.Fields != nil {
+		fields := p.Fields
+		if ve != nil {
+			fields = ve.Fields
+		}
+		d.Errors = map[string]string{}
+		for name, m := range fields {
+			if ff, ok := formFields[name]; ok {
+				d.Errors[ff] = m
+			} else {
+				d.Errors["servizio"] = m
+			}
+		}
+	} else {
+		d.Alert = p.Message
+	}
+	c.renderTake(w, r, p.Status, d)
 }
 
 // ticketData is the citizen's ticket page.

@@ -25,7 +25,9 @@ import (
 // Comune's administrators). Every form works without JavaScript (POST,
 // then 303 back to the page); the page reloads itself every
 // deskRefresh with a meta refresh, because the CSP forbids inline
-// scripts and the page has no text to lose.
+// scripts. A reload would lose what the operator is typing, so the one
+// form with text, the pause's reason, opens on the same page without
+// the reload (?pausa=1) rather than sitting on the reloading page.
 //
 // The office and the desk come from the client (query, form, cookie), so
 // every request checks them again: the office against the user's grant,
@@ -53,6 +55,8 @@ const (
 	qDeskOutcome  = "esito"
 	// qDeskAuto = "0" stops the page's automatic reload.
 	qDeskAuto = "auto"
+	// qDeskPause = "1" opens the pause form (and stops the reload).
+	qDeskPause = "pausa"
 )
 
 // deskCookie remembers the office and desk the operator last chose, so
@@ -70,6 +74,11 @@ var deskFlashes = map[string]string{
 	"servito":    "Biglietto chiuso come servito.",
 	"assente":    "Cittadino segnato come assente.",
 	"richiamato": "Biglietto richiamato.",
+	"attesa":     "Biglietto messo in attesa: lo trovi tra i biglietti messi in attesa, da riprendere quando il cittadino è pronto.",
+	"ripreso":    "Biglietto ripreso: è di nuovo allo sportello.",
+	"trasferito": "Biglietto trasferito: il cittadino è di nuovo in coda dove l'hai mandato.",
+	"pausa":      "Sportello in pausa: non riceve chiamate finché non riprendi il servizio.",
+	"riaperto":   "Sportello di nuovo aperto: puoi chiamare.",
 }
 
 // deskPages serves /gestione/coda.
@@ -121,6 +130,14 @@ func (d *deskPages) routeTable() []deskRoute {
 		{"POST", "/gestione/coda/{id}/servito", d.step("servito", (*queue.Queue).Served)},
 		{"POST", "/gestione/coda/{id}/assente", d.step("assente", (*queue.Queue).NoShow)},
 		{"POST", "/gestione/coda/{id}/richiama", d.step("richiamato", (*queue.Queue).Recall)},
+		{"POST", "/gestione/coda/{id}/chiama", d.callTicket},
+		{"POST", "/gestione/coda/{id}/attesa", d.step("attesa", (*queue.Queue).Park)},
+		{"POST", "/gestione/coda/{id}/riprendi", d.resume},
+		{"GET", "/gestione/coda/{id}/trasferisci", d.transferForm},
+		{"POST", "/gestione/coda/{id}/trasferisci", d.transfer},
+		{"POST", "/gestione/coda/pausa", d.pause},
+		{"POST", "/gestione/coda/riapri", d.reopen},
+		{"POST", "/gestione/coda/aggiungi", d.add},
 	}
 }
 
@@ -183,6 +200,13 @@ type deskPlace struct {
 	hasDesk bool
 	// services names the Comune's services by ID.
 	services map[string]string
+	// labels names every desk of the office by ID, archived ones too:
+	// a ticket parked at a desk archived since keeps its name.
+	labels map[string]string
+	// officeNames names every office of the Comune by ID.
+	officeNames map[string]string
+	// archived holds the IDs of the Comune's archived services.
+	archived map[string]bool
 }
 
 // errDeskForbidden is an office outside the user's grant; errDeskUnknown
@@ -202,8 +226,10 @@ func (d *deskPages) place(ctx context.Context, a deskReq, officeID, deskID strin
 	if err != nil {
 		return p, err
 	}
-	p.services = map[string]string{}
+	p.services, p.labels, p.officeNames = map[string]string{}, map[string]string{}, map[string]string{}
+	p.archived = cfg.ArchivedServices
 	for _, o := range cfg.Offices {
+		p.officeNames[o.ID] = o.Name
 		for _, s := range o.Services {
 			p.services[s.ID] = s.Name
 		}
@@ -234,6 +260,7 @@ func (d *deskPages) place(ctx context.Context, a deskReq, officeID, deskID strin
 		return p, err
 	}
 	for _, k := range desks {
+		p.labels[k.ID] = k.Label
 		if k.Archived {
 			continue
 		}
@@ -256,26 +283,72 @@ type deskView struct {
 	OfficeID, OfficeName string
 	DeskID, DeskLabel    string
 	HasDesk, NoDesks     bool
+	// Reserved is true for a desk reserved for appointments.
+	Reserved bool
+	// Paused is true while the desk is paused, since PausedSince, for
+	// PauseReason.
+	Paused                   bool
+	PauseReason, PausedSince string
+	// Pause is the pause form: the reasons and the typed detail, with
+	// their errors. PauseOpen shows it (the page then does not reload);
+	// otherwise PauseURL opens it.
+	Pause                    deskPauseForm
+	PauseOpen                bool
+	PauseURL, PauseCancelURL string
+	// CanCall is true when the desk is free and open: the line's rows
+	// the desk may call then have a "Chiama" button.
+	CanCall bool
 	// Current is the ticket at the desk, if any.
 	Current *deskTicket
 	Line    []deskTicket
+	// Parked are the office's parked tickets; those of this desk have
+	// its buttons.
+	Parked []deskTicket
+	// Supervisor shows Desks, every active desk of the office with its
+	// state, to the office's supervisors.
+	Supervisor bool
+	Desks      []deskRow
 	// Refresh is the URL the page reloads itself to ("" for no reload);
 	// AutoURL toggles the reload.
 	Refresh, AutoURL string
 	AutoOn           bool
 	// Every is the reload's period in seconds.
 	Every int
+	// Add is the form that adds a citizen to the line; AddOpen shows it
+	// (the page then does not reload), otherwise AddURL opens it.
+	Add          deskAddForm
+	AddOpen      bool
+	AddURL       string
+	AddCancelURL string
 }
 
 // deskSelect is a labelled select.
 type deskSelect struct {
 	ID, Label, Prompt string
 	Choices           []deskChoice
+	// Error is the field's message; Required marks it for assistive
+	// technology.
+	Error    string
+	Required bool
 }
 
 type deskChoice struct {
 	Value, Label string
 	Selected     bool
+}
+
+// deskPauseForm is the pause form's state.
+type deskPauseForm struct {
+	Reason      deskSelect
+	Detail      string
+	DetailError string
+	DetailMax   int
+}
+
+// deskRow is a desk in the supervisor's overview.
+type deskRow struct {
+	Label, State, Ticket string
+	Paused, Here         bool
 }
 
 // deskTicket is a ticket as the page shows it.
@@ -289,14 +362,24 @@ type deskTicket struct {
 	Serving  bool
 	Recalls  int
 	// Here is false when this desk cannot call the ticket (another
-	// service or channel).
+	// service or channel, or reserved for another desk).
 	Here bool
+	// DeskLabel names the desk a parked ticket waits for; Mine is true
+	// when that is the operator's desk.
+	DeskLabel string
+	Mine      bool
 }
 
 // deskForm is what a failed POST sends back to the page.
 type deskForm struct {
 	officeID, deskID string
 	err              string
+	// fields are field messages of the pause form; reason and detail
+	// what was typed in it.
+	fields         map[string]string
+	reason, detail string
+	// add is set when the add form was sent, with what was chosen.
+	add *deskAdd
 }
 
 // show answers GET /gestione/coda?ufficio=…&sportello=….
@@ -354,12 +437,41 @@ func (d *deskPages) render(w http.ResponseWriter, r *http.Request, a deskReq, st
 	}
 	v.OfficeID, v.OfficeName = p.office.ID, p.office.Name
 	v.NoDesks = len(p.desks) == 0
+	if status == http.StatusOK && r.URL.Query().Get(qDeskOutcome) == outcomeAdded {
+		v.Flash = d.addedFlash(ctx, a, p, r.URL.Query().Get(qDeskAdded))
+	}
 	v.Desk = deskSelect{ID: qDesk, Label: "Sportello", Prompt: "Scegli lo sportello"}
 	for _, k := range p.desks {
 		v.Desk.Choices = append(v.Desk.Choices, deskChoice{Value: k.ID, Label: k.Label, Selected: p.hasDesk && k.ID == p.desk.ID})
 	}
 	loc := a.t.Location()
 	now := d.h.now()
+	states, err := d.h.q.DeskStates(ctx, a.t, p.office.ID)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	if p.hasDesk {
+		v.HasDesk, v.DeskID, v.DeskLabel, v.Reserved = true, p.desk.ID, p.desk.Label, p.desk.Appointments
+		k, ok, err := d.h.q.AtDesk(ctx, a.t, p.office.ID, p.desk.ID)
+		if err != nil {
+			d.fail(w, r, err)
+			return
+		}
+		if ok {
+			cur := newDeskTicket(k, p, loc, now)
+			v.Current = &cur
+		}
+		if st := states[p.desk.ID]; st.Paused {
+			v.Paused, v.PauseReason, v.PausedSince = true, st.Reason, st.Since.In(loc).Format("15:04")
+		}
+		v.CanCall = !ok && !v.Paused
+		v.Pause = newPauseForm(f)
+		v.PauseOpen = !v.Paused && (r.URL.Query().Get(qDeskPause) == "1" || f.fields != nil || f.reason != "")
+		v.PauseCancelURL = deskURL(p.office.ID, p.desk.ID)
+		v.PauseURL = v.PauseCancelURL + "&" + qDeskPause + "=1"
+		d.remember(w, r, p.office.ID, p.desk.ID)
+	}
 	line, err := d.h.q.Line(ctx, a.t, p.office.ID)
 	if err != nil {
 		d.fail(w, r, err)
@@ -370,33 +482,85 @@ func (d *deskPages) render(w http.ResponseWriter, r *http.Request, a deskReq, st
 		row.Position = i + 1
 		v.Line = append(v.Line, row)
 	}
-	if p.hasDesk {
-		v.HasDesk, v.DeskID, v.DeskLabel = true, p.desk.ID, p.desk.Label
-		k, ok, err := d.h.q.AtDesk(ctx, a.t, p.office.ID, p.desk.ID)
-		if err != nil {
+	parked, err := d.h.q.ParkedAt(ctx, a.t, p.office.ID)
+	if err != nil {
+		d.fail(w, r, err)
+		return
+	}
+	for _, k := range parked {
+		v.Parked = append(v.Parked, newDeskTicket(k, p, loc, now))
+	}
+	if a.user.Allowed(auth.RoleSupervisor, p.office.ID) {
+		v.Supervisor = true
+		if v.Desks, err = d.overview(ctx, a, p, states); err != nil {
 			d.fail(w, r, err)
 			return
 		}
-		if ok {
-			cur := newDeskTicket(k, p, loc, now)
-			v.Current = &cur
-		}
-		d.remember(w, r, p.office.ID, p.desk.ID)
 	}
 	// The page reloads itself only when it shows what is: not after a
 	// refused step or with an error, which the operator must be able to
 	// read.
 	base := deskURL(p.office.ID, v.DeskID)
+	v.Add = newAddForm(p, f.add)
+	v.AddOpen = f.add != nil || r.URL.Query().Get(qDeskAdd) == "1"
+	v.AddURL, v.AddCancelURL = base+"&"+qDeskAdd+"=1", base
 	v.AutoOn = r.URL.Query().Get(qDeskAuto) != "0"
 	if v.AutoOn {
 		v.AutoURL = base + "&" + qDeskAuto + "=0"
-		if status == http.StatusOK && v.Error == "" {
+		if status == http.StatusOK && v.Error == "" && !v.PauseOpen && !v.AddOpen {
 			v.Refresh = base
 		}
 	} else {
 		v.AutoURL = base
 	}
 	d.pages.Render(w, r, status, "desk.html", d.page(v))
+}
+
+// overview lists the office's active desks for a supervisor: open or
+// paused (since when, why), and the ticket each holds.
+func (d *deskPages) overview(ctx context.Context, a deskReq, p deskPlace, states map[string]queue.DeskState) ([]deskRow, error) {
+	loc := a.t.Location()
+	var rows []deskRow
+	for _, k := range p.desks {
+		row := deskRow{Label: k.Label, State: "Aperto", Ticket: "Nessuno", Here: p.hasDesk && k.ID == p.desk.ID}
+		if st := states[k.ID]; st.Paused {
+			row.Paused = true
+			row.State = "In pausa dalle " + st.Since.In(loc).Format("15:04")
+			if st.Reason != "" {
+				row.State += ": " + st.Reason
+			}
+		}
+		t, ok, err := d.h.q.AtDesk(ctx, a.t, p.office.ID, k.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			row.Ticket = t.Number + " (" + deskStateName(t.State) + ")"
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// deskStateName names a ticket's state for the operator.
+func deskStateName(s queue.State) string {
+	switch s {
+	case queue.Waiting:
+		return "in coda"
+	case queue.Called:
+		return "chiamato"
+	case queue.Serving:
+		return "in servizio"
+	case queue.Parked:
+		return "messo in attesa"
+	case queue.Served:
+		return "servito"
+	case queue.NoShow:
+		return "assente"
+	case queue.Cancelled:
+		return "annullato"
+	}
+	return string(s)
 }
 
 // page wraps the view in the back office's frame.
@@ -406,8 +570,8 @@ func (d *deskPages) page(v deskView) site.Page {
 }
 
 // newDeskTicket builds a ticket's row: the marks say why it is where it
-// is in the line (priority, appointment) and Here whether this desk can
-// call it.
+// is in the line (priority, appointment, transfer) and Here whether this
+// desk can call it.
 func newDeskTicket(k queue.Ticket, p deskPlace, loc *time.Location, now time.Time) deskTicket {
 	row := deskTicket{ID: k.ID, Number: k.Number, Service: p.services[k.ServiceID], Channel: deskChannel(k.Channel),
 		Since: k.Taken.In(loc).Format("15:04"), Recalls: k.Recalls, Serving: k.State == queue.Serving, Here: true}
@@ -431,16 +595,65 @@ func newDeskTicket(k queue.Ticket, p deskPlace, loc *time.Location, now time.Tim
 	case k.BookingCode != "":
 		row.Marks = append(row.Marks, "Appuntamento delle "+k.Appointment.In(loc).Format("15:04")+", arrivato in ritardo")
 	}
+	if !k.Transferred.IsZero() {
+		from := "trasferito alle " + k.Transferred.In(loc).Format("15:04")
+		if name := p.officeNames[k.TransferredFrom]; k.TransferredFrom != "" && name != "" {
+			from = "trasferito da " + name + " alle " + k.Transferred.In(loc).Format("15:04")
+		}
+		row.Marks = append(row.Marks, strings.ToUpper(from[:1])+from[1:])
+	}
+	if k.ForDesk != "" && k.State == queue.Waiting {
+		row.Marks = append(row.Marks, "Solo per "+deskLabelOf(p, k.ForDesk))
+	}
 	switch k.State {
 	case queue.Called:
 		row.State = "Chiamato alle " + k.Called.In(loc).Format("15:04")
 	case queue.Serving:
 		row.State = "In servizio dalle " + k.Started.In(loc).Format("15:04")
+	case queue.Parked:
+		row.State = "Messo in attesa"
+		row.DeskLabel = deskLabelOf(p, k.Desk)
+		row.Mine = p.hasDesk && k.Desk == p.desk.ID
 	}
 	if p.hasDesk {
-		row.Here = p.desk.Serves(k.ServiceID) && p.desk.Takes(booking.Channel(k.Channel))
+		row.Here = deskMayCall(p.desk, k)
 	}
 	return row
+}
+
+// deskMayCall reports whether desk may call the waiting ticket k, by the
+// queue's rule: a ticket transferred to one desk only by that desk, the
+// others by a desk that serves their service and takes their channel.
+// Whether a desk reserved for appointments calls a walk-in is the
+// ordering rule's choice on "Chiama il prossimo"; calling one by name is
+// the operator's.
+func deskMayCall(desk booking.Desk, k queue.Ticket) bool {
+	if k.ForDesk != "" {
+		return k.ForDesk == desk.ID
+	}
+	return desk.Serves(k.ServiceID) && desk.Takes(booking.Channel(k.Channel))
+}
+
+// deskLabelOf names a desk of the place's office, or says it is unknown.
+func deskLabelOf(p deskPlace, id string) string {
+	if l := p.labels[id]; l != "" {
+		return l
+	}
+	return "uno sportello non più in uso"
+}
+
+// deskCallOptions are what a desk calls: the services it serves, the
+// channels it takes (a counter in person, a remote station video and
+// phone: booking.Desk.Takes) and whether it is reserved for
+// appointments.
+func deskCallOptions(desk booking.Desk) queue.CallOptions {
+	o := queue.CallOptions{Services: desk.ServiceIDs, Appointments: desk.Appointments}
+	for _, c := range []queue.Channel{queue.InPerson, queue.Video, queue.Phone} {
+		if desk.Takes(booking.Channel(c)) {
+			o.Channels = append(o.Channels, c)
+		}
+	}
+	return o
 }
 
 // deskChannel names a ticket's channel for the operator.
@@ -511,19 +724,31 @@ func stepMessage(err error) (string, bool) {
 		return "Il biglietto è stato chiamato da un altro sportello: solo quello sportello può gestirlo.", true
 	case errors.Is(err, queue.ErrTransition):
 		return "Il biglietto è già passato a un altro stato: la pagina è stata aggiornata.", true
+	case errors.Is(err, queue.ErrDeskPaused):
+		return "Lo sportello è in pausa: riprendi il servizio prima di chiamare.", true
+	case errors.Is(err, queue.ErrNotFound):
+		return "Il biglietto non è nella coda di oggi di questo ufficio.", true
+	}
+	var ve *queue.ValidationError
+	if errors.As(err, &ve) {
+		return strings.Join(sortedValues(ve.Fields), " "), true
 	}
 	return "", false
 }
 
-// postedPlace reads and checks the office and desk of a POST: both must
-// be given (422 with the page otherwise), the office the user's (403),
-// the desk an active desk of it (422).
+// postedPlace reads and checks the office and desk of a POST (of the
+// query, for a GET): both must be given (422 with the page otherwise),
+// the office the user's (403), the desk an active desk of it (422).
 func (d *deskPages) postedPlace(w http.ResponseWriter, r *http.Request, a deskReq) (deskPlace, bool) {
 	if err := r.ParseForm(); err != nil {
 		d.fail(w, r, err)
 		return deskPlace{}, false
 	}
-	officeID, deskID := strings.TrimSpace(r.PostForm.Get(qDeskOffice)), strings.TrimSpace(r.PostForm.Get(qDesk))
+	form := r.PostForm
+	if r.Method == http.MethodGet {
+		form = r.URL.Query()
+	}
+	officeID, deskID := strings.TrimSpace(form.Get(qDeskOffice)), strings.TrimSpace(form.Get(qDesk))
 	if officeID == "" || deskID == "" {
 		d.render(w, r, a, http.StatusUnprocessableEntity, deskForm{officeID: officeID,
 			err: "Scegli l'ufficio e lo sportello da cui chiami, poi riprova."})
@@ -555,40 +780,52 @@ func (d *deskPages) callNext(w http.ResponseWriter, r *http.Request, a deskReq) 
 	if !ok {
 		return
 	}
-	k, err := d.h.q.CallNext(r.Context(), a.t, p.office.ID, p.desk.ID, p.desk.ServiceIDs)
+	k, err := d.h.q.CallNextWith(r.Context(), a.t, p.office.ID, p.desk.ID, deskCallOptions(p.desk))
 	d.after(w, r, a, p, "chiamato", k, err)
 }
 
 // step returns the handler of an operator's step on the ticket of the
-// URL. The ticket must be of the Comune (404) and of the posted office,
-// which must be the user's (403); apply checks the state and the desk.
+// URL (see ticketPlace); apply checks the state and the desk.
 func (d *deskPages) step(outcome string, fn func(*queue.Queue, context.Context, tenant.ID, string, string) (queue.Ticket, error)) func(http.ResponseWriter, *http.Request, deskReq) {
 	return func(w http.ResponseWriter, r *http.Request, a deskReq) {
-		k, err := d.h.q.Ticket(r.Context(), a.t.ID, r.PathValue("id"))
-		if errors.Is(err, queue.ErrNotFound) {
-			d.h.site.Error(w, r, http.StatusNotFound, "Biglietto inesistente.")
-			return
-		}
-		if err != nil {
-			d.fail(w, r, err)
-			return
-		}
-		if !mayServeQueue(a.user, k.OfficeID) {
-			d.forbidden(w, r, a, k.OfficeID)
-			return
-		}
-		p, ok := d.postedPlace(w, r, a)
+		k, p, ok := d.ticketPlace(w, r, a)
 		if !ok {
 			return
 		}
-		if p.office.ID != k.OfficeID {
-			d.render(w, r, a, http.StatusConflict, deskForm{officeID: p.office.ID, deskID: p.desk.ID,
-				err: "Il biglietto " + k.Number + " è di un altro ufficio."})
-			return
-		}
-		k, err = fn(d.h.q, r.Context(), a.t.ID, k.ID, p.desk.ID)
+		k, err := fn(d.h.q, r.Context(), a.t.ID, k.ID, p.desk.ID)
 		d.after(w, r, a, p, outcome, k, err)
 	}
+}
+
+// ticketPlace reads the ticket of the URL and the posted office and
+// desk, and checks them together: the ticket must be of the Comune
+// (404) and of an office of the user (403), the posted office the
+// user's too and the ticket's (409 with the page), the desk an active
+// desk of it (422). It answers the request itself when they are not.
+func (d *deskPages) ticketPlace(w http.ResponseWriter, r *http.Request, a deskReq) (queue.Ticket, deskPlace, bool) {
+	k, err := d.h.q.Ticket(r.Context(), a.t.ID, r.PathValue("id"))
+	if errors.Is(err, queue.ErrNotFound) {
+		d.h.site.Error(w, r, http.StatusNotFound, "Biglietto inesistente.")
+		return k, deskPlace{}, false
+	}
+	if err != nil {
+		d.fail(w, r, err)
+		return k, deskPlace{}, false
+	}
+	if !mayServeQueue(a.user, k.OfficeID) {
+		d.forbidden(w, r, a, k.OfficeID)
+		return k, deskPlace{}, false
+	}
+	p, ok := d.postedPlace(w, r, a)
+	if !ok {
+		return k, p, false
+	}
+	if p.office.ID != k.OfficeID {
+		d.render(w, r, a, http.StatusConflict, deskForm{officeID: p.office.ID, deskID: p.desk.ID,
+			err: "Il biglietto " + k.Number + " è di un altro ufficio."})
+		return k, p, false
+	}
+	return k, p, true
 }
 
 // after ends a step: 303 back to the page, or the page with the reason

@@ -26,11 +26,17 @@ import (
 // deskEnv is the desk page served by a follower of a real three-node
 // cluster, with the real auth/web guard and sessions from the real auth
 // store. Bari has two offices, Anagrafe (desks "a-1", "a-2") and Tributi
-// (desk "t-1"), each with a service.
+// (desk "t-1"), each with a service; Anagrafe also has a remote station
+// for video and phone ("a-v"). Both offices take tickets at any hour, so
+// that the tests do not depend on the time they run at.
 type deskEnv struct {
-	t        *testing.T
-	srv      http.Handler
-	q        *queue.Queue
+	t    *testing.T
+	srv  http.Handler
+	q    *queue.Queue
+	book *booking.Book
+	reg  *tenant.Registry
+	// node is the follower the page runs on.
+	node     *cluster.Node
 	store    *auth.Store
 	ten      tenant.Tenant
 	anagrafe booking.Office
@@ -77,7 +83,7 @@ func newDeskEnv(t *testing.T) *deskEnv {
 	h.Routes(mux)
 	logins.Routes(mux)
 	s.Routes(mux)
-	e := &deskEnv{t: t, srv: s.Tenant(logins.Sessions(mux)), q: q, store: store, desks: map[string]string{}}
+	e := &deskEnv{t: t, srv: s.Tenant(logins.Sessions(mux)), q: q, book: book, reg: reg, node: n, store: store, desks: map[string]string{}}
 	if e.ten, err = reg.Create(ctx, tenant.Tenant{ID: "bari", Name: "Comune di Bari", ISTAT: "072006"}); err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +106,16 @@ func newDeskEnv(t *testing.T) *deskEnv {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Configured before the desks: waiting for the last desk to be
+	// applied on this node waits for the configuration too.
+	for _, o := range []string{e.anagrafe.ID, e.tributi.ID} {
+		e.alwaysOpen(o)
+	}
 	for _, d := range []booking.Desk{
 		{ID: "a-1", OfficeID: e.anagrafe.ID, Label: "Sportello 1", Kind: booking.DeskCounter},
 		{ID: "a-2", OfficeID: e.anagrafe.ID, Label: "Sportello 2", Kind: booking.DeskCounter},
 		{ID: "t-1", OfficeID: e.tributi.ID, Label: "Sportello Tributi", Kind: booking.DeskCounter},
+		{ID: "a-v", OfficeID: e.anagrafe.ID, Label: "Postazione video", Kind: booking.DeskRemote},
 	} {
 		w, err := book.WriteDesk(ctx, e.ten.ID, d, false)
 		if err != nil {
@@ -120,6 +132,20 @@ func newDeskEnv(t *testing.T) *deskEnv {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// alwaysOpen lets the office take tickets at any hour.
+func (e *deskEnv) alwaysOpen(office string) {
+	e.t.Helper()
+	ctx := context.Background()
+	c, err := e.q.Config(ctx, e.ten.ID, office)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c.AlwaysOpen = true
+	if err := e.q.Configure(ctx, e.ten.ID, c); err != nil {
+		e.t.Fatalf("Configure %s: %v", office, err)
+	}
 }
 
 // deskUser is a logged-in browser.

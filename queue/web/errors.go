@@ -72,9 +72,31 @@ func classify(err error) problem {
 	case errors.Is(err, queue.ErrTooEarly):
 		m := "È presto per registrare l'arrivo: riprova più vicino all'orario dell'appuntamento."
 		return problem{http.StatusConflict, "too_early", m, map[string]string{"booking_code": m}}
+	case errors.Is(err, queue.ErrDeskPaused):
+		return problem{http.StatusConflict, "desk_paused", "Lo sportello è in pausa: riprendi il servizio prima di chiamare.", nil}
 	case errors.Is(err, queue.ErrNotToday):
 		m := "Non troviamo una prenotazione attiva con questo codice per oggi in questo ufficio."
 		return problem{http.StatusUnprocessableEntity, "booking_not_found", m, map[string]string{"booking_code": m}}
+	case errors.Is(err, errProofMissing):
+		m := "Questo ufficio chiede al tuo browser una breve verifica automatica prima di dare un numero a distanza: serve JavaScript attivo. Se non puoi attivarlo, prendi il numero al chiosco in ufficio."
+		return problem{http.StatusUnprocessableEntity, "proof_required", m, map[string]string{"proof": m}}
+	case errors.Is(err, errProofExpired):
+		m := "La verifica automatica è scaduta: riprova, ne faremo una nuova."
+		return problem{http.StatusUnprocessableEntity, "proof_expired", m, map[string]string{"proof": m}}
+	case errors.Is(err, errProofReused), errors.Is(err, queue.ErrProofReused):
+		m := "Questa verifica automatica è già stata usata per un altro numero: riprova, ne faremo una nuova."
+		return problem{http.StatusUnprocessableEntity, "proof_reused", m, map[string]string{"proof": m}}
+	case errors.Is(err, errProofInvalid):
+		m := "La verifica automatica non è valida: riprova, ne faremo una nuova."
+		return problem{http.StatusUnprocessableEntity, "proof_invalid", m, map[string]string{"proof": m}}
+	case errors.Is(err, errProofBusy):
+		return problem{http.StatusServiceUnavailable, "unavailable", "Il servizio è momentaneamente sovraccarico: riprova tra qualche minuto.", nil}
+	case errors.Is(err, queue.ErrClosed):
+		return problem{http.StatusConflict, "queue_closed", "In questo momento l'ufficio non dà numeri: la coda è chiusa. Controlla gli orari dell'ufficio e riprova quando è aperto.", nil}
+	case errors.Is(err, queue.ErrDailyCap):
+		return problem{http.StatusConflict, "daily_cap", "I numeri di oggi per questo ufficio sono finiti. Puoi tornare domani o prenotare un appuntamento.", nil}
+	case errors.Is(err, queue.ErrClientCap):
+		return problem{http.StatusConflict, "client_cap", "Hai già il numero massimo di biglietti attivi per questo ufficio: usa quelli che hai, o lascia la coda con uno di essi prima di prenderne un altro.", nil}
 	case errors.Is(err, cluster.ErrOutcomeUnknown):
 		return problem{http.StatusServiceUnavailable, "outcome_unknown", "Non sappiamo se il biglietto è stato emesso: riprova tra qualche secondo.", nil}
 	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader),

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +92,82 @@ func TestEventsFollowTheTicketAcrossNodes(t *testing.T) {
 	if res := e.do("GET", e.bari.host, "/api/v1/tickets/"+k.Ticket.ID+"/events?secret=nope", "", ""); res.Status != http.StatusNotFound {
 		t.Errorf("events with a wrong secret: got %d, want 404", res.Status)
 	}
+}
+
+// TestEventsReconnectGetsTheCurrentView: a citizen whose connection
+// dropped while the operator called reconnects and gets the call as the
+// first event, with the applied index as its id.
+func TestEventsReconnectGetsTheCurrentView(t *testing.T) {
+	t.Parallel()
+	leaktest.Check(t)
+	e := newEnv(t, RateLimit{PerMinute: -1})
+	k := e.take(e.bari, `{"channel":"in_person"}`)
+	if k.Status != http.StatusCreated {
+		t.Fatalf("take: got %d %+v", k.Status, k.Err)
+	}
+	srv := httptest.NewServer(e.srv)
+	defer srv.Close()
+	target := srv.URL + strings.Replace(path(t, k.Ticket.StatusURL), "?", "/events?", 1)
+	// first opens the stream and returns its first event's id and view.
+	first := func() (string, apiTicket) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", target, nil)
+		req.Host = e.bari.host
+		req.Header.Set("Last-Event-ID", "1")
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		id := ""
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "id: "); ok {
+				id = v
+			}
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				var v apiTicket
+				if err := json.Unmarshal([]byte(data), &v); err != nil {
+					t.Fatal(err)
+				}
+				return id, v
+			}
+		}
+		t.Fatalf("no event: %v", sc.Err())
+		return "", apiTicket{}
+	}
+	id1, v := first()
+	if v.State != "waiting" || id1 == "" {
+		t.Fatalf("first connection: got id %q %+v, want a waiting view with an id", id1, v)
+	}
+	if _, err := e.leaderQ.CallNext(context.Background(), e.bari.tenant, e.bari.office.ID, "3", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The follower may apply the call a moment after the leader answered.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		id2, v := first()
+		if v.State == "called" && v.Desk == "3" {
+			if a, b := atoi(t, id1), atoi(t, id2); b <= a {
+				t.Errorf("ids %s then %s: want the later view to carry a later applied index", id1, id2)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reconnected: got %+v, want called at desk 3", v)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// atoi reads an event's id.
+func atoi(t *testing.T, s string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatalf("event id %q: %v", s, err)
+	}
+	return n
 }

@@ -51,10 +51,17 @@ type Config struct {
 	SessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
 	// Book gives the desk page the offices, services and desks.
 	Book *booking.Book
+	// ChallengeKey signs the proof-of-work challenges of remote tickets
+	// (pow.go). It must be the same on every node, so that a challenge
+	// one node gave passes on another; nil means a random key of this
+	// process, fine for one node and for tests.
+	ChallengeKey []byte
 }
 
 // Handler serves the queue's /api/v1 routes of every Comune on the node.
-// It is safe for concurrent use and starts no goroutine.
+// It is safe for concurrent use; its only goroutines are the hubs of
+// the offices whose event streams are open (hub.go), which stop with
+// their last stream.
 type Handler struct {
 	q          *queue.Queue
 	site       *site.Site
@@ -65,6 +72,10 @@ type Handler struct {
 	trustProxy bool
 	csrf       *http.CrossOriginProtection
 	changes    Changes
+	// hubs fans each office's changes out to its event streams (hub.go).
+	hubs *hubs
+	// proofs checks proof-of-work challenges and remembers the used ones.
+	proofs *proofCache
 	// desk serves /gestione/coda; nil when it is not mounted.
 	desk *deskPages
 }
@@ -77,7 +88,7 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{
 		q: cfg.Queue, site: cfg.Site, log: cfg.Logger, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
 		trustProxy: cfg.TrustProxyHeaders, csrf: http.NewCrossOriginProtection(), limiter: newLimiter(cfg.RateLimit),
-		changes: cfg.Changes,
+		changes: cfg.Changes, hubs: newHubs(cfg.Queue, cfg.Changes), proofs: newProofCache(cfg.ChallengeKey),
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -110,6 +121,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 		mux.Handle("GET /api/v1/tickets/{id}/events", h.wrap(h.apiTicketEvents))
 	}
 	h.deskRoutes(mux)
+	h.officeRoutes(mux)
 	h.citizenRoutes(mux)
 }
 

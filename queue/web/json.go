@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/sportello-virtuale/sportello/queue"
@@ -46,7 +47,17 @@ func decodeJSON(r *http.Request, v any) error {
 		var ute *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &ute) && ute.Field != "":
-			return &queue.ValidationError{Fields: map[string]string{ute.Field: "Tipo di valore non valido: atteso una stringa."}}
+			// A nested field ("proof.counter") is reported on its
+			// object, the field clients show.
+			field, _, _ := strings.Cut(ute.Field, ".")
+			want := "una stringa"
+			switch ute.Type.Kind() {
+			case reflect.Int, reflect.Int64, reflect.Uint, reflect.Uint64:
+				want = "un numero intero non negativo"
+			case reflect.Struct, reflect.Pointer:
+				want = "un oggetto"
+			}
+			return &queue.ValidationError{Fields: map[string]string{field: "Tipo di valore non valido: atteso " + want + "."}}
 		case strings.HasPrefix(err.Error(), `json: unknown field "`):
 			name := strings.TrimSuffix(strings.TrimPrefix(err.Error(), `json: unknown field "`), `"`)
 			return &queue.ValidationError{Fields: map[string]string{name: "Campo non previsto."}}

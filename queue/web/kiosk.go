@@ -3,6 +3,8 @@ package web
 import (
 	"errors"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/queue"
@@ -14,7 +16,12 @@ import (
 // for the next citizen.
 const kioskShow = 10
 
-// kioskData is the kiosk's page: the buttons, or the number just taken.
+// kioskIdle is how long the booking-code screen waits for a citizen who
+// walked away before it returns to the buttons.
+const kioskIdle = 90
+
+// kioskData is the kiosk's page: the buttons, the booking-code screen,
+// or the number just taken.
 type kioskData struct {
 	Office   booking.Office
 	Services []choice
@@ -23,6 +30,49 @@ type kioskData struct {
 	Minutes int
 	Error   string
 	Show    int
+	// Open tells whether the queue gives walk-in numbers now (check-ins
+	// are taken whenever the booking's window is open).
+	Open queue.QueueOpen
+	// CheckIn shows the booking-code screen; Code is what was typed.
+	CheckIn bool
+	Code    string
+	Idle    int
+	// Late says a check-in came after the window: the citizen keeps a
+	// ticket, in the walk-in line.
+	Late bool
+	// Choose shows the choice of a priority category; Priority is the
+	// category chosen (the service buttons then take a priority ticket)
+	// and PriorityName its name.
+	Choose       bool
+	Priority     queue.Priority
+	PriorityName string
+}
+
+// kioskPriorities names the priority categories the kiosk offers. The
+// citizen declares the category; the kiosk cannot check it, so the page
+// says that the staff may ask for proof, as Italian offices' totems do.
+var kioskPriorities = map[queue.Priority]string{
+	queue.Disability: "disabilità",
+	queue.Pregnancy:  "gravidanza",
+}
+
+// qKioskPriority is the kiosk's parameter of the priority: "1" for the
+// choice of the category, or the category.
+const qKioskPriority = "precedenza"
+
+// kioskPriority reads the priority parameter: the choice screen, a
+// category, or false for a value that is neither.
+func (d *kioskData) kioskPriority(v string) bool {
+	switch {
+	case v == "":
+	case v == "1":
+		d.Choose = true
+	case kioskPriorities[queue.Priority(v)] != "":
+		d.Priority, d.PriorityName = queue.Priority(v), kioskPriorities[queue.Priority(v)]
+	default:
+		return false
+	}
+	return true
 }
 
 // officePage answers GET /coda/{office}/{page}: the kiosk and the board.
@@ -48,29 +98,54 @@ func (c *citizen) officePost(w http.ResponseWriter, r *http.Request, t tenant.Te
 }
 
 // kiosk answers GET /coda/{office}/chiosco: one big button per service,
-// by group letter, and one for anything else.
+// by group letter, one for anything else, one for citizens with a
+// booking and, apart, one for a priority; with ?prenotazione=1, the
+// screen to type the booking code; with ?precedenza=1 the choice of the
+// priority category, and with ?precedenza=<category> the service buttons
+// again, taking a priority ticket.
 func (c *citizen) kiosk(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
 	o, ok := c.office(w, r, t, r.PathValue("office"))
 	if !ok {
 		return
 	}
-	svcs, err := c.choices(r, t, o, "")
-	if err != nil {
+	d := kioskData{Office: o, CheckIn: r.URL.Query().Get("prenotazione") != ""}
+	if err := c.fillKiosk(r, t, &d); err != nil {
 		c.pageError(w, r, err)
 		return
 	}
-	c.renderKiosk(w, r, http.StatusOK, kioskData{Office: o, Services: svcs})
+	if !d.CheckIn && !d.kioskPriority(r.URL.Query().Get(qKioskPriority)) {
+		d.Choose, d.Error = true, "Scegli la categoria di precedenza."
+		c.renderKiosk(w, r, http.StatusUnprocessableEntity, d)
+		return
+	}
+	c.renderKiosk(w, r, http.StatusOK, d)
+}
+
+// fillKiosk adds the services and whether the queue is open.
+func (c *citizen) fillKiosk(r *http.Request, t tenant.Tenant, d *kioskData) error {
+	var err error
+	if d.Services, err = c.choices(r, t, d.Office, ""); err != nil {
+		return err
+	}
+	d.Open, err = c.h.q.OpenState(r.Context(), t, d.Office.ID)
+	return err
 }
 
 func (c *citizen) renderKiosk(w http.ResponseWriter, r *http.Request, status int, d kioskData) {
-	d.Show = kioskShow
+	d.Show, d.Idle = kioskShow, kioskIdle
 	c.pages.Render(w, r, status, "coda_chiosco.html", site.Page{Title: "Prendi il numero - " + d.Office.Name, Data: d})
 }
 
-// kioskTake answers POST /coda/{office}/chiosco: an in-person ticket,
-// shown in large type on the answer itself, which returns to the buttons
-// after kioskShow seconds. Nothing is printed and no secret is shown:
-// the citizen waits in the hall and watches the board.
+// kioskTake answers POST /coda/{office}/chiosco: an in-person ticket
+// (or, with azione=arrivo, the check-in of a booking by its code), shown
+// in large type on the answer itself, which returns to the buttons after
+// kioskShow seconds. Nothing is printed and no secret is shown: the
+// citizen waits in the hall and watches the board.
+//
+// The kiosk is a shared device in the office: its takes carry the
+// address (the office's per-address limit applies, so an office with a
+// kiosk needs a high MaxPerIP or a kiosk address of its own) but no
+// device, and no proof of work.
 func (c *citizen) kioskTake(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
 	o, ok := c.office(w, r, t, r.PathValue("office"))
 	if !ok {
@@ -80,27 +155,98 @@ func (c *citizen) kioskTake(w http.ResponseWriter, r *http.Request, t tenant.Ten
 		c.pageError(w, r, err)
 		return
 	}
-	svcs, err := c.choices(r, t, o, "")
-	if err != nil {
+	d := kioskData{Office: o}
+	if err := c.fillKiosk(r, t, &d); err != nil {
 		c.pageError(w, r, err)
 		return
 	}
-	d := kioskData{Office: o, Services: svcs}
 	if ok, wait := c.h.limiter.Allow(c.h.clientIP(r), c.h.now()); !ok {
 		c.pageError(w, r, &rateLimitError{RetryAfter: wait})
 		return
 	}
-	k, err := c.h.q.Take(r.Context(), t, queue.TakeRequest{OfficeID: o.ID, ServiceID: r.PostForm.Get("servizio"), Channel: queue.InPerson})
-	var ve *queue.ValidationError
-	if errors.As(err, &ve) {
-		d.Error = "Il servizio scelto non è disponibile: scegline un altro."
+	req := queue.TakeRequest{
+		OfficeID: o.ID, ServiceID: r.PostForm.Get("servizio"), Channel: queue.InPerson,
+		ClientIP: c.h.clientIP(r), Source: queue.SourceKiosk,
+	}
+	if !d.kioskPriority(r.PostForm.Get(qKioskPriority)) || d.Choose {
+		d.Choose, d.Priority, d.Error = true, "", "Scegli la categoria di precedenza."
 		c.renderKiosk(w, r, http.StatusUnprocessableEntity, d)
 		return
 	}
+	req.Priority = d.Priority
+	if r.PostForm.Get("azione") == "arrivo" {
+		d.CheckIn, d.Code = true, kioskCode(r.PostForm.Get("codice"))
+		req.ServiceID, req.BookingCode = "", d.Code
+		req.Priority, d.Priority, d.PriorityName = queue.NoPriority, "", ""
+		if d.Code == "" {
+			d.Error = "Scrivi il codice della prenotazione: lo trovi nell'email di conferma."
+			c.renderKiosk(w, r, http.StatusUnprocessableEntity, d)
+			return
+		}
+	}
+	k, err := c.h.q.Take(r.Context(), t, req)
 	if err != nil {
-		c.pageError(w, r, err)
+		p := classify(err)
+		if p.Status >= 500 || p.Status == http.StatusNotFound {
+			c.pageError(w, r, err)
+			return
+		}
+		d.Error = p.Message
+		var ve *queue.ValidationError
+		switch {
+		case d.CheckIn:
+			d.Error = c.checkInError(r, t, o, d.Code, err)
+		case errors.As(err, &ve):
+			d.Error = "Il servizio scelto non è disponibile: scegline un altro."
+		}
+		c.renderKiosk(w, r, p.Status, d)
 		return
 	}
 	d.Taken, d.Minutes = &k, minutes(k.Status.EstimatedWait)
+	d.Late = d.CheckIn && !k.Ticket.Booked
+	d.CheckIn = false
 	c.renderKiosk(w, r, http.StatusOK, d)
 }
+
+// checkInError says in Italian why the check-in of code was refused,
+// reading the booking and the office's window to say when to come back.
+func (c *citizen) checkInError(r *http.Request, t tenant.Tenant, o booking.Office, code string, err error) string {
+	ctx := r.Context()
+	switch {
+	case errors.Is(err, queue.ErrAlreadyCheckedIn):
+		if k, err := c.h.q.BookingTicket(ctx, t.ID, code); err == nil {
+			return "Hai già registrato l'arrivo per questa prenotazione: il tuo numero è " + k.Number + "."
+		}
+		return "Hai già registrato l'arrivo per questa prenotazione."
+	case errors.Is(err, queue.ErrTooEarly):
+		bk, berr := c.h.q.Booking(ctx, t.ID, code)
+		cfg, cerr := c.h.q.Config(ctx, t.ID, o.ID)
+		if berr == nil && cerr == nil {
+			return "È presto per registrare l'arrivo: torna alle " + clock(bk.Start.Add(-cfg.EarlyCheckIn), t) + "."
+		}
+		return "È presto per registrare l'arrivo: torna poco prima dell'orario dell'appuntamento."
+	case errors.Is(err, queue.ErrNotToday):
+		bk, berr := c.h.q.Booking(ctx, t.ID, code)
+		switch {
+		case berr != nil || bk.Status != booking.Active:
+			return "Non troviamo una prenotazione attiva con il codice " + code + ": controlla il codice nell'email di conferma."
+		case civilDay(bk.Start, t) != civilDay(c.h.now(), t):
+			return "La prenotazione con il codice " + code + " non è per oggi: controlla il giorno nell'email di conferma."
+		case bk.OfficeID != o.ID:
+			return "La prenotazione con il codice " + code + " è per un altro ufficio: controlla l'indirizzo nell'email di conferma."
+		}
+		return "Non possiamo registrare l'arrivo con il codice " + code + ": chiedi allo sportello."
+	}
+	return classify(err).Message
+}
+
+// clock is t's wall-clock time in the Comune ("10:45").
+func clock(at time.Time, t tenant.Tenant) string { return at.In(t.Location()).Format("15:04") }
+
+// civilDay is the Comune-local date of an instant.
+func civilDay(at time.Time, t tenant.Tenant) string {
+	return at.In(t.Location()).Format(time.DateOnly)
+}
+
+// kioskCode trims what a citizen typed on the kiosk's screen.
+func kioskCode(s string) string { return strings.ToUpper(strings.Join(strings.Fields(s), "")) }

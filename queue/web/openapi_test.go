@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -22,6 +23,8 @@ type queueDoc struct {
 	ops     map[string]map[string]bool // "POST /api/v1/…" → documented statuses
 	ticket  map[string]bool            // properties of the Ticket schema
 	require []string                   // its required properties
+	// schemas are the properties of every schema, by name.
+	schemas map[string]map[string]bool
 }
 
 func loadQueueDoc(t *testing.T) queueDoc {
@@ -42,7 +45,13 @@ func loadQueueDoc(t *testing.T) queueDoc {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatalf("openapi.json: %v", err)
 	}
-	d := queueDoc{ops: map[string]map[string]bool{}, ticket: map[string]bool{}}
+	d := queueDoc{ops: map[string]map[string]bool{}, ticket: map[string]bool{}, schemas: map[string]map[string]bool{}}
+	for name, sc := range doc.Components.Schemas {
+		d.schemas[name] = map[string]bool{}
+		for p := range sc.Properties {
+			d.schemas[name][p] = true
+		}
+	}
 	for p, item := range doc.Paths {
 		var owner string
 		_ = json.Unmarshal(item["x-owner"], &owner)
@@ -168,4 +177,48 @@ func TestQueueAnswersAsDocumented(t *testing.T) {
 	check("DELETE "+ticket, code, body)
 	code, body = raw("DELETE", status, "", "")
 	check("DELETE "+ticket, code, body)
+
+	challenge := "GET /api/v1/offices/{id}/challenge"
+	code, body = raw("GET", "/api/v1/offices/"+e.bari.office.ID+"/challenge", "", "")
+	if !d.ops[challenge][strconv.Itoa(code)] || code != 200 {
+		t.Errorf("%s answered %d", challenge, code)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != len(d.schemas["Challenge"]) {
+		t.Errorf("%s: %s, want the Challenge schema's %d fields", challenge, body, len(d.schemas["Challenge"]))
+	}
+	for k := range got {
+		if !d.schemas["Challenge"][k] {
+			t.Errorf("%s: field %q is not in the Challenge schema", challenge, k)
+		}
+	}
+	code, _ = raw("GET", "/api/v1/offices/nessuno/challenge", "", "")
+	if !d.ops[challenge][strconv.Itoa(code)] {
+		t.Errorf("%s answered %d, which the document does not list", challenge, code)
+	}
+}
+
+// TestTicketRequestIsDocumented: the fields the take decodes are the
+// TicketRequest and Proof schemas' properties, no more and no less.
+func TestTicketRequestIsDocumented(t *testing.T) {
+	d := loadQueueDoc(t)
+	for _, c := range []struct {
+		schema string
+		v      any
+	}{{"TicketRequest", apiTicketRequest{}}, {"Proof", proof{}}, {"Challenge", challengeView{}}} {
+		var fields []string
+		rt := reflect.TypeOf(c.v)
+		for i := range rt.NumField() {
+			fields = append(fields, strings.Split(rt.Field(i).Tag.Get("json"), ",")[0])
+		}
+		var props []string
+		for p := range d.schemas[c.schema] {
+			props = append(props, p)
+		}
+		sort.Strings(fields)
+		sort.Strings(props)
+		if strings.Join(fields, " ") != strings.Join(props, " ") {
+			t.Errorf("%s: the code has %v, the document %v", c.schema, fields, props)
+		}
+	}
 }
