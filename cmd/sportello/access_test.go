@@ -166,12 +166,24 @@ var accessTable = map[string]route{
 	// supervisors and the administrator, each on their own offices). A
 	// call without office and desk is 422; an unknown ticket is 404 to
 	// whoever may use the page at all.
-	"/gestione/coda":               {path: "/gestione/coda", get: staffGET(200), post: noMethod},
-	"/gestione/coda/chiama":        {path: "/gestione/coda/chiama", get: noMethod, post: staffPOST(422)},
-	"/gestione/coda/{id}/inizia":   {path: "/gestione/coda/nessuno/inizia", get: noMethod, post: staffPOST(404)},
-	"/gestione/coda/{id}/servito":  {path: "/gestione/coda/nessuno/servito", get: noMethod, post: staffPOST(404)},
-	"/gestione/coda/{id}/assente":  {path: "/gestione/coda/nessuno/assente", get: noMethod, post: staffPOST(404)},
-	"/gestione/coda/{id}/richiama": {path: "/gestione/coda/nessuno/richiama", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda":                  {path: "/gestione/coda", get: staffGET(200), post: noMethod},
+	"/gestione/coda/chiama":           {path: "/gestione/coda/chiama", get: noMethod, post: staffPOST(422)},
+	"/gestione/coda/{id}/inizia":      {path: "/gestione/coda/nessuno/inizia", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/servito":     {path: "/gestione/coda/nessuno/servito", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/assente":     {path: "/gestione/coda/nessuno/assente", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/richiama":    {path: "/gestione/coda/nessuno/richiama", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/chiama":      {path: "/gestione/coda/nessuno/chiama", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/attesa":      {path: "/gestione/coda/nessuno/attesa", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/riprendi":    {path: "/gestione/coda/nessuno/riprendi", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/trasferisci": {path: "/gestione/coda/nessuno/trasferisci", get: staffGET(404), post: staffPOST(404)},
+	"/gestione/coda/aggiungi":         {path: "/gestione/coda/aggiungi", get: noMethod, post: staffPOST(422)},
+	"/gestione/coda/pausa":            {path: "/gestione/coda/pausa", get: noMethod, post: staffPOST(422)},
+	"/gestione/coda/riapri":           {path: "/gestione/coda/riapri", get: noMethod, post: staffPOST(422)},
+	// queue/web: the queue's statistics (supervisors, administrator) and
+	// settings (administrator). An empty settings form is 422.
+	"/gestione/coda/statistiche":     {path: "/gestione/coda/statistiche", get: expect{toLogin, forbidden, forbidden, 200, toLogin, toLogin, 200}, post: noMethod},
+	"/gestione/coda/statistiche.csv": {path: "/gestione/coda/statistiche.csv", get: expect{toLogin, forbidden, forbidden, 200, toLogin, toLogin, 200}, post: noMethod},
+	"/gestione/coda/impostazioni":    {path: "/gestione/coda/impostazioni", get: adminGET(200), post: adminPOST(http.StatusUnprocessableEntity)},
 }
 
 // routePattern matches a back-office pattern literal; routeMethod and
@@ -307,7 +319,7 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	altamura.Sender = tenant.Sender{Name: "Comune di Altamura", Address: "noreply@altamura.localhost"}
 	book := booking.NewBook(node, node.DB(), time.Now, rand.Reader)
 	// bari is the demo Comune, with its offices and services (urp, ...).
-	if _, err := seedDemo(ctx, tenants, book, clustertest.Logger(t)); err != nil {
+	if _, err := seedDemo(ctx, tenants, book, queue.New(node, node.DB(), book, time.Now, rand.Reader), clustertest.Logger(t)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tenants.Create(ctx, altamura); err != nil {

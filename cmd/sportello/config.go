@@ -75,6 +75,12 @@ type RateLimitConfig struct {
 	BookingsPerMinute float64 `toml:"bookings_per_minute"`
 	Burst             int     `toml:"burst"`
 	MaxClients        int     `toml:"max_clients"`
+	// TicketsPerMinute and TicketsBurst are the same bucket for the
+	// virtual queue's tickets (web form, kiosk, API); -1 disables it.
+	// An office whose kiosk shares one address with the hall's Wi-Fi
+	// needs more than the default.
+	TicketsPerMinute float64 `toml:"tickets_per_minute"`
+	TicketsBurst     int     `toml:"tickets_burst"`
 }
 
 // MailConfig chooses how email leaves the node.
@@ -139,7 +145,7 @@ func defaultConfig() Config {
 			MaxHeaderBytes:    64 << 10,
 			MaxBodyBytes:      64 << 10,
 		},
-		RateLimit: RateLimitConfig{BookingsPerMinute: 10, Burst: 5, MaxClients: 10000},
+		RateLimit: RateLimitConfig{BookingsPerMinute: 10, Burst: 5, MaxClients: 10000, TicketsPerMinute: 6, TicketsBurst: 3},
 		Mail:      MailConfig{Delivery: deliveryMailbox},
 		SMTP: SMTPConfig{
 			Port:        587,
@@ -241,6 +247,12 @@ func (c Config) Validate() error {
 	}
 	if r.MaxClients < 0 {
 		bad("rate_limit.max_clients must not be negative")
+	}
+	if r.TicketsPerMinute == 0 || (r.TicketsPerMinute < 0 && r.TicketsPerMinute != -1) {
+		bad("rate_limit.tickets_per_minute %v: want a positive number, or -1 to disable the limit", r.TicketsPerMinute)
+	}
+	if r.TicketsPerMinute > 0 && r.TicketsBurst < 1 {
+		bad("rate_limit.tickets_burst %d: want at least 1", r.TicketsBurst)
 	}
 	if c.Mail.DefaultFrom != "" {
 		if _, err := mail.ParseAddress(c.Mail.DefaultFrom); err != nil {

@@ -15,7 +15,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	cfg := defaultConfig()
 	// One address may book a lot in the demo: a newcomer's load test or
 	// the 300-client race of the end-to-end tests come from 127.0.0.1.
-	cfg.RateLimit = RateLimitConfig{BookingsPerMinute: 6000, Burst: 1000, MaxClients: 10000}
+	cfg.RateLimit = RateLimitConfig{BookingsPerMinute: 6000, Burst: 1000, MaxClients: 10000, TicketsPerMinute: 6000, TicketsBurst: 1000}
 	// A failed send is retried soon: the demo's SMTP server is usually a
 	// local tool started a moment later.
 	cfg.Outbox.Backoff = 2 * cfg.Outbox.Backoff / 10

@@ -170,6 +170,8 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	tenants := tenant.NewRegistry(node, node.DB(), cfg.BaseDomain)
 	node.HandleOutbox(booking.OutboxKind, comuneEmailDeliverer(sender, cfg.Mail.DefaultFrom,
 		tenants.ReplyTo, time.Now, log.With("component", "mail")))
+	// The queue's "manca poco" and "è il tuo turno" emails (issue 5).
+	node.HandleOutbox(queue.OutboxKind, queue.EmailDeliverer(sender, cfg.Mail.DefaultFrom, time.Now, log.With("component", "mail")))
 
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	err = setup.start(sctx, node, log)
@@ -183,7 +185,8 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 
 	book := booking.NewBook(node, node.DB(), time.Now, rand.Reader)
 	if opts.demo {
-		if _, err := seedDemo(ctx, tenants, book, log.With("component", "demo")); err != nil {
+		lines := queue.New(node, node.DB(), book, time.Now, rand.Reader)
+		if _, err := seedDemo(ctx, tenants, book, lines, log.With("component", "demo")); err != nil {
 			return err
 		}
 		secret, err := seedDemoAdmin(ctx, auth.NewStore(auth.Config{Proposer: node, DB: node.DB()}), time.Now)
@@ -284,8 +287,13 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	lines, err := queueweb.New(queueweb.Config{
 		Queue: queue.New(node, node.DB(), book, time.Now, rand.Reader), Site: s, Logger: log,
 		TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders, Changes: node,
+		RateLimit: queueweb.RateLimit{PerMinute: cfg.RateLimit.TicketsPerMinute, Burst: cfg.RateLimit.TicketsBurst,
+			MaxClients: cfg.RateLimit.MaxClients},
 		// The operator's desk page (/gestione/coda) sits behind the login.
 		Guard: logins, SessionFrom: authweb.SessionFrom, Book: book,
+		// Proof-of-work challenges must verify on every node: the key
+		// comes from secrets.key, which every node of the cluster holds.
+		ChallengeKey: secrets.Derive("queue.challenge"),
 	})
 	if err != nil {
 		return nil, err

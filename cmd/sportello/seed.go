@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -176,7 +177,11 @@ func demoOffices() []demoOffice {
 // whatever already exists (by ID for the Comune, by name for offices and
 // services): a restart changes nothing, and a first run interrupted half
 // way is completed by the next one.
-func seedDemo(ctx context.Context, tenants *tenant.Registry, book *booking.Book, log *slog.Logger) (tenant.Tenant, error) {
+//
+// Each office created here gets a virtual queue that is always open and
+// has no per-address cap: a newcomer tries the demo at any hour, from
+// 127.0.0.1, and should see the queue work rather than "closed".
+func seedDemo(ctx context.Context, tenants *tenant.Registry, book *booking.Book, lines *queue.Queue, log *slog.Logger) (tenant.Tenant, error) {
 	t, err := tenants.Get(ctx, demoTenant().ID)
 	switch {
 	case errors.Is(err, tenant.ErrNotFound):
@@ -206,6 +211,25 @@ func seedDemo(ctx context.Context, tenants *tenant.Registry, book *booking.Book,
 				return tenant.Tenant{}, fmt.Errorf("seed demo: office %q: %w", d.office.Name, err)
 			}
 			created++
+			qc, err := lines.Config(ctx, t.ID, office.ID)
+			if err != nil {
+				return tenant.Tenant{}, fmt.Errorf("seed demo: queue of %q: %w", d.office.Name, err)
+			}
+			qc.AlwaysOpen, qc.MaxPerIP = true, 0
+			if err := lines.Configure(ctx, t.ID, qc); err != nil {
+				return tenant.Tenant{}, fmt.Errorf("seed demo: queue of %q: %w", d.office.Name, err)
+			}
+			// Two counters and a station for video and phone
+			// appointments, so the desk page can call at once.
+			for _, dk := range []booking.Desk{
+				{OfficeID: office.ID, Label: "Sportello 1", Kind: booking.DeskCounter},
+				{OfficeID: office.ID, Label: "Sportello 2", Kind: booking.DeskCounter},
+				{OfficeID: office.ID, Label: "Postazione video", Kind: booking.DeskRemote},
+			} {
+				if _, err := book.WriteDesk(ctx, t.ID, dk, false); err != nil {
+					return tenant.Tenant{}, fmt.Errorf("seed demo: desk %q of %q: %w", dk.Label, d.office.Name, err)
+				}
+			}
 		}
 	services:
 		for _, s := range d.services {
