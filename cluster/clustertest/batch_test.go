@@ -42,7 +42,19 @@ func TestBatchedCommandsKeepTheirOwnOutcome(t *testing.T) {
 			slot := fmt.Sprintf("s%02d", i%slots)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			res, err := book(ctx, nodes[i%3], slot, fmt.Sprintf("c%d", i))
+			// A command refused for want of a leader was handed to no
+			// leader and is safe to send again, as API clients do on 503:
+			// the burst, with other packages' tests on the same two cores
+			// (CI runs them in parallel), can make the leader step down.
+			var res cluster.Result
+			var err error
+			for {
+				res, err = book(ctx, nodes[i%3], slot, fmt.Sprintf("c%d", i))
+				if !errors.Is(err, cluster.ErrNoLeader) || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 			o := outcome{slot: slot, err: err}
 			if err == nil {
 				b, ok := res.Value.(booked)
@@ -76,10 +88,18 @@ func TestBatchedCommandsKeepTheirOwnOutcome(t *testing.T) {
 			t.Errorf("slot %s: counts %v, want one 1 and one 2", slot, cs)
 		}
 	}
-	entries, commands := leader.BatchStats()
-	t.Logf("leader proposed %d commands in %d entries", commands, entries)
-	if commands != slots*perSlot || entries >= commands {
-		t.Errorf("leader batched %d commands into %d entries; want all %d, in fewer entries", commands, entries, slots*perSlot)
+	// Every leader of the run proposed its share (one, unless the
+	// leader stepped down during the burst).
+	var entries, commands uint64
+	for _, n := range nodes {
+		e, c := n.BatchStats()
+		entries, commands = entries+e, commands+c
+	}
+	t.Logf("leaders proposed %d commands in %d entries", commands, entries)
+	// A command of a leader that stepped down may be counted again when
+	// resent to the next one: at least all of them, in fewer entries.
+	if commands < slots*perSlot || entries >= commands {
+		t.Errorf("leaders batched %d commands into %d entries; want at least all %d, in fewer entries", commands, entries, slots*perSlot)
 	}
 	want := clustertest.Dump(t, leader)
 	for _, n := range nodes {

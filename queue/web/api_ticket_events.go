@@ -45,12 +45,7 @@ func (h *Handler) apiTicketEvents(w http.ResponseWriter, r *http.Request, t tena
 		return
 	}
 	h.follow(w, r, t, k.OfficeID, k.ID, "ticket", func(u update) (any, bool, string) {
-		closed := closedState(u.ticket.State)
-		moved := ""
-		if !closed && u.ticket.OfficeID != u.office {
-			// Transferred to another office: follow that office's hub.
-			moved = u.ticket.OfficeID
-		}
+		closed, moved := u.ends()
 		return h.view(r, u.ticket, u.status, secret), closed, moved
 	})
 }

@@ -141,6 +141,24 @@ func (d *deskPages) routeTable() []deskRoute {
 	}
 }
 
+// staffRequest reads who asks for a back-office page behind the guard:
+// the Comune of the Host and the session's user and CSRF token. It
+// answers the request itself (404, 401) and returns false when either is
+// missing, which the guard normally rules out first.
+func (h *Handler) staffRequest(w http.ResponseWriter, r *http.Request, sessionFrom func(context.Context) (auth.Session, auth.User, bool)) (deskReq, bool) {
+	t, ok := site.TenantFrom(r.Context())
+	if !ok {
+		h.site.Error(w, r, http.StatusNotFound, "")
+		return deskReq{}, false
+	}
+	s, u, ok := sessionFrom(r.Context())
+	if !ok {
+		h.site.Error(w, r, http.StatusUnauthorized, "Accedi per continuare.")
+		return deskReq{}, false
+	}
+	return deskReq{t: t, user: u, csrf: s.CSRF}, true
+}
+
 // deskRoutes mounts the desk page when the handler has a guard.
 func (h *Handler) deskRoutes(mux *http.ServeMux) {
 	if h.desk == nil {
@@ -157,17 +175,9 @@ func (h *Handler) deskRoutes(mux *http.ServeMux) {
 // way the route checks the office against the grant.
 func (d *deskPages) wrap(rt deskRoute) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, ok := site.TenantFrom(r.Context())
-		if !ok {
-			d.h.site.Error(w, r, http.StatusNotFound, "")
-			return
+		if a, ok := d.h.staffRequest(w, r, d.sessionFrom); ok {
+			rt.fn(w, r, a)
 		}
-		s, u, ok := d.sessionFrom(r.Context())
-		if !ok {
-			d.h.site.Error(w, r, http.StatusUnauthorized, "Accedi per continuare.")
-			return
-		}
-		rt.fn(w, r, deskReq{t: t, user: u, csrf: s.CSRF})
 	})
 	asOperator := d.guard.RequireRole(auth.RoleOperator, inner)
 	asSupervisor := d.guard.RequireRole(auth.RoleSupervisor, inner)

@@ -109,6 +109,17 @@ type update struct {
 	err    error
 }
 
+// ends tells a ticket stream whether the update closes it (the ticket is
+// served, gone or cancelled) and, when the ticket was transferred to
+// another office, that office, whose hub the stream follows from now on.
+func (u update) ends() (closed bool, moved string) {
+	closed = closedState(u.ticket.State)
+	if !closed && u.ticket.OfficeID != u.office {
+		moved = u.ticket.OfficeID
+	}
+	return closed, moved
+}
+
 // watcher is one client of a hub.
 type watcher struct {
 	hub *hub

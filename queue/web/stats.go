@@ -104,17 +104,9 @@ func (h *Handler) officeRoutes(mux *http.ServeMux) {
 // office against the grant.
 func (p *officePages) wrap(rt officeRoute) http.Handler {
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, ok := site.TenantFrom(r.Context())
-		if !ok {
-			p.h.site.Error(w, r, http.StatusNotFound, "")
-			return
+		if a, ok := p.h.staffRequest(w, r, p.sessionFrom); ok {
+			rt.fn(w, r, a)
 		}
-		s, u, ok := p.sessionFrom(r.Context())
-		if !ok {
-			p.h.site.Error(w, r, http.StatusUnauthorized, "Accedi per continuare.")
-			return
-		}
-		rt.fn(w, r, deskReq{t: t, user: u, csrf: s.CSRF})
 	})
 	guarded := p.guard.RequireRole(rt.role, inner)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

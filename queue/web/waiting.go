@@ -209,11 +209,7 @@ func (h *Handler) waitingEvents(w http.ResponseWriter, r *http.Request, t tenant
 		return
 	}
 	h.follow(w, r, t, k.OfficeID, k.ID, "ticket", func(u update) (any, bool, string) {
-		closed := closedState(u.ticket.State)
-		moved := ""
-		if !closed && u.ticket.OfficeID != u.office {
-			moved = u.ticket.OfficeID
-		}
+		closed, moved := u.ends()
 		return waitingView{
 			Number: u.ticket.Number, State: string(u.ticket.State), Desk: u.ticket.Desk,
 			Position: u.status.Position, EstimatedWaitMinutes: minutes(u.status.EstimatedWait),
