@@ -26,8 +26,26 @@ type Snapshot struct {
 	// Calls are the last calls, most recent first, as LastCalls gives
 	// them (cancelled tickets left out).
 	Calls []Ticket
+	// DeskLabels maps the office's desk IDs (archived ones too) to the
+	// labels citizens read ("Sportello 3").
+	DeskLabels map[string]string
 	// tickets holds every ticket of the day by ID with its status.
 	tickets map[string]snapshotEntry
+}
+
+// DeskLabels maps the desk IDs of an office, archived desks too, to
+// their labels: a ticket names its desk by ID, a citizen reads the
+// label ("È il tuo turno: Sportello 3").
+func (q *Queue) DeskLabels(ctx context.Context, t tenant.ID, officeID string) (map[string]string, error) {
+	desks, err := q.book.Desks(ctx, t, officeID)
+	if err != nil {
+		return nil, fmt.Errorf("desk labels of %s: %w", officeID, err)
+	}
+	out := make(map[string]string, len(desks))
+	for _, d := range desks {
+		out[d.ID] = d.Label
+	}
+	return out, nil
 }
 
 // snapshotEntry is one ticket of a Snapshot.
@@ -85,6 +103,9 @@ func (q *Queue) Snapshot(ctx context.Context, t tenant.Tenant, officeID string, 
 		s.tickets[k.ID] = snapshotEntry{ticket: k, status: statuses[i]}
 	}
 	s.Calls = lastCallsOf(all, calls)
+	if s.DeskLabels, err = q.DeskLabels(ctx, t.ID, officeID); err != nil {
+		return Snapshot{}, err
+	}
 	return s, nil
 }
 

@@ -30,6 +30,8 @@ type env struct {
 	bari    seeded
 	lecce   seeded
 	handler *Handler
+	// book is booking on the API's node, for desks and bookings.
+	book *booking.Book
 	// leaderQ is the queue on the leader: the operator's side, on
 	// another node than the API's.
 	leaderQ *queue.Queue
@@ -66,7 +68,7 @@ func newEnv(t *testing.T, rl RateLimit) *env {
 	}
 	mux := http.NewServeMux()
 	h.Routes(mux)
-	e := &env{t: t, srv: s.Tenant(mux), q: q, handler: h,
+	e := &env{t: t, srv: s.Tenant(mux), q: q, handler: h, book: book,
 		leaderQ: queue.New(leader, leader.DB(), booking.NewBook(leader, leader.DB(), time.Now, rand.Reader), time.Now, rand.Reader)}
 	e.bari = e.seed(reg, book, "bari", "Comune di Bari", "072006")
 	e.lecce = e.seed(reg, book, "lecce", "Comune di Lecce", "075035")

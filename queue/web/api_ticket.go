@@ -148,7 +148,7 @@ func (h *Handler) apiTicketGet(w http.ResponseWriter, r *http.Request, t tenant.
 		h.apiError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, h.view(r, k, st, secret))
+	writeJSON(w, http.StatusOK, h.view(r, h.labelTicket(r.Context(), t.ID, k), st, secret))
 }
 
 // apiTicketCancel answers DELETE /api/v1/tickets/{id}?secret=…: the

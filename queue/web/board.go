@@ -19,7 +19,13 @@ type apiCall struct {
 	Number string `json:"number"`
 	Desk   string `json:"desk"`
 	State  string `json:"state"`
+	// Called is when the ticket was last called (RFC 3339): a recall
+	// changes it, so the board chimes and speaks again.
+	Called string `json:"called"`
 }
+
+// Place is how the board names the call's desk (deskPhrase).
+func (c apiCall) Place() string { return deskPhrase(c.Desk) }
 
 // boardData is the board's page.
 type boardData struct {
@@ -27,6 +33,10 @@ type boardData struct {
 	Calls  []apiCall
 	Events string
 	Script string
+	// Chime and Voice say whether a new call rings a chime and is spoken
+	// by the browser's speech synthesis: on unless the screen's address
+	// says suono=no or voce=no.
+	Chime, Voice bool
 }
 
 // board answers GET /coda/{office}/tabellone: the last calls with their
@@ -41,7 +51,9 @@ func (c *citizen) board(w http.ResponseWriter, r *http.Request, t tenant.Tenant)
 		c.pageError(w, r, err)
 		return
 	}
-	d := boardData{Office: o, Calls: calls, Script: c.scriptURL()}
+	q := r.URL.Query()
+	d := boardData{Office: o, Calls: calls, Script: c.scriptURL(),
+		Chime: q.Get("suono") != "no", Voice: q.Get("voce") != "no"}
 	if c.h.changes != nil {
 		d.Events = "/api/v1/offices/" + o.ID + "/queue/events"
 	}
@@ -54,7 +66,11 @@ func (h *Handler) calls(ctx context.Context, t tenant.Tenant, officeID string) (
 	if err != nil {
 		return nil, err
 	}
-	return callsOf(ks), nil
+	labels, err := h.q.DeskLabels(ctx, t.ID, officeID)
+	if err != nil {
+		return nil, err
+	}
+	return callsOf(ks, labels), nil
 }
 
 // apiOfficeEvents answers GET /api/v1/offices/{id}/queue/events with

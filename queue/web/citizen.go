@@ -182,9 +182,9 @@ func stateLabel(k queue.Ticket) string {
 	case queue.Waiting:
 		return "In attesa"
 	case queue.Called:
-		return "È il tuo turno: sportello " + k.Desk
+		return "È il tuo turno: " + deskPhrase(k.Desk)
 	case queue.Serving:
-		return "In servizio allo sportello " + k.Desk
+		return "In servizio: " + deskPhrase(k.Desk)
 	case queue.Served:
 		return "Servito"
 	case queue.NoShow:
@@ -192,7 +192,7 @@ func stateLabel(k queue.Ticket) string {
 	case queue.Cancelled:
 		return "Hai lasciato la coda"
 	case queue.Parked:
-		return "In sospeso allo sportello " + k.Desk + ": l'operatore ti richiamerà"
+		return "In sospeso (" + deskPhrase(k.Desk) + "): l'operatore ti richiamerà"
 	}
 	return string(k.State)
 }

@@ -211,6 +211,7 @@ func (c *citizen) showTicket(w http.ResponseWriter, r *http.Request, t tenant.Te
 		c.pageError(w, r, err)
 		return
 	}
+	k = c.h.labelTicket(ctx, t.ID, k)
 	d := ticketData{
 		Ticket: k, Office: o, Secret: secret, Label: stateLabel(k), Position: st.Position, Minutes: minutes(st.EstimatedWait),
 		Active: k.Active(), Script: c.scriptURL(), Confirm: confirm && (k.State == queue.Waiting || k.State == queue.Called),

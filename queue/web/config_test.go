@@ -89,7 +89,7 @@ func TestConfigRefusesBadInput(t *testing.T) {
 		}
 	}
 
-	labelled(t, "settings", r.Body)
+	checkLabels(t, "settings", r.Body)
 
 	for _, c := range []struct {
 		name  string

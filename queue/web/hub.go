@@ -240,7 +240,7 @@ func (hb *hub) run() {
 				return
 			}
 			idx = cur
-			hb.publish(&published{snap: snap, index: cur, calls: callsOf(snap.Calls)})
+			hb.publish(&published{snap: snap, index: cur, calls: callsOf(snap.Calls, snap.DeskLabels)})
 		} else {
 			hb.mu.Lock()
 			missing := hb.handAll(hb.last)
@@ -322,6 +322,7 @@ func (hb *hub) handOne(p *published, w *watcher) bool {
 		return true
 	}
 	k, st, ok := p.snap.Ticket(w.ticket)
+	k = labelled(k, p.snap.DeskLabels)
 	if !ok {
 		return false
 	}
@@ -361,6 +362,11 @@ func (hb *hub) lookUp(ws []*watcher, index uint64) {
 			f.k, f.err = hb.hs.q.Ticket(hb.ctx, hb.t.ID, w.ticket)
 			if f.err == nil {
 				f.st, f.err = hb.hs.q.Status(hb.ctx, hb.t.ID, w.ticket)
+			}
+			if f.err == nil && f.k.Desk != "" {
+				var labels map[string]string
+				labels, f.err = hb.hs.q.DeskLabels(hb.ctx, hb.t.ID, f.k.OfficeID)
+				f.k = labelled(f.k, labels)
 			}
 			hb.hs.lookups.Add(1)
 			read[w.ticket] = f
@@ -411,10 +417,12 @@ func closedState(s queue.State) bool {
 }
 
 // callsOf is the board's list of tickets.
-func callsOf(ks []queue.Ticket) []apiCall {
+func callsOf(ks []queue.Ticket, labels map[string]string) []apiCall {
 	out := make([]apiCall, 0, len(ks))
 	for _, k := range ks {
-		out = append(out, apiCall{Number: k.Number, Desk: k.Desk, State: string(k.State)})
+		k = labelled(k, labels)
+		out = append(out, apiCall{Number: k.Number, Desk: k.Desk, State: string(k.State),
+			Called: k.Called.UTC().Format(time.RFC3339)})
 	}
 	return out
 }

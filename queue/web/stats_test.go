@@ -257,9 +257,9 @@ func tableRows(body, kind string) [][]string {
 	return out
 }
 
-// labelled checks that every input and select of a page has a label and
+// checkLabels checks that every input and select of a page has a label and
 // that the page has one h1.
-func labelled(t *testing.T, name, body string) {
+func checkLabels(t *testing.T, name, body string) {
 	t.Helper()
 	for _, m := range regexp.MustCompile(`<(?:input|select)[^>]* id="([^"]+)"`).FindAllStringSubmatch(body, -1) {
 		if !strings.Contains(body, `<label for="`+m[1]+`"`) && !strings.Contains(body, `for="`+m[1]+`"`) {
@@ -299,7 +299,7 @@ func TestStatsScopeAndFigures(t *testing.T) {
 			t.Errorf("Anagrafe's supervisor sees %q", other)
 		}
 	}
-	labelled(t, "statistics", r.Body)
+	checkLabels(t, "statistics", r.Body)
 	for _, want := range []string{"<caption>", `<th scope="col">Ora</th>`, `<th scope="row">09:00–10:00</th>`, `<label for="dal"`} {
 		if !strings.Contains(r.Body, want) {
 			t.Errorf("page lacks %s", want)

@@ -126,6 +126,7 @@ func (c *citizen) waitingRoom(w http.ResponseWriter, r *http.Request, t tenant.T
 		c.pageError(w, r, err)
 		return
 	}
+	k = c.h.labelTicket(ctx, t.ID, k)
 	d.Ticket, d.Label, d.Position, d.Minutes, d.Active = &k, waitingLabel(k), st.Position, minutes(st.EstimatedWait), !closedState(k.State)
 	if c.h.changes != nil && d.Active {
 		d.Events = "/chiamata/" + url.PathEscape(bk.Code) + "/eventi?t=" + url.QueryEscape(token)

@@ -184,15 +184,21 @@
     });
   }
 
+  // place names a desk as the pages do (deskPhrase in desk_labels.go):
+  // "sportello 4" for a bare number, the label itself otherwise.
+  function place(desk) {
+    return /^[0-9]+$/.test(desk || "") ? "sportello " + desk : desk;
+  }
+
   function label(t) {
     switch (t.state) {
       case "waiting": return "In attesa";
-      case "called": return "È il tuo turno: sportello " + t.desk;
-      case "serving": return "In servizio allo sportello " + t.desk;
+      case "called": return "È il tuo turno: " + place(t.desk);
+      case "serving": return "In servizio: " + place(t.desk);
       case "served": return "Servito";
       case "no_show": return "Non presentato";
       case "cancelled": return "Hai lasciato la coda";
-      case "parked": return "In sospeso allo sportello " + t.desk + ": l'operatore ti richiamerà";
+      case "parked": return "In sospeso (" + place(t.desk) + "): l'operatore ti richiamerà";
     }
     return t.state;
   }
@@ -251,9 +257,83 @@
     });
   }
 
+  // The hall's board rings a chime and speaks each new call (and each
+  // recall) through the browser's own Web Audio and speech synthesis, as
+  // configured by the screen's address (suono=no, voce=no). Browsers let
+  // a page make sound only after a gesture on it, so a button asks for
+  // one, unless the screen's browser was started to allow it.
+  function boardAudio(board) {
+    var chimeOn = board.getAttribute("data-coda-chime") === "1";
+    var voiceOn = board.getAttribute("data-coda-voice") === "1" && "speechSynthesis" in window;
+    var box = document.querySelector("[data-coda-audio]");
+    var audio = { ready: false, ctx: null };
+    if (!box || (!chimeOn && !voiceOn)) return function () {};
+    var button = document.getElementById("audio-attiva");
+    var status = document.getElementById("audio-stato");
+    var AC = window.AudioContext || window.webkitAudioContext;
+    var enable = function () {
+      if (chimeOn && AC && !audio.ctx) {
+        try { audio.ctx = new AC(); } catch (e) { audio.ctx = null; }
+      }
+      if (audio.ctx && audio.ctx.state === "suspended") audio.ctx.resume();
+      audio.ready = true;
+      button.setAttribute("aria-pressed", "true");
+      button.disabled = true;
+      status.textContent = "Le chiamate saranno annunciate.";
+    };
+    button.addEventListener("click", enable);
+    box.hidden = false;
+    // A browser started to allow sound without a gesture runs the
+    // context at once: no button needed.
+    if (chimeOn && AC) {
+      try {
+        audio.ctx = new AC();
+        if (audio.ctx.state === "running") enable();
+      } catch (e) { audio.ctx = null; }
+    } else if (navigator.userActivation && navigator.userActivation.hasBeenActive) {
+      enable();
+    }
+    var chime = function () {
+      var c = audio.ctx;
+      if (!c) return;
+      var t = c.currentTime;
+      [880, 660].forEach(function (f, i) {
+        var o = c.createOscillator(), g = c.createGain(), at = t + i * 0.35;
+        o.type = "sine";
+        o.frequency.value = f;
+        g.gain.setValueAtTime(0.0001, at);
+        g.gain.exponentialRampToValueAtTime(0.3, at + 0.02);
+        g.gain.exponentialRampToValueAtTime(0.0001, at + 0.3);
+        o.connect(g);
+        g.connect(c.destination);
+        o.start(at);
+        o.stop(at + 0.32);
+      });
+    };
+    var speak = function (call) {
+      // "A012" is read "A 12": the letter, then the number.
+      var n = call.number.replace(/^([A-Z])0*([0-9]+)$/, "$1 $2");
+      var u = new SpeechSynthesisUtterance("Numero " + n + ", " + place(call.desk));
+      u.lang = "it-IT";
+      window.speechSynthesis.speak(u);
+    };
+    return function (call) {
+      if (!audio.ready) return;
+      if (chimeOn) chime();
+      if (voiceOn) setTimeout(function () { speak(call); }, chimeOn ? 800 : 0);
+    };
+  }
+
   var board = document.querySelector("[data-coda-board]");
   if (board) {
+    var announce = boardAudio(board);
+    var lastCall = null;
     follow(board.getAttribute("data-coda-board"), "calls", function (calls) {
+      // The first event is the list as it was when the page opened:
+      // only the calls after it are announced.
+      var top = calls.length ? calls[0].number + "|" + calls[0].called : "";
+      if (lastCall !== null && top && top !== lastCall) announce(calls[0]);
+      lastCall = top;
       var box = document.createDocumentFragment();
       if (!calls.length) {
         var p = document.createElement("p");
@@ -270,7 +350,7 @@
           var n = document.createElement("span");
           n.textContent = c.number;
           var d = document.createElement("span");
-          d.textContent = "sportello " + c.desk;
+          d.textContent = place(c.desk);
           li.appendChild(n);
           li.appendChild(d);
           ol.appendChild(li);
