@@ -185,17 +185,22 @@ func (q *Queue) stampAdmission(ctx context.Context, t tenant.Tenant, req TakeReq
 		if err != nil {
 			return err
 		}
-		spans, err := q.openSpans(ctx, t, req.OfficeID, now, 14)
-		if err != nil {
-			return err
-		}
-		today := civil.DateOf(now.In(t.Location()))
-		for _, s := range spans {
-			if civil.DateOf(s.Start.In(t.Location())) == today {
-				a.Open = append(a.Open, s)
+		// An office always open needs no hours: apply does not look at
+		// them (a take racing a change of that setting is refused as
+		// closed, and the citizen tries again).
+		if !cfg.AlwaysOpen {
+			spans, err := q.openSpans(ctx, t, req.OfficeID, now, 14)
+			if err != nil {
+				return err
 			}
+			today := civil.DateOf(now.In(t.Location()))
+			for _, s := range spans {
+				if civil.DateOf(s.Start.In(t.Location())) == today {
+					a.Open = append(a.Open, s)
+				}
+			}
+			a.NextOpen = nextOpening(spans, cfg.StopBefore, now)
 		}
-		a.NextOpen = nextOpening(spans, cfg.StopBefore, now)
 	}
 	p.Admit = a
 	return nil

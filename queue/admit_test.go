@@ -216,10 +216,7 @@ func TestDailyCapAcrossNodes(t *testing.T) {
 	t.Parallel()
 	nodes := clustertest.Cluster(t, 3, register)
 	leader := clustertest.Leader(t, nodes...)
-	qs := make([]*Queue, len(nodes))
-	for i, n := range nodes {
-		qs[i] = New(n, n.DB(), booking.NewBook(n, n.DB(), time.Now, rand.Reader), time.Now, rand.Reader)
-	}
+	qs := queuesOn(nodes)
 	lbook := booking.NewBook(leader, leader.DB(), time.Now, rand.Reader)
 	office, _, _ := setupOffice(t, lbook, bari.ID)
 	lq := New(leader, leader.DB(), lbook, time.Now, rand.Reader)
@@ -353,7 +350,7 @@ func TestProofOpensOneTicket(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, n := range nodes {
-		q := New(n, n.DB(), booking.NewBook(n, n.DB(), time.Now, rand.Reader), time.Now, rand.Reader)
+		q := queueOn(n)
 		err := again(ctx, func() error {
 			_, err := q.Take(ctx, bari, web("q1.challenge-a"))
 			return err

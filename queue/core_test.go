@@ -107,10 +107,7 @@ func TestTransfersNeverDuplicateNumbers(t *testing.T) {
 	lbook := booking.NewBook(leader, leader.DB(), time.Now, rand.Reader)
 	from, _, _ := setupOffice(t, lbook, bari.ID)
 	to, _, _ := setupOffice(t, lbook, bari.ID)
-	qs := make([]*Queue, len(nodes))
-	for i, n := range nodes {
-		qs[i] = New(n, n.DB(), booking.NewBook(n, n.DB(), time.Now, rand.Reader), time.Now, rand.Reader)
-	}
+	qs := queuesOn(nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	waitOffice(ctx, t, qs, to.ID)
@@ -411,10 +408,7 @@ func TestConcurrentCallsNeverShareATicket(t *testing.T) {
 	leader := clustertest.Leader(t, nodes...)
 	lbook := booking.NewBook(leader, leader.DB(), time.Now, rand.Reader)
 	office, _, _ := setupOffice(t, lbook, bari.ID)
-	qs := make([]*Queue, len(nodes))
-	for i, n := range nodes {
-		qs[i] = New(n, n.DB(), booking.NewBook(n, n.DB(), time.Now, rand.Reader), time.Now, rand.Reader)
-	}
+	qs := queuesOn(nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	waitOffice(ctx, t, qs, office.ID)

@@ -61,6 +61,21 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// queueOn is the queue of node n, with its own booking.Book, the real
+// clock and randomness.
+func queueOn(n *cluster.Node) *Queue {
+	return New(n, n.DB(), booking.NewBook(n, n.DB(), time.Now, rand.Reader), time.Now, rand.Reader)
+}
+
+// queuesOn is queueOn for each node.
+func queuesOn(nodes []*cluster.Node) []*Queue {
+	qs := make([]*Queue, len(nodes))
+	for i, n := range nodes {
+		qs[i] = queueOn(n)
+	}
+	return qs
+}
+
 // setupOffice saves an office with two services in Comune t.
 func setupOffice(t *testing.T, book *booking.Book, tid tenant.ID) (booking.Office, booking.Service, booking.Service) {
 	t.Helper()
@@ -366,10 +381,7 @@ func TestNumbersUniqueUnderConcurrentTakes(t *testing.T) {
 	t.Parallel()
 	nodes := clustertest.Cluster(t, 3, register)
 	leader := clustertest.Leader(t, nodes...)
-	qs := make([]*Queue, len(nodes))
-	for i, n := range nodes {
-		qs[i] = New(n, n.DB(), booking.NewBook(n, n.DB(), time.Now, rand.Reader), time.Now, rand.Reader)
-	}
+	qs := queuesOn(nodes)
 	lbook := booking.NewBook(leader, leader.DB(), time.Now, rand.Reader)
 	office, cie, cert := setupOffice(t, lbook, bari.ID)
 	lq := New(leader, leader.DB(), lbook, time.Now, rand.Reader)
