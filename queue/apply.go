@@ -58,6 +58,7 @@ func Register(reg *cluster.Registry) {
 	reg.Handle(CmdCancel, payloadVersion, applyCancel)
 	reg.Handle(CmdCall, callVersion, applyCall)
 	registerCore(reg)
+	registerPush(reg)
 	for typ, tr := range transitions() {
 		reg.Handle(typ, payloadVersion, tr.apply)
 	}

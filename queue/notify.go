@@ -122,9 +122,13 @@ func notifyAfter(tx *sql.Tx, cmd cluster.Command, k Ticket, err error) error {
 // position reached OfficeConfig.NotifyAhead (once per ticket), and "è il
 // tuo turno" for each ticket called (or recalled) since its last email.
 // It also forgets the emails of closed tickets and the client hashes
-// (purgeClosed): nothing is kept once the ticket is over.
+// (purgeClosed): nothing is kept once the ticket is over. pushLine does
+// the same for the Web Push subscriptions (push_line.go).
 func notifyLine(tx *sql.Tx, cmd cluster.Command, t tenant.ID, officeID, day string) error {
 	if err := purgeClosed(tx, t, officeID, day); err != nil {
+		return err
+	}
+	if err := pushLine(tx, cmd, t, officeID, day); err != nil {
 		return err
 	}
 	ctx := context.Background()

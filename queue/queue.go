@@ -16,6 +16,7 @@ import (
 
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/internal/webpush"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -35,6 +36,10 @@ type Queue struct {
 	// rndMu serialises reads of rnd, which need not be safe for
 	// concurrent use.
 	rndMu sync.Mutex
+	// PushPolicy says which push endpoints SubscribePush accepts (the
+	// zero value: the browsers' push services only). Set it before the
+	// Queue is used; tests point it at pushtest's receiver.
+	PushPolicy webpush.EndpointPolicy
 }
 
 // New returns a Queue over the node's proposer and read pool and the

@@ -63,5 +63,6 @@ func Migrations() []cluster.Migration {
 		{Component: "queue", Version: 1, SQL: schemaV1},
 		{Component: "queue", Version: 2, SQL: schemaV2},
 		{Component: "queue", Version: 3, SQL: schemaV3},
+		{Component: "queue", Version: 4, SQL: schemaV4},
 	}
 }

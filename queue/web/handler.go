@@ -56,6 +56,11 @@ type Config struct {
 	// one node gave passes on another; nil means a random key of this
 	// process, fine for one node and for tests.
 	ChallengeKey []byte
+	// PushKey gives the cluster's VAPID public key (push.Keys.PublicKey)
+	// for Web Push notifications of tickets (api_push.go); nil turns
+	// them off: the key and subscription routes answer 404 and the
+	// pages keep the "Avvisami con una notifica" button hidden.
+	PushKey func(ctx context.Context) (string, error)
 }
 
 // Handler serves the queue's /api/v1 routes of every Comune on the node.
@@ -78,6 +83,11 @@ type Handler struct {
 	proofs *proofCache
 	// desk serves /gestione/coda; nil when it is not mounted.
 	desk *deskPages
+	// pushKey gives the VAPID public key (nil: no Web Push), and
+	// pushLimiter limits subscriptions per client address, apart from
+	// the tickets' bucket so that subscribing never costs a ticket.
+	pushKey     func(ctx context.Context) (string, error)
+	pushLimiter *ratelimit.Limiter
 }
 
 // New returns a Handler.
@@ -89,6 +99,7 @@ func New(cfg Config) (*Handler, error) {
 		q: cfg.Queue, site: cfg.Site, log: cfg.Logger, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
 		trustProxy: cfg.TrustProxyHeaders, csrf: http.NewCrossOriginProtection(), limiter: newLimiter(cfg.RateLimit),
 		changes: cfg.Changes, hubs: newHubs(cfg.Queue, cfg.Changes), proofs: newProofCache(cfg.ChallengeKey),
+		pushKey: cfg.PushKey, pushLimiter: newLimiter(cfg.RateLimit),
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -120,6 +131,13 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	if h.changes != nil {
 		mux.Handle("GET /api/v1/tickets/{id}/events", h.wrap(h.apiTicketEvents))
 	}
+	// Web Push of tickets (api_push.go): the key, a ticket's
+	// subscriptions, the waiting room's, and the pages' script.
+	mux.Handle("GET /api/v1/push/key", h.wrap(h.apiPushKey))
+	mux.Handle("POST /api/v1/tickets/{id}/push", h.wrap(h.apiPushSubscribe))
+	mux.Handle("DELETE /api/v1/tickets/{id}/push", h.wrap(h.apiPushUnsubscribe))
+	mux.Handle("POST /chiamata/{code}/notifiche", h.wrap(h.waitingPushSubscribe))
+	mux.HandleFunc("GET "+pushScriptPath, servePushScript)
 	h.deskRoutes(mux)
 	h.officeRoutes(mux)
 	h.citizenRoutes(mux)

@@ -146,7 +146,7 @@ func TestProofOfWorkThroughTheForm(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, RateLimit{PerMinute: -1})
 	office := "/coda/" + e.bari.office.ID
-	if form := e.browse("GET", e.bari.host, office, nil); strings.Contains(form.Body, "data-coda-pow") || strings.Contains(form.Body, "<script") {
+	if form := e.browse("GET", e.bari.host, office, nil); strings.Contains(form.Body, "data-coda-pow") || strings.Contains(form.Body, "/coda/queue.js") {
 		t.Errorf("form without proof of work: want no challenge and no script")
 	}
 	e.configure(e.bari, func(c *queue.OfficeConfig) { c.ProofOfWork = 10 })

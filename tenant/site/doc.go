@@ -7,9 +7,11 @@
 //
 // # Wiring
 //
-//	s, err := site.New(site.Options{Resolver: registry, Logger: log})
+//	s, err := site.New(site.Options{Resolver: registry, Logger: log,
+//		FetchLogo: site.PublicLogoFetcher()}) // https logos for the app icons
 //	mux := http.NewServeMux()
-//	s.Routes(mux)                    // /static/, /, /privacy, /accessibilita, /note-legali
+//	s.Routes(mux)                    // /static/, /, /privacy, /accessibilita, /note-legali,
+//	                                 // the app: /manifest.webmanifest, /icons/, /sw.js, /offline
 //	bookingweb.Routes(mux, ...)      // other packages mount their own routes
 //	handler := s.Tenant(mux)         // Host → Comune for every request
 //
@@ -39,7 +41,8 @@
 // <title> text), "head" (extra elements in <head>) and "scripts" (extra
 // elements at the end of <body>, e.g. <script src="{{static "..."}}" defer>;
 // pages must work without them). Inline elements need nonce="{{.Nonce}}".
-// The layout loads no JavaScript by itself.
+// The only script the layout loads is static/js/sw-register.js, on
+// citizen pages (see PWA); no page needs it.
 //
 // # The dot: View
 //
@@ -56,6 +59,10 @@
 //	.Theme       template.CSS   the Comune's colour rules (used by the layout)
 //	.T key args  string         the string of key in .Lang (i18n.go), falling
 //	                            back to Italian; args fill its %s/%d verbs
+//	.PWA         bool           a citizen page of a Comune: not /gestione,
+//	                            not a neutral page (links the manifest,
+//	                            registers the worker)
+//	.ThemeColor  string         the header's colour, "#rrggbb"
 //	.DocumentTitle, .CrumbItems used by the layout
 //
 // # Template functions
@@ -91,12 +98,39 @@
 // Asset URLs carry a version (a hash of every asset) and are cached for a
 // year.
 //
+// # PWA
+//
+// Each Comune's host is an installable app (DESIGN.md, "PWA", says why it
+// works as it does). Routes(mux) mounts:
+//
+//	GET /manifest.webmanifest  the Comune's manifest (name, colours, icons)
+//	GET /icons/{name}          icon-192.png, icon-512.png, maskable-512.png,
+//	                           apple-touch-icon.png, badge-96.png, drawn
+//	                           from the branding (Options.FetchLogo reads
+//	                           an https logo, PublicLogoFetcher() is the
+//	                           safe one; without it, the drawn tile)
+//	GET /sw.js                 the service worker (pwa/sw.js), scope "/"
+//	GET /offline               the page the worker shows without network
+//
+// Citizen pages (View.PWA) link the manifest and load
+// /static/<version>/js/sw-register.js, which registers /sw.js. A page
+// tells the worker where a ticket lives, so that a click on the ticket's
+// notification opens it:
+//
+//	navigator.serviceWorker.ready.then(r => r.active.postMessage(
+//		{type: "remember-ticket", id: ticketID, url: location.href}))
+//
+// (only same-origin URLs are kept, the last 20 tickets). The worker shows
+// a push payload {"title","body","tag","ticket_id","kind","lang"} as a
+// notification; a click focuses a window on /coda/biglietto/<ticket_id>
+// (or a /chiamata/ page), else opens the remembered URL, else "/".
+//
 // # Security
 //
 // Every page has X-Content-Type-Options: nosniff, Referrer-Policy:
 // same-origin, X-Frame-Options: DENY and a Content-Security-Policy with
-// default-src 'self', frame-ancestors 'none' and a per-request nonce for
-// inline styles and scripts. A handler that needs another policy sets the
+// default-src 'self', frame-ancestors 'none', manifest-src and worker-src
+// 'self', and a per-request nonce for inline styles and scripts. A handler that needs another policy sets the
 // header before Render, keeping Nonce(r.Context()). The site sets no
 // cookies. The Comune's primary colour reaches the page only as CSS built
 // from a validated #rrggbb, darkened when needed to keep WCAG AA contrast

@@ -96,6 +96,8 @@ func setPageHeaders(h http.Header, nonce string, t tenant.Tenant) {
 func csp(nonce, imgOrigin string) string {
 	var b strings.Builder
 	b.WriteString("default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
+	// The app's manifest and service worker come from this host only.
+	b.WriteString("; manifest-src 'self'; worker-src 'self'")
 	// Bootstrap Italia's stylesheet embeds an icon font as a data: URL.
 	b.WriteString("; font-src 'self' data:; img-src 'self' data:")
 	if imgOrigin != "" {

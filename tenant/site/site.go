@@ -30,6 +30,13 @@ type Options struct {
 	// templates again on every render, so that templates read from disk
 	// (os.DirFS) can be edited while the program runs.
 	Dev bool
+	// FetchLogo reads a Comune's logo given as an https URL, for the app
+	// icons; nil means such logos are not read and the icons show the
+	// drawn tile. Logos under /static/ are read from the embedded assets.
+	// The function must refuse private addresses (the URL is typed by a
+	// Comune's administrator) and bound the size, as PublicLogoFetcher()
+	// does; the site gives it a context with a timeout.
+	FetchLogo func(ctx context.Context, url string) ([]byte, error)
 }
 
 // Site is the HTTP frame shared by every web package: Host → Comune
@@ -44,6 +51,9 @@ type Site struct {
 	// own holds the templates of the pages the site serves itself
 	// (home, privacy, accessibility, legal notes, errors).
 	own *Templates
+	// fetchLogo and icons serve the app icons (icons.go).
+	fetchLogo func(ctx context.Context, url string) ([]byte, error)
+	icons     iconCache
 }
 
 // layoutFS holds the shared layout and the site's own pages.
@@ -70,6 +80,8 @@ func New(opts Options) (*Site, error) {
 		log:      logger.With("component", "site"),
 		dev:      opts.Dev,
 		assets:   a,
+
+		fetchLogo: opts.FetchLogo,
 	}
 	pages, err := fs.Sub(layoutFS, "templates/pages")
 	if err != nil {
@@ -83,11 +95,14 @@ func New(opts Options) (*Site, error) {
 
 // Routes mounts the static assets and the pages every Comune has: the home
 // page (its name and the link to booking), "/privacy", "/accessibilita"
-// and "/note-legali", plus "/" for every path no other route claims (the
-// 404 page in the Comune's layout). The pages need the Tenant middleware
-// around mux; without a Comune they answer with the neutral 404.
+// and "/note-legali", the app's "/manifest.webmanifest", "/icons/…",
+// "/sw.js" and "/offline" (pwa.go), plus "/" for every path no other
+// route claims (the 404 page in the Comune's layout). The pages need the
+// Tenant middleware around mux; without a Comune they answer with the
+// neutral 404.
 func (s *Site) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/", s.Static())
+	s.pwaRoutes(mux)
 	mux.HandleFunc("GET /{$}", s.page("home.html", "", nil))
 	mux.HandleFunc("GET /privacy", s.page("privacy.html", "Informativa sul trattamento dei dati personali", nil))
 	mux.HandleFunc("GET /accessibilita", s.page("accessibilita.html", "Dichiarazione di accessibilità", nil))

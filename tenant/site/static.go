@@ -16,11 +16,11 @@ import (
 	"time"
 )
 
-// staticFS holds the assets: our CSS and the vendored subset of
+// staticFS holds the assets: our CSS and scripts and the vendored subset of
 // bootstrap-italia (see static/vendor/update.sh; the script and the
 // checksums are not embedded).
 //
-//go:embed static/css static/vendor/bootstrap-italia
+//go:embed static/css static/js static/vendor/bootstrap-italia
 var staticFS embed.FS
 
 // contentTypes are the types of the assets by extension. They are fixed
