@@ -23,6 +23,7 @@ import (
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/push"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
@@ -308,7 +309,7 @@ type accessEnv struct {
 
 func newAccessEnv(t *testing.T) *accessEnv {
 	t.Helper()
-	node := clustertest.Node(t, tenant.Register, booking.Register, queue.Register, auth.Register)
+	node := clustertest.Node(t, tenant.Register, booking.Register, queue.Register, auth.Register, push.Register)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := defaultConfig()
@@ -325,7 +326,7 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	if _, err := tenants.Create(ctx, altamura); err != nil {
 		t.Fatalf("create altamura: %v", err)
 	}
-	handler, err := newHandler(cfg, runOptions{}, node, tenants, book, nil, clustertest.Logger(t))
+	handler, err := newHandler(cfg, runOptions{}, node, tenants, book, nil, &pushWiring{}, clustertest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,6 +43,7 @@ type Config struct {
 	SMTP      SMTPConfig      `toml:"smtp"`
 	Outbox    OutboxConfig    `toml:"outbox"`
 	Cluster   ClusterConfig   `toml:"cluster"`
+	Push      PushConfig      `toml:"push"`
 
 	// FaultInjection is set by the hidden flag --fault-injection of serve
 	// and demo, never by the file: tests only (admin_faults.go).
@@ -153,6 +154,7 @@ func defaultConfig() Config {
 			DialTimeout: mailer.DefaultDialTimeout,
 			Timeout:     mailer.DefaultTimeout,
 		},
+		Push: PushConfig{Enabled: true},
 		Outbox: OutboxConfig{
 			Backoff:     10 * time.Second,
 			MaxBackoff:  time.Hour,
@@ -184,7 +186,7 @@ func loadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: %s: unknown keys: %s", errConfig, path, strings.Join(keys, ", "))
 	}
 	base := filepath.Dir(path)
-	for _, p := range []*string{&cfg.DataDir, &cfg.SMTP.PasswordFile, &cfg.SMTP.CAFile} {
+	for _, p := range []*string{&cfg.DataDir, &cfg.SMTP.PasswordFile, &cfg.SMTP.CAFile, &cfg.Push.CAFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -282,6 +284,7 @@ func (c Config) Validate() error {
 		bad("outbox.parallel %d: want 1 to 256", o.Parallel)
 	}
 	c.Cluster.validate(bad)
+	c.Push.validate(bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", errConfig, errors.Join(errs...))
 	}

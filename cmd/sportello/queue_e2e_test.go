@@ -101,7 +101,9 @@ func TestQueueE2E(t *testing.T) {
 	for i := range ids {
 		ids[i], dirs[i], raftAddrs[i] = fmt.Sprintf("node%d", i+1), shortTempDir(t), freeAddr(t)
 	}
-	const proxied = "\n[http]\ntrust_proxy_headers = true\n"
+	// The citizens' browsers' push service, for the three followers.
+	pushes, pushConf := newQEPush(t)
+	proxied := "\n[http]\ntrust_proxy_headers = true\n" + pushConf
 	procs := make([]*proc, nodes)
 	procs[0] = startProc(t, dirs[0], "serve", "--config",
 		clusterNodeConfig(t, dirs[0], ids[0], raftAddrs[0], proxied+"\n[cluster]\ninit = true\nname = \"coda\"\n"))
@@ -332,6 +334,15 @@ func TestQueueE2E(t *testing.T) {
 		}
 		followers = append(followers, f)
 	}
+	// The same three ask for push notifications, through a third node;
+	// every node offers the one key the cluster made.
+	pushes.sameKey(t, procs, host)
+	for _, f := range followers {
+		n := (f.k.Node + 2) % nodes
+		pushes.subscribe(t, &qeClient{p: procs[n], c: citizenClients[n], host: host,
+			header: map[string]string{"X-Forwarded-For": fmt.Sprintf("198.51.100.%d", f.k.Citizen+1)}}, f.k)
+	}
+	step("followers subscribed to push")
 
 	// The operators start once the first appointments are due, so that
 	// the line holds due appointments, walk-ins and early appointments
@@ -530,6 +541,9 @@ func TestQueueE2E(t *testing.T) {
 		}
 		t.Logf("event stream of %s on %s, called from %s: %s", f.k.Number, ids[f.node], ids[c.Operator], qeEventSummary(f.events, labels))
 	}
+
+	pushes.check(t, byID, func(id string) string { return labels[callOf[id].Desk] })
+	step("pushes")
 
 	waitIdentical(t, 20*time.Second, procs...)
 	step("checks")

@@ -22,6 +22,7 @@ import (
 	bookingweb "github.com/sportello-virtuale/sportello/booking/web"
 	"github.com/sportello-virtuale/sportello/cluster"
 	mailer "github.com/sportello-virtuale/sportello/internal/mail"
+	"github.com/sportello-virtuale/sportello/push"
 	"github.com/sportello-virtuale/sportello/queue"
 	queueweb "github.com/sportello-virtuale/sportello/queue/web"
 	"github.com/sportello-virtuale/sportello/tenant"
@@ -128,6 +129,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	booking.Register(reg)
 	queue.Register(reg)
 	auth.Register(reg)
+	push.Register(reg)
 	probeRegister(reg) // only in the sportello_upgrade_probe test build
 
 	setup, err := prepareCluster(ctx, cfg)
@@ -172,6 +174,13 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		tenants.ReplyTo, time.Now, log.With("component", "mail")))
 	// The queue's "manca poco" and "è il tuo turno" emails (issue 5).
 	node.HandleOutbox(queue.OutboxKind, queue.EmailDeliverer(sender, cfg.Mail.DefaultFrom, time.Now, log.With("component", "mail")))
+	// Their Web Push twins, signed with the cluster's VAPID key.
+	pw := &pushWiring{}
+	pushDeliver, err := pw.deliverer(cfg, log.With("component", "push"))
+	if err != nil {
+		return err
+	}
+	node.HandleOutbox(queue.PushOutboxKind, pushDeliver)
 
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	err = setup.start(sctx, node, log)
@@ -196,7 +205,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		opts.demoAdminSecret = secret
 	}
 
-	handler, err := newHandler(cfg, opts, node, tenants, book, box, log)
+	handler, err := newHandler(cfg, opts, node, tenants, book, box, pw, log)
 	if err != nil {
 		return err
 	}
@@ -253,8 +262,10 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 // newHandler builds the HTTP handler of the node: /healthz and, in the
 // demo, the mailbox page on every host; everything else behind the tenant
 // middleware, which answers unknown hosts with the neutral 404.
-func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant.Registry, book *booking.Book, box *mailer.Mailbox, log *slog.Logger) (http.Handler, error) {
-	s, err := site.New(site.Options{Resolver: tenants, Logger: log})
+func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant.Registry, book *booking.Book, box *mailer.Mailbox, pw *pushWiring, log *slog.Logger) (http.Handler, error) {
+	// Logos at https addresses become the Comuni's app icons; the
+	// fetcher refuses private addresses after DNS.
+	s, err := site.New(site.Options{Resolver: tenants, Logger: log, FetchLogo: site.PublicLogoFetcher()})
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
@@ -280,12 +291,21 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	if err != nil {
 		return nil, err
 	}
+	lineQueue := queue.New(node, node.DB(), book, time.Now, rand.Reader)
+	lineQueue.PushPolicy = cfg.Push.policy()
+	keys := push.NewKeys(node, secrets, cfg.pushSubject())
+	pw.keys.Store(keys)
+	pw.queue.Store(lineQueue)
+	var pushKey func(context.Context) (string, error)
+	if cfg.Push.Enabled {
+		pushKey = keys.PublicKey
+	}
 	tenantMux := http.NewServeMux()
 	web.Routes(tenantMux)
 	// The virtual queue's public API (issue 5's first slice): its routes
 	// are more specific than booking/web's /api/v1/ fallback.
 	lines, err := queueweb.New(queueweb.Config{
-		Queue: queue.New(node, node.DB(), book, time.Now, rand.Reader), Site: s, Logger: log,
+		Queue: lineQueue, Site: s, Logger: log, PushKey: pushKey,
 		TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders, Changes: node,
 		RateLimit: queueweb.RateLimit{PerMinute: cfg.RateLimit.TicketsPerMinute, Burst: cfg.RateLimit.TicketsBurst,
 			MaxClients: cfg.RateLimit.MaxClients},

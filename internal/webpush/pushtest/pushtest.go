@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -83,6 +84,13 @@ func (r *Receiver) close() {
 	for _, c := range r.clients {
 		c.CloseIdleConnections()
 	}
+}
+
+// CertificatePEM is the receiver's certificate in PEM, for a client
+// that is not built by Client (a sportello process in an end-to-end
+// test, through its push.ca_file).
+func (r *Receiver) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.srv.Certificate().Raw})
 }
 
 // URL is the receiver's base URL ("https://127.0.0.1:port").
