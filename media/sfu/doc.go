@@ -1,0 +1,62 @@
+// Package sfu is the selective forwarding unit of the calls: rooms of up
+// to eight admitted participants (and a waiting room), the signalling
+// WebSocket protocol, and the RTP forwarding between pion peer
+// connections. It knows rooms by ID and participants as the web layer
+// (media/web) authenticated them; it must not import booking, queue or
+// the replicated state: whether a room may open, and who may join it, is
+// decided before Serve is called.
+//
+// Each participant has two peer connections: "pub" (the browser offers,
+// the SFU answers; the browser's camera, microphone and screen) and
+// "sub" (the SFU offers, the browser answers; everyone else's tracks).
+// DESIGN.md explains why and how renegotiation is serialised.
+//
+// # Protocol clarifications
+//
+// The protocol is the one in the session contract; these points are
+// what it leaves open, decided here:
+//
+//   - The SFU sends the SDP of an offer or answer before applying it
+//     locally, and its candidates afterwards, so a client always has the
+//     description before the candidates that belong to it. A client must
+//     likewise send its description before its candidates (the normal
+//     order after setLocalDescription).
+//   - Every SDP the SFU sends carries b=AS (kb/s) and b=TIAS (b/s) with
+//     MaxVideoBitrate in its video sections: in the pub answer this caps
+//     what the browser sends.
+//   - A "tracks" message precedes every sub offer and lists exactly the
+//     tracks that offer carries: {stream_id, track_id, participant,
+//     kind, source}. track_id (the msid track ID) is an addition. Audio
+//     and camera video of one published stream share a stream_id; a
+//     screen stream's ID begins "screen-", a camera's "cam-".
+//   - Participant objects carry "lobby": true for someone still waiting
+//     (only operators ever see them).
+//   - A lobby participant's welcome lists nobody; on admission it gets
+//     "admitted", then a "participant" "joined" for each one present.
+//     Lobby participants cannot offer media or chat (error
+//     "not_admitted"); a pub offer is accepted only once admitted.
+//   - Error codes: "bad_message", "bad_sdp", "forbidden", "not_admitted",
+//     "not_found", "not_waiting", "room_full", "lobby_full" (more than 16
+//     waiting), "chat_empty", "chat_too_long", "internal", "closed" (the
+//     SFU is shutting down). "room_full", "lobby_full" and "closed" at
+//     join are followed by the socket closing; at
+//     admit, "room_full" goes to the operator and the person keeps
+//     waiting.
+//   - A second socket with a participant ID already in the room replaces
+//     the first (which gets "ended" {reason: "replaced"} and is closed)
+//     and inherits its admission; the others get "participant" "updated", not "left" and
+//     "joined", and new tracks follow in a new sub offer.
+//   - "ended" {reason}: "operator" when an operator sent end, the
+//     reason given to End, "shutdown" when the SFU closes, "replaced"
+//     when another socket took over the participant.
+//   - "chat" "at" is RFC 3339 UTC with fractional seconds.
+//   - The browser restarts the pub side with an offer made with
+//     iceRestart (a new ICE ufrag); the SFU answers and sends a sub offer
+//     with fresh ICE credentials once no other sub offer is in flight.
+//     The SFU also restarts the sub side by itself when its ICE fails.
+//   - A client that makes a new pub connection (new DTLS fingerprint)
+//     on the same socket gets a fresh one on the SFU side; a new sub
+//     connection needs a new socket (the SFU keeps offering on the old).
+//   - Frames are JSON text, at most 64 KiB; the SFU pings every 20 s and
+//     drops a socket that does not answer in 15 s.
+package sfu

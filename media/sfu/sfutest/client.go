@@ -1,0 +1,457 @@
+// Package sfutest is a Go participant that speaks the SFU's signalling
+// protocol over a real WebSocket, playing the browser's role in the
+// SFU's tests and in cmd/sfubench: it publishes generated VP8 and Opus
+// (payloads that are not real pictures or sound: the SFU forwards RTP
+// without decoding it) and counts the RTP it receives.
+package sfutest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+)
+
+// Message is one server message, decoded.
+type Message map[string]any
+
+// Type is the message's "type".
+func (m Message) Type() string { s, _ := m["type"].(string); return s }
+
+// Str returns a string field.
+func (m Message) Str(k string) string { s, _ := m[k].(string); return s }
+
+// Client is one participant. Its methods are safe for concurrent use.
+type Client struct {
+	conn *websocket.Conn
+	api  *webrtc.API
+
+	msgs chan Message
+	done chan struct{}
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	pub, sub *webrtc.PeerConnection
+	closed   bool
+	streams  map[string]bool // sub stream IDs that produced RTP
+
+	audio, video atomic.Uint64 // RTP packets received on the sub connection
+	sent         atomic.Uint64 // RTP packets sent
+	plis, rembs  atomic.Uint64 // feedback received on the pub connection
+	lastREMB     atomic.Uint64 // bits per second
+	breakAnswer  atomic.Bool   // answer the next sub offer with garbage
+	videoSSRCs   []uint32      // received video, guarded by mu
+}
+
+// LastREMB returns the bitrate of the last REMB the publisher received.
+func (c *Client) LastREMB() uint64 { return c.lastREMB.Load() }
+
+// SendREMB reports a downlink estimate of bps on the sub connection,
+// for all the video received, as a browser does.
+func (c *Client) SendREMB(bps float64) error {
+	c.mu.Lock()
+	sub, ssrcs := c.sub, append([]uint32(nil), c.videoSSRCs...)
+	c.mu.Unlock()
+	if sub == nil || len(ssrcs) == 0 {
+		return errors.New("sfutest: no video received")
+	}
+	return sub.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(bps), SSRCs: ssrcs}})
+}
+
+// Dial connects to url (ws://…) and starts reading messages.
+func Dial(ctx context.Context, url string) (*Client, error) {
+	conn, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadLimit(1 << 20)
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	// Stale candidates after an ICE restart are expected; pion's
+	// complaints about them would only clutter test output.
+	lf := logging.NewDefaultLoggerFactory()
+	lf.DefaultLogLevel = logging.LogLevelDisabled
+	se.LoggerFactory = lf
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	c := &Client{
+		conn:    conn,
+		api:     webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)),
+		msgs:    make(chan Message, 1024),
+		done:    make(chan struct{}),
+		streams: map[string]bool{},
+	}
+	c.wg.Add(1)
+	go c.readLoop()
+	return c, nil
+}
+
+// Send sends one message.
+func (c *Client) Send(ctx context.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.conn.Write(ctx, websocket.MessageText, b)
+}
+
+// Next returns the next message of one of the given types (any type if
+// none), dropping the others; an error once the socket closed.
+func (c *Client) Next(ctx context.Context, types ...string) (Message, error) {
+	for {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok {
+				return nil, errors.New("sfutest: socket closed")
+			}
+			if len(types) == 0 {
+				return m, nil
+			}
+			for _, t := range types {
+				if m.Type() == t {
+					return m, nil
+				}
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// Done is closed when the socket has closed.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Received returns the RTP packets received so far.
+func (c *Client) Received() (audio, video uint64) { return c.audio.Load(), c.video.Load() }
+
+// Sent returns the RTP packets published so far.
+func (c *Client) Sent() uint64 { return c.sent.Load() }
+
+// Feedback returns the PLIs and REMBs the publisher received.
+func (c *Client) Feedback() (plis, rembs uint64) { return c.plis.Load(), c.rembs.Load() }
+
+// Streams returns the sub stream IDs that produced RTP.
+func (c *Client) Streams() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var s []string
+	for id := range c.streams {
+		s = append(s, id)
+	}
+	return s
+}
+
+func (c *Client) readLoop() {
+	defer c.wg.Done()
+	defer close(c.done)
+	defer close(c.msgs)
+	for {
+		_, b, err := c.conn.Read(context.Background())
+		if err != nil {
+			return
+		}
+		var m Message
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		switch m.Type() {
+		case "offer":
+			c.onOffer(m.Str("sdp"))
+		case "answer":
+			c.mu.Lock()
+			if c.pub != nil {
+				_ = c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.Str("sdp")})
+			}
+			c.mu.Unlock()
+		case "candidate":
+			raw, _ := json.Marshal(m["candidate"])
+			var ci webrtc.ICECandidateInit
+			if json.Unmarshal(raw, &ci) == nil {
+				c.mu.Lock()
+				pc := c.sub
+				if m.Str("pc") == "pub" {
+					pc = c.pub
+				}
+				if pc != nil {
+					_ = pc.AddICECandidate(ci)
+				}
+				c.mu.Unlock()
+			}
+		}
+		select {
+		case c.msgs <- m:
+		default: // a test that does not read its messages loses the oldest ones' successors
+		}
+	}
+}
+
+func (c *Client) newPC(name string) (*webrtc.PeerConnection, error) {
+	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand == nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = c.Send(ctx, map[string]any{"type": "candidate", "pc": name, "candidate": cand.ToJSON()})
+	})
+	return pc, nil
+}
+
+// onOffer answers a sub offer, creating the sub connection the first
+// time; it runs on the read loop, so offers are answered in order.
+func (c *Client) onOffer(sdp string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if c.sub == nil {
+		pc, err := c.newPC("sub")
+		if err != nil {
+			return
+		}
+		pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+			counter := &c.audio
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				counter = &c.video
+			}
+			c.mu.Lock()
+			c.streams[tr.StreamID()] = true
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				c.videoSSRCs = append(c.videoSSRCs, uint32(tr.SSRC()))
+			}
+			c.mu.Unlock()
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := tr.Read(buf); err != nil {
+					return
+				}
+				counter.Add(1)
+			}
+		})
+		c.sub = pc
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c.breakAnswer.CompareAndSwap(true, false) {
+		// A broken answer first; the real one follows.
+		_ = c.Send(ctx, map[string]any{"type": "answer", "pc": "sub", "sdp": "v=0\r\n"})
+	}
+	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return
+	}
+	answer, err := c.sub.CreateAnswer(nil)
+	if err != nil {
+		return
+	}
+	_ = c.Send(ctx, map[string]any{"type": "answer", "pc": "sub", "sdp": answer.SDP})
+	_ = c.sub.SetLocalDescription(answer)
+}
+
+// BreakNextAnswer makes the client send an SDP the SFU must refuse
+// before its real answer to the next sub offer.
+func (c *Client) BreakNextAnswer() { c.breakAnswer.Store(true) }
+
+// Media says what Publish sends.
+type Media struct {
+	Audio, Video, Screen bool
+	// VideoFrame is the size of one generated video frame in bytes
+	// (default 3000: about 720 kb/s at 30 frames a second).
+	VideoFrame int
+}
+
+// Publish creates the pub connection, offers it and sends generated
+// media in real time until Close.
+func (c *Client) Publish(ctx context.Context, m Media) error {
+	c.mu.Lock()
+	if c.pub != nil {
+		c.mu.Unlock()
+		return errors.New("sfutest: already publishing")
+	}
+	pc, err := c.newPC("pub")
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	c.pub = pc
+	c.mu.Unlock()
+	type feed struct {
+		track *webrtc.TrackLocalStaticSample
+		every time.Duration
+		size  int
+	}
+	var feeds []feed
+	add := func(mime, id, stream string, every time.Duration, size int) error {
+		tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, id, stream)
+		if err != nil {
+			return err
+		}
+		sender, err := pc.AddTrack(tr)
+		if err != nil {
+			return err
+		}
+		c.wg.Add(1)
+		go c.readFeedback(sender)
+		feeds = append(feeds, feed{tr, every, size})
+		return nil
+	}
+	if m.VideoFrame <= 0 {
+		m.VideoFrame = 3000
+	}
+	if m.Audio {
+		if err := add(webrtc.MimeTypeOpus, "mic", "cam-main", 20*time.Millisecond, 80); err != nil {
+			return err
+		}
+	}
+	if m.Video {
+		if err := add(webrtc.MimeTypeVP8, "camera", "cam-main", 33*time.Millisecond, m.VideoFrame); err != nil {
+			return err
+		}
+	}
+	if m.Screen {
+		if err := add(webrtc.MimeTypeVP8, "screen", "screen-main", 100*time.Millisecond, m.VideoFrame); err != nil {
+			return err
+		}
+	}
+	if err := c.offer(ctx, pc, nil); err != nil {
+		return err
+	}
+	for _, f := range feeds {
+		c.wg.Add(1)
+		go c.feed(f.track, f.every, f.size)
+	}
+	return nil
+}
+
+// RestartICE sends a new pub offer with fresh ICE credentials, as a
+// browser does after a network change.
+func (c *Client) RestartICE(ctx context.Context) error {
+	c.mu.Lock()
+	pc := c.pub
+	c.mu.Unlock()
+	if pc == nil {
+		return errors.New("sfutest: not publishing")
+	}
+	return c.offer(ctx, pc, &webrtc.OfferOptions{ICERestart: true})
+}
+
+// offer sends a pub offer. The offer goes out before SetLocalDescription
+// so no candidate precedes it; c.mu keeps the read loop from applying
+// the answer before SetLocalDescription has run.
+func (c *Client) offer(ctx context.Context, pc *webrtc.PeerConnection, opts *webrtc.OfferOptions) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	offer, err := pc.CreateOffer(opts)
+	if err != nil {
+		return err
+	}
+	if err := c.Send(ctx, map[string]any{"type": "offer", "pc": "pub", "sdp": offer.SDP}); err != nil {
+		return err
+	}
+	return pc.SetLocalDescription(offer)
+}
+
+func (c *Client) readFeedback(s *webrtc.RTPSender) {
+	defer c.wg.Done()
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication:
+				c.plis.Add(1)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				c.rembs.Add(1)
+				c.lastREMB.Store(uint64(p.Bitrate))
+			}
+		}
+	}
+}
+
+// feed writes one generated frame every interval. The bytes vary so
+// that nothing along the way can mistake them for padding.
+func (c *Client) feed(tr *webrtc.TrackLocalStaticSample, every time.Duration, size int) {
+	defer c.wg.Done()
+	frame := make([]byte, size)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	// pion's VP8 payloader puts 1187 bytes in a packet (MTU 1200 less
+	// the RTP and VP8 headers); an Opus frame is one packet.
+	perFrame := uint64(1)
+	if tr.Kind() == webrtc.RTPCodecTypeVideo {
+		perFrame = uint64((size + 1186) / 1187)
+	}
+	for n := 0; ; n++ {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		for i := range frame {
+			frame[i] = byte(n + i)
+		}
+		if err := tr.WriteSample(media.Sample{Data: frame, Duration: every}); err != nil {
+			return
+		}
+		c.sent.Add(perFrame)
+	}
+}
+
+// DropMedia closes both peer connections but keeps the socket, as a
+// browser whose network died would.
+func (c *Client) DropMedia() {
+	c.mu.Lock()
+	pub, sub := c.pub, c.sub
+	c.mu.Unlock()
+	if pub != nil {
+		_ = pub.Close()
+	}
+	if sub != nil {
+		_ = sub.Close()
+	}
+}
+
+// Close closes the socket and the peer connections and waits for the
+// client's goroutines.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	pub, sub := c.pub, c.sub
+	c.mu.Unlock()
+	err := c.conn.Close(websocket.StatusNormalClosure, "bye")
+	if pub != nil {
+		_ = pub.Close()
+	}
+	if sub != nil {
+		_ = sub.Close()
+	}
+	c.wg.Wait()
+	// Closing a socket the server already closed is not a failure.
+	_ = err
+	return nil
+}
