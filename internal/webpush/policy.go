@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sportello-virtuale/sportello/internal/netguard"
 )
 
 // MaxEndpoint is the longest endpoint URL accepted. The browsers' are
@@ -145,45 +147,12 @@ func decodeB64(s string) ([]byte, error) {
 // b64 encodes base64url without padding.
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-// forbiddenPrefixes are the special-purpose ranges netip's predicates do
-// not name: none of them is a push service, several reach inside a
-// network (carrier-grade NAT, NAT64 towards private IPv4, 6to4).
-var forbiddenPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("2002::/16"),
-	netip.MustParsePrefix("100::/64"),
-}
-
 // AddressAllowed reports whether a push request may connect to ip
 // under the policy: with AllowPrivate always, otherwise only to a global
 // unicast address outside the private and special-purpose ranges
 // (IPv4-mapped IPv6 addresses are judged as the IPv4 address they map).
 func (p EndpointPolicy) AddressAllowed(ip netip.Addr) bool {
-	if p.AllowPrivate {
-		return true
-	}
-	ip = ip.Unmap()
-	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsUnspecified() ||
-		ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() ||
-		ip.IsMulticast() || !ip.IsGlobalUnicast() {
-		return false
-	}
-	for _, pr := range forbiddenPrefixes {
-		if pr.Contains(ip) {
-			return false
-		}
-	}
-	return true
+	return p.AllowPrivate || !netguard.Internal(ip)
 }
 
 // control is the dialer's last word: it runs after name resolution, on

@@ -278,12 +278,12 @@ func TestPeerFilter(t *testing.T) {
 		})
 	}
 	// One forbidden peer among allowed ones refuses the whole request.
-	mixed := []netip.Addr{netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("10.0.0.1")}
+	mixed := []netip.Addr{netip.MustParseAddr("151.101.1.141"), netip.MustParseAddr("10.0.0.1")}
 	if code := request(t, c, udp, user, pass, stun.MethodCreatePermission, mixed...); code != 403 {
 		t.Errorf("CreatePermission to %v: code %d, want 403", mixed, code)
 	}
 	// A public peer is allowed (no packet is sent to it).
-	public := netip.MustParseAddr("203.0.113.5")
+	public := netip.MustParseAddr("151.101.1.140")
 	if err := c.CreatePermission(&net.UDPAddr{IP: public.AsSlice(), Port: 5000}); err != nil {
 		t.Errorf("CreatePermission to %s: %v, want allowed", public, err)
 	}

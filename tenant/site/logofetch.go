@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"syscall"
 	"time"
+
+	"github.com/sportello-virtuale/sportello/internal/netguard"
 )
 
 // PublicLogoFetcher returns a function for Options.FetchLogo that reads a
@@ -95,34 +97,5 @@ func newLogoFetcher(allowPrivate bool, tlsConfig *tls.Config) func(ctx context.C
 	}
 }
 
-// nonPublic are the ranges that netip's predicates do not name but that no
-// public web server lives in: shared address space (CGNAT), IETF protocol
-// assignments, benchmarking, documentation, reserved, and NAT64's
-// well-known prefix (which would reach IPv4 addresses behind it).
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("2001:db8::/32"),
-}
-
-// publicAddr reports whether ip is a global unicast address outside the
-// private and special ranges.
-func publicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
-}
+// publicAddr reports whether ip is a public address (netguard).
+func publicAddr(ip netip.Addr) bool { return !netguard.Internal(ip) }
