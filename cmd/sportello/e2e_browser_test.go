@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,32 +19,13 @@ import (
 
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/internal/oidctest"
+
+	"github.com/sportello-virtuale/sportello/internal/browsertest"
 )
 
-// requireBrowserEnv, when set, turns a missing Chromium into a failure:
-// CI sets it, so that the browser test cannot pass by being skipped.
-const requireBrowserEnv = "SPORTELLO_REQUIRE_BROWSER"
-
-// findChromium returns the path of a Chromium (or Chrome) binary, or
-// skips the test when there is none and requireBrowserEnv is not set.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SPORTELLO_CHROMIUM"); p != "" {
-		return p
-	}
-	names := []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome", "headless-shell"}
-	for _, name := range names {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no Chromium found (looked on PATH for " + strings.Join(names, ", ") + ", and at $SPORTELLO_CHROMIUM)"
-	if os.Getenv(requireBrowserEnv) != "" {
-		t.Fatalf("%s, and %s is set: install Chromium (apt-get install chromium)", msg, requireBrowserEnv)
-	}
-	t.Skipf("%s: browser test skipped; set %s=1 to make this a failure", msg, requireBrowserEnv)
-	return ""
-}
+// findChromium returns the path of a Chromium binary, or skips the test
+// without one (fails it in CI).
+func findChromium(t *testing.T) string { return browsertest.Chromium(t) }
 
 // providerCert returns the TLS certificate the provider serves, in PEM,
 // and the base64 SHA-256 of its public key (what Chromium's

@@ -26,40 +26,18 @@ import (
 	"github.com/sportello-virtuale/sportello/media/docs"
 	"github.com/sportello-virtuale/sportello/media/sfu"
 	"github.com/sportello-virtuale/sportello/media/turn"
-)
 
-// requireBrowserEnv, when set, turns a missing Chromium (or a missing
-// network namespace) into a failure: CI sets it, so that the browser
-// test cannot pass by being skipped.
-const requireBrowserEnv = "SPORTELLO_REQUIRE_BROWSER"
+	"github.com/sportello-virtuale/sportello/internal/browsertest"
+)
 
 // netnsEnv marks the test process that runs inside the private network
 // namespace: the outer test re-executes itself with it set.
 const netnsEnv = "SPORTELLO_MEDIA_NETNS"
 
-// chromium returns a Chromium binary, or skips the test without one
-// (unless requireBrowserEnv is set).
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SPORTELLO_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	skipOrFail(t, "no Chromium found")
-	return ""
-}
+// chromium returns a Chromium binary, or skips the test without one.
+func chromium(t *testing.T) string { return browsertest.Chromium(t) }
 
-func skipOrFail(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv(requireBrowserEnv) != "" {
-		t.Fatalf("%s, and %s is set", why, requireBrowserEnv)
-	}
-	t.Skipf("%s: browser test skipped (set %s=1 to make this a failure)", why, requireBrowserEnv)
-}
+func skipOrFail(t *testing.T, why string) { browsertest.SkipOrFail(t, why) }
 
 // inNetns runs the test named name again, in this binary, inside a new
 // network namespace (unshare -n as root, unshare -rn otherwise) and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,26 +12,12 @@ import (
 
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/queue"
+
+	"github.com/sportello-virtuale/sportello/internal/browsertest"
 )
 
-// chromium returns a Chromium binary, or skips the test without one
-// (unless SPORTELLO_REQUIRE_BROWSER is set, as in CI).
-func chromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SPORTELLO_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("SPORTELLO_REQUIRE_BROWSER") != "" {
-		t.Fatal("no Chromium found and SPORTELLO_REQUIRE_BROWSER is set")
-	}
-	t.Skip("no Chromium found: browser test skipped")
-	return ""
-}
+// chromium returns a Chromium binary, or skips the test without one.
+func chromium(t *testing.T) string { return browsertest.Chromium(t) }
 
 // TestBrowserTicketPageFollowsTheCall: a citizen's ticket page, open in
 // headless Chromium on a follower, shows "È il tuo turno: sportello 4"

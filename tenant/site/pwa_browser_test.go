@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,26 +22,12 @@ import (
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
+
+	"github.com/sportello-virtuale/sportello/internal/browsertest"
 )
 
-// chromiumBin returns a Chromium binary, or skips the test without one
-// (unless SPORTELLO_REQUIRE_BROWSER is set, as in CI).
-func chromiumBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("SPORTELLO_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("SPORTELLO_REQUIRE_BROWSER") != "" {
-		t.Fatal("no Chromium found and SPORTELLO_REQUIRE_BROWSER is set")
-	}
-	t.Skip("no Chromium found: browser test skipped")
-	return ""
-}
+// chromiumBin returns a Chromium binary, or skips the test without one.
+func chromiumBin(t *testing.T) string { return browsertest.Chromium(t) }
 
 // TestBrowserPWA runs the app in headless Chromium on http://127.0.0.1
 // (a secure context, as service workers need): the page registers the
