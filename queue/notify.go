@@ -136,8 +136,7 @@ func notifyLine(tx *sql.Tx, cmd cluster.Command, t tenant.ID, officeID, day stri
 	if err != nil || len(rows) == 0 {
 		return err
 	}
-	var cfg *OfficeConfig
-	var line map[string]int
+	lw := &lineWatch{tx: tx, cmd: cmd, t: t, officeID: officeID, day: day}
 	for _, r := range rows {
 		k := r.k
 		if !activeState(k.State) || k.Day < day {
@@ -149,11 +148,15 @@ func notifyLine(tx *sql.Tx, cmd cluster.Command, t tenant.ID, officeID, day stri
 		if k.OfficeID != officeID || k.Day != day {
 			continue
 		}
-		switch {
-		case k.State == Called && r.calledSent != unixOf(k.Called):
+		d, err := lw.due(k, r.nearSent, r.calledSent)
+		if err != nil {
+			return err
+		}
+		switch d.kind {
+		case noticeCalled:
 			n := r.notice(noticeCalled, cmd)
 			n.Desk, n.Recall = deskLabel(ctx, tx, t, k.Desk), k.Recalls > 0
-			n.Key = noticeKey(t, k.ID, noticeCalled, strconv.FormatInt(unixOf(k.Called), 10))
+			n.Key = noticeKey(t, k.ID, noticeCalled, d.instance)
 			if err := enqueueNotice(tx, cmd, n); err != nil {
 				return err
 			}
@@ -161,40 +164,14 @@ func notifyLine(tx *sql.Tx, cmd cluster.Command, t tenant.ID, officeID, day stri
 				WHERE tenant = ? AND ticket_id = ?`, unixOf(k.Called), nearEpoch(k), t, k.ID); err != nil {
 				return fmt.Errorf("record call email of %s: %w", k.Number, err)
 			}
-		case k.State == Waiting && r.nearSent != nearEpoch(k):
-			if cfg == nil {
-				c, err := loadConfig(ctx, tx, t, officeID)
-				if err != nil {
+		case noticeNear:
+			if !d.quiet {
+				n := r.notice(noticeNear, cmd)
+				n.Position = d.pos
+				n.Key = noticeKey(t, k.ID, noticeNear, d.instance)
+				if err := enqueueNotice(tx, cmd, n); err != nil {
 					return err
 				}
-				cfg = &c
-			}
-			if cfg.NotifyAhead <= 0 {
-				continue
-			}
-			if line == nil {
-				if line, err = positions(ctx, tx, t, officeID, day, cmd.Time); err != nil {
-					return err
-				}
-			}
-			pos, ok := line[k.ID]
-			if !ok || pos > cfg.NotifyAhead {
-				continue
-			}
-			if justTransferred(cmd, k) {
-				// Like a take that close: the operator who sent the citizen
-				// back to the line just said so face to face.
-				if _, err := tx.ExecContext(ctx, `UPDATE queue_notify SET near_sent = ? WHERE tenant = ? AND ticket_id = ?`,
-					nearEpoch(k), t, k.ID); err != nil {
-					return fmt.Errorf("record near email of %s: %w", k.Number, err)
-				}
-				continue
-			}
-			n := r.notice(noticeNear, cmd)
-			n.Position = pos
-			n.Key = noticeKey(t, k.ID, noticeNear, strconv.FormatInt(nearEpoch(k), 10))
-			if err := enqueueNotice(tx, cmd, n); err != nil {
-				return err
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE queue_notify SET near_sent = ? WHERE tenant = ? AND ticket_id = ?`,
 				nearEpoch(k), t, k.ID); err != nil {
@@ -203,6 +180,67 @@ func notifyLine(tx *sql.Tx, cmd cluster.Command, t tenant.ID, officeID, day stri
 		}
 	}
 	return nil
+}
+
+// lineWatch decides, for one command's line (tenant, office, day), which
+// notice each ticket is due: the rule the emails and the pushes share. It
+// reads the office's settings and the positions at most once, and only
+// when a waiting ticket may be near.
+type lineWatch struct {
+	tx       *sql.Tx
+	cmd      cluster.Command
+	t        tenant.ID
+	officeID string
+	day      string
+	cfg      *OfficeConfig
+	line     map[string]int
+}
+
+// dueNotice is lineWatch.due's answer: kind "" for nothing; instance
+// names the event (the call's time, or the line's nearEpoch) for the
+// outbox key; quiet says to record the notice as given without sending
+// it (a citizen the operator just sent back to the line heard it face to
+// face).
+type dueNotice struct {
+	kind     noticeKind
+	pos      int
+	instance string
+	quiet    bool
+}
+
+// due returns the notice ticket k (of the watched line, active) is due,
+// given the call time and line of the last notices queued for it.
+func (w *lineWatch) due(k Ticket, nearSent, calledSent int64) (dueNotice, error) {
+	switch {
+	case k.State == Called && calledSent != unixOf(k.Called):
+		return dueNotice{kind: noticeCalled, instance: strconv.FormatInt(unixOf(k.Called), 10)}, nil
+	case k.State == Waiting && nearSent != nearEpoch(k):
+		ctx := context.Background()
+		if w.cfg == nil {
+			c, err := loadConfig(ctx, w.tx, w.t, w.officeID)
+			if err != nil {
+				return dueNotice{}, err
+			}
+			w.cfg = &c
+		}
+		if w.cfg.NotifyAhead <= 0 {
+			return dueNotice{}, nil
+		}
+		if w.line == nil {
+			line, err := positions(ctx, w.tx, w.t, w.officeID, w.day, w.cmd.Time)
+			if err != nil {
+				return dueNotice{}, err
+			}
+			w.line = line
+		}
+		pos, ok := w.line[k.ID]
+		if !ok || pos > w.cfg.NotifyAhead {
+			return dueNotice{}, nil
+		}
+		return dueNotice{kind: noticeNear, pos: pos, instance: strconv.FormatInt(nearEpoch(k), 10),
+			quiet: justTransferred(w.cmd, k)}, nil
+	}
+	return dueNotice{}, nil
 }
 
 // nearEpoch names the line a ticket waits in for the "manca poco" email:

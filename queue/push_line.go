@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
@@ -76,8 +75,7 @@ func pushLine(tx *sql.Tx, cmd cluster.Command, t tenant.ID, officeID, day string
 	if err != nil || len(rows) == 0 {
 		return err
 	}
-	var cfg *OfficeConfig
-	var line map[string]int
+	lw := &lineWatch{tx: tx, cmd: cmd, t: t, officeID: officeID, day: day}
 	for _, r := range rows {
 		k := r.k
 		if !activeState(k.State) || k.Day < day {
@@ -89,40 +87,25 @@ func pushLine(tx *sql.Tx, cmd cluster.Command, t tenant.ID, officeID, day string
 		if k.OfficeID != officeID || k.Day != day {
 			continue
 		}
-		switch {
-		case k.State == Called && r.calledSent != unixOf(k.Called):
+		d, err := lw.due(k, r.nearSent, r.calledSent)
+		if err != nil {
+			return err
+		}
+		switch d.kind {
+		case noticeCalled:
 			n := notice{Kind: noticeCalled, Lang: r.lang, Number: k.Number, Desk: deskLabel(ctx, tx, t, k.Desk), Recall: k.Recalls > 0}
-			if err := enqueuePush(tx, cmd, r, n, strconv.FormatInt(unixOf(k.Called), 10)); err != nil {
+			if err := enqueuePush(tx, cmd, r, n, d.instance); err != nil {
 				return err
 			}
 			if err := markPush(tx, r, "called_sent = ?, near_sent = ?", unixOf(k.Called), nearEpoch(k)); err != nil {
 				return err
 			}
-		case k.State == Waiting && r.nearSent != nearEpoch(k):
-			if cfg == nil {
-				c, err := loadConfig(ctx, tx, t, officeID)
-				if err != nil {
-					return err
-				}
-				cfg = &c
-			}
-			if cfg.NotifyAhead <= 0 {
-				continue
-			}
-			if line == nil {
-				if line, err = positions(ctx, tx, t, officeID, day, cmd.Time); err != nil {
-					return err
-				}
-			}
-			pos, ok := line[k.ID]
-			if !ok || pos > cfg.NotifyAhead {
-				continue
-			}
-			if !justTransferred(cmd, k) {
+		case noticeNear:
+			if !d.quiet {
 				// A citizen just sent back to the line heard it from the
 				// operator: only the marker moves, as for the email.
-				n := notice{Kind: noticeNear, Lang: r.lang, Number: k.Number, Position: pos}
-				if err := enqueuePush(tx, cmd, r, n, strconv.FormatInt(nearEpoch(k), 10)); err != nil {
+				n := notice{Kind: noticeNear, Lang: r.lang, Number: k.Number, Position: d.pos}
+				if err := enqueuePush(tx, cmd, r, n, d.instance); err != nil {
 					return err
 				}
 			}
