@@ -54,6 +54,7 @@ type Node struct {
 	removed removedCache // removed nodes, for the TLS peer check (admission.go)
 	batch   *batcher     // puts concurrent commands into shared entries (batcher.go)
 	gate    gateCache    // the version gate's positive answers (gate.go)
+	fwd     httpForward  // the handler of forwarded HTTP requests (httpfwd.go)
 	// auditPruned is when (this node's clock, Unix ns) it last proposed
 	// an audit prune (audit.go).
 	auditPruned atomic.Int64
@@ -210,7 +211,7 @@ func (n *Node) startRaft() (*raft.Raft, error) {
 	}
 	n.started = true
 	hlog := newRaftLogger(n.log)
-	stream, err := newStreamLayer(n.cfg.RaftAddr, n.cfg.AdvertiseAddr, n.cfg.Identity, n.log, n.serveRPC, n.serveJoin, n.peerCheck, n.cfg.FaultInjection)
+	stream, err := newStreamLayer(n.cfg.RaftAddr, n.cfg.AdvertiseAddr, n.cfg.Identity, n.log, n.serveRPC, n.serveJoin, n.serveForwarded, n.peerCheck, n.cfg.FaultInjection)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: listen on %s: %w", n.cfg.RaftAddr, err)
 	}

@@ -21,6 +21,7 @@ const (
 	tagRaft byte = 1 // raft's NetworkTransport protocol
 	tagRPC  byte = 2 // forwarding and membership requests (rpc.go)
 	tagJoin byte = 3 // a joining node's request (join.go); the only tag allowed without a client certificate
+	tagHTTP byte = 4 // one forwarded HTTP request (httpfwd.go)
 )
 
 // handshakeTimeout bounds the TLS handshake and the tag byte of an
@@ -49,6 +50,7 @@ type streamLayer struct {
 	log       *slog.Logger
 	serveRPC  func(net.Conn)
 	serveJoin func(net.Conn)
+	serveHTTP func(net.Conn)
 	peerCheck func(nodeID string, cert *x509.Certificate) error
 
 	raftCh  chan net.Conn
@@ -57,7 +59,7 @@ type streamLayer struct {
 
 	mu     sync.Mutex
 	closed bool
-	conns  map[net.Conn]struct{} // open RPC server connections
+	conns  map[net.Conn]struct{} // open RPC and forwarded-HTTP connections
 
 	faults faultState // Node.Partition's cut peers and open connections (faults.go)
 }
@@ -70,7 +72,7 @@ type streamLayer struct {
 // removed nodes, on both the listener and the dialler, after the fault
 // injection's partition (faults.go), which is checked and tracked only
 // with faultInjection.
-func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logger, serveRPC, serveJoin func(net.Conn),
+func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logger, serveRPC, serveJoin, serveHTTP func(net.Conn),
 	peerCheck func(nodeID string, cert *x509.Certificate) error, faultInjection bool) (*streamLayer, error) {
 	ln, err := net.Listen("tcp", bindAddr)
 	if err != nil {
@@ -94,6 +96,7 @@ func newStreamLayer(bindAddr, advertise string, id *pki.Identity, log *slog.Logg
 		log:       log,
 		serveRPC:  serveRPC,
 		serveJoin: serveJoin,
+		serveHTTP: serveHTTP,
 		peerCheck: peerCheck,
 		raftCh:    make(chan net.Conn),
 		closing:   make(chan struct{}),
@@ -182,12 +185,16 @@ func (s *streamLayer) handle(raw net.Conn) {
 		case <-s.closing:
 			c.Close()
 		}
-	case tagRPC:
+	case tagRPC, tagHTTP:
 		if !s.track(c) {
 			c.Close()
 			return
 		}
 		defer s.untrack(c)
+		if tag[0] == tagHTTP {
+			s.serveHTTP(c)
+			return
+		}
 		s.serveRPC(c)
 	case tagJoin:
 		if s.serveJoin == nil || !s.track(c) {
