@@ -40,7 +40,9 @@
 // breadcrumbs; it starts with the page's <h1>) and may define "title" (the
 // <title> text), "head" (extra elements in <head>) and "scripts" (extra
 // elements at the end of <body>, e.g. <script src="{{static "..."}}" defer>;
-// pages must work without them). Inline elements need nonce="{{.Nonce}}".
+// pages must work without them). Scripts are files only: the policy has
+// no nonce for scripts, so an inline <script> or an onclick= never runs.
+// An inline <style> needs nonce="{{.Nonce}}".
 // The only script the layout loads is static/js/sw-register.js, on
 // citizen pages (see PWA); no page needs it.
 //
@@ -128,11 +130,21 @@
 // # Security
 //
 // Every page has X-Content-Type-Options: nosniff, Referrer-Policy:
-// same-origin, X-Frame-Options: DENY and a Content-Security-Policy with
-// default-src 'self', frame-ancestors 'none', manifest-src and worker-src
-// 'self', and a per-request nonce for inline styles and scripts. A handler that needs another policy sets the
-// header before Render, keeping Nonce(r.Context()). The site sets no
-// cookies. The Comune's primary colour reaches the page only as CSS built
+// same-origin, X-Frame-Options: DENY, Cross-Origin-Opener-Policy, a
+// Permissions-Policy that denies camera, microphone, screen capture,
+// geolocation, payment, USB and the like (call pages, under /chiamata/
+// and /gestione/chiamate/, may use the first three) and a
+// Content-Security-Policy with default-src 'self', frame-ancestors
+// 'none', manifest-src and worker-src 'self', script-src 'self' and a
+// per-request nonce for inline styles. Over TLS every answer carries
+// Strict-Transport-Security (one year; with includeSubDomains on hosts
+// under the base domain only). A handler that needs another policy sets
+// the header before Render, keeping Nonce(r.Context()) in style-src. The
+// site sets no cookies.
+//
+// RedirectHTTPS is the handler of the plain-HTTP port: it sends known
+// hosts to https with 308, answers unknown ones with the neutral 404, and
+// hands ACME HTTP-01 challenges to the certificate manager. The Comune's primary colour reaches the page only as CSS built
 // from a validated #rrggbb, darkened when needed to keep WCAG AA contrast
 // with white text.
 package site
