@@ -42,6 +42,12 @@
 //     join are followed by the socket closing; at
 //     admit, "room_full" goes to the operator and the person keeps
 //     waiting.
+//   - The room remembers the operators' decisions by participant ID for
+//     its lifetime: until it ends (an operator's end, or End) or has been
+//     empty for Config.EmptyRoomGrace (2 minutes). A lobby participant
+//     admitted once who joins again (its socket dropped, the page
+//     reloaded) gets a welcome with lobby false and skips the lobby; one
+//     refused once gets "refused" at once, and the socket closes.
 //   - A second socket with a participant ID already in the room replaces
 //     the first (which gets "ended" {reason: "replaced"} and is closed)
 //     and inherits its admission; the others get "participant" "updated", not "left" and
@@ -50,6 +56,23 @@
 //     reason given to End, "shutdown" when the SFU closes, "replaced"
 //     when another socket took over the participant.
 //   - "chat" "at" is RFC 3339 UTC with fractional seconds.
+//   - A pub offer ends the tracks of the m-sections it no longer sends:
+//     rejected (port 0, unless a=bundle-only), direction recvonly or
+//     inactive, or without msid (neither a=msid nor an a=ssrc msid).
+//     That is what removeTrack, transceiver.stop() and a direction
+//     change produce. The others then get a "tracks" message and a sub
+//     offer without them. A section that stopped sending does not come
+//     back by sending again: a new track goes on a new transceiver
+//     (which is what addTrack after removeTrack does).
+//   - Client → server `prefs {video: bool}` says what the participant
+//     receives: with video false the SFU removes everyone else's video
+//     tracks from its sub connection (a "tracks" message and a sub offer
+//     without them; the audio goes on), with video true it offers them
+//     again and asks the publishers for key frames. "video" is required
+//     ("bad_message" otherwise). Prefs belong to the socket's session:
+//     a new socket receives video until it sends prefs again, so a page
+//     sends them with its state after every welcome. Lobby participants
+//     may send prefs; they apply on admission.
 //   - The browser restarts the pub side with an offer made with
 //     iceRestart (a new ICE ufrag); the SFU answers and sends a sub offer
 //     with fresh ICE credentials once no other sub offer is in flight.

@@ -23,9 +23,19 @@ type pubTrack struct {
 	kind     webrtc.RTPCodecType
 	source   string // "camera" | "screen"
 	streamID string // as the subscribers see it
+	mid      string // of the publisher's m-section that carries it
 	subs     atomic.Int64
 	lastPLI  atomic.Int64 // unix nanoseconds
-	done     chan struct{}
+	// keyWanted is when a key frame was asked for and has not come
+	// yet (unix nanoseconds; 0: none wanted).
+	keyWanted atomic.Int64
+	done      chan struct{}
+	// retired is closed when the publisher's offer stopped sending the
+	// track's m-section: the track has left the room although pion may
+	// go on delivering (silence, or stray packets) until the connection
+	// closes.
+	retired    chan struct{}
+	retireOnce sync.Once
 
 	// estimates holds each subscriber's latest downlink estimate for
 	// this track (its REMB divided among the video it receives).
@@ -80,12 +90,34 @@ func (t *pubTrack) target(maxBps int) float64 {
 // frame is several times a normal frame's size.
 const minPLIGap = 500 * time.Millisecond
 
+// Asking again for a key frame that does not come.
+const (
+	// keyRetry is how long after a PLI the SFU asks again if no key
+	// frame has come through: a PLI sent while the publisher's path
+	// was down (an ICE restart) is lost, and waiting for the periodic
+	// one froze the picture for up to keyframeEvery.
+	keyRetry = 250 * time.Millisecond
+	// keyGiveUp ends the retries of one request (a publisher that sends
+	// no video at all never answers); the periodic PLI goes on.
+	keyGiveUp = 5 * time.Second
+)
+
 // keyframe asks the publisher for a key frame, at most once per
-// minPLIGap.
+// minPLIGap unless forced. The request is remembered until a key frame
+// passes (forward sees it), and feedback repeats it every keyRetry
+// meanwhile, so neither a PLI lost on the way nor one held back by the
+// gap leaves a subscriber waiting for the periodic one.
 func (t *pubTrack) keyframe(force bool) {
-	if t.kind != webrtc.RTPCodecTypeVideo {
+	if t.kind != webrtc.RTPCodecTypeVideo || t.isRetired() {
 		return
 	}
+	t.keyWanted.CompareAndSwap(0, time.Now().UnixNano())
+	t.sendPLI(force)
+}
+
+// sendPLI writes one PLI to the publisher, unless one went less than
+// minPLIGap ago and force is false.
+func (t *pubTrack) sendPLI(force bool) {
 	now := time.Now().UnixNano()
 	last := t.lastPLI.Load()
 	if !force && now-last < int64(minPLIGap) {
@@ -95,6 +127,69 @@ func (t *pubTrack) keyframe(force bool) {
 		return
 	}
 	_ = t.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: t.ssrc}})
+}
+
+// retryKeyframe repeats an unanswered key frame request; feedback calls
+// it every keyRetry.
+func (t *pubTrack) retryKeyframe() {
+	wanted := t.keyWanted.Load()
+	if wanted == 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	if now-wanted > int64(keyGiveUp) {
+		t.keyWanted.CompareAndSwap(wanted, 0)
+		return
+	}
+	if now-t.lastPLI.Load() >= int64(keyRetry) && !t.isRetired() {
+		t.sendPLI(true)
+	}
+}
+
+// isVP8Keyframe reports whether an RTP payload begins a VP8 key frame
+// (RFC 7741): the descriptor's S bit with partition 0, then a frame tag
+// whose P bit is 0.
+func isVP8Keyframe(p []byte) bool {
+	if len(p) < 1 || p[0]&0x10 == 0 || p[0]&0x07 != 0 {
+		return false
+	}
+	i := 1
+	if p[0]&0x80 != 0 { // X: an extension byte follows
+		if len(p) < 2 {
+			return false
+		}
+		x := p[1]
+		i = 2
+		if x&0x80 != 0 { // I: picture ID, 7 or 15 bits
+			if len(p) <= i {
+				return false
+			}
+			if p[i]&0x80 != 0 {
+				i++
+			}
+			i++
+		}
+		if x&0x40 != 0 { // L: TL0PICIDX
+			i++
+		}
+		if x&0x30 != 0 { // T or K: TID/KEYIDX
+			i++
+		}
+	}
+	return len(p) > i && p[i]&0x01 == 0
+}
+
+func (t *pubTrack) retire() {
+	t.retireOnce.Do(func() { close(t.retired) })
+}
+
+func (t *pubTrack) isRetired() bool {
+	select {
+	case <-t.retired:
+		return true
+	default:
+		return false
+	}
 }
 
 func randomID(prefix string) string {
@@ -152,8 +247,18 @@ func (m *member) onPubOffer(offer string) {
 			m.sendError("internal", "cannot create the connection")
 			return
 		}
-		pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-			m.spawn(func() { m.forward(pc, remote) })
+		pc.OnTrack(func(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+			m.spawn(func() { m.forward(pc, remote, receiver) })
+		})
+		pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+			if st == webrtc.ICEConnectionStateConnected {
+				// After an ICE restart the packets sent while the
+				// path was down are lost, and so were the PLIs the
+				// SFU sent meanwhile: the subscribers' decoders
+				// wait for a key frame, asked for now rather than
+				// by the next periodic PLI.
+				m.spawn(func() { m.askKeyframes(pc, true) })
+			}
 		})
 		m.pub = pc
 	}
@@ -164,6 +269,7 @@ func (m *member) onPubOffer(offer string) {
 		m.sendError("bad_sdp", "the offer was refused: "+err.Error())
 		return
 	}
+	m.retireSilent(silentMids(offer))
 	answer, err := m.pub.CreateAnswer(nil)
 	if err != nil {
 		m.sendError("bad_sdp", "cannot answer the offer: "+err.Error())
@@ -180,7 +286,68 @@ func (m *member) onPubOffer(offer string) {
 	}
 	if restarted {
 		m.negotiateLocked(true)
+	} else {
+		// A renegotiation may have changed the publisher's encoder;
+		// a key frame lets the subscribers start the new tracks at
+		// once (the restart case asks when ICE is back).
+		pc := m.pub
+		m.spawn(func() { m.askKeyframes(pc, false) })
 	}
+}
+
+// askKeyframes sends a PLI for each video track m publishes on pc.
+func (m *member) askKeyframes(pc *webrtc.PeerConnection, force bool) {
+	r := m.room
+	var ts []*pubTrack
+	r.mu.Lock()
+	for _, t := range r.tracks {
+		if t.owner == m && t.pc == pc {
+			ts = append(ts, t)
+		}
+	}
+	r.mu.Unlock()
+	for _, t := range ts {
+		t.keyframe(force)
+	}
+}
+
+// retireSilent takes out of the room the tracks of m's pub connection
+// whose m-sections the browser's latest offer no longer sends: a
+// removeTrack (direction inactive or recvonly), a transceiver stopped
+// (port 0) or a section without its msid. pion ends the remote track
+// only for some of these (it stops a transceiver whose section turns
+// inactive; a recvonly section, or one without msid, keeps a receiver
+// that receives nothing), so the SFU decides from the offer. subMu is
+// held.
+func (m *member) retireSilent(silent map[string]bool) {
+	m.mu.Lock()
+	m.silentMids = silent
+	m.mu.Unlock()
+	if len(silent) == 0 {
+		return
+	}
+	r := m.room
+	var gone []*pubTrack
+	r.mu.Lock()
+	kept := r.tracks[:0:0]
+	for _, t := range r.tracks {
+		if t.owner == m && t.pc == m.pub && silent[t.mid] {
+			gone = append(gone, t)
+			continue
+		}
+		kept = append(kept, t)
+	}
+	r.tracks = kept
+	r.mu.Unlock()
+	if len(gone) == 0 {
+		return
+	}
+	for _, t := range gone {
+		t.retire()
+	}
+	// syncAll takes every member's subMu, m's included, which this
+	// goroutine holds.
+	m.spawn(r.syncAll)
 }
 
 // onSubAnswer completes the sub connection's negotiation and sends the
@@ -248,7 +415,9 @@ func (m *member) syncSubs() {
 	r.mu.Lock()
 	if r.members[m.p.ID] == m && m.admitted && !r.ended {
 		for _, t := range r.tracks {
-			if t.owner != m {
+			// Without video (prefs), the others' video is not
+			// offered at all.
+			if t.owner != m && (!m.noVideo || t.kind != webrtc.RTPCodecTypeVideo) {
 				want[t] = true
 				infos = append(infos, trackInfo{StreamID: t.streamID, TrackID: t.local.ID(),
 					Participant: t.owner.p.ID, Kind: t.kind.String(), Source: t.source})
@@ -378,12 +547,24 @@ func (m *member) closeMedia() {
 // forward copies one published track's packets to every subscriber
 // until the track ends (the publisher removed it or its connection
 // closed).
-func (m *member) forward(pc *webrtc.PeerConnection, remote *webrtc.TrackRemote) {
+func (m *member) forward(pc *webrtc.PeerConnection, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	source := "camera"
 	if strings.HasPrefix(remote.StreamID(), "screen-") {
 		source = "screen"
 	}
+	mid := ""
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Receiver() == receiver {
+			mid = tr.Mid()
+		}
+	}
 	m.mu.Lock()
+	if m.silentMids[mid] {
+		// The first packet raced an offer that already stopped the
+		// section.
+		m.mu.Unlock()
+		return
+	}
 	streamID := m.streams[remote.StreamID()]
 	if streamID == "" {
 		prefix := "cam-"
@@ -399,7 +580,7 @@ func (m *member) forward(pc *webrtc.PeerConnection, remote *webrtc.TrackRemote) 
 		return
 	}
 	t := &pubTrack{owner: m, pc: pc, ssrc: uint32(remote.SSRC()), local: local, kind: remote.Kind(),
-		source: source, streamID: streamID, done: make(chan struct{})}
+		source: source, streamID: streamID, mid: mid, done: make(chan struct{}), retired: make(chan struct{})}
 	r := m.room
 	if !r.addTrack(t) {
 		return
@@ -418,6 +599,12 @@ func (m *member) forward(pc *webrtc.PeerConnection, remote *webrtc.TrackRemote) 
 		// they are dropped; the sub side's interceptors add theirs.
 		pkt.Header.Extension = false
 		pkt.Header.Extensions = nil
+		if t.isRetired() {
+			continue
+		}
+		if t.kind == webrtc.RTPCodecTypeVideo && t.keyWanted.Load() != 0 && isVP8Keyframe(pkt.Payload) {
+			t.keyWanted.Store(0)
+		}
 		// A write fails only for a subscriber whose connection is
 		// closing; the others got the packet.
 		_ = local.WriteRTP(pkt)
@@ -439,9 +626,13 @@ func (m *member) feedback(t *pubTrack) {
 	defer remb.Stop()
 	pli := time.NewTicker(keyframeEvery)
 	defer pli.Stop()
+	retry := time.NewTicker(keyRetry / 2)
+	defer retry.Stop()
 	for {
 		select {
 		case <-t.done:
+			return
+		case <-t.retired:
 			return
 		case <-m.quit:
 			return
@@ -449,7 +640,12 @@ func (m *member) feedback(t *pubTrack) {
 			_ = t.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
 				Bitrate: float32(t.target(m.s.cfg.MaxVideoBitrate)), SSRCs: []uint32{t.ssrc}}})
 		case <-pli.C:
-			t.keyframe(true)
+			// Just in case, so not remembered: a publisher that
+			// sends no video (replaceTrack(null)) would otherwise
+			// be asked four times a second for ever.
+			t.sendPLI(true)
+		case <-retry.C:
+			t.retryKeyframe()
 		}
 	}
 }
@@ -511,6 +707,51 @@ func sdpAttr(s, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// silentMids returns the mids of an offer's audio and video sections
+// that do not send (anymore): rejected (port 0 without bundle-only),
+// direction recvonly or inactive, or no msid (neither a=msid nor an
+// a=ssrc msid), which is how browsers describe a section whose track
+// was removed.
+func silentMids(offer string) map[string]bool {
+	var d sdp.SessionDescription
+	if d.UnmarshalString(offer) != nil {
+		return nil
+	}
+	sessionDir := "sendrecv"
+	for _, a := range d.Attributes {
+		switch a.Key {
+		case "sendrecv", "sendonly", "recvonly", "inactive":
+			sessionDir = a.Key
+		}
+	}
+	silent := map[string]bool{}
+	for _, md := range d.MediaDescriptions {
+		if md.MediaName.Media != "audio" && md.MediaName.Media != "video" {
+			continue
+		}
+		mid, dir, msid, bundleOnly := "", sessionDir, false, false
+		for _, a := range md.Attributes {
+			switch a.Key {
+			case "mid":
+				mid = a.Value
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				dir = a.Key
+			case "msid":
+				msid = true
+			case "ssrc":
+				msid = msid || strings.Contains(a.Value, " msid:")
+			case "bundle-only":
+				bundleOnly = true
+			}
+		}
+		rejected := md.MediaName.Port.Value == 0 && !bundleOnly
+		if mid != "" && (rejected || (dir != "sendrecv" && dir != "sendonly") || !msid) {
+			silent[mid] = true
+		}
+	}
+	return silent
 }
 
 // matchesOffer reports whether answer parses and has as many media

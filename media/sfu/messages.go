@@ -18,6 +18,9 @@ type inMsg struct {
 	Video     bool                     `json:"video,omitempty"`
 	Screen    bool                     `json:"screen,omitempty"`
 	ID        string                   `json:"id,omitempty"`
+	// raw is the whole frame, for messages whose fields need more than
+	// these (prefs tells a missing video from false).
+	raw []byte
 }
 
 // peerInfo is a participant as the others see it.

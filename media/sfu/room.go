@@ -3,11 +3,14 @@ package sfu
 import (
 	"errors"
 	"sync"
+	"time"
 )
 
-// room is the participants who meet under one room ID, and the tracks
-// they publish. It exists from the first join until the last participant
-// leaves or an operator ends it.
+// room is the participants who meet under one room ID, the tracks they
+// publish, and the operators' decisions about who may come in. It exists
+// from the first join until it ends (End, or an operator's end) or has
+// been empty for Config.EmptyRoomGrace: a participant whose socket
+// dropped comes back within the grace without waiting in the lobby again.
 //
 // Lock order: SFU.mu before room.mu; member.subMu before room.mu. Under
 // room.mu the code only reads and changes the maps and queues messages
@@ -20,6 +23,13 @@ type room struct {
 	members map[string]*member // by participant ID, the lobby included
 	tracks  []*pubTrack        // of admitted members, in publishing order
 	ended   bool
+	// decided remembers the operators' admissions (true) and refusals
+	// (false) by participant ID for the room's lifetime, so that a
+	// reconnection neither waits nor knocks again.
+	decided map[string]bool
+	// expiry removes the room once it has been empty for the grace;
+	// nil while anyone is in it.
+	expiry *time.Timer
 }
 
 // errFull and errLobbyFull are the refusals of join; their codes reach
@@ -27,6 +37,9 @@ type room struct {
 var (
 	errFull      = errors.New("room_full")
 	errLobbyFull = errors.New("lobby_full")
+	// errRefused turns away, at join, a participant an operator already
+	// refused in this room.
+	errRefused = errors.New("refused")
 )
 
 // join adds m to the room roomID, creating it, and queues the welcome
@@ -41,22 +54,35 @@ func (s *SFU) join(roomID string, m *member, w Welcome) (*room, error) {
 	}
 	r := s.rooms[roomID]
 	if r == nil {
-		r = &room{id: roomID, s: s, members: map[string]*member{}}
+		r = &room{id: roomID, s: s, members: map[string]*member{}, decided: map[string]bool{}}
 		s.rooms[roomID] = r
 	}
 	r.mu.Lock()
+	if r.expiry != nil {
+		r.expiry.Stop()
+		r.expiry = nil
+	}
 	old := r.members[m.p.ID]
-	m.admitted = !m.p.Lobby || (old != nil && old.admitted)
+	wasAdmitted, decided := r.decided[m.p.ID]
+	if m.p.Lobby && decided && !wasAdmitted {
+		r.leftEmptyLocked()
+		r.mu.Unlock()
+		s.mu.Unlock()
+		return nil, errRefused
+	}
+	m.admitted = !m.p.Lobby || (old != nil && old.admitted) || wasAdmitted
 	if old == nil || old.admitted != m.admitted {
 		// A newcomer, or a reconnection that moves between the lobby
 		// and the call, takes a place the room must have.
 		admitted, waiting := r.countLocked()
 		switch {
 		case m.admitted && admitted >= s.cfg.MaxParticipants:
+			r.leftEmptyLocked()
 			r.mu.Unlock()
 			s.mu.Unlock()
 			return nil, errFull
 		case !m.admitted && waiting >= maxWaiting:
+			r.leftEmptyLocked()
 			r.mu.Unlock()
 			s.mu.Unlock()
 			return nil, errLobbyFull
@@ -122,12 +148,36 @@ func (r *room) leave(m *member) {
 			r.toOperatorsLocked(left)
 		}
 	}
-	if len(r.members) == 0 && r.s.rooms[r.id] == r {
-		delete(r.s.rooms, r.id)
-	}
+	r.leftEmptyLocked()
 	r.mu.Unlock()
 	r.s.mu.Unlock()
 	r.syncAll()
+}
+
+// leftEmptyLocked starts the grace of a room nobody is in: it stays, with
+// its admissions and refusals, so that a participant whose socket
+// dropped can come back without knocking again, and goes if nobody comes
+// back in time. SFU.mu and room.mu must be held.
+func (r *room) leftEmptyLocked() {
+	if len(r.members) > 0 || r.s.rooms[r.id] != r || r.expiry != nil {
+		return
+	}
+	if r.ended || r.s.closed || r.s.cfg.EmptyRoomGrace < 0 {
+		delete(r.s.rooms, r.id)
+		return
+	}
+	r.expiry = time.AfterFunc(r.s.cfg.EmptyRoomGrace, r.expire)
+}
+
+// expire removes the room if it is still empty when its grace ends.
+func (r *room) expire() {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.members) == 0 && r.s.rooms[r.id] == r {
+		delete(r.s.rooms, r.id)
+	}
 }
 
 // end tells everyone "ended" and closes their sockets; the room leaves
@@ -139,6 +189,10 @@ func (r *room) end(reason string) {
 	}
 	r.mu.Lock()
 	r.ended = true
+	if r.expiry != nil {
+		r.expiry.Stop()
+		r.expiry = nil
+	}
 	members := make([]*member, 0, len(r.members))
 	for _, m := range r.members {
 		members = append(members, m)
@@ -166,6 +220,7 @@ func (r *room) admit(op *member, id string) {
 	}
 	m := r.members[id]
 	m.admitted = true
+	r.decided[id] = true
 	m.send(encode(bareMsg{Type: "admitted"}))
 	for _, o := range r.members {
 		if o != m && (o.admitted || m.p.Role == roleOperator) {
@@ -186,6 +241,7 @@ func (r *room) refuse(op *member, id string) {
 		return
 	}
 	m := r.members[id]
+	r.decided[id] = false
 	r.mu.Unlock()
 	m.kick(encode(bareMsg{Type: "refused"}), "refused")
 }

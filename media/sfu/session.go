@@ -61,6 +61,8 @@ type member struct {
 	closing bool // no new goroutine may start
 	wg      sync.WaitGroup
 	streams map[string]string // publisher's stream ID → stream ID the others see
+	// silentMids are the pub m-sections the latest offer does not send.
+	silentMids map[string]bool
 
 	// subMu serialises everything about the two peer connections.
 	subMu          sync.Mutex
@@ -74,6 +76,7 @@ type member struct {
 	pending        bool        // the tracks changed while an offer was in flight
 	restart        bool        // the next offer restarts ICE
 	mediaDown      bool        // the peer connections are closed for good
+	noVideo        bool        // prefs: the participant receives no video
 }
 
 // Serve runs one participant's session on an upgraded socket until the
@@ -99,6 +102,13 @@ func (s *SFU) Serve(ctx context.Context, roomID string, p Participant, c *websoc
 		streams: map[string]string{}, senders: map[*pubTrack]*webrtc.RTPSender{}}
 	m.spawn(m.writeLoop)
 	r, err := s.join(roomID, m, w)
+	if errors.Is(err, errRefused) {
+		// Refused once is refused for the room's lifetime: the page
+		// shows the refusal again instead of knocking.
+		m.kick(encode(bareMsg{Type: "refused"}), "refused")
+		m.shutdown()
+		return nil
+	}
 	if err != nil {
 		code := err.Error()
 		if errors.Is(err, ErrClosed) {
@@ -131,6 +141,7 @@ func (s *SFU) Serve(ctx context.Context, roomID string, p Participant, c *websoc
 			m.sendError("bad_message", "not a JSON object")
 			continue
 		}
+		msg.raw = data
 		if msg.Type == "leave" {
 			break
 		}
@@ -172,6 +183,15 @@ func (m *member) handle(r *room, msg inMsg) {
 			r.toOperatorsLocked(b)
 		}
 		r.mu.Unlock()
+	case "prefs":
+		var p struct {
+			Video *bool `json:"video"`
+		}
+		if json.Unmarshal(msg.raw, &p) != nil || p.Video == nil {
+			m.sendError("bad_message", "prefs needs video: true or false")
+			return
+		}
+		m.setPrefs(*p.Video)
 	case "admit":
 		r.admit(m, msg.ID)
 	case "refuse":
@@ -208,6 +228,22 @@ func (m *member) onChat(r *room, text string) {
 	}
 	r.broadcastLocked(encode(chatMsg{Type: "chat", From: m.p.ID, Name: m.p.Name, Text: text,
 		At: time.Now().UTC().Format(time.RFC3339Nano)}), nil)
+}
+
+// setPrefs applies what the participant wants to receive: without
+// video, the others' video tracks leave its sub connection (the next
+// offer and its tracks message no longer carry them), so neither the
+// SFU nor the network spends anything on them; with video again they
+// come back in a new offer, and the answer to it asks the publishers
+// for key frames.
+func (m *member) setPrefs(video bool) {
+	m.subMu.Lock()
+	changed := m.noVideo == video
+	m.noVideo = !video
+	m.subMu.Unlock()
+	if changed {
+		m.syncSubs()
+	}
 }
 
 // infoLocked describes m to the others; room.mu must be held.

@@ -37,7 +37,12 @@ type Config struct {
 	// (default 8). It exists beyond the contract so cmd/sfubench can
 	// put 50 subscribers behind one publisher.
 	MaxParticipants int
-	Logger          *slog.Logger
+	// EmptyRoomGrace is how long a room nobody is in is kept, with its
+	// admissions and refusals, so that a participant whose socket dropped
+	// comes back without waiting in the lobby again (default 2 minutes;
+	// negative: removed at once).
+	EmptyRoomGrace time.Duration
+	Logger         *slog.Logger
 }
 
 // Limits that are not configurable.
@@ -99,6 +104,9 @@ func New(cfg Config) (*SFU, error) {
 	}
 	if cfg.MaxParticipants <= 0 {
 		cfg.MaxParticipants = 8
+	}
+	if cfg.EmptyRoomGrace == 0 {
+		cfg.EmptyRoomGrace = 2 * time.Minute
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -197,14 +205,27 @@ func (s *SFU) Close() error {
 	close(s.stop)
 	s.mu.Unlock()
 	s.sessions.Wait()
+	// The rooms left are empty ones in their grace: nobody can come
+	// back to them now.
+	s.mu.Lock()
+	for id, r := range s.rooms {
+		r.mu.Lock()
+		if r.expiry != nil {
+			r.expiry.Stop()
+		}
+		r.mu.Unlock()
+		delete(s.rooms, id)
+	}
+	s.mu.Unlock()
 	if s.mux != nil {
 		return s.mux.Close()
 	}
 	return nil
 }
 
-// Stats counts what the SFU holds right now, and the RTP packets it has
-// forwarded since it started (one per packet and subscriber).
+// Stats counts what the SFU holds right now (Rooms includes empty rooms
+// in their grace), and the RTP packets it has forwarded since it started
+// (one per packet and subscriber).
 type Stats struct {
 	Rooms, Participants, Tracks int
 	PacketsForwarded            uint64

@@ -133,7 +133,7 @@ func receiving(t *testing.T, c *sfutest.Client, what string, n uint64) {
 func TestTwoParticipantsExchangeMedia(t *testing.T) {
 	leaktest.Check(t)
 	port := freeUDPPort(t)
-	s := newServer(t, sfu.Config{UDPPort: port, MaxVideoBitrate: 800_000})
+	s := newServer(t, sfu.Config{UDPPort: port, MaxVideoBitrate: 800_000, EmptyRoomGrace: 200 * time.Millisecond})
 	op := s.join(t, "r1", "op", "operator", false)
 	w := next(t, op, "welcome")
 	if w.Str("id") != "op" || w.Str("room") != "r1" || w["lobby"] != false {
@@ -212,7 +212,8 @@ func TestTwoParticipantsExchangeMedia(t *testing.T) {
 	send(t, op, map[string]any{"type": "ping"})
 	next(t, op, "pong")
 
-	// Leaving removes the participant and the room once empty.
+	// Leaving removes the participant, and the room once it has been
+	// empty for the grace.
 	send(t, cit, map[string]any{"type": "leave"})
 	if m := next(t, op, "participant"); m.Str("event") != "left" {
 		t.Fatalf("got %v, want left", m)

@@ -18,6 +18,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/logging"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 )
@@ -51,6 +53,46 @@ type Client struct {
 	lastREMB     atomic.Uint64 // bits per second
 	breakAnswer  atomic.Bool   // answer the next sub offer with garbage
 	videoSSRCs   []uint32      // received video, guarded by mu
+	// arrivals are the received video packets' times, and whether each
+	// began a key frame; guarded by mu, the oldest dropped past
+	// maxArrivals.
+	arrivals []Arrival
+	// feeds are the published tracks by name ("mic", "camera",
+	// "screen"); offerFilter rewrites the pub offers sent. Both
+	// guarded by mu.
+	feeds       map[string]*feed
+	offerFilter func(string) string
+}
+
+// Arrival is one video packet received on the sub connection.
+type Arrival struct {
+	At  time.Time
+	Key bool // the first packet of a VP8 key frame
+}
+
+const maxArrivals = 1 << 16
+
+// Arrivals returns the video packets received since t.
+func (c *Client) Arrivals(since time.Time) []Arrival {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Arrival
+	for _, a := range c.arrivals {
+		if !a.At.Before(since) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// SetOfferFilter makes the client rewrite the SDP of its pub offers
+// before sending them (its own description stays as pion made it), as
+// the browser page rewrites the screen's msid; tests use it to send
+// what a browser would.
+func (c *Client) SetOfferFilter(f func(sdp string) string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offerFilter = f
 }
 
 // LastREMB returns the bitrate of the last REMB the publisher received.
@@ -99,6 +141,7 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 		msgs:    make(chan Message, 1024),
 		done:    make(chan struct{}),
 		streams: map[string]bool{},
+		feeds:   map[string]*feed{},
 	}
 	c.wg.Add(1)
 	go c.readLoop()
@@ -244,12 +287,17 @@ func (c *Client) onOffer(sdp string) {
 				c.videoSSRCs = append(c.videoSSRCs, uint32(tr.SSRC()))
 			}
 			c.mu.Unlock()
+			video := tr.Kind() == webrtc.RTPCodecTypeVideo
 			buf := make([]byte, 1500)
 			for {
-				if _, _, err := tr.Read(buf); err != nil {
+				n, _, err := tr.Read(buf)
+				if err != nil {
 					return
 				}
 				counter.Add(1)
+				if video {
+					c.arrived(buf[:n])
+				}
 			}
 		})
 		c.sub = pc
@@ -269,6 +317,26 @@ func (c *Client) onOffer(sdp string) {
 	}
 	_ = c.Send(ctx, map[string]any{"type": "answer", "pc": "sub", "sdp": answer.SDP})
 	_ = c.sub.SetLocalDescription(answer)
+}
+
+// arrived records a video packet, and whether it begins a key frame:
+// the VP8 payload descriptor's S bit with partition 0, then a frame tag
+// whose P bit is 0.
+func (c *Client) arrived(b []byte) {
+	a := Arrival{At: time.Now()}
+	var p rtp.Packet
+	var vp8 codecs.VP8Packet
+	if p.Unmarshal(b) == nil {
+		if payload, err := vp8.Unmarshal(p.Payload); err == nil && vp8.S == 1 && vp8.PID == 0 && len(payload) > 0 {
+			a.Key = payload[0]&1 == 0
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.arrivals) >= maxArrivals {
+		c.arrivals = append(c.arrivals[:0], c.arrivals[maxArrivals/2:]...)
+	}
+	c.arrivals = append(c.arrivals, a)
 }
 
 // BreakNextAnswer makes the client send an SDP the SFU must refuse
@@ -298,12 +366,7 @@ func (c *Client) Publish(ctx context.Context, m Media) error {
 	}
 	c.pub = pc
 	c.mu.Unlock()
-	type feed struct {
-		track *webrtc.TrackLocalStaticSample
-		every time.Duration
-		size  int
-	}
-	var feeds []feed
+	var feeds []*feed
 	add := func(mime, id, stream string, every time.Duration, size int) error {
 		tr, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime}, id, stream)
 		if err != nil {
@@ -313,9 +376,14 @@ func (c *Client) Publish(ctx context.Context, m Media) error {
 		if err != nil {
 			return err
 		}
+		f := &feed{track: tr, sender: sender, every: every, size: size, stop: make(chan struct{})}
+		f.key.Store(true)
 		c.wg.Add(1)
-		go c.readFeedback(sender)
-		feeds = append(feeds, feed{tr, every, size})
+		go c.readFeedback(f)
+		feeds = append(feeds, f)
+		c.mu.Lock()
+		c.feeds[id] = f
+		c.mu.Unlock()
 		return nil
 	}
 	if m.VideoFrame <= 0 {
@@ -341,9 +409,64 @@ func (c *Client) Publish(ctx context.Context, m Media) error {
 	}
 	for _, f := range feeds {
 		c.wg.Add(1)
-		go c.feed(f.track, f.every, f.size)
+		go c.feed(f)
 	}
 	return nil
+}
+
+// feed is one published track: what it sends, how often, and whether
+// its next video frame must be a key frame (the first one, and after
+// each PLI, as an encoder does).
+type feed struct {
+	track    *webrtc.TrackLocalStaticSample
+	sender   *webrtc.RTPSender
+	every    time.Duration
+	size     int
+	key      atomic.Bool
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// RemoveTrack stops publishing the track named name ("mic", "camera"
+// or "screen") with pion's RemoveTrack (the section becomes recvonly,
+// without msid) and sends the new offer, as a browser's
+// pc.removeTrack does.
+func (c *Client) RemoveTrack(ctx context.Context, name string) error {
+	c.mu.Lock()
+	pc, f := c.pub, c.feeds[name]
+	delete(c.feeds, name)
+	c.mu.Unlock()
+	if pc == nil || f == nil {
+		return errors.New("sfutest: no such track")
+	}
+	f.stopOnce.Do(func() { close(f.stop) })
+	if err := pc.RemoveTrack(f.sender); err != nil {
+		return err
+	}
+	return c.offer(ctx, pc, nil)
+}
+
+// StopSending stops the track named name without telling the SFU, as a
+// browser's replaceTrack(null) does; a later offer may then say what
+// happened (see SetOfferFilter).
+func (c *Client) StopSending(name string) {
+	c.mu.Lock()
+	f := c.feeds[name]
+	c.mu.Unlock()
+	if f != nil {
+		f.stopOnce.Do(func() { close(f.stop) })
+	}
+}
+
+// Renegotiate sends a new pub offer.
+func (c *Client) Renegotiate(ctx context.Context) error {
+	c.mu.Lock()
+	pc := c.pub
+	c.mu.Unlock()
+	if pc == nil {
+		return errors.New("sfutest: not publishing")
+	}
+	return c.offer(ctx, pc, nil)
 }
 
 // RestartICE sends a new pub offer with fresh ICE credentials, as a
@@ -368,16 +491,20 @@ func (c *Client) offer(ctx context.Context, pc *webrtc.PeerConnection, opts *web
 	if err != nil {
 		return err
 	}
-	if err := c.Send(ctx, map[string]any{"type": "offer", "pc": "pub", "sdp": offer.SDP}); err != nil {
+	sent := offer.SDP
+	if c.offerFilter != nil {
+		sent = c.offerFilter(sent)
+	}
+	if err := c.Send(ctx, map[string]any{"type": "offer", "pc": "pub", "sdp": sent}); err != nil {
 		return err
 	}
 	return pc.SetLocalDescription(offer)
 }
 
-func (c *Client) readFeedback(s *webrtc.RTPSender) {
+func (c *Client) readFeedback(f *feed) {
 	defer c.wg.Done()
 	for {
-		pkts, _, err := s.ReadRTCP()
+		pkts, _, err := f.sender.ReadRTCP()
 		if err != nil {
 			return
 		}
@@ -385,6 +512,7 @@ func (c *Client) readFeedback(s *webrtc.RTPSender) {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication:
 				c.plis.Add(1)
+				f.key.Store(true)
 			case *rtcp.ReceiverEstimatedMaximumBitrate:
 				c.rembs.Add(1)
 				c.lastREMB.Store(uint64(p.Bitrate))
@@ -394,9 +522,12 @@ func (c *Client) readFeedback(s *webrtc.RTPSender) {
 }
 
 // feed writes one generated frame every interval. The bytes vary so
-// that nothing along the way can mistake them for padding.
-func (c *Client) feed(tr *webrtc.TrackLocalStaticSample, every time.Duration, size int) {
+// that nothing along the way can mistake them for padding; the first
+// byte of a video frame is a VP8 frame tag whose P bit says whether it
+// is a key frame.
+func (c *Client) feed(f *feed) {
 	defer c.wg.Done()
+	tr, every, size := f.track, f.every, f.size
 	frame := make([]byte, size)
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -410,10 +541,19 @@ func (c *Client) feed(tr *webrtc.TrackLocalStaticSample, every time.Duration, si
 		select {
 		case <-c.done:
 			return
+		case <-f.stop:
+			return
 		case <-t.C:
 		}
 		for i := range frame {
 			frame[i] = byte(n + i)
+		}
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			if f.key.Swap(false) {
+				frame[0] &^= 1
+			} else {
+				frame[0] |= 1
+			}
 		}
 		if err := tr.WriteSample(media.Sample{Data: frame, Duration: every}); err != nil {
 			return
