@@ -59,6 +59,18 @@ type ACME struct {
 	// AltHTTPPort and AltTLSALPNPort are where the challenges are answered
 	// when not on 80 and 443 (tests, port forwarding).
 	AltHTTPPort, AltTLSALPNPort int
+	// DNS, when set, answers DNS-01 challenges for the Managed names, by
+	// adding TXT records to the base domain's zone: the only challenge a
+	// wildcard ("*.<base>", see WildcardHosts) can use. Names obtained on
+	// demand (the Comuni's own domains, outside that zone) keep HTTP-01
+	// and TLS-ALPN-01, unless neither is enabled. Usually an *RFC2136
+	// (dns01.go); leave nil, not a nil *RFC2136, for none.
+	DNS certmagic.DNSProvider
+	// DNSResolvers are the servers ("host:port") asked to find the zone of
+	// a challenge record and to see it published before the CA is told
+	// to look. Empty: the system's resolvers, then every authoritative
+	// server of the zone (what a public CA will query).
+	DNSResolvers []string
 }
 
 // Config configures a Manager.
@@ -200,8 +212,15 @@ func newManager(cfg Config, opts options) (*Manager, error) {
 	}
 	var roots *x509.CertPool
 	if cfg.Mode == ModeACME {
-		if !cfg.ACME.HTTP01 && !cfg.ACME.TLSALPN01 {
-			return nil, errors.New("certs: mode acme needs the http-01 or the tls-alpn-01 challenge")
+		if !cfg.ACME.HTTP01 && !cfg.ACME.TLSALPN01 && cfg.ACME.DNS == nil {
+			return nil, errors.New("certs: mode acme needs the http-01, the tls-alpn-01 or the dns-01 challenge")
+		}
+		// DNS-01 (dns01.go): a provider that can check its configuration
+		// does so now, not at the first challenge.
+		if c, ok := cfg.ACME.DNS.(interface{ Check() error }); ok {
+			if err := c.Check(); err != nil {
+				return nil, fmt.Errorf("certs: dns-01: %w", err)
+			}
 		}
 		if cfg.ACME.EABKeyID != "" && cfg.ACME.EABMACKey == "" || cfg.ACME.EABKeyID == "" && cfg.ACME.EABMACKey != "" {
 			return nil, errors.New("certs: external account binding needs both the key ID and the MAC key")
@@ -251,6 +270,12 @@ func newManager(cfg Config, opts options) (*Manager, error) {
 			TrustedRoots:            roots,
 			Logger:                  zl,
 		})
+		// DNS-01 (dns01.go) for the eager configuration, which holds the
+		// base domain's names and its wildcard; certmagic then uses it
+		// alone. On demand only when it is the only challenge enabled.
+		if cfg.ACME.DNS != nil && (onDemand == nil || !cfg.ACME.HTTP01 && !cfg.ACME.TLSALPN01) {
+			iss.DNS01Solver = m.dns01Solver(zl)
+		}
 		if cfg.ACME.EABKeyID != "" {
 			iss.ExternalAccount = &acme.EAB{KeyID: cfg.ACME.EABKeyID, MACKey: cfg.ACME.EABMACKey}
 		}
@@ -331,7 +356,7 @@ func (m *Manager) manage(ctx context.Context) error {
 	var add []string
 	m.managedMu.Lock()
 	for _, n := range names {
-		h, err := NormalizeName(n)
+		h, err := normalizeManaged(n) // NormalizeName, and wildcards (dns01.go)
 		if err != nil {
 			m.log.Warn("not managing a name no certificate can be issued for", "name", n, "err", err)
 			continue
@@ -391,7 +416,8 @@ func (m *Manager) TLSConfig() *tls.Config {
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
 	m.managedMu.Lock()
-	managed := m.managed[name]
+	// Or covered by a managed wildcard (dns01.go).
+	managed := m.managed[name] || m.managed[wildcardOf(name)]
 	m.managedMu.Unlock()
 	if managed {
 		if c, err := m.eager.GetCertificate(hello); err == nil {

@@ -110,6 +110,13 @@ func startProcess(t *testing.T, out io.Writer, env []string, name string, args .
 // it issues.
 func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *pebble {
 	t.Helper()
+	return startPebbleDNS(t, httpPort, tlsPort, validity, "")
+}
+
+// startPebbleDNS is startPebble with dnsAddr ("host:port") as pebble's DNS
+// server; empty: a pebble-challtestsrv answering 127.0.0.1 for every name.
+func startPebbleDNS(t *testing.T, httpPort, tlsPort int, validity time.Duration, dnsAddr string) *pebble {
+	t.Helper()
 	needPebble(t)
 	dir := t.TempDir()
 
@@ -147,13 +154,16 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *p
 	dirRoots := x509.NewCertPool()
 	dirRoots.AppendCertsFromPEM(certPEM)
 
-	// DNS: every name is 127.0.0.1; no AAAA answers, no challenge servers.
-	dnsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	// DNS, unless the test brings its own server: every name is 127.0.0.1;
+	// no AAAA answers, no challenge servers.
 	chall := &lockedBuffer{}
-	startProcess(t, chall, nil, "pebble-challtestsrv",
-		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-		"-dns01", dnsAddr, "-http01", "", "-https01", "", "-tlsalpn01", "",
-		"-management", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	if dnsAddr == "" {
+		dnsAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		startProcess(t, chall, nil, "pebble-challtestsrv",
+			"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+			"-dns01", dnsAddr, "-http01", "", "-https01", "", "-tlsalpn01", "",
+			"-management", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
+	}
 
 	acmeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	mgmtAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
