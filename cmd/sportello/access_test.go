@@ -23,6 +23,8 @@ import (
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/media"
+	"github.com/sportello-virtuale/sportello/media/docs"
 	"github.com/sportello-virtuale/sportello/push"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
@@ -185,6 +187,18 @@ var accessTable = map[string]route{
 	"/gestione/coda/statistiche":     {path: "/gestione/coda/statistiche", get: expect{toLogin, forbidden, forbidden, 200, toLogin, toLogin, 200}, post: noMethod},
 	"/gestione/coda/statistiche.csv": {path: "/gestione/coda/statistiche.csv", get: expect{toLogin, forbidden, forbidden, 200, toLogin, toLogin, 200}, post: noMethod},
 	"/gestione/coda/impostazioni":    {path: "/gestione/coda/impostazioni", get: adminGET(200), post: adminPOST(http.StatusUnprocessableEntity)},
+
+	// cmd/sportello (calls.go): a ticket's video call and its uploads
+	// (operators of the ticket's office, its supervisors, the
+	// administrator). An unknown ticket is 404 to whoever may serve a
+	// line at all.
+	// certs/web: the Comune's host names and their certificates. A form
+	// without a name is 422; a name that is not one of the Comune's own
+	// domains is 404 (to the administrator; the others are refused first).
+	"/gestione/domini":                      {path: "/gestione/domini", get: adminGET(200), post: adminPOST(http.StatusUnprocessableEntity)},
+	"/gestione/domini/{dominio}/rimuovi":    {path: "/gestione/domini/nessuno.comune.bari.it/rimuovi", get: adminGET(http.StatusNotFound), post: adminPOST(http.StatusNotFound)},
+	"/gestione/chiamate/{ticket}":           {path: "/gestione/chiamate/nessuno", get: staffGET(404), post: noMethod},
+	"/gestione/chiamate/{ticket}/documenti": {path: "/gestione/chiamate/nessuno/documenti", get: noMethod, post: staffPOST(404)},
 }
 
 // routePattern matches a back-office pattern literal; routeMethod and
@@ -309,7 +323,8 @@ type accessEnv struct {
 
 func newAccessEnv(t *testing.T) *accessEnv {
 	t.Helper()
-	node := clustertest.Node(t, tenant.Register, booking.Register, queue.Register, auth.Register, push.Register)
+	node := clustertest.Node(t, tenant.Register, booking.Register, queue.Register, auth.Register, push.Register,
+		media.Register, docs.Register)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := defaultConfig()
@@ -326,7 +341,12 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	if _, err := tenants.Create(ctx, altamura); err != nil {
 		t.Fatalf("create altamura: %v", err)
 	}
-	handler, err := newHandler(cfg, runOptions{}, node, tenants, book, nil, &pushWiring{}, clustertest.Logger(t))
+	calls, err := newCalls(cfg, node, clustertest.Logger(t)) // the call routes, without TURN
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(calls.close)
+	handler, err := newHandler(cfg, runOptions{calls: calls}, node, tenants, book, nil, &pushWiring{}, clustertest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,9 @@ type Config struct {
 	Outbox    OutboxConfig    `toml:"outbox"`
 	Cluster   ClusterConfig   `toml:"cluster"`
 	Push      PushConfig      `toml:"push"`
+	TLS       TLSConfig       `toml:"tls"`
+	Media     MediaConfig     `toml:"media"`   // media_config.go
+	Metrics   MetricsConfig   `toml:"metrics"` // metrics.go
 
 	// FaultInjection is set by the hidden flag --fault-injection of serve
 	// and demo, never by the file: tests only (admin_faults.go).
@@ -154,7 +157,9 @@ func defaultConfig() Config {
 			DialTimeout: mailer.DefaultDialTimeout,
 			Timeout:     mailer.DefaultTimeout,
 		},
-		Push: PushConfig{Enabled: true},
+		Push:  PushConfig{Enabled: true},
+		TLS:   defaultTLSConfig(),
+		Media: defaultMediaConfig(),
 		Outbox: OutboxConfig{
 			Backoff:     10 * time.Second,
 			MaxBackoff:  time.Hour,
@@ -186,7 +191,9 @@ func loadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: %s: unknown keys: %s", errConfig, path, strings.Join(keys, ", "))
 	}
 	base := filepath.Dir(path)
-	for _, p := range []*string{&cfg.DataDir, &cfg.SMTP.PasswordFile, &cfg.SMTP.CAFile, &cfg.Push.CAFile} {
+	for _, p := range []*string{&cfg.DataDir, &cfg.SMTP.PasswordFile, &cfg.SMTP.CAFile, &cfg.Push.CAFile,
+		&cfg.Media.TURN.TLSCertFile, &cfg.Media.TURN.TLSKeyFile,
+		&cfg.TLS.CertFile, &cfg.TLS.KeyFile, &cfg.TLS.CARootsFile, &cfg.TLS.DNS.TSIGKeyFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
@@ -285,6 +292,9 @@ func (c Config) Validate() error {
 	}
 	c.Cluster.validate(bad)
 	c.Push.validate(bad)
+	c.TLS.validate(bad)
+	c.Media.validate(bad)
+	c.Metrics.validate(bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", errConfig, errors.Join(errs...))
 	}

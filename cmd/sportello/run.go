@@ -20,8 +20,12 @@ import (
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
 	bookingweb "github.com/sportello-virtuale/sportello/booking/web"
+	certsweb "github.com/sportello-virtuale/sportello/certs/web"
 	"github.com/sportello-virtuale/sportello/cluster"
 	mailer "github.com/sportello-virtuale/sportello/internal/mail"
+	"github.com/sportello-virtuale/sportello/internal/sdnotify"
+	"github.com/sportello-virtuale/sportello/media"
+	"github.com/sportello-virtuale/sportello/media/docs"
 	"github.com/sportello-virtuale/sportello/push"
 	"github.com/sportello-virtuale/sportello/queue"
 	queueweb "github.com/sportello-virtuale/sportello/queue/web"
@@ -61,6 +65,16 @@ type runOptions struct {
 	// demoAdminSecret is the TOTP secret of the demo's administrator, set
 	// once the demo is seeded; its code is shown at /_demo/accesso.
 	demoAdminSecret string
+	// calls are the video appointments (calls.go), nil when [media] is
+	// off or in a handler built by a test without them.
+	calls *calls
+	// tls is the node's TLS side (tls.go), nil when [tls] mode is off.
+	tls *tlsFront
+	// metrics and ready are the node's Prometheus registry and its
+	// readiness checks (metrics.go, readyz.go); nil in a handler built by
+	// a test without them.
+	metrics *Metrics
+	ready   *Readiness
 }
 
 // run wires a node from cfg and serves until ctx ends, then shuts down in
@@ -97,6 +111,11 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	closers = append(closers, func() { httpLn.Close() })
+	// So are HTTPS and the port-80 redirect when the node terminates TLS.
+	if opts.tls, err = listenTLS(cfg.TLS); err != nil {
+		return err
+	}
+	closers = append(closers, opts.tls.close)
 
 	var (
 		sender mailer.Sender
@@ -130,6 +149,8 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	queue.Register(reg)
 	auth.Register(reg)
 	push.Register(reg)
+	media.Register(reg)
+	docs.Register(reg)
 	probeRegister(reg) // only in the sportello_upgrade_probe test build
 
 	setup, err := prepareCluster(ctx, cfg)
@@ -205,6 +226,43 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		opts.demoAdminSecret = secret
 	}
 
+	// The calls (issue 6): rooms, SFU, TURN and documents; closed before
+	// the node (closers run in reverse).
+	if opts.calls, err = startCalls(ctx, cfg, node, log); err != nil {
+		return err
+	}
+	closers = append(closers, opts.calls.close)
+
+	// Metrics and readiness (issue 8): /readyz on the public listener and,
+	// with /metrics, on the [metrics] admin listener.
+	sfuStats, turnStats := callsMetrics(opts.calls) // metrics.go
+	opts.metrics = NewMetrics(MetricsSources{Node: node, SFU: sfuStats, TURN: turnStats, Logger: log})
+	opts.ready = NewReadiness(node, cfg.DataDir, log) // readyz.go
+	metricsSrv, err := startMetricsServer(cfg.Metrics, opts.metrics, opts.ready, log)
+	if err != nil {
+		return err
+	}
+	closers = append(closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+		defer cancel()
+		if err := metricsSrv.Close(ctx); err != nil {
+			log.Warn("metrics listener closed with an error", "component", "metrics", "err", err)
+		}
+	})
+
+	// The certificate manager works on the replicated state; it needs
+	// secrets.key, read once the node has started (a joining node
+	// receives it while joining).
+	if opts.tls != nil {
+		secrets, err := nodeSecrets(cfg)
+		if err != nil {
+			return err
+		}
+		if err := opts.tls.newManager(cfg, node, tenants, secrets, log); err != nil {
+			return err
+		}
+	}
+
 	handler, err := newHandler(cfg, opts, node, tenants, book, box, pw, log)
 	if err != nil {
 		return err
@@ -220,6 +278,9 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(httpLn) }()
+	if opts.tls != nil {
+		opts.tls.serve(ctx, cfg, handler, healthz(node, cfg.NodeID))
+	}
 
 	httpAddr := httpLn.Addr().String()
 	status := func() nodeStatus {
@@ -237,14 +298,33 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		"raft", node.RaftAddr(), "data", cfg.DataDir, "version", versionString())
 	printURLs(ctx, opts, tenants, httpAddr, cfg.DataDir)
 
+	// Under systemd (Type=notify): ready now that the node has a leader
+	// and every listener serves; the watchdog is fed while the node makes
+	// progress (a leader known, or the applied index moving).
+	if err := sdnotify.Ready(); err != nil {
+		log.Warn("could not tell systemd the node is ready", "component", "main", "err", err)
+	}
+	wctx, wcancel := context.WithCancel(ctx)
+	wdDone := make(chan struct{})
+	go func() {
+		defer close(wdDone)
+		leader := func() string { id, _ := node.Leader(); return id }
+		sdnotify.RunWatchdog(wctx, sdnotify.Progress(leader, node.AppliedIndex))
+	}()
+	closers = append(closers, func() { wcancel(); <-wdDone })
+
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
 		admin.Close(context.Background())
 		return fmt.Errorf("http server: %w", err)
+	case err := <-opts.tls.errc():
+		admin.Close(context.Background())
+		return fmt.Errorf("https server: %w", err)
 	}
 
 	log.Info("shutting down", "component", "main")
+	_ = sdnotify.Stopping()
 	shctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shctx); err != nil {
@@ -252,6 +332,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		srv.Close()
 	}
 	<-serveErr
+	opts.tls.shutdown(shctx)
 	if err := admin.Close(shctx); err != nil {
 		log.Warn("admin requests still running at shutdown timeout", "component", "main", "err", err)
 	}
@@ -306,7 +387,7 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	// are more specific than booking/web's /api/v1/ fallback.
 	lines, err := queueweb.New(queueweb.Config{
 		Queue: lineQueue, Site: s, Logger: log, PushKey: pushKey,
-		TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders, Changes: node,
+		TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders, Changes: node, Calls: opts.calls != nil,
 		RateLimit: queueweb.RateLimit{PerMinute: cfg.RateLimit.TicketsPerMinute, Burst: cfg.RateLimit.TicketsBurst,
 			MaxClients: cfg.RateLimit.MaxClients},
 		// The operator's desk page (/gestione/coda) sits behind the login.
@@ -319,11 +400,29 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 		return nil, err
 	}
 	lines.Routes(tenantMux)
+	if err := opts.calls.mount(tenantMux, lineQueue, s, logins); err != nil { // calls.go
+		return nil, err
+	}
+	// The Comune's own domains and their certificates (issue 7).
+	domains, err := certsweb.New(certsweb.Config{Site: s, Tenants: tenants, Applied: node, Guard: logins,
+		SessionFrom: authweb.SessionFrom, Status: opts.tls.status(), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	domains.Routes(tenantMux)
+	if opts.tls != nil {
+		opts.tls.site = s // the port-80 redirect resolves hosts through it
+	}
 	logins.Routes(tenantMux)
 	s.Routes(tenantMux)
 
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", healthz(node, cfg.NodeID))
+	ready := opts.ready
+	if ready == nil {
+		ready = NewReadiness(node, cfg.DataDir, log)
+	}
+	root.Handle("GET /readyz", ready)
 	if opts.demo && box != nil {
 		page, err := newMailboxPage(box, log)
 		if err != nil {
@@ -338,8 +437,11 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 		}
 		page.Routes(root)
 	}
-	root.Handle("/", s.Tenant(logins.Sessions(tenantMux)))
-	return root, nil
+	// Route sits right around the tenant mux, whose request carries the
+	// matched pattern; Middleware wraps everything (metrics.go).
+	root.Handle("/", s.Tenant(logins.Sessions(opts.metrics.Route(tenantMux))))
+	opts.calls.serveForwarded(root)
+	return opts.metrics.Middleware(root), nil
 }
 
 // officeRefs adapts booking's offices to the grant forms of auth/web,

@@ -46,6 +46,11 @@ type Session struct {
 	// Documents are the room's documents so far, listed when the page
 	// loads (later ones arrive as DocumentNotice messages).
 	Documents []DocumentNotice
+	// CSRF is the session's CSRF token of an operator behind the login
+	// (authweb.CSRFToken): call.js sends it with the uploads in the
+	// X-CSRF-Token header. "" for a citizen, whose upload URL carries
+	// the join token instead.
+	CSRF string
 	// ForceRelay makes the browser use only TURN relay candidates
 	// (iceTransportPolicy "relay"): it keeps the participant's address
 	// from the SFU and is how the tests prove the TURN path.
@@ -215,6 +220,7 @@ type pageData struct {
 	Name          string
 	Socket        string
 	Upload        string
+	CSRF          string
 	Relay         bool
 	Script, Style string
 	Documents     []docView
@@ -261,9 +267,10 @@ func (h *Handler) Page(w http.ResponseWriter, r *http.Request, s Session) {
 		r = r.WithContext(site.WithTenant(r.Context(), s.Tenant))
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	site.AllowCallDevices(w.Header()) // the page asks for the camera and microphone
 	d := pageData{
 		Title: s.Title, Back: s.Back, Operator: s.Participant.Role == string(media.RoleOperator),
-		Name: s.Participant.Name, Socket: s.SocketURL, Upload: s.UploadURL, Relay: s.ForceRelay,
+		Name: s.Participant.Name, Socket: s.SocketURL, Upload: s.UploadURL, CSRF: s.CSRF, Relay: s.ForceRelay,
 		Script: h.assetURL("call.js"), Style: h.assetURL("call.css"),
 		Documents: docViews(s),
 	}

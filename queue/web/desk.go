@@ -287,7 +287,9 @@ func (d *deskPages) place(ctx context.Context, a deskReq, officeID, deskID strin
 
 // deskView is the data of desk.html.
 type deskView struct {
-	CSRF, Flash, Error   string
+	CSRF, Flash, Error string
+	// Calls links a remote ticket to its video call (Config.Calls).
+	Calls                bool
 	HasOffices           bool
 	Office, Desk         deskSelect
 	OfficeID, OfficeName string
@@ -433,7 +435,7 @@ func (d *deskPages) render(w http.ResponseWriter, r *http.Request, a deskReq, st
 		d.fail(w, r, err)
 		return
 	}
-	v := deskView{CSRF: a.csrf, Error: f.err, HasOffices: len(p.offices) > 0, Every: int(deskRefresh / time.Second)}
+	v := deskView{CSRF: a.csrf, Error: f.err, Calls: d.h.videoCalls, HasOffices: len(p.offices) > 0, Every: int(deskRefresh / time.Second)}
 	if status == http.StatusOK {
 		v.Flash = deskFlashes[r.URL.Query().Get(qDeskOutcome)]
 	}

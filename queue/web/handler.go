@@ -61,6 +61,11 @@ type Config struct {
 	// them off: the key and subscription routes answer 404 and the
 	// pages keep the "Avvisami con una notifica" button hidden.
 	PushKey func(ctx context.Context) (string, error)
+	// Calls shows the links to the video calls (issue 6): "Entra nella
+	// videochiamata" in the waiting room once checked in, "Apri la
+	// videochiamata" at the desk for a remote ticket. The binary sets it
+	// when it serves the calls' routes.
+	Calls bool
 }
 
 // Handler serves the queue's /api/v1 routes of every Comune on the node.
@@ -88,6 +93,8 @@ type Handler struct {
 	// the tickets' bucket so that subscribing never costs a ticket.
 	pushKey     func(ctx context.Context) (string, error)
 	pushLimiter *ratelimit.Limiter
+	// videoCalls is Config.Calls.
+	videoCalls bool
 }
 
 // New returns a Handler.
@@ -99,7 +106,7 @@ func New(cfg Config) (*Handler, error) {
 		q: cfg.Queue, site: cfg.Site, log: cfg.Logger, now: cfg.Now, maxBody: cfg.MaxBodyBytes,
 		trustProxy: cfg.TrustProxyHeaders, csrf: http.NewCrossOriginProtection(), limiter: newLimiter(cfg.RateLimit),
 		changes: cfg.Changes, hubs: newHubs(cfg.Queue, cfg.Changes), proofs: newProofCache(cfg.ChallengeKey),
-		pushKey: cfg.PushKey, pushLimiter: newLimiter(cfg.RateLimit),
+		pushKey: cfg.PushKey, pushLimiter: newLimiter(cfg.RateLimit), videoCalls: cfg.Calls,
 	}
 	if h.log == nil {
 		h.log = slog.Default()

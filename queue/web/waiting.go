@@ -47,6 +47,9 @@ type waitingData struct {
 	// Events is the room's event stream, for the script.
 	Events string
 	Script string
+	// Call is the link to the video call, once checked in ("" when the
+	// calls are off).
+	Call string
 }
 
 // waitingView is what the room's event stream sends: the ticket page's
@@ -130,6 +133,9 @@ func (c *citizen) waitingRoom(w http.ResponseWriter, r *http.Request, t tenant.T
 	d.Ticket, d.Label, d.Position, d.Minutes, d.Active = &k, waitingLabel(k), st.Position, minutes(st.EstimatedWait), !closedState(k.State)
 	if c.h.changes != nil && d.Active {
 		d.Events = "/chiamata/" + url.PathEscape(bk.Code) + "/eventi?t=" + url.QueryEscape(token)
+	}
+	if c.h.videoCalls && d.Active {
+		d.Call = "/chiamata/" + url.PathEscape(bk.Code) + "/video?t=" + url.QueryEscape(token)
 	}
 	c.renderWaiting(w, r, d)
 }

@@ -17,6 +17,7 @@
     socket: root.dataset.socket,
     role: root.dataset.role,
     upload: root.dataset.upload || "",
+    csrf: root.dataset.csrf || "",
     relay: root.dataset.relay === "1",
     back: root.dataset.back || "/"
   };
@@ -1261,7 +1262,13 @@
       var body = new FormData();
       body.append("file", f, f.name);
       status.textContent = "Invio di " + f.name + " in corso…";
-      fetch(cfg.upload, { method: "POST", body: body, credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (res) {
+      var headers = { Accept: "application/json" };
+      if (cfg.csrf) {
+        // An operator's upload sits behind the login: the session's
+        // CSRF token goes in the header auth/web checks.
+        headers["X-CSRF-Token"] = cfg.csrf;
+      }
+      fetch(cfg.upload, { method: "POST", body: body, credentials: "same-origin", headers: headers }).then(function (res) {
         return res.json().catch(function () { return {}; }).then(function (j) {
           if (!res.ok) {
             var e = j.error || {};
