@@ -125,6 +125,7 @@ func newAdminServer(node *cluster.Node, tenants *tenant.Registry, book *booking.
 	a := &adminServer{node: node, tenants: tenants, book: book, status: status, log: log.With("component", "admin")}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", a.getStatus)
+	mux.HandleFunc("GET /v1/tls/root", a.getTLSRoot) // tls_cmd.go
 	mux.HandleFunc("GET /v1/tenants", a.listTenants)
 	mux.HandleFunc("POST /v1/tenants", a.createTenant)
 	mux.HandleFunc("GET /v1/tenants/{id}", a.getTenant)

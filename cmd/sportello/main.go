@@ -69,6 +69,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdCluster(args[1:], stdout, stderr)
 	case "restore":
 		return cmdRestore(args[1:], stdout, stderr)
+	case "tls":
+		return cmdTLS(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		return cmdVersion(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -95,6 +97,7 @@ Usage:
   sportello backup [--data DIR] FILE  write a backup of the running node to FILE
   sportello cluster init|join|token|status|leave|remove   multi-node clusters
   sportello restore --data DIR FILE   seed a new cluster in DIR from a backup
+  sportello tls export-root           print the internal CA's root certificate
   sportello version                   print version and commit
 
 Run "sportello COMMAND -h" for the flags of a command.

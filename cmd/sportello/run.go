@@ -20,6 +20,7 @@ import (
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
 	bookingweb "github.com/sportello-virtuale/sportello/booking/web"
+	"github.com/sportello-virtuale/sportello/certs"
 	certsweb "github.com/sportello-virtuale/sportello/certs/web"
 	"github.com/sportello-virtuale/sportello/cluster"
 	mailer "github.com/sportello-virtuale/sportello/internal/mail"
@@ -149,6 +150,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	queue.Register(reg)
 	auth.Register(reg)
 	push.Register(reg)
+	certs.Register(reg)
 	media.Register(reg)
 	docs.Register(reg)
 	probeRegister(reg) // only in the sportello_upgrade_probe test build
