@@ -176,7 +176,7 @@ func TestPartitionIsolatedLeader(t *testing.T) {
 		switch {
 		case err == nil:
 			t.Fatalf("write through the isolated node %s succeeded %v after the cut", old.Config().NodeID, time.Since(cut))
-		case took > 2*time.Second+200*time.Millisecond:
+		case took > 2*time.Second+time.Second: // slack for a loaded machine; a hang would be far longer
 			t.Fatalf("write through the isolated node took %v, past its 2s context: %v", took, err)
 		}
 		// A write caught by the step-down may still commit under the next

@@ -240,6 +240,21 @@ func scanDoc(t tenant.ID, row interface{ Scan(...any) error }) (Document, error)
 // committed through another node is visible here once this node has
 // applied the commit (Put returns after its own node has).
 func (s *Store) Get(ctx context.Context, t tenant.ID, id string) (Document, error) {
+	d, err := s.get(ctx, t, id)
+	if errors.Is(err, ErrNotFound) {
+		// The link to a document is announced by the node holding the
+		// call right after the commit; this node may not have applied it
+		// yet. Catch up with the cluster once before saying it is not
+		// there.
+		if ferr := s.node.ReadFresh(ctx); ferr == nil {
+			d, err = s.get(ctx, t, id)
+		}
+	}
+	return d, err
+}
+
+// get reads a document from this node's copy of the state.
+func (s *Store) get(ctx context.Context, t tenant.ID, id string) (Document, error) {
 	row := s.node.DB().QueryRowContext(ctx, `SELECT `+docColumns+` FROM media_docs
 		WHERE tenant = ? AND id = ? AND expires > ?`, string(t), id, s.now().UnixMilli())
 	d, err := scanDoc(t, row)
