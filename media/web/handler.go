@@ -55,6 +55,11 @@ type Session struct {
 	// (iceTransportPolicy "relay"): it keeps the participant's address
 	// from the SFU and is how the tests prove the TURN path.
 	ForceRelay bool
+	// InviteURL, for an operator, is where the page's "Invita un collega
+	// o un interprete" form posts (with CSRF in the field CSRFField); the
+	// answer, opened in a new tab so the call goes on, is the guest's
+	// link. "" hides the form.
+	InviteURL, CSRFField string
 }
 
 // DocumentNotice is the message that shows a document in the call: the
@@ -222,6 +227,8 @@ type pageData struct {
 	Upload        string
 	CSRF          string
 	Relay         bool
+	Invite        string
+	CSRFField     string
 	Script, Style string
 	Documents     []docView
 }
@@ -271,6 +278,7 @@ func (h *Handler) Page(w http.ResponseWriter, r *http.Request, s Session) {
 	d := pageData{
 		Title: s.Title, Back: s.Back, Operator: s.Participant.Role == string(media.RoleOperator),
 		Name: s.Participant.Name, Socket: s.SocketURL, Upload: s.UploadURL, CSRF: s.CSRF, Relay: s.ForceRelay,
+		Invite: s.InviteURL, CSRFField: s.CSRFField,
 		Script: h.assetURL("call.js"), Style: h.assetURL("call.css"),
 		Documents: docViews(s),
 	}

@@ -491,6 +491,11 @@
     closePeers();
     setPhase("call");
     say("Sei nella chiamata.");
+    // The SFU forgets a receiver's preferences with its socket: say
+    // again that this page takes no video (audio only, e.g. on a phone).
+    if (S.audioOnly) {
+      send({ type: "prefs", video: false });
+    }
     $("propria").srcObject = S.local;
     showSelf();
 
@@ -1065,7 +1070,10 @@
       S.video = false;
       showSelf();
       sendState();
-      say("Solo audio: la videocamera è spenta.");
+      // Audio only both ways: the SFU stops sending the others' video too,
+      // which is what saves a weak connection.
+      send({ type: "prefs", video: false });
+      say("Solo audio: la videocamera è spenta e non ricevi i video degli altri.");
       return;
     }
     navigator.mediaDevices.getUserMedia({ video: cameraConstraints() }).then(function (s) {
@@ -1077,6 +1085,7 @@
       $("propria").srcObject = S.local;
       S.audioOnly = false;
       S.video = true;
+      send({ type: "prefs", video: true });
       if (tx) {
         t.contentHint = "motion";
         tx.sender.replaceTrack(t);
