@@ -225,6 +225,15 @@ func newManager(cfg Config, opts options) (*Manager, error) {
 		if cfg.ACME.EABKeyID != "" && cfg.ACME.EABMACKey == "" || cfg.ACME.EABKeyID == "" && cfg.ACME.EABMACKey != "" {
 			return nil, errors.New("certs: external account binding needs both the key ID and the MAC key")
 		}
+		if cfg.ACME.EABMACKey != "" {
+			// A MAC key acmez cannot decode would fail only at the first
+			// account registration, after the node started (eab.go).
+			k, err := eabMACKey(cfg.ACME.EABMACKey)
+			if err != nil {
+				return nil, err
+			}
+			cfg.ACME.EABMACKey, m.cfg.ACME.EABMACKey = k, k
+		}
 		if f := cfg.ACME.CARootsFile; f != "" {
 			b, err := os.ReadFile(f)
 			if err != nil {
@@ -259,6 +268,15 @@ func newManager(cfg Config, opts options) (*Manager, error) {
 			c.OCSP.DisableStapling = true
 			return c
 		}
+		// OCSP stapling stays on (certmagic's default) for CAs that still
+		// run a responder. Setting the proxy function is what gives
+		// certmagic's OCSP requests a client with a timeout (30 s): without
+		// it they use http.DefaultClient, which has none, and a responder
+		// that accepts and never answers would hold the handshake loading
+		// a certificate, or the maintenance goroutine, forever
+		// (TestPebbleOCSPResponderHangs). The proxy is the environment's,
+		// as for the ACME requests.
+		c.OCSP.HTTPProxy = http.ProxyFromEnvironment
 		iss := certmagic.NewACMEIssuer(c, certmagic.ACMEIssuer{
 			CA:                      cfg.ACME.DirectoryURL,
 			Email:                   cfg.ACME.Email,

@@ -117,7 +117,27 @@ func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *p
 // server; empty: a pebble-challtestsrv answering 127.0.0.1 for every name.
 func startPebbleDNS(t *testing.T, httpPort, tlsPort int, validity time.Duration, dnsAddr string) *pebble {
 	t.Helper()
+	return startPebbleWith(t, httpPort, tlsPort, validity, dnsAddr, pebbleOptions{})
+}
+
+// pebbleOptions are the settings of pebble only some tests change
+// (eab_pebble_test.go; added by K5 as one more parameter, so the callers
+// above stay as they were).
+type pebbleOptions struct {
+	// eabKeys, when not empty, makes External Account Binding required:
+	// pebble refuses to create an account whose binding is not signed by
+	// one of these keys (key ID to base64url HMAC key).
+	eabKeys map[string]string
+	// ocspURL is the OCSP responder pebble writes into the certificates it
+	// issues (pebble runs none itself); empty: none.
+	ocspURL string
+}
+
+// startPebbleWith is startPebbleDNS with the settings of opts.
+func startPebbleWith(t *testing.T, httpPort, tlsPort int, validity time.Duration, dnsAddr string, opts pebbleOptions) *pebble {
+	t.Helper()
 	needPebble(t)
+	eabKeys := opts.eabKeys
 	dir := t.TempDir()
 
 	// pebble's own HTTPS certificate, self-signed for 127.0.0.1.
@@ -174,10 +194,13 @@ func startPebbleDNS(t *testing.T, httpPort, tlsPort int, validity time.Duration,
 		"privateKey":                     keyFile,
 		"httpPort":                       httpPort,
 		"tlsPort":                        tlsPort,
-		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
+		"ocspResponderURL":               opts.ocspURL,
+		"externalAccountBindingRequired": len(eabKeys) > 0,
 		"certificateValidityPeriod":      int(validity / time.Second),
 	}}
+	if len(eabKeys) > 0 {
+		conf["pebble"].(map[string]any)["externalAccountMACKeys"] = eabKeys
+	}
 	if tlsPort == 0 {
 		conf["pebble"].(map[string]any)["tlsPort"] = freePort(t)
 	}
