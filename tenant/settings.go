@@ -22,7 +22,16 @@ import (
 const CommandSettings = "tenant.settings"
 
 // settingsVersion is the newest payload version of tenant.settings.
-const settingsVersion = 1
+// Version 2 adds DocumentRetentionDays; apply reads a version 1 payload
+// (proposed by a node not upgraded yet) as leaving the retention as it is,
+// since that node's page could not show it.
+const settingsVersion = 2
+
+// Bounds of Settings.DocumentRetentionDays, when not 0.
+const (
+	MinDocumentRetentionDays = 1
+	MaxDocumentRetentionDays = 365
+)
 
 // Settings are the fields of a Comune that its administrator edits.
 type Settings struct {
@@ -38,6 +47,13 @@ type Settings struct {
 	// field there would be refused by older nodes in a rolling upgrade.
 	// The deliverer looks it up when it sends (Registry.ReplyTo).
 	ReplyTo string `json:"reply_to,omitempty"`
+	// DocumentRetentionDays is how long the documents exchanged in the
+	// Comune's video calls are kept, in days (1 to 365); 0 keeps them for
+	// the period the node's configuration gives ([media.documents]
+	// retention). Like ReplyTo it lives outside Tenant, and the uploader
+	// reads it when a document arrives (Registry.DocumentRetentionDays):
+	// the expiry is fixed then, so a change applies to new documents only.
+	DocumentRetentionDays int `json:"document_retention_days,omitempty"`
 }
 
 // SettingsOf returns the settings part of t, without ReplyTo, which
@@ -58,6 +74,7 @@ func normalizeSettings(s Settings) Settings {
 	normalize(&t)
 	out := SettingsOf(t)
 	out.ReplyTo = strings.TrimSpace(s.ReplyTo)
+	out.DocumentRetentionDays = s.DocumentRetentionDays
 	return out
 }
 
@@ -75,6 +92,10 @@ func validateSettings(s Settings) error {
 	}
 	if s.ReplyTo != "" && !ValidEmail(s.ReplyTo) {
 		f["reply_to"] = "Inserisci un indirizzo email valido, per esempio urp@comune.bari.it."
+	}
+	if d := s.DocumentRetentionDays; d != 0 && (d < MinDocumentRetentionDays || d > MaxDocumentRetentionDays) {
+		f["document_retention_days"] = fmt.Sprintf("Indica un numero di giorni tra %d e %d, oppure lascia vuoto per il periodo predefinito.",
+			MinDocumentRetentionDays, MaxDocumentRetentionDays)
 	}
 	if len(f) > 0 {
 		return &ValidationError{Fields: f}
@@ -130,6 +151,24 @@ func applySettings(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if n == 0 {
 		return nil, fmt.Errorf("save settings of %s: %w", cmd.Tenant, ErrNotFound)
 	}
+	// The cluster migrates tenant-settings to version 2 some seconds after
+	// the last node is upgraded, while version 2 commands pass the gate
+	// from that moment: until the column exists, a retention of 0 changes
+	// nothing and another is refused rather than dropped. Every node has
+	// the same schema at this index, so every node decides alike.
+	hasRetention := cmd.Version >= 2
+	if hasRetention {
+		var cols int
+		if err := tx.QueryRow(`SELECT count(*) FROM pragma_table_info('tenant_settings')
+			WHERE name = 'document_retention_days'`).Scan(&cols); err != nil {
+			return nil, fmt.Errorf("save settings of %s: %w", cmd.Tenant, err)
+		}
+		hasRetention = cols > 0
+		if !hasRetention && s.DocumentRetentionDays != 0 {
+			return nil, &ValidationError{Fields: map[string]string{"document_retention_days": "La conservazione dei documenti " +
+				"si potrà impostare tra qualche istante, quando tutti i nodi del servizio saranno aggiornati: riprova."}}
+		}
+	}
 	_, err := tx.Exec(`UPDATE tenants SET name = ?, region = ?, logo_url = ?, primary_color = ?,
 		sender_name = ?, sender_address = ?, updated = ? WHERE id = ?`,
 		s.Name, s.Region, s.Branding.LogoURL, s.Branding.PrimaryColor,
@@ -137,8 +176,15 @@ func applySettings(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("save settings of %s: %w", cmd.Tenant, err)
 	}
-	_, err = tx.Exec(`INSERT INTO tenant_settings (tenant_id, reply_to) VALUES (?, ?)
-		ON CONFLICT (tenant_id) DO UPDATE SET reply_to = excluded.reply_to`, cmd.Tenant, s.ReplyTo)
+	if !hasRetention {
+		// A node not upgraded yet knows nothing of the retention: keep it.
+		_, err = tx.Exec(`INSERT INTO tenant_settings (tenant_id, reply_to) VALUES (?, ?)
+			ON CONFLICT (tenant_id) DO UPDATE SET reply_to = excluded.reply_to`, cmd.Tenant, s.ReplyTo)
+	} else {
+		_, err = tx.Exec(`INSERT INTO tenant_settings (tenant_id, reply_to, document_retention_days) VALUES (?, ?, ?)
+			ON CONFLICT (tenant_id) DO UPDATE SET reply_to = excluded.reply_to,
+			document_retention_days = excluded.document_retention_days`, cmd.Tenant, s.ReplyTo, s.DocumentRetentionDays)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("save settings of %s: %w", cmd.Tenant, err)
 	}
@@ -163,11 +209,18 @@ CREATE TABLE tenant_settings (
 ) WITHOUT ROWID;
 `
 
+// schemaSettingsV2 adds the retention of call documents; 0 is the
+// configured default, which is what every Comune had before.
+const schemaSettingsV2 = `
+ALTER TABLE tenant_settings ADD COLUMN document_retention_days INTEGER NOT NULL DEFAULT 0;
+`
+
 // registerSettings adds tenant.settings and its table to reg; Register
 // calls it. The version gate holds the command back until every member
 // knows it.
 func registerSettings(reg *cluster.Registry) {
-	reg.Migrate(cluster.Migration{Component: settingsComponent, Version: 1, SQL: schemaSettingsV1})
+	reg.Migrate(cluster.Migration{Component: settingsComponent, Version: 1, SQL: schemaSettingsV1},
+		cluster.Migration{Component: settingsComponent, Version: 2, SQL: schemaSettingsV2})
 	reg.Handle(CommandSettings, settingsVersion, applySettings)
 }
 
@@ -182,7 +235,26 @@ func (r *Registry) Settings(ctx context.Context, id ID) (Settings, error) {
 	if s.ReplyTo, err = r.ReplyTo(ctx, id); err != nil {
 		return Settings{}, err
 	}
+	if s.DocumentRetentionDays, err = r.DocumentRetentionDays(ctx, id); err != nil {
+		return Settings{}, err
+	}
 	return s, nil
+}
+
+// DocumentRetentionDays returns how many days the Comune id keeps its
+// call documents, 0 for the configured default (also when the Comune never
+// saved its settings, or the cluster has not migrated the table yet).
+func (r *Registry) DocumentRetentionDays(ctx context.Context, id ID) (int, error) {
+	var days int
+	err := r.db.QueryRowContext(ctx, `SELECT document_retention_days FROM tenant_settings WHERE tenant_id = ?`, id).Scan(&days)
+	switch {
+	case errors.Is(err, sql.ErrNoRows),
+		err != nil && (strings.Contains(err.Error(), "no such table") || strings.Contains(err.Error(), "no such column")):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("document retention of %s: %w", id, err)
+	}
+	return days, nil
 }
 
 // ReplyTo returns the Reply-To address of the Comune id, "" when it has

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/sportello-virtuale/sportello/tenant"
@@ -30,14 +31,15 @@ const (
 	fcmSenderName = "mittente-nome"
 	fcmSenderAddr = "mittente-indirizzo"
 	fcmReplyTo    = "risposte-indirizzo"
+	fcmRetention  = "documenti-giorni"
 )
 
 var comuneSpec = formSpec{
-	order: []string{fcmName, fcmRegion, fcmColor, fcmLogo, fcmSenderName, fcmSenderAddr, fcmReplyTo},
+	order: []string{fcmName, fcmRegion, fcmColor, fcmLogo, fcmSenderName, fcmSenderAddr, fcmReplyTo, fcmRetention},
 	labels: map[string]string{
 		fcmName: "Nome del Comune", fcmRegion: "Ente di appartenenza", fcmColor: "Colore principale",
 		fcmLogo: "Stemma", fcmSenderName: "Nome del mittente", fcmSenderAddr: "Indirizzo del mittente",
-		fcmReplyTo: "Indirizzo per le risposte",
+		fcmReplyTo: "Indirizzo per le risposte", fcmRetention: "Conservazione dei documenti (giorni)",
 	},
 }
 
@@ -45,13 +47,15 @@ var comuneSpec = formSpec{
 var comuneDomainFields = map[string]string{
 	"name": fcmName, "region": fcmRegion, "branding.primary_color": fcmColor,
 	"branding.logo_url": fcmLogo, "sender.name": fcmSenderName, "sender.address": fcmSenderAddr,
-	"reply_to": fcmReplyTo,
+	"reply_to": fcmReplyTo, "document_retention_days": fcmRetention,
 }
 
 // comuneView is the data of /gestione/comune.
 type comuneView struct {
 	adminBase
 	Branding, Sender []field
+	// Calls holds the settings of the video calls.
+	Calls []field
 	// Hosts are the names the Comune answers on, shown read-only.
 	Hosts []string
 	// SenderDomain is the domain of the saved From address, for the
@@ -62,11 +66,36 @@ type comuneView struct {
 // comuneForm is the form's values as typed.
 type comuneForm struct {
 	Name, Region, Color, Logo, SenderName, SenderAddr, ReplyTo string
+	// Retention is the days as typed; "" is the default (0).
+	Retention string
 }
 
 func comuneFormOf(s tenant.Settings) comuneForm {
 	return comuneForm{Name: s.Name, Region: s.Region, Color: s.Branding.PrimaryColor, Logo: s.Branding.LogoURL,
-		SenderName: s.Sender.Name, SenderAddr: s.Sender.Address, ReplyTo: s.ReplyTo}
+		SenderName: s.Sender.Name, SenderAddr: s.Sender.Address, ReplyTo: s.ReplyTo,
+		Retention: retentionText(s.DocumentRetentionDays)}
+}
+
+func retentionText(days int) string {
+	if days == 0 {
+		return ""
+	}
+	return strconv.Itoa(days)
+}
+
+// parseRetention reads the days typed: "" is 0 (the default); anything
+// but a whole number is an error in fe. The bounds are package tenant's.
+func parseRetention(fe formErrors, s string) int {
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n == 0 {
+		fe[fcmRetention] = fmt.Sprintf("Indica un numero intero di giorni tra %d e %d, oppure lascia vuoto per il periodo predefinito.",
+			tenant.MinDocumentRetentionDays, tenant.MaxDocumentRetentionDays)
+		return 0
+	}
+	return n
 }
 
 // adminComune answers GET /gestione/comune. It reads the Comune again
@@ -109,15 +138,18 @@ func (h *Handler) adminComuneSave(w http.ResponseWriter, r *http.Request, a admi
 	}
 	get := func(k string) string { return strings.TrimSpace(r.PostForm.Get(k)) }
 	f := comuneForm{Name: get(fcmName), Region: get(fcmRegion), Color: strings.ToLower(get(fcmColor)),
-		Logo: get(fcmLogo), SenderName: get(fcmSenderName), SenderAddr: get(fcmSenderAddr), ReplyTo: get(fcmReplyTo)}
+		Logo: get(fcmLogo), SenderName: get(fcmSenderName), SenderAddr: get(fcmSenderAddr), ReplyTo: get(fcmReplyTo),
+		Retention: get(fcmRetention)}
 	fe := formErrors{}
+	retention := parseRetention(fe, f.Retention)
 	checkComuneColor(fe, f.Color)
 	if f.SenderName != "" && f.SenderAddr == "" {
 		fe[fcmSenderAddr] = "Indica anche l'indirizzo: senza indirizzo il nome del mittente non si usa."
 	}
 	s := tenant.Settings{Name: f.Name, Region: f.Region,
 		Branding: tenant.Branding{PrimaryColor: f.Color, LogoURL: f.Logo},
-		Sender:   tenant.Sender{Name: f.SenderName, Address: f.SenderAddr}, ReplyTo: f.ReplyTo}
+		Sender:   tenant.Sender{Name: f.SenderName, Address: f.SenderAddr}, ReplyTo: f.ReplyTo,
+		DocumentRetentionDays: retention}
 	general := ""
 	if len(fe) == 0 {
 		index, err := h.tenants.SaveSettings(r.Context(), a.t.ID, s)
@@ -216,6 +248,13 @@ func (h *Handler) renderComune(w http.ResponseWriter, r *http.Request, a adminRe
 		{ID: fcmReplyTo, Label: "Indirizzo per le risposte", Type: "email", Value: f.ReplyTo, Error: fe[fcmReplyTo], MaxLen: 254,
 			Help: "Facoltativo. Le risposte dei cittadini vanno all'email dell'ufficio dell'appuntamento; " +
 				"se l'ufficio non ne ha una, a questo indirizzo."},
+	}
+	v.Calls = []field{
+		{ID: fcmRetention, Label: "Conservazione dei documenti (giorni)", Type: "number", Value: f.Retention,
+			Error: fe[fcmRetention], Min: strconv.Itoa(tenant.MinDocumentRetentionDays),
+			Help: fmt.Sprintf("Per quanti giorni conservare i documenti scambiati nelle videochiamate, da %d a %d; "+
+				"poi sono cancellati. Vuoto: il periodo predefinito del servizio. Vale per i documenti caricati da ora in poi.",
+				tenant.MinDocumentRetentionDays, tenant.MaxDocumentRetentionDays)},
 	}
 	if at := strings.LastIndexByte(a.t.Sender.Address, '@'); at >= 0 {
 		v.SenderDomain = a.t.Sender.Address[at+1:]

@@ -82,6 +82,8 @@ type agendaRow struct {
 	Notes                                     []noteRow
 	CanArrive, CanServe, CanNoShow, CanCancel bool
 	ServeNote, Note, Reason                   field
+	// Documents are those exchanged in the booking's video call.
+	Documents []docRow
 }
 
 // noteRow is an internal note as the agenda shows it.
@@ -189,6 +191,7 @@ func (h *Handler) renderAgenda(w http.ResponseWriter, r *http.Request, a adminRe
 		}
 		for _, it := range items {
 			row := newAgendaRow(it, now, f)
+			row.Documents = h.bookingDocuments(ctx, a.t.ID, it.Booking.Code)
 			v.Items = append(v.Items, row)
 			if it.Booking.Status == booking.Active {
 				v.ActiveCount++

@@ -27,6 +27,7 @@ func (h *Handler) agendaRouteTable() []adminRoute {
 		{"POST", "/gestione/agenda/{id}/assente", op, h.agendaNoShow},
 		{"POST", "/gestione/agenda/{id}/nota", op, h.agendaNote},
 		{"POST", "/gestione/agenda/{id}/annulla", op, h.agendaCancel},
+		{"GET", "/gestione/documenti/{id}", op, h.agendaDocument},
 		{"GET", "/gestione/statistiche", auth.RoleSupervisor, h.statsShow},
 	}
 }

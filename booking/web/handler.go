@@ -63,6 +63,10 @@ type Config struct {
 	// (admin_comune.go); the node's *tenant.Registry. nil leaves that
 	// page answering 404.
 	Tenants ComuneSettings
+	// Documents reads the documents exchanged in video calls, which the
+	// agenda lists under their booking (agenda_docs.go); the node's
+	// *docs.Store. nil (calls off) shows none.
+	Documents CallDocuments
 }
 
 // Guard admits a request to next only for a user allowed role, and only
@@ -96,6 +100,7 @@ type Handler struct {
 	guard       Guard
 	sessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
 	tenants     ComuneSettings
+	docs        CallDocuments
 }
 
 // tenantHandler is a route's handler; t is the Comune resolved from the
@@ -129,6 +134,7 @@ func New(cfg Config) (*Handler, error) {
 		h.guard, h.sessionFrom = cfg.Guard, cfg.SessionFrom
 	}
 	h.tenants = cfg.Tenants
+	h.docs = cfg.Documents
 	if h.log == nil {
 		h.log = slog.Default()
 	}

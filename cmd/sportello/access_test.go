@@ -199,6 +199,9 @@ var accessTable = map[string]route{
 	"/gestione/domini/{dominio}/rimuovi":    {path: "/gestione/domini/nessuno.comune.bari.it/rimuovi", get: adminGET(http.StatusNotFound), post: adminPOST(http.StatusNotFound)},
 	"/gestione/chiamate/{ticket}":           {path: "/gestione/chiamate/nessuno", get: staffGET(404), post: noMethod},
 	"/gestione/chiamate/{ticket}/documenti": {path: "/gestione/chiamate/nessuno/documenti", get: noMethod, post: staffPOST(404)},
+	"/gestione/chiamate/{ticket}/invito":    {path: "/gestione/chiamate/nessuno/invito", get: noMethod, post: staffPOST(404)},
+	// booking/web: a document of a booking's video call, on the agenda.
+	"/gestione/documenti/{id}": {path: "/gestione/documenti/nessuno", get: staffGET(404), post: noMethod},
 }
 
 // routePattern matches a back-office pattern literal; routeMethod and

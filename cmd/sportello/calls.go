@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"embed"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sportello-virtuale/sportello/auth"
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
+	bookingweb "github.com/sportello-virtuale/sportello/booking/web"
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/media"
 	"github.com/sportello-virtuale/sportello/media/docs"
@@ -45,7 +47,20 @@ const (
 	citizenCallPath = "/chiamata/{code}/video"
 	operatorPath    = "/gestione/chiamate/{ticket}"
 	docPathPrefix   = "/videochiamate/documenti/"
+	// invitePath is a guest's call (a colleague or an interpreter the
+	// operator invited): page and socket, authorised by the invite token
+	// (?t=), and its uploads at invitePath+"/documenti".
+	invitePath = "/videochiamate/invito"
 )
+
+// guestPrefix starts the Subject of an invite token, and only of one:
+// the room tokens of document links name the viewer as "doc-<id>", so a
+// document link that a guest's upload announced to everybody cannot be
+// replayed as that guest's invite.
+const guestPrefix = "guest-"
+
+// maxGuestName caps the name an operator gives a guest.
+const maxGuestName = 100
 
 // notOpenRefresh is how often the page of a call the operator has not
 // opened yet reloads itself, in seconds.
@@ -59,7 +74,7 @@ const (
 	msgCallLater = "La videochiamata non è disponibile in questo momento: riprova tra poco."
 )
 
-//go:embed templates/chiamata_stato.html
+//go:embed templates/chiamata_stato.html templates/chiamata_invito.html
 var callTemplates embed.FS
 
 // calls holds what the call routes need; nil when [media] is off.
@@ -72,6 +87,11 @@ type calls struct {
 	store  *docs.Store
 	turn   *turn.Server
 	log    *slog.Logger
+	// retentionDays reads a Comune's own retention of call documents
+	// (tenant.Settings.DocumentRetentionDays, 0 for the configured one).
+	retentionDays func(context.Context, tenant.ID) (int, error)
+	// trustProxy takes the invite link's scheme from X-Forwarded-Proto.
+	trustProxy bool
 
 	// Set by mount.
 	q     *queue.Queue
@@ -106,7 +126,8 @@ func newCalls(cfg Config, node *cluster.Node, log *slog.Logger) (*calls, error) 
 	store := docs.NewStore(node, cfg.Media.Documents.clamd(), time.Now)
 	store.Logger = log
 	return &calls{cfg: cfg.Media, nodeID: cfg.NodeID, node: node, rooms: media.NewRooms(node, secrets, time.Now),
-		sfu: s, store: store, log: log}, nil
+		sfu: s, store: store, log: log, trustProxy: cfg.HTTP.TrustProxyHeaders,
+		retentionDays: tenant.NewRegistry(node, node.DB(), cfg.BaseDomain).DocumentRetentionDays}, nil
 }
 
 // startCalls makes the calls of a running node and starts their
@@ -225,7 +246,7 @@ func (c *calls) mount(mux *http.ServeMux, q *queue.Queue, s *site.Site, guard *a
 	if err != nil {
 		return err
 	}
-	if c.pages, err = s.Templates(sub, "chiamata_stato.html"); err != nil {
+	if c.pages, err = s.Templates(sub, "chiamata_stato.html", "chiamata_invito.html"); err != nil {
 		return fmt.Errorf("call pages: %w", err)
 	}
 	c.q, c.site, c.guard = q, s, guard
@@ -236,7 +257,19 @@ func (c *calls) mount(mux *http.ServeMux, q *queue.Queue, s *site.Site, guard *a
 	mux.HandleFunc("GET "+docPathPrefix+"{id}", c.download)
 	mux.Handle("GET /gestione/chiamate/{ticket}", c.staff(c.operatorCall))
 	mux.Handle("POST /gestione/chiamate/{ticket}/documenti", c.staff(c.operatorUpload))
+	mux.Handle("POST /gestione/chiamate/{ticket}/invito", c.staff(c.operatorInvite))
+	mux.HandleFunc("GET "+invitePath, c.guestCall)
+	mux.HandleFunc("POST "+invitePath+"/documenti", c.guestUpload)
 	return nil
+}
+
+// documents is the store of the calls' documents for the agenda
+// (booking/web); nil when calls are off, so that the interface is nil too.
+func (c *calls) documents() bookingweb.CallDocuments {
+	if c == nil {
+		return nil
+	}
+	return c.store
 }
 
 // serveForwarded makes root the handler of the requests other nodes send
@@ -526,7 +559,7 @@ func (c *calls) operatorCall(w http.ResponseWriter, r *http.Request, t tenant.Te
 		return mediaweb.Session{
 			Tenant: t, RoomID: room.ID, Participant: operatorParticipant(u),
 			Title: "Biglietto " + k.Number, Back: back, UploadURL: base + "/documenti",
-			CSRF: s.CSRF,
+			CSRF: s.CSRF, InviteURL: base + "/invito", CSRFField: authweb.CSRFField,
 		}, nil
 	})
 }
@@ -652,7 +685,13 @@ func (c *calls) upload(w http.ResponseWriter, r *http.Request, t tenant.Tenant, 
 			return
 		}
 	}
-	d, ok := c.store.Upload(w, r, t.ID, room.ID, ref, p.ID, c.cfg.Documents.policy())
+	policy, err := c.policy(r.Context(), t.ID)
+	if err != nil {
+		c.log.Error("document retention", "tenant", t.ID, "err", err)
+		jsonError(w, http.StatusServiceUnavailable, msgCallLater)
+		return
+	}
+	d, ok := c.store.Upload(w, r, t.ID, room.ID, ref, p.ID, policy)
 	if !ok {
 		return
 	}
@@ -661,6 +700,21 @@ func (c *calls) upload(w http.ResponseWriter, r *http.Request, t tenant.Tenant, 
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(http.StatusCreated)
 	_ = json.NewEncoder(w).Encode(n)
+}
+
+// policy is the documents' policy of the Comune t: the configuration's,
+// with the Comune's own retention when it set one. The store fixes the
+// expiry at upload, so reading it per upload is enough.
+func (c *calls) policy(ctx context.Context, t tenant.ID) (docs.Policy, error) {
+	p := c.cfg.Documents.policy()
+	days, err := c.retentionDays(ctx, t)
+	if err != nil {
+		return docs.Policy{}, err
+	}
+	if days > 0 {
+		p.Retention = time.Duration(days) * 24 * time.Hour
+	}
+	return p, nil
 }
 
 // notice is the DocumentNotice of d for the room, made for participant
@@ -672,7 +726,7 @@ func (c *calls) upload(w http.ResponseWriter, r *http.Request, t tenant.Tenant, 
 // page knows them from the call.
 func (c *calls) notice(t tenant.Tenant, room media.Room, d docs.Document, p sfu.Participant) mediaweb.DocumentNotice {
 	tok := c.rooms.Token(media.Claims{Tenant: t.ID, Room: room.ID, Role: media.Role(p.Role), Name: p.Name,
-		Subject: p.ID, Expires: room.Closes.Add(media.TokenGrace)})
+		Subject: "doc-" + p.ID, Expires: room.Closes.Add(media.TokenGrace)})
 	fromName := ""
 	if d.From == p.ID {
 		fromName = p.Name
@@ -695,4 +749,126 @@ func (c *calls) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.store.Download(w, r, t.ID, claims.Room, r.PathValue("id"))
+}
+
+// ---- guests -------------------------------------------------------------
+
+// invitePage is the data of chiamata_invito.html: the form again with
+// its error, or the link made.
+type invitePage struct {
+	Action, CSRF, CSRFField string
+	Name, Error             string
+	Link, Until             string
+}
+
+// operatorInvite answers POST /gestione/chiamate/{ticket}/invito (nome):
+// a link that lets a colleague or an interpreter into the ticket's open
+// call as a guest, who waits in the lobby until the operator admits
+// them, as the citizen does. The link is a room token with the guest's
+// name, valid as long as the citizen's and the operator's own links; it
+// is stored nowhere (ending the room is what revokes it).
+func (c *calls) operatorInvite(w http.ResponseWriter, r *http.Request, t tenant.Tenant, s auth.Session, u auth.User) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	k, ref, ok := c.ticketRoom(w, r, t, u, false)
+	if !ok {
+		return
+	}
+	room, err := c.rooms.ByRef(r.Context(), t.ID, ref)
+	if err == nil && room.State != media.StateOpen {
+		err = errGone
+	}
+	if err != nil {
+		c.refuse(w, r, false, err, "La videochiamata non è aperta: aprila prima di invitare qualcuno.")
+		return
+	}
+	d := invitePage{Action: "/gestione/chiamate/" + url.PathEscape(k.ID) + "/invito", CSRF: s.CSRF,
+		CSRFField: authweb.CSRFField, Name: strings.Join(strings.Fields(r.PostFormValue("nome")), " ")}
+	switch {
+	case d.Name == "":
+		d.Error = "Scrivi il nome della persona che vuoi invitare."
+	case len([]rune(d.Name)) > maxGuestName:
+		d.Error = fmt.Sprintf("Il nome è troppo lungo: al massimo %d caratteri.", maxGuestName)
+	case strings.ContainsFunc(d.Name, func(r rune) bool { return r < ' ' || r == 0x7f }):
+		d.Error = "Il nome contiene caratteri non ammessi."
+	}
+	if d.Error != "" {
+		c.pages.Render(w, r, http.StatusUnprocessableEntity, "chiamata_invito.html", site.Page{Title: "Invita", Data: d})
+		return
+	}
+	subject := guestPrefix + rand.Text()
+	expires := room.Closes.Add(media.TokenGrace)
+	tok := c.rooms.Token(media.Claims{Tenant: t.ID, Room: room.ID, Role: media.RoleGuest, Name: d.Name,
+		Subject: subject, Expires: expires})
+	d.Link = site.Origin(r, c.trustProxy) + invitePath + "?t=" + url.QueryEscape(tok)
+	d.Until = expires.In(t.Location()).Format("15:04")
+	c.log.Info("call guest invited", "tenant", t.ID, "room", room.ID, "ticket", k.ID, "user", u.ID, "guest", subject)
+	c.pages.Render(w, r, http.StatusOK, "chiamata_invito.html", site.Page{Title: "Invita", Data: d})
+}
+
+// guestLink resolves the invite token of the request: the open room of
+// the Comune of the host that it names, and the guest. It answers the
+// request itself when there is none: a wrong or tampered token, one of
+// another Comune, or any other room token (a document link's) is 404;
+// an expired token or an ended room is 410.
+func (c *calls) guestLink(w http.ResponseWriter, r *http.Request, api bool) (tenant.Tenant, media.Room, sfu.Participant, string, bool) {
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Cache-Control", "no-store")
+	t, ok := site.TenantFrom(r.Context())
+	if !ok {
+		c.site.Error(w, r, http.StatusNotFound, "")
+		return tenant.Tenant{}, media.Room{}, sfu.Participant{}, "", false
+	}
+	tok := r.URL.Query().Get("t")
+	room, claims, err := c.rooms.Admit(r.Context(), t.ID, tok)
+	if err == nil && (claims.Role != media.RoleGuest || !strings.HasPrefix(claims.Subject, guestPrefix)) {
+		err = media.ErrTokenInvalid
+	}
+	if err != nil {
+		status, msg := http.StatusNotFound, "Non troviamo una videochiamata con questo link di invito. Controlla di averlo copiato per intero."
+		switch {
+		case errors.Is(err, media.ErrTokenExpired), errors.Is(err, media.ErrEnded):
+			status, msg = http.StatusGone, "La videochiamata è terminata: il link di invito non vale più."
+		case errors.Is(err, media.ErrTokenInvalid), errors.Is(err, media.ErrWrongTenant), errors.Is(err, media.ErrNotFound),
+			errors.Is(err, media.ErrTokenEarly):
+		default:
+			c.log.Error("guest call request failed", "path", r.URL.Path, "err", err)
+			status, msg = http.StatusServiceUnavailable, msgCallLater
+		}
+		if api {
+			jsonError(w, status, msg)
+		} else {
+			c.site.Error(w, r, status, msg)
+		}
+		return tenant.Tenant{}, media.Room{}, sfu.Participant{}, "", false
+	}
+	p := sfu.Participant{ID: claims.Subject, Name: claims.Name, Role: string(media.RoleGuest), Lobby: true}
+	return t, room, p, tok, true
+}
+
+// guestCall answers GET /videochiamate/invito?t=<invite token>: the call
+// page of the invited guest, or its socket, forwarded to the room's node
+// like the others'.
+func (c *calls) guestCall(w http.ResponseWriter, r *http.Request) {
+	t, room, p, tok, ok := c.guestLink(w, r, false)
+	if !ok {
+		return
+	}
+	c.serve(w, r, t, room, func(room media.Room) (mediaweb.Session, error) {
+		return mediaweb.Session{
+			Tenant: t, RoomID: room.ID, Participant: p, Title: "Invito alla videochiamata", Back: "/",
+			UploadURL: invitePath + "/documenti?t=" + url.QueryEscape(tok),
+		}, nil
+	})
+}
+
+// guestUpload answers POST /videochiamate/invito/documenti?t=: a document
+// from the guest into the room. As for the citizen, the token in the URL
+// is the credential, which a cross-site form cannot know.
+func (c *calls) guestUpload(w http.ResponseWriter, r *http.Request) {
+	t, room, p, _, ok := c.guestLink(w, r, true)
+	if !ok {
+		return
+	}
+	c.upload(w, r, t, room, room.Ref.Kind+":"+room.Ref.ID, p)
 }

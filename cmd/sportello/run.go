@@ -370,6 +370,8 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 		// The back office (/gestione) sits behind the operators' login.
 		Guard: logins, SessionFrom: authweb.SessionFrom,
 		Tenants: tenants,
+		// The agenda lists the documents of video calls (calls.go).
+		Documents: opts.calls.documents(),
 	})
 	if err != nil {
 		return nil, err
