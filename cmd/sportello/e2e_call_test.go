@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -34,13 +33,10 @@ import (
 // over HTTP (TestCallCitizenRoutes), and a whole call between two
 // Chromium instances (TestCallBrowser).
 
-// callNetnsEnv marks the test process re-executed inside a private
-// network namespace; callBinEnv hands it the binary the outer process
-// built, so that it does not build its own.
-const (
-	callNetnsEnv = "SPORTELLO_CALL_NETNS"
-	callBinEnv   = "SPORTELLO_CALL_BIN"
-)
+// callBinEnv hands the test process re-executed inside a private network
+// namespace the binary the outer process built, so that it does not build
+// its own.
+const callBinEnv = "SPORTELLO_CALL_BIN"
 
 // callNode is a running node with a Comune, a video appointment whose
 // citizen has checked in, and a logged-in operator.
@@ -406,9 +402,11 @@ func TestCallCitizenRoutes(t *testing.T) {
 // the citizen. All inside a private network namespace.
 func TestCallBrowser(t *testing.T) {
 	bin := browsertest.Chromium(t)
-	if os.Getenv(callNetnsEnv) != "1" {
+	if !browsertest.InNetns(t) {
 		needBinary(t)
-		callInNetns(t, "TestCallBrowser")
+		// The inner process runs with -test.short, so it does not build
+		// the binary again, and is told where the outer one's is.
+		browsertest.RunInNetns(t, "TestCallBrowser", []string{"-test.short", "-test.timeout=5m"}, callBinEnv+"="+sportelloBin)
 		return
 	}
 	callInside(t)
@@ -469,9 +467,11 @@ func TestCallBrowser(t *testing.T) {
 // admits the citizen again and the call resumes.
 func TestCallBrowserCluster(t *testing.T) {
 	bin := browsertest.Chromium(t)
-	if os.Getenv(callNetnsEnv) != "1" {
+	if !browsertest.InNetns(t) {
 		needBinary(t)
-		callInNetns(t, "TestCallBrowserCluster")
+		// The inner process runs with -test.short, so it does not build
+		// the binary again, and is told where the outer one's is.
+		browsertest.RunInNetns(t, "TestCallBrowserCluster", []string{"-test.short", "-test.timeout=5m"}, callBinEnv+"="+sportelloBin)
 		return
 	}
 	callInside(t)
@@ -606,50 +606,10 @@ func callJoin(t *testing.T, op, cit *callBrowser, opURL, citURL, citizen string,
 }
 
 // callInside prepares the process re-executed in the namespace: the
-// outer process's binary, and loopback up.
+// outer process's binary.
 func callInside(t *testing.T) {
 	t.Helper()
 	sportelloBin = os.Getenv(callBinEnv) // built by the outer process
-	ip := "/usr/sbin/ip"
-	if p, err := exec.LookPath("ip"); err == nil {
-		ip = p
-	}
-	if out, err := exec.Command(ip, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-		t.Fatalf("ip link set lo up: %v: %s", err, out)
-	}
-}
-
-// callInNetns runs the test named name again, in this test binary, in a
-// new network namespace (unshare -n as root, -rn otherwise): only
-// loopback exists there, so no packet of the call leaves the machine and
-// Chromium's WebRTC has no other interface to try. The inner process
-// runs with -test.short, so it does not build the binary again, and is
-// told where the outer one's is.
-func callInNetns(t *testing.T, name string) {
-	t.Helper()
-	flag := "-rn"
-	if os.Geteuid() == 0 {
-		flag = "-n"
-	}
-	if out, err := exec.Command("unshare", flag, "true").CombinedOutput(); err != nil {
-		browsertest.SkipOrFail(t, fmt.Sprintf("cannot make a network namespace (unshare %s: %v: %s)", flag, err, bytes.TrimSpace(out)))
-	}
-	args := []string{flag, os.Args[0], "-test.run=^" + name + "$", "-test.count=1", "-test.short", "-test.timeout=5m"}
-	if testing.Verbose() {
-		args = append(args, "-test.v")
-	}
-	cmd := exec.Command("unshare", args...)
-	cmd.Env = append(os.Environ(), callNetnsEnv+"=1", callBinEnv+"="+sportelloBin)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	t.Log("inside the network namespace:\n" + out.String())
-	switch {
-	case err != nil:
-		t.Fatalf("the test failed inside the network namespace: %v", err)
-	case strings.Contains(out.String(), "--- SKIP"):
-		t.Skip("skipped inside the network namespace")
-	}
 }
 
 // callBrowser is one headless Chromium with a fake camera and microphone.
@@ -658,41 +618,11 @@ type callBrowser struct {
 	ctx  context.Context
 }
 
-// callBrowserStart starts Chromium with the flags a loopback-only
-// namespace needs (issue 6): without --allow-loopback-in-peer-connection
-// it gathers no ICE candidate at all.
+// callBrowserStart starts Chromium with a fake camera and microphone
+// (browsertest.MediaBrowser).
 func callBrowserStart(t *testing.T, bin, name string) *callBrowser {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.WindowSize(1024, 768),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
-	// The first action starts the browser and must carry no timeout.
-	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start Chromium %s: %v", bin, err)
-	}
-	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
-	t.Cleanup(cancel)
-	return &callBrowser{name: name, ctx: ctx}
+	return &callBrowser{name: name, ctx: browsertest.MediaBrowser(t, bin, 2*time.Minute)}
 }
 
 func callEval[T any](t *testing.T, b *callBrowser, expression string) T {

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,56 +28,20 @@ import (
 	"github.com/sportello-virtuale/sportello/internal/browsertest"
 )
 
-// netnsEnv marks the test process that runs inside the private network
-// namespace: the outer test re-executes itself with it set.
-const netnsEnv = "SPORTELLO_MEDIA_NETNS"
-
 // chromium returns a Chromium binary, or skips the test without one.
 func chromium(t *testing.T) string { return browsertest.Chromium(t) }
 
 func skipOrFail(t *testing.T, why string) { browsertest.SkipOrFail(t, why) }
 
-// inNetns runs the test named name again, in this binary, inside a new
-// network namespace (unshare -n as root, unshare -rn otherwise) and
-// reports its outcome; it returns true in the inner process, which then
-// goes on with the test. Inside, only loopback exists and the test brings
-// it up: no packet of the call can leave the machine, and Chromium's
-// WebRTC sees no other interface to try.
+// inNetns runs the test named name again inside a private network
+// namespace (browsertest.RunInNetns) and reports its outcome; it returns
+// true in the inner process, which then goes on with the test.
 func inNetns(t *testing.T, name string) bool {
 	t.Helper()
-	if os.Getenv(netnsEnv) == "1" {
-		ip := "ip"
-		if _, err := exec.LookPath(ip); err != nil {
-			ip = "/usr/sbin/ip"
-		}
-		if out, err := exec.Command(ip, "link", "set", "lo", "up").CombinedOutput(); err != nil {
-			t.Fatalf("ip link set lo up: %v: %s", err, out)
-		}
+	if browsertest.InNetns(t) {
 		return true
 	}
-	flag := "-rn"
-	if os.Geteuid() == 0 {
-		flag = "-n"
-	}
-	if out, err := exec.Command("unshare", flag, "true").CombinedOutput(); err != nil {
-		skipOrFail(t, fmt.Sprintf("cannot make a network namespace (unshare %s: %v: %s)", flag, err, bytes.TrimSpace(out)))
-	}
-	args := []string{flag, os.Args[0], "-test.run=^" + name + "$", "-test.count=1", "-test.timeout=4m"}
-	if testing.Verbose() {
-		args = append(args, "-test.v")
-	}
-	cmd := exec.Command("unshare", args...)
-	cmd.Env = append(os.Environ(), netnsEnv+"=1")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	t.Log("inside the network namespace:\n" + out.String())
-	switch {
-	case err != nil:
-		t.Fatalf("the test failed inside the network namespace: %v", err)
-	case strings.Contains(out.String(), "--- SKIP"):
-		t.Skip("skipped inside the network namespace")
-	}
+	browsertest.RunInNetns(t, name, []string{"-test.timeout=4m"})
 	return false
 }
 
@@ -89,43 +51,11 @@ type browser struct {
 	ctx  context.Context
 }
 
-// newBrowser starts Chromium with the flags a loopback-only namespace
-// needs: without --allow-loopback-in-peer-connection it gathers no ICE
-// candidate at all, not even relay ones.
+// newBrowser starts Chromium with a fake camera and microphone
+// (browsertest.MediaBrowser).
 func newBrowser(t *testing.T, bin, name string, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.WindowSize(1024, 768),
-	}
-	opts = append(opts, extra...)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
-	// The first action starts the browser and must carry no timeout (it
-	// would stop the browser with it); the steps after it get one.
-	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start Chromium %s: %v", bin, err)
-	}
-	ctx, cancel := context.WithTimeout(bctx, timeout)
-	t.Cleanup(cancel)
-	return &browser{name: name, ctx: ctx}
+	return &browser{name: name, ctx: browsertest.MediaBrowser(t, bin, timeout, extra...)}
 }
 
 // eval runs expression (awaiting a promise) and decodes its value.
