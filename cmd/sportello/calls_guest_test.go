@@ -71,24 +71,8 @@ func newCallEnv(t *testing.T) *callEnv {
 	if err := lines.Configure(ctx, bari.ID, oc); err != nil {
 		t.Fatal(err)
 	}
-	calls, err := newCalls(cfg, node, clustertest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(calls.close)
-	handler, err := newHandler(cfg, runOptions{calls: calls}, node, tenants, book, nil, &pushWiring{}, clustertest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(handler)
-	t.Cleanup(srv.Close)
-	store := auth.NewStore(auth.Config{Proposer: node, DB: node.DB()})
-	const issuer = "https://id.example.it/realms/comuni"
-	if _, err := store.SaveProvider(ctx, bari.ID, auth.Provider{ID: "test", Name: "Accedi", Issuer: issuer,
-		ClientID: "sportello", ClientSecret: "segreto"}); err != nil {
-		t.Fatal(err)
-	}
-	lr, cookie, err := store.Login(ctx, bari.ID, auth.Identity{Provider: "test", Issuer: issuer,
+	srv, calls, store := newCallTestServer(t, cfg, node, tenants, book, bari.ID)
+	lr, cookie, err := store.Login(ctx, bari.ID, auth.Identity{Provider: "test", Issuer: callTestIssuer,
 		Subject: "sub-urp", Username: "urp", DisplayName: "Olga Verdi"}, "", "")
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/sportello-virtuale/sportello/auth"
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 	"github.com/sportello-virtuale/sportello/media"
 	"github.com/sportello-virtuale/sportello/media/docs"
@@ -64,30 +65,13 @@ func TestCallOperatorOffices(t *testing.T) {
 		t.Fatalf("cancel: %v", err)
 	}
 
-	calls, err := newCalls(cfg, node, clustertest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(calls.close)
-	handler, err := newHandler(cfg, runOptions{calls: calls}, node, tenants, book, nil, &pushWiring{}, clustertest.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(handler)
-	t.Cleanup(srv.Close)
-
-	store := auth.NewStore(auth.Config{Proposer: node, DB: node.DB()})
-	const issuer = "https://id.example.it/realms/comuni"
-	if _, err := store.SaveProvider(ctx, bari.ID, auth.Provider{ID: "test", Name: "Accedi", Issuer: issuer,
-		ClientID: "sportello", ClientSecret: "segreto"}); err != nil {
-		t.Fatal(err)
-	}
+	srv, calls, store := newCallTestServer(t, cfg, node, tenants, book, bari.ID)
 	type person struct {
 		cookie, csrf string
 	}
 	login := func(name string, grants ...auth.Grant) person {
 		t.Helper()
-		lr, cookie, err := store.Login(ctx, bari.ID, auth.Identity{Provider: "test", Issuer: issuer,
+		lr, cookie, err := store.Login(ctx, bari.ID, auth.Identity{Provider: "test", Issuer: callTestIssuer,
 			Subject: "sub-" + name, Username: name, DisplayName: name}, "", "")
 		if err != nil {
 			t.Fatal(err)
@@ -163,4 +147,32 @@ func TestCallOperatorOffices(t *testing.T) {
 	if ds, err := calls.store.List(ctx, bari.ID, room.ID); err != nil || len(ds) != 1 || ds[0].Ref != "ticket:"+video.ID {
 		t.Errorf("the room's documents: %+v, %v; want the one upload, ref ticket:%s", ds, err, video.ID)
 	}
+}
+
+// callTestIssuer is the OpenID provider of the calls' in-process tests;
+// their sessions are made directly in the store.
+const callTestIssuer = "https://id.example.it/realms/comuni"
+
+// newCallTestServer serves the node's real handler with the calls wired,
+// and registers callTestIssuer for tenant t, so that a test can log
+// operators in through the store.
+func newCallTestServer(t *testing.T, cfg Config, node *cluster.Node, tenants *tenant.Registry, book *booking.Book, tid tenant.ID) (*httptest.Server, *calls, *auth.Store) {
+	t.Helper()
+	calls, err := newCalls(cfg, node, clustertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(calls.close)
+	handler, err := newHandler(cfg, runOptions{calls: calls}, node, tenants, book, nil, &pushWiring{}, clustertest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handler)
+	t.Cleanup(srv.Close)
+	store := auth.NewStore(auth.Config{Proposer: node, DB: node.DB()})
+	if _, err := store.SaveProvider(context.Background(), tid, auth.Provider{ID: "test", Name: "Accedi", Issuer: callTestIssuer,
+		ClientID: "sportello", ClientSecret: "segreto"}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, calls, store
 }
