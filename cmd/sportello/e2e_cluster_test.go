@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -49,12 +50,30 @@ delivery = "mailbox"
 // freeAddr returns a loopback address with a port free right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A port the kernel hands out for port 0 comes from the ephemeral
+	// range, which every outgoing connection of every parallel test (and
+	// the SFU's and TURN's sockets) also draws from: between this probe
+	// and the process binding it, another socket can take it. Ports below
+	// the ephemeral range are only ever taken on purpose, so a random one
+	// there that binds now stays free in practice.
+	for range 200 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mrand.IntN(12000))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		// The same port must be free for UDP too (TURN listens on both).
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			ln.Close()
+			continue
+		}
+		pc.Close()
+		ln.Close()
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port between 20000 and 32000")
+	return ""
 }
 
 // TestCluster starts node1 with [cluster] init, joins node2 and node3 with
