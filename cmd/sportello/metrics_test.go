@@ -357,7 +357,17 @@ func TestMetricsStreamsStayOutOfTheHistogram(t *testing.T) {
 	close(release)
 	<-done
 	<-done
-	closed := scrape(t, m.Handler())
+	// The client sees the end of a stream before the handler (and the
+	// middleware's bookkeeping after it) has returned: wait for it.
+	var closed map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		closed = scrape(t, m.Handler())
+		sse, _ := value(closed, "sportello_http_streams_in_flight", map[string]string{"kind": "sse"})
+		ws, _ := value(closed, "sportello_http_streams_in_flight", map[string]string{"kind": "websocket"})
+		if sse == 0 && ws == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	wantValue(t, closed, "sportello_http_streams_in_flight", map[string]string{"kind": "sse"}, 0)
 	wantValue(t, closed, "sportello_http_streams_in_flight", map[string]string{"kind": "websocket"}, 0)
 	if _, ok := closed["sportello_http_request_duration_seconds"]; ok {
