@@ -344,7 +344,7 @@ func newAccessEnv(t *testing.T) *accessEnv {
 	if _, err := tenants.Create(ctx, altamura); err != nil {
 		t.Fatalf("create altamura: %v", err)
 	}
-	calls, err := newCalls(cfg, node, clustertest.Logger(t)) // the call routes, without TURN
+	calls, err := newCalls(cfg, node, nil, clustertest.Logger(t)) // the call routes, without TURN
 	if err != nil {
 		t.Fatal(err)
 	}

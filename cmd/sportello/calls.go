@@ -107,15 +107,17 @@ type calls struct {
 // newCalls makes the rooms, the SFU and the documents store of node, or
 // returns nil when calls are off. It starts nothing that needs stopping
 // but the SFU's UDP socket (sfu_udp_port): start does the rest.
-func newCalls(cfg Config, node *cluster.Node, log *slog.Logger) (*calls, error) {
+func newCalls(cfg Config, node *cluster.Node, secrets *auth.Secrets, log *slog.Logger) (*calls, error) {
 	if !cfg.Media.Enabled {
 		return nil, nil
 	}
-	// The same key file newHandler opens: room tokens and TURN secrets
-	// must verify on every node, which all hold secrets.key.
-	secrets, err := nodeSecrets(cfg) // admin_oidc.go
-	if err != nil {
-		return nil, err
+	// Room tokens and TURN secrets must verify on every node, which all
+	// hold secrets.key; run reads it once, a test's handler here.
+	if secrets == nil {
+		var err error
+		if secrets, err = nodeSecrets(cfg); err != nil { // admin_oidc.go
+			return nil, err
+		}
 	}
 	log = log.With("component", "media")
 	s, err := sfu.New(sfu.Config{UDPPort: cfg.Media.SFUUDPPort, NAT1To1IPs: cfg.Media.PublicIPs,
@@ -132,8 +134,8 @@ func newCalls(cfg Config, node *cluster.Node, log *slog.Logger) (*calls, error) 
 
 // startCalls makes the calls of a running node and starts their
 // housekeeping and TURN server; nil (and no error) when calls are off.
-func startCalls(ctx context.Context, cfg Config, node *cluster.Node, log *slog.Logger) (*calls, error) {
-	c, err := newCalls(cfg, node, log)
+func startCalls(ctx context.Context, cfg Config, node *cluster.Node, secrets *auth.Secrets, log *slog.Logger) (*calls, error) {
+	c, err := newCalls(cfg, node, secrets, log)
 	if err != nil || c == nil {
 		return nil, err
 	}

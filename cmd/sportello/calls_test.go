@@ -158,7 +158,7 @@ const callTestIssuer = "https://id.example.it/realms/comuni"
 // operators in through the store.
 func newCallTestServer(t *testing.T, cfg Config, node *cluster.Node, tenants *tenant.Registry, book *booking.Book, tid tenant.ID) (*httptest.Server, *calls, *auth.Store) {
 	t.Helper()
-	calls, err := newCalls(cfg, node, clustertest.Logger(t))
+	calls, err := newCalls(cfg, node, nil, clustertest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,6 +71,10 @@ type runOptions struct {
 	calls *calls
 	// tls is the node's TLS side (tls.go), nil when [tls] mode is off.
 	tls *tlsFront
+	// secrets is the node's secrets.key, read once after the node
+	// started (a joining node receives it while joining); nil in a
+	// handler built by a test, which then reads it itself.
+	secrets *auth.Secrets
 	// metrics and ready are the node's Prometheus registry and its
 	// readiness checks (metrics.go, readyz.go); nil in a handler built by
 	// a test without them.
@@ -228,9 +232,12 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		opts.demoAdminSecret = secret
 	}
 
+	if opts.secrets, err = nodeSecrets(cfg); err != nil { // admin_oidc.go
+		return err
+	}
 	// The calls (issue 6): rooms, SFU, TURN and documents; closed before
 	// the node (closers run in reverse).
-	if opts.calls, err = startCalls(ctx, cfg, node, log); err != nil {
+	if opts.calls, err = startCalls(ctx, cfg, node, opts.secrets, log); err != nil {
 		return err
 	}
 	closers = append(closers, opts.calls.close)
@@ -252,15 +259,10 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		}
 	})
 
-	// The certificate manager works on the replicated state; it needs
-	// secrets.key, read once the node has started (a joining node
-	// receives it while joining).
+	// The certificate manager works on the replicated state and seals
+	// the keys it stores with secrets.key.
 	if opts.tls != nil {
-		secrets, err := nodeSecrets(cfg)
-		if err != nil {
-			return err
-		}
-		if err := opts.tls.newManager(cfg, node, tenants, secrets, log); err != nil {
+		if err := opts.tls.newManager(cfg, node, tenants, opts.secrets, log); err != nil {
 			return err
 		}
 	}
@@ -352,9 +354,11 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
-	secrets, err := nodeSecrets(cfg) // admin_oidc.go
-	if err != nil {
-		return nil, err
+	secrets := opts.secrets
+	if secrets == nil {
+		if secrets, err = nodeSecrets(cfg); err != nil { // admin_oidc.go
+			return nil, err
+		}
 	}
 	authStore := auth.NewStore(auth.Config{Proposer: node, DB: node.DB(), Secrets: secrets})
 	logins, err := authweb.New(authweb.Config{Store: authStore, Site: s, Logger: log, TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders,
