@@ -704,23 +704,29 @@ func (d *deskPages) forbidden(w http.ResponseWriter, r *http.Request, a deskReq,
 	d.h.site.Error(w, r, http.StatusForbidden, "Non puoi gestire la coda di questo ufficio.")
 }
 
-// fail answers an error that is not the operator's: unavailable cluster
-// (503) or a fault (500, logged).
+// fail answers an error that is not the operator's (pageFail).
 func (d *deskPages) fail(w http.ResponseWriter, r *http.Request, err error) {
+	d.h.pageFail(w, r, "desk page failed", err)
+}
+
+// pageFail answers a back-office page's error that is not the user's: a
+// body over the limit (413), an unavailable cluster (503, with the
+// outcome-unknown case told apart) or a fault (500, logged as what).
+func (h *Handler) pageFail(w http.ResponseWriter, r *http.Request, what string, err error) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		d.h.site.Error(w, r, http.StatusRequestEntityTooLarge, "")
+		h.site.Error(w, r, http.StatusRequestEntityTooLarge, "")
 	case errors.Is(err, cluster.ErrOutcomeUnknown):
-		d.h.site.Error(w, r, http.StatusServiceUnavailable, "Non sappiamo se l'operazione è riuscita: ricarica la pagina e controlla prima di riprovare.")
+		h.site.Error(w, r, http.StatusServiceUnavailable, "Non sappiamo se l'operazione è riuscita: ricarica la pagina e controlla prima di riprovare.")
 	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader),
 		errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrNotStarted),
 		errors.Is(err, context.DeadlineExceeded):
 		w.Header().Set("Retry-After", "2")
-		d.h.site.Error(w, r, http.StatusServiceUnavailable, "Il servizio è momentaneamente non disponibile: riprova tra qualche secondo.")
+		h.site.Error(w, r, http.StatusServiceUnavailable, "Il servizio è momentaneamente non disponibile: riprova tra qualche secondo.")
 	default:
-		d.h.log.Error("desk page failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		d.h.site.Error(w, r, http.StatusInternalServerError, "")
+		h.log.Error(what, "method", r.Method, "path", r.URL.Path, "err", err)
+		h.site.Error(w, r, http.StatusInternalServerError, "")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"embed"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/sportello-virtuale/sportello/auth"
 	"github.com/sportello-virtuale/sportello/booking"
-	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/internal/civil"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant/site"
@@ -117,24 +115,9 @@ func (p *officePages) wrap(rt officeRoute) http.Handler {
 	})
 }
 
-// fail answers an error that is not the user's: an unavailable cluster
-// (503) or a fault (500, logged).
+// fail answers an error that is not the user's (pageFail).
 func (p *officePages) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		p.h.site.Error(w, r, http.StatusRequestEntityTooLarge, "")
-	case errors.Is(err, cluster.ErrOutcomeUnknown):
-		p.h.site.Error(w, r, http.StatusServiceUnavailable, "Non sappiamo se l'operazione è riuscita: ricarica la pagina e controlla prima di riprovare.")
-	case errors.Is(err, cluster.ErrNoLeader), errors.Is(err, cluster.ErrNotLeader),
-		errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrNotStarted),
-		errors.Is(err, context.DeadlineExceeded):
-		w.Header().Set("Retry-After", "2")
-		p.h.site.Error(w, r, http.StatusServiceUnavailable, "Il servizio è momentaneamente non disponibile: riprova tra qualche secondo.")
-	default:
-		p.h.log.Error("queue back-office page failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		p.h.site.Error(w, r, http.StatusInternalServerError, "")
-	}
+	p.h.pageFail(w, r, "queue back-office page failed", err)
 }
 
 // formField is a labelled input or select of the pages, with its hint
