@@ -633,6 +633,16 @@ func newAdminCluster(t *testing.T) (auth.LoginResult, func(i int, method, target
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The Comune, its provider and the session were written through node
+	// 1; the other nodes must have applied them before they are asked.
+	for _, n := range nodes {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := n.WaitApplied(wctx, leader.AppliedIndex())
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	send := func(i int, method, target string, v url.Values) *httptest.ResponseRecorder {
 		var body io.Reader
 		if v != nil {
