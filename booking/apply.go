@@ -35,18 +35,24 @@ var errVersion = errors.New("payload version not supported by this node")
 // Register adds the booking schema and apply functions to reg. The apply
 // functions of one registry (one node) share a cache of the services'
 // configuration (see configCache).
-func Register(reg *cluster.Registry) {
+func Register(reg *cluster.Registry) { register(reg, createVersion) }
+
+// register is Register with booking.create handled up to payload version
+// createMax: a test builds a member of the release before languages with
+// 1.
+func register(reg *cluster.Registry, createMax int) {
 	a := &applier{cache: newConfigCache()}
 	registerErrors(reg)
 	reg.Migrate(Migrations()...)
 	registerAdmin(reg)
 	registerOutcome(reg)
 	registerDesks(reg)
+	registerReminders(reg)
 	reg.Handle(CmdOfficeSave, payloadVersion, applyOfficeSave)
 	reg.Handle(CmdServiceSave, payloadVersion, applyServiceSave)
 	reg.Handle(CmdClosureAdd, payloadVersion, applyClosureAdd)
 	reg.Handle(CmdOpeningAdd, payloadVersion, applyOpeningAdd)
-	reg.Handle(CmdCreate, payloadVersion, a.applyCreate)
+	reg.Handle(CmdCreate, createMax, a.applyCreate)
 	reg.Handle(CmdCancel, payloadVersion, applyCancel)
 	reg.Handle(CmdMove, payloadVersion, a.applyMove)
 	describeCommands(reg)
@@ -128,6 +134,9 @@ type createPayload struct {
 	Comune    comune    `json:"comune"`
 	BaseURL   string    `json:"base_url"`
 	ManageURL string    `json:"manage_url"`
+	// Lang (version 2, lang.go) is the booking's language; absent in
+	// version 1, which is Italian.
+	Lang string `json:"lang,omitempty"`
 }
 
 // cancelPayload is version 1 of booking.cancel. TokenHash is the SHA-256
@@ -364,7 +373,7 @@ func reserve(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, cfg serviceConfig
 
 func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	var p createPayload
-	if err := decode(cmd, &p); err != nil {
+	if err := decodeUpTo(cmd, createVersion, &p); err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
@@ -410,6 +419,17 @@ func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		b.Citizen.Phone, b.Details, b.Status, p.TokenHash, b.JoinToken, b.Sequence,
 		formatTime(b.Created), formatTime(b.Updated)); err != nil {
 		return nil, fmt.Errorf("insert booking %s: %w", b.Code, err)
+	}
+	if cmd.Version < 2 {
+		// Version 1 has no language: an older member would have
+		// refused the field, so it is not honoured here either.
+		p.Lang = ""
+	}
+	if b.Lang, err = storeLang(tx, t.ID, b.ID, p.Lang); err != nil {
+		return nil, err
+	}
+	if err := rememberManageURL(tx, t.ID, b.ID, p.BaseURL, p.ManageURL); err != nil {
+		return nil, err
 	}
 	n := newNotice(NoticeConfirm, t, b, svc, office, p.BaseURL, p.ManageURL)
 	if err := enqueueNotice(tx, cmd, n); err != nil {
@@ -465,6 +485,9 @@ func applyCancel(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		WHERE tenant = ? AND id = ?`, b.Status, b.Sequence, formatTime(b.Updated), t.ID, b.ID); err != nil {
 		return nil, fmt.Errorf("cancel booking %s: %w", b.Code, err)
 	}
+	if err := forgetReminderState(tx, t.ID, b.ID); err != nil {
+		return nil, err
+	}
 	n := newNotice(NoticeCancel, t, b.Booking, svc, office, p.BaseURL, "")
 	if err := enqueueNotice(tx, cmd, n); err != nil {
 		return nil, err
@@ -500,6 +523,9 @@ func (a *applier) applyMove(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if _, err := tx.ExecContext(ctx, `UPDATE booking_bookings SET start_unix = ?, end_unix = ?, sequence = ?, updated = ?
 		WHERE tenant = ? AND id = ?`, b.Start.Unix(), b.End.Unix(), b.Sequence, formatTime(b.Updated), t.ID, b.ID); err != nil {
 		return nil, fmt.Errorf("move booking %s: %w", b.Code, err)
+	}
+	if err := rememberManageURL(tx, t.ID, b.ID, p.BaseURL, p.ManageURL); err != nil {
+		return nil, err
 	}
 	n := newNotice(NoticeMove, t, b.Booking, svc, office, p.BaseURL, p.ManageURL)
 	n.PreviousStart, n.PreviousEnd = prevStart, prevEnd

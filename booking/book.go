@@ -265,7 +265,7 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 		if idempotent && attempt > 0 {
 			pctx = cluster.WithRequestID(ctx, fmt.Sprintf("%s/%d", rid, attempt), fp)
 		}
-		res, err := b.propose(pctx, CmdCreate, t.ID, p)
+		res, err := b.proposeCreate(pctx, t.ID, p, req.Lang)
 		if errors.Is(err, ErrCodeTaken) {
 			continue
 		}

@@ -25,7 +25,8 @@ var ErrNoSender = errors.New("the Comune has no email sender address")
 // ErrNoRecipient is returned by ComposeEmail for a booking without email.
 var ErrNoRecipient = errors.New("the booking has no email address")
 
-// ComposeEmail builds the complete MIME message of a notice, in Italian:
+// ComposeEmail builds the complete MIME message of a notice, in the
+// booking's language (Booking.Lang, Italian when empty):
 // multipart/mixed holding a multipart/alternative (text/plain and
 // text/html, UTF-8, quoted-printable) and the ICS file as a text/calendar
 // attachment. from and to are the envelope addresses. The Message-ID and
@@ -80,7 +81,7 @@ func ComposeEmailReplyTo(n Notice, replyTo string, messageDate time.Time) (from,
 	header("Message-ID", id)
 	header("MIME-Version", "1.0")
 	header("Content-Type", `multipart/mixed; boundary="`+mixed+`"`)
-	header("Content-Language", "it")
+	header("Content-Language", v.Lang)
 	header("Auto-Submitted", "auto-generated")
 	buf.WriteString("\r\n")
 
@@ -119,9 +120,10 @@ func ComposeEmailReplyTo(n Notice, replyTo string, messageDate time.Time) (from,
 	if n.Kind == NoticeCancel {
 		method = "CANCEL"
 	}
+	file := v.L["ics_file"]
 	ics, err := mw.CreatePart(textproto.MIMEHeader{
-		"Content-Type":              {`text/calendar; charset=UTF-8; method=` + method + `; name="appuntamento.ics"`},
-		"Content-Disposition":       {`attachment; filename="appuntamento.ics"`},
+		"Content-Type":              {`text/calendar; charset=UTF-8; method=` + method + `; name="` + file + `"`},
+		"Content-Disposition":       {`attachment; filename="` + file + `"`},
 		"Content-Transfer-Encoding": {"base64"},
 	})
 	if err != nil {
@@ -137,231 +139,245 @@ func ComposeEmailReplyTo(n Notice, replyTo string, messageDate time.Time) (from,
 // MessageID returns the Message-ID of the notice's email: the same for
 // every send of one notice, different for every change of the booking.
 func MessageID(n Notice) string {
+	if n.Kind == NoticeReminder {
+		// One per reminder: a booking has several at one Sequence.
+		return fmt.Sprintf("<%s.%d.%s-%d@%s.sportello>", n.Booking.ID, n.Sequence, n.Kind, int64(n.Before/time.Minute), n.Tenant)
+	}
 	return fmt.Sprintf("<%s.%d.%s@%s.sportello>", n.Booking.ID, n.Sequence, n.Kind, n.Tenant)
 }
 
 // emailView is what the email templates show, with times already in the
-// Comune's zone.
+// Comune's zone and every text in the booking's language.
 type emailView struct {
 	Kind NoticeKind
-	// Confirm, Move and Cancel say which Kind it is: the template tests
-	// them as fields, cheaper than comparisons it would call through
-	// reflection for every email the leader sends.
-	Confirm, Move, Cancel bool
-	Subject               string
-	Heading               string
-	CitizenName           string
-	Tenant                string
-	Code                  string
-	Service               string
-	When                  string
-	Previous              string
-	Channel               string
-	Where                 string
-	Phone                 string
-	WhatToBring           []string
-	Prepare               string
-	JoinURL               string
-	ManageURL             string
-	CancelBy              string
-	BookURL               string
-	Office                string
-	OfficePhone           string
-	OfficeEmail           string
-	Details               string
+	Lang string
+	// L holds the catalog's texts of the language, for the template.
+	L map[string]string
+	// Confirm, Move, Cancel and Reminder say which Kind it is: the
+	// template tests them as fields, cheaper than comparisons it would
+	// call through reflection for every email the leader sends.
+	Confirm, Move, Cancel, Reminder bool
+	Subject                         string
+	Heading                         string
+	Greeting                        string
+	Intro                           string
+	CitizenName                     string
+	Tenant                          string
+	Code                            string
+	Service                         string
+	When                            string
+	Previous                        string
+	Channel                         string
+	Where                           string
+	Phone                           string
+	WhatToBring                     []string
+	Prepare                         string
+	JoinURL                         string
+	ManageURL                       string
+	CancelBy                        string
+	// ManageBy and ManageByShort are the sentence and the parenthesis
+	// naming CancelBy; ManageIntro and ManageAction introduce the link.
+	ManageBy, ManageByShort   string
+	ManageIntro, ManageAction string
+	BookURL                   string
+	Office                    string
+	OfficePhone               string
+	OfficeEmail               string
+	Details                   string
 	// Reason is the office's reason for a cancellation it made.
 	Reason string
 }
 
 func newEmailView(n Notice, loc *time.Location) emailView {
 	b := n.Booking
+	lang := NormalizeLang(b.Lang)
+	tr := func(key string, args ...any) string { return messages.text(lang, key, args...) }
 	v := emailView{
-		Kind: n.Kind, Tenant: n.TenantName, Code: b.Code, Service: n.ServiceName,
+		Kind: n.Kind, Lang: lang, L: messages[lang], Tenant: n.TenantName, Code: b.Code, Service: n.ServiceName,
 		CitizenName: strings.TrimSpace(b.Citizen.GivenName + " " + b.Citizen.FamilyName),
-		When:        span(b.Start, b.End, loc), Channel: channelLabel(b.Channel),
+		When:        spanIn(lang, b.Start, b.End, loc), Channel: channelIn(lang, b.Channel),
 		WhatToBring: n.WhatToBring, JoinURL: n.JoinURL, ManageURL: n.ManageURL, BookURL: n.BookURL,
 		Office: n.OfficeName, OfficePhone: n.OfficePhone, OfficeEmail: n.OfficeEmail, Details: b.Details,
 		Reason: n.Reason,
 	}
 	v.Confirm, v.Move, v.Cancel = n.Kind == NoticeConfirm, n.Kind == NoticeMove, n.Kind == NoticeCancel
+	v.Reminder = n.Kind == NoticeReminder
+	v.Greeting = tr("greeting", v.CitizenName)
 	switch b.Channel {
 	case Video:
-		v.Where = "Videochiamata con " + n.OfficeName
-		v.Prepare = "Usa un computer, tablet o smartphone con videocamera, microfono e una connessione stabile; " +
-			"tieni a portata di mano un documento d'identità e i documenti indicati. " +
-			"Apri il collegamento qualche minuto prima dell'orario."
+		v.Where = tr("where_video", n.OfficeName)
+		v.Prepare = tr("prepare_video")
 	case Phone:
-		v.Where = "Telefonata da " + n.OfficeName
+		v.Where = tr("where_phone", n.OfficeName)
 		v.Phone = b.Citizen.Phone
-		v.Prepare = "Tieni a portata di mano un documento d'identità e i documenti indicati."
+		v.Prepare = tr("prepare_phone")
 	default:
 		v.Where = n.OfficeName + ", " + n.OfficeAddress
 	}
+	v.ManageIntro, v.ManageAction = tr("manage_intro"), tr("manage_action")
 	if !n.CancelBy.IsZero() {
-		c := n.CancelBy.In(loc)
-		v.CancelBy = DayLabel(c) + " alle " + c.Format("15:04")
+		v.CancelBy = deadlineIn(lang, n.CancelBy.In(loc))
+		v.ManageBy, v.ManageByShort = tr("manage_by", v.CancelBy), tr("manage_by_short", v.CancelBy)
+	} else if n.Kind == NoticeReminder {
+		// A reminder after the deadline: the link shows the booking,
+		// it no longer changes it.
+		v.ManageIntro, v.ManageAction = tr("manage_view_intro"), tr("manage_view_action")
 	}
-	short := DayLabel(b.Start.In(loc)) + " ore " + b.Start.In(loc).Format("15:04")
+	short := DateTimeIn(lang, b.Start.In(loc))
 	switch n.Kind {
 	case NoticeMove:
-		v.Subject = "Appuntamento spostato: " + n.ServiceName + ", " + short
-		v.Heading = "Il tuo appuntamento è stato spostato"
+		v.Subject = tr("subject_move", n.ServiceName, short)
+		v.Heading = tr("heading_move")
+		v.Intro = tr("intro_move", n.TenantName)
 		if !n.PreviousStart.IsZero() {
-			v.Previous = span(n.PreviousStart, n.PreviousEnd, loc)
+			v.Previous = spanIn(lang, n.PreviousStart, n.PreviousEnd, loc)
 		}
 	case NoticeCancel:
-		v.Subject = "Appuntamento annullato: " + n.ServiceName + ", " + short
-		v.Heading = "Il tuo appuntamento è stato annullato"
+		v.Subject = tr("subject_cancel", n.ServiceName, short)
+		v.Heading = tr("heading_cancel")
+		v.Intro = tr("intro_cancel", n.TenantName)
+		if n.Reason != "" {
+			v.Intro = tr("intro_cancel_by", n.TenantName)
+		}
+	case NoticeReminder:
+		v.Subject = tr("subject_reminder", n.ServiceName, short)
+		v.Heading = tr("heading_reminder")
+		v.Intro = tr("intro_reminder", n.TenantName)
 	default:
-		v.Subject = "Appuntamento confermato: " + n.ServiceName + ", " + short
-		v.Heading = "Il tuo appuntamento è confermato"
+		v.Subject = tr("subject_confirm", n.ServiceName, short)
+		v.Heading = tr("heading_confirm")
+		v.Intro = tr("intro_confirm", n.TenantName)
 	}
 	v.Subject += " (" + b.Code + ")"
 	return v
 }
 
-// span formats an appointment, "giovedì 11 marzo 2027, dalle 10:00 alle 10:20".
-func span(start, end time.Time, loc *time.Location) string {
-	s, e := start.In(loc), end.In(loc)
-	return DayLabel(s) + ", dalle " + s.Format("15:04") + " alle " + e.Format("15:04")
-}
-
 func emailText(v emailView) string {
 	var s strings.Builder
 	line := func(parts ...string) { s.WriteString(strings.Join(parts, "") + "\n") }
-	line("Gentile ", v.CitizenName, ",")
+	l := v.L
+	line(v.Greeting)
 	line()
-	switch v.Kind {
-	case NoticeConfirm:
-		line("il tuo appuntamento con il ", v.Tenant, " è confermato.")
-	case NoticeMove:
-		line("il tuo appuntamento con il ", v.Tenant, " è stato spostato.")
-		if v.Previous != "" {
-			line("Orario precedente: ", v.Previous)
-		}
-	case NoticeCancel:
-		if v.Reason != "" {
-			line("il tuo appuntamento con il ", v.Tenant, " è stato annullato dall'ufficio.")
-			line("Motivo: ", v.Reason)
-			line("Ci scusiamo per il disagio.")
-		} else {
-			line("il tuo appuntamento con il ", v.Tenant, " è stato annullato, come hai chiesto.")
-		}
+	line(v.Intro)
+	switch {
+	case v.Move && v.Previous != "":
+		line(l["previous"], ": ", v.Previous)
+	case v.Cancel && v.Reason != "":
+		line(l["reason"], ": ", v.Reason)
+		line(l["apology"])
 	}
 	line()
-	line("Codice prenotazione: ", v.Code)
-	line("Servizio: ", v.Service)
-	line("Quando: ", v.When)
-	line("Modalità: ", v.Channel)
-	line("Dove: ", v.Where)
+	line(l["code"], ": ", v.Code)
+	line(l["service"], ": ", v.Service)
+	line(l["when"], ": ", v.When)
+	line(l["channel"], ": ", v.Channel)
+	line(l["where"], ": ", v.Where)
 	if v.Phone != "" {
-		line("Ti chiameremo al numero: ", v.Phone)
+		line(l["call_number"], ": ", v.Phone)
 	}
 	if v.Details != "" {
-		line("Dettagli: ", v.Details)
+		line(l["details"], ": ", v.Details)
 	}
-	if v.Kind != NoticeCancel {
+	if !v.Cancel {
 		if len(v.WhatToBring) > 0 {
 			line()
-			line("Cosa portare:")
+			line(l["what_to_bring"], ":")
 			for _, w := range v.WhatToBring {
 				line("- ", w)
 			}
 		}
 		if v.Prepare != "" {
 			line()
-			line("Come prepararti: ", v.Prepare)
+			line(l["prepare"], ": ", v.Prepare)
 		}
 		if v.JoinURL != "" {
 			line()
-			line("Collegamento alla chiamata:")
+			line(l["join"], ":")
 			line(v.JoinURL)
 		}
 		if v.ManageURL != "" {
 			line()
-			line("Per annullare o spostare l'appuntamento apri questo collegamento personale:")
+			line(v.ManageIntro)
 			line(v.ManageURL)
-			if v.CancelBy != "" {
-				line("Puoi farlo entro ", v.CancelBy, ".")
+			if v.ManageBy != "" {
+				line(v.ManageBy)
 			}
-			line("Non condividere il collegamento: permette a chiunque lo abbia di modificare la prenotazione.")
+			line(l["manage_secret"])
 		}
 		line()
-		line("In allegato trovi l'appuntamento da aggiungere al tuo calendario.")
+		line(l["attachment"])
 	} else if v.BookURL != "" {
 		line()
-		line("Per prenotare un nuovo appuntamento: ", v.BookURL)
+		line(l["book_new_intro"], ": ", v.BookURL)
 	}
 	line()
 	line(v.Tenant, " – ", v.Office)
 	if v.OfficePhone != "" {
-		line("Telefono: ", v.OfficePhone)
+		line(l["phone"], ": ", v.OfficePhone)
 	}
 	if v.OfficeEmail != "" {
-		line("Email: ", v.OfficeEmail)
+		line(l["email"], ": ", v.OfficeEmail)
 	}
 	line()
-	line("Questo messaggio è stato inviato automaticamente.")
+	line(l["automatic"])
 	return s.String()
 }
 
 // emailHTML is the HTML part; html/template escapes every value, so names
 // and details typed by citizens cannot inject markup.
 var emailHTML = template.Must(template.New("email").Parse(`<!DOCTYPE html>
-<html lang="it">
+<html lang="{{.Lang}}">
 <head><meta charset="utf-8"><title>{{.Subject}}</title></head>
 <body style="font-family: 'Titillium Web', Geneva, Tahoma, sans-serif; color: #1a1a1a; line-height: 1.5;">
 <h1 style="font-size: 1.4em; color: #0066cc;">{{.Heading}}</h1>
-<p>Gentile {{.CitizenName}},</p>
-{{- if .Confirm}}
-<p>il tuo appuntamento con il {{.Tenant}} è confermato.</p>
-{{- else if .Move}}
-<p>il tuo appuntamento con il {{.Tenant}} è stato spostato.{{if .Previous}} Orario precedente: <s>{{.Previous}}</s>.{{end}}</p>
-{{- else if .Reason}}
-<p>il tuo appuntamento con il {{.Tenant}} è stato annullato dall'ufficio.</p>
-<p><strong>Motivo:</strong> {{.Reason}}</p>
-<p>Ci scusiamo per il disagio.</p>
+<p>{{.Greeting}}</p>
+{{- if and .Move .Previous}}
+<p>{{.Intro}} {{.L.previous}}: <s>{{.Previous}}</s>.</p>
+{{- else if and .Cancel .Reason}}
+<p>{{.Intro}}</p>
+<p><strong>{{.L.reason}}:</strong> {{.Reason}}</p>
+<p>{{.L.apology}}</p>
 {{- else}}
-<p>il tuo appuntamento con il {{.Tenant}} è stato annullato, come hai chiesto.</p>
+<p>{{.Intro}}</p>
 {{- end}}
 <table role="presentation" style="border-collapse: collapse;">
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">Codice prenotazione</th><td><strong>{{.Code}}</strong></td></tr>
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">Servizio</th><td>{{.Service}}</td></tr>
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">Quando</th><td>{{.When}}</td></tr>
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">Modalità</th><td>{{.Channel}}</td></tr>
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">Dove</th><td>{{.Where}}</td></tr>
+<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.code}}</th><td><strong>{{.Code}}</strong></td></tr>
+<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.service}}</th><td>{{.Service}}</td></tr>
+<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.when}}</th><td>{{.When}}</td></tr>
+<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.channel}}</th><td>{{.Channel}}</td></tr>
+<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.where}}</th><td>{{.Where}}</td></tr>
 {{- if .Phone}}
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">Ti chiameremo al numero</th><td>{{.Phone}}</td></tr>
+<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.call_number}}</th><td>{{.Phone}}</td></tr>
 {{- end}}
 {{- if .Details}}
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">Dettagli</th><td>{{.Details}}</td></tr>
+<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.details}}</th><td>{{.Details}}</td></tr>
 {{- end}}
 </table>
 {{- if not .Cancel}}
 {{- if .WhatToBring}}
-<h2 style="font-size: 1.1em;">Cosa portare</h2>
+<h2 style="font-size: 1.1em;">{{.L.what_to_bring}}</h2>
 <ul>{{range .WhatToBring}}<li>{{.}}</li>{{end}}</ul>
 {{- end}}
 {{- if .Prepare}}
-<h2 style="font-size: 1.1em;">Come prepararti</h2>
+<h2 style="font-size: 1.1em;">{{.L.prepare}}</h2>
 <p>{{.Prepare}}</p>
 {{- end}}
 {{- if .JoinURL}}
-<p><a href="{{.JoinURL}}" style="font-weight: bold;">Partecipa alla chiamata</a></p>
+<p><a href="{{.JoinURL}}" style="font-weight: bold;">{{.L.join_action}}</a></p>
 {{- end}}
 {{- if .ManageURL}}
-<p><a href="{{.ManageURL}}">Annulla o sposta l'appuntamento</a>{{if .CancelBy}} (entro {{.CancelBy}}){{end}}.
-Non condividere questo collegamento: permette a chiunque lo abbia di modificare la prenotazione.</p>
+<p><a href="{{.ManageURL}}">{{.ManageAction}}</a>{{if .ManageByShort}} ({{.ManageByShort}}){{end}}.
+{{.L.manage_secret_long}}</p>
 {{- end}}
-<p>In allegato trovi l'appuntamento da aggiungere al tuo calendario.</p>
+<p>{{.L.attachment}}</p>
 {{- else if .BookURL}}
-<p><a href="{{.BookURL}}">Prenota un nuovo appuntamento</a></p>
+<p><a href="{{.BookURL}}">{{.L.book_new}}</a></p>
 {{- end}}
 <hr>
 <p style="font-size: 0.9em;">{{.Tenant}} – {{.Office}}
-{{- if .OfficePhone}}<br>Telefono: {{.OfficePhone}}{{end}}
-{{- if .OfficeEmail}}<br>Email: <a href="mailto:{{.OfficeEmail}}">{{.OfficeEmail}}</a>{{end}}<br>
-Questo messaggio è stato inviato automaticamente.</p>
+{{- if .OfficePhone}}<br>{{.L.phone}}: {{.OfficePhone}}{{end}}
+{{- if .OfficeEmail}}<br>{{.L.email}}: <a href="mailto:{{.OfficeEmail}}">{{.OfficeEmail}}</a>{{end}}<br>
+{{.L.automatic}}</p>
 </body>
 </html>
 `))

@@ -36,9 +36,12 @@ func ICS(n Notice) []byte {
 	w.line("DTSTAMP", icsTime(stamp(b)))
 	w.line("DTSTART", icsTime(b.Start))
 	w.line("DTEND", icsTime(b.End))
-	w.line("SUMMARY", icsText(n.ServiceName+" – "+n.TenantName))
-	w.line("LOCATION", icsText(noticeWhere(n)))
-	w.line("DESCRIPTION", icsText(icsDescription(n)))
+	// LANGUAGE (RFC 5545, 3.2.10) tells a calendar which language the
+	// texts are in, the booking's.
+	language := ";LANGUAGE=" + NormalizeLang(b.Lang)
+	w.line("SUMMARY"+language, icsText(n.ServiceName+" – "+n.TenantName))
+	w.line("LOCATION"+language, icsText(noticeWhere(n)))
+	w.line("DESCRIPTION"+language, icsText(icsDescription(n)))
 	if n.ManageURL != "" && method == "REQUEST" {
 		w.line("URL", n.ManageURL)
 	}
@@ -70,31 +73,34 @@ func stamp(b Booking) time.Time {
 }
 
 func icsDescription(n Notice) string {
+	lang := NormalizeLang(n.Booking.Lang)
+	l := messages[lang]
 	var s strings.Builder
-	s.WriteString("Codice prenotazione: " + n.Booking.Code + "\n")
-	s.WriteString("Modalità: " + channelLabel(n.Booking.Channel) + "\n")
+	s.WriteString(l["code"] + ": " + n.Booking.Code + "\n")
+	s.WriteString(l["channel"] + ": " + channelIn(lang, n.Booking.Channel) + "\n")
 	if n.Kind == NoticeCancel {
-		s.WriteString("Questo appuntamento è stato annullato.\n")
+		s.WriteString(l["ics_cancelled"] + "\n")
 	}
 	if len(n.WhatToBring) > 0 && n.Kind != NoticeCancel {
-		s.WriteString("Cosa portare: " + strings.Join(n.WhatToBring, "; ") + "\n")
+		s.WriteString(l["what_to_bring"] + ": " + strings.Join(n.WhatToBring, "; ") + "\n")
 	}
 	if n.JoinURL != "" {
-		s.WriteString("Collegamento alla chiamata: " + n.JoinURL + "\n")
+		s.WriteString(l["join"] + ": " + n.JoinURL + "\n")
 	}
 	if n.ManageURL != "" {
-		s.WriteString("Per annullare o spostare l'appuntamento: " + n.ManageURL + "\n")
+		s.WriteString(l["manage"] + ": " + n.ManageURL + "\n")
 	}
 	return strings.TrimSuffix(s.String(), "\n")
 }
 
 // noticeWhere is where the appointment takes place, as one line.
 func noticeWhere(n Notice) string {
+	lang := NormalizeLang(n.Booking.Lang)
 	switch n.Booking.Channel {
 	case Video:
-		return "Videochiamata – " + n.OfficeName + ", " + n.TenantName
+		return messages.text(lang, "ics_video") + " – " + n.OfficeName + ", " + n.TenantName
 	case Phone:
-		return "Telefonata – " + n.OfficeName + ", " + n.TenantName
+		return messages.text(lang, "ics_phone") + " – " + n.OfficeName + ", " + n.TenantName
 	}
 	return n.OfficeName + ", " + n.OfficeAddress
 }

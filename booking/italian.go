@@ -23,15 +23,3 @@ func SlotLabel(start time.Time) string {
 	d := DayLabel(start)
 	return strings.ToUpper(d[:1]) + d[1:] + " ore " + start.Format("15:04")
 }
-
-// channelLabel names a channel in Italian.
-func channelLabel(c Channel) string {
-	switch c {
-	case Video:
-		return "videochiamata"
-	case Phone:
-		return "telefonata"
-	default:
-		return "di persona, allo sportello"
-	}
-}

@@ -18,6 +18,8 @@ const (
 	NoticeConfirm NoticeKind = "confirm"
 	NoticeMove    NoticeKind = "move"
 	NoticeCancel  NoticeKind = "cancel"
+	// NoticeReminder reminds of an appointment before it (reminders.go).
+	NoticeReminder NoticeKind = "reminder"
 )
 
 // Notice is everything an email to a citizen about a booking says, frozen
@@ -58,6 +60,10 @@ type Notice struct {
 	// Reason is why the office cancelled the booking (a cancellation
 	// notice only); empty when the citizen cancelled it.
 	Reason string `json:"reason,omitempty"`
+	// Before is how long before the appointment a reminder is sent (a
+	// reminder notice only): with the booking and Sequence it names the
+	// reminder.
+	Before time.Duration `json:"before,omitempty"`
 }
 
 // newNotice builds the notice of a change of b. manageURL is empty for a
@@ -75,6 +81,12 @@ func newNotice(kind NoticeKind, t tenant.Tenant, b Booking, svc Service, o Offic
 	}
 	n.Booking.Citizen.FiscalCode = ""
 	n.Booking.JoinToken = ""
+	// Italian is written as no language, so that the notice of an
+	// Italian booking is the same bytes a node without languages queues
+	// for the same command: during a rolling upgrade both apply it.
+	if NormalizeLang(b.Lang) == LangIT {
+		n.Booking.Lang = ""
+	}
 	if b.JoinToken != "" && (b.Channel == Video || b.Channel == Phone) && kind != NoticeCancel {
 		n.JoinURL = base + JoinPath(b.Code, b.JoinToken)
 	}

@@ -413,6 +413,9 @@ func applyOfficeCancel(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		WHERE tenant = ? AND id = ?`, b.Status, b.Sequence, formatTime(b.Updated), t.ID, b.ID); err != nil {
 		return nil, fmt.Errorf("office cancel %s: %w", b.Code, err)
 	}
+	if err := forgetReminderState(tx, t.ID, b.ID); err != nil {
+		return nil, err
+	}
 	set := map[string]any{"cancelled_unix": cmd.Time.Unix(), "cancelled_by": p.By.ID, "cancelled_by_name": p.By.Name, "cancel_reason": reason}
 	if err := upsertHandling(tx, cmd, b, set); err != nil {
 		return nil, err

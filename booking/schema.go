@@ -189,5 +189,8 @@ func Migrations() []cluster.Migration {
 		{Component: "booking", Version: 4, SQL: schemaV4},
 		// Version 5, the desk's reservation for appointments (schema_v5.go).
 		{Component: "booking", Version: 5, SQL: schemaV5},
+		// Version 6, the booking's language and its reminders
+		// (schema_v6.go).
+		{Component: "booking", Version: 6, SQL: schemaV6},
 	}
 }

@@ -239,6 +239,9 @@ func loadBookingByCode(ctx context.Context, q querier, t tenant.ID, code string)
 	if err != nil {
 		return storedBooking{}, fmt.Errorf("load booking %q: %w", code, err)
 	}
+	if b.Lang, err = loadLang(ctx, q, t, b.ID); err != nil {
+		return storedBooking{}, err
+	}
 	return b, nil
 }
 
@@ -251,6 +254,9 @@ func loadBookingByID(ctx context.Context, q querier, t tenant.ID, id string) (st
 	}
 	if err != nil {
 		return storedBooking{}, fmt.Errorf("load booking id %q: %w", id, err)
+	}
+	if b.Lang, err = loadLang(ctx, q, t, b.ID); err != nil {
+		return storedBooking{}, err
 	}
 	return b, nil
 }

@@ -137,6 +137,9 @@ type Booking struct {
 	Sequence int       `json:"sequence"`
 	Created  time.Time `json:"created"`
 	Updated  time.Time `json:"updated"`
+	// Lang is the language of the citizen's emails, calendar file and
+	// reminders: "it", "en" or "de" (lang.go).
+	Lang string `json:"lang,omitempty"`
 }
 
 // Request is what a citizen submits to book.
@@ -147,6 +150,9 @@ type Request struct {
 	Citizen         Citizen
 	Details         string
 	PrivacyAccepted bool
+	// Lang is the language the citizen booked in; CheckRequest makes it
+	// "it" when empty or not one of Languages.
+	Lang string
 }
 
 // Created is the outcome of a successful booking: the booking, the secret

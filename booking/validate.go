@@ -36,6 +36,7 @@ func CheckRequest(r Request) (Request, error) {
 	c.FiscalCode = NormalizeFiscalCode(c.FiscalCode)
 	c.Email = strings.TrimSpace(c.Email)
 	c.Phone = strings.TrimSpace(c.Phone)
+	r.Lang = NormalizeLang(r.Lang)
 
 	if r.ServiceID == "" {
 		f["service_id"] = "Scegli il servizio."

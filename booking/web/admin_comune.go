@@ -32,14 +32,16 @@ const (
 	fcmSenderAddr = "mittente-indirizzo"
 	fcmReplyTo    = "risposte-indirizzo"
 	fcmRetention  = "documenti-giorni"
+	fcmReminders  = "promemoria"
 )
 
 var comuneSpec = formSpec{
-	order: []string{fcmName, fcmRegion, fcmColor, fcmLogo, fcmSenderName, fcmSenderAddr, fcmReplyTo, fcmRetention},
+	order: []string{fcmName, fcmRegion, fcmColor, fcmLogo, fcmSenderName, fcmSenderAddr, fcmReplyTo, fcmReminders, fcmRetention},
 	labels: map[string]string{
 		fcmName: "Nome del Comune", fcmRegion: "Ente di appartenenza", fcmColor: "Colore principale",
 		fcmLogo: "Stemma", fcmSenderName: "Nome del mittente", fcmSenderAddr: "Indirizzo del mittente",
 		fcmReplyTo: "Indirizzo per le risposte", fcmRetention: "Conservazione dei documenti (giorni)",
+		fcmReminders: "Promemoria prima dell'appuntamento",
 	},
 }
 
@@ -56,6 +58,8 @@ type comuneView struct {
 	Branding, Sender []field
 	// Calls holds the settings of the video calls.
 	Calls []field
+	// Reminders holds the reminders' offsets (admin_comune_reminders.go).
+	Reminders []field
 	// Hosts are the names the Comune answers on, shown read-only.
 	Hosts []string
 	// SenderDomain is the domain of the saved From address, for the
@@ -68,6 +72,9 @@ type comuneForm struct {
 	Name, Region, Color, Logo, SenderName, SenderAddr, ReplyTo string
 	// Retention is the days as typed; "" is the default (0).
 	Retention string
+	// Reminders is the reminders' offsets as typed ("24 h, 2 h"; ""
+	// is none).
+	Reminders string
 }
 
 func comuneFormOf(s tenant.Settings) comuneForm {
@@ -117,10 +124,15 @@ func (h *Handler) adminComune(w http.ResponseWriter, r *http.Request, a adminReq
 		h.pageError(w, r, err)
 		return
 	}
+	f := comuneFormOf(s)
+	if f.Reminders, err = h.remindersText(r.Context(), a.t.ID); err != nil {
+		h.pageError(w, r, err)
+		return
+	}
 	// The layout paints the page from the context's Comune: give it the
 	// one just read, so the new colour shows on the page that confirms it.
 	r = r.WithContext(site.WithTenant(r.Context(), t))
-	h.renderComune(w, r, adminReq{t: t, user: a.user, csrf: a.csrf}, base, http.StatusOK, comuneFormOf(s), formErrors{}, "")
+	h.renderComune(w, r, adminReq{t: t, user: a.user, csrf: a.csrf}, base, http.StatusOK, f, formErrors{}, "")
 }
 
 // adminComuneSave answers POST /gestione/comune: it saves the settings
@@ -139,9 +151,10 @@ func (h *Handler) adminComuneSave(w http.ResponseWriter, r *http.Request, a admi
 	get := func(k string) string { return strings.TrimSpace(r.PostForm.Get(k)) }
 	f := comuneForm{Name: get(fcmName), Region: get(fcmRegion), Color: strings.ToLower(get(fcmColor)),
 		Logo: get(fcmLogo), SenderName: get(fcmSenderName), SenderAddr: get(fcmSenderAddr), ReplyTo: get(fcmReplyTo),
-		Retention: get(fcmRetention)}
+		Retention: get(fcmRetention), Reminders: get(fcmReminders)}
 	fe := formErrors{}
 	retention := parseRetention(fe, f.Retention)
+	offsets := parseReminders(fe, f.Reminders)
 	checkComuneColor(fe, f.Color)
 	if f.SenderName != "" && f.SenderAddr == "" {
 		fe[fcmSenderAddr] = "Indica anche l'indirizzo: senza indirizzo il nome del mittente non si usa."
@@ -151,6 +164,17 @@ func (h *Handler) adminComuneSave(w http.ResponseWriter, r *http.Request, a admi
 		Sender:   tenant.Sender{Name: f.SenderName, Address: f.SenderAddr}, ReplyTo: f.ReplyTo,
 		DocumentRetentionDays: retention}
 	general := ""
+	if len(fe) == 0 && tenant.ValidateSettings(s) == nil {
+		// The reminders go first: their command is the one a cluster
+		// in the middle of an upgrade may refuse, and then nothing at
+		// all should have changed.
+		if err := h.saveReminders(r.Context(), a.t.ID, offsets); err != nil {
+			if !reminderFormError(fe, err) {
+				h.pageError(w, r, err)
+				return
+			}
+		}
+	}
 	if len(fe) == 0 {
 		index, err := h.tenants.SaveSettings(r.Context(), a.t.ID, s)
 		if err == nil {
@@ -256,6 +280,7 @@ func (h *Handler) renderComune(w http.ResponseWriter, r *http.Request, a adminRe
 				"poi sono cancellati. Vuoto: il periodo predefinito del servizio. Vale per i documenti caricati da ora in poi.",
 				tenant.MinDocumentRetentionDays, tenant.MaxDocumentRetentionDays)},
 	}
+	v.Reminders = []field{remindersField(f.Reminders, fe[fcmReminders])}
 	if at := strings.LastIndexByte(a.t.Sender.Address, '@'); at >= 0 {
 		v.SenderDomain = a.t.Sender.Address[at+1:]
 	}

@@ -25,6 +25,11 @@ func (h *Handler) apiBookingCreate(w http.ResponseWriter, r *http.Request, t ten
 		h.apiError(w, r, err)
 		return
 	}
+	if in.Lang != "" {
+		// The client asked for a language: the booking's emails, and this
+		// answer's messages, are written in it.
+		r = r.WithContext(withAPILang(r.Context(), in.Lang))
+	}
 	ctx, err := idempotent(r.Context(), r, t.ID, "", in)
 	if err != nil {
 		h.apiError(w, r, err)
@@ -44,6 +49,7 @@ func (h *Handler) apiBookingCreate(w http.ResponseWriter, r *http.Request, t ten
 		},
 		Details:         in.Details,
 		PrivacyAccepted: in.PrivacyAccepted,
+		Lang:            booking.NormalizeLang(in.Lang),
 	}
 	if startErr != nil {
 		// Report every invalid field at once, not only the start time.

@@ -46,6 +46,10 @@ type apiBookingRequest struct {
 	Citizen         apiCitizen `json:"citizen"`
 	Details         string     `json:"details"`
 	PrivacyAccepted bool       `json:"privacy_accepted"`
+	// Lang is the citizen's language ("it", "en", "de"; others mean
+	// Italian): the booking's emails and calendar file are written in it,
+	// and so are this request's error messages. Absent means Italian.
+	Lang string `json:"lang,omitempty"`
 }
 
 type apiCitizen struct {

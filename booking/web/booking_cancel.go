@@ -59,15 +59,16 @@ func (h *Handler) bookingCancel(w http.ResponseWriter, r *http.Request, t tenant
 }
 
 func (h *Handler) renderCancel(w http.ResponseWriter, r *http.Request, t tenant.Tenant, status int, m managed, general string) {
-	v := cancelView{bookingView: h.newBookingView(r, t, m), General: general}
-	title := "Annulla appuntamento"
+	l := trOf(r)
+	v := cancelView{bookingView: h.newBookingView(r, t, m), General: l.msg(general)}
+	title := l.T("cancel.title")
 	if general != "" {
-		title = "Errore: " + title
+		title = l.T("title.error", title)
 	}
 	h.pages.Render(w, r, status, "annulla.html", site.Page{
 		Title: title,
 		Breadcrumbs: []site.Crumb{
-			{Label: "Home", URL: "/"}, {Label: "Prenotazione " + v.Code, URL: v.ShowURL}, {Label: "Annulla appuntamento"},
+			{Label: l.T("home"), URL: "/"}, {Label: l.T("booking.crumb", v.Code), URL: v.ShowURL}, {Label: l.T("cancel.title")},
 		},
 		Data: v,
 	})

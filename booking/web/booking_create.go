@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/sportello-virtuale/sportello/tenant"
+	"github.com/sportello-virtuale/sportello/tenant/site"
 )
 
 // bookingCreate answers POST /prenotazioni, the "Invia" of the summary:
@@ -34,7 +35,9 @@ func (h *Handler) bookingCreate(w http.ResponseWriter, r *http.Request, t tenant
 		h.renderStep(w, r, t, http.StatusUnprocessableEntity, s, f, svc, fe.onStep(s), "")
 		return
 	}
-	c, err := h.book.Create(r.Context(), t, f.request(), h.baseURL(r))
+	req := f.request()
+	req.Lang = site.LangFrom(r.Context())
+	c, err := h.book.Create(r.Context(), t, req, h.baseURL(r))
 	if err != nil {
 		fe, general, ok := flowErrors(err)
 		if !ok {

@@ -148,19 +148,21 @@ func (h *Handler) renderStep(w http.ResponseWriter, r *http.Request, t tenant.Te
 		step = stepPlace
 	}
 	ctx := r.Context()
+	l := trOf(r)
+	fe = fe.in(l)
 	v := flowView{
-		Step: step, Steps: stepsHeader(step), Count: stepCount, Next: step + 1, Prev: step - 1,
-		Form: f, Errors: fe, ErrorList: fe.list(), General: general,
+		Step: step, Steps: stepsHeader(l, step), Count: stepCount, Next: step + 1, Prev: step - 1,
+		Form: f, Errors: fe, ErrorList: fe.list(l), General: l.msg(general),
 	}
 	if svc != nil {
-		v.Service = newServiceView(*svc)
+		v.Service = newServiceView(l, *svc)
 		v.Service.Checked = true
 		o, err := h.book.Office(ctx, t.ID, svc.OfficeID)
 		if err != nil {
 			h.pageError(w, r, err)
 			return
 		}
-		v.Office = newOfficeView(o)
+		v.Office = newOfficeView(l, o)
 	}
 	loc := t.Location()
 	switch step {
@@ -174,7 +176,7 @@ func (h *Handler) renderStep(w http.ResponseWriter, r *http.Request, t tenant.Te
 			if f.Only && svc != nil && o.ID != svc.OfficeID {
 				continue
 			}
-			ov := newOfficeView(o)
+			ov := newOfficeView(l, o)
 			for i := range ov.Services {
 				ov.Services[i].Checked = ov.Services[i].ID == f.Service
 			}
@@ -192,16 +194,16 @@ func (h *Handler) renderStep(w http.ResponseWriter, r *http.Request, t tenant.Te
 			return
 		}
 		for _, mm := range all {
-			v.Months = append(v.Months, monthView{Value: mm.String(), Label: mm.Label(), Current: mm == m})
+			v.Months = append(v.Months, monthView{Value: mm.String(), Label: mm.label(l), Current: mm == m})
 		}
-		v.MonthLabel = m.Label()
-		v.Days = groupSlots(slots, loc, f.Start)
+		v.MonthLabel = m.label(l)
+		v.Days = groupSlots(l, slots, loc, f.Start)
 		v.Hidden = f.values(fStart)
 		v.MonthHidden = f.values()
 	case stepDetails:
 		for _, c := range svc.Channels {
 			v.Channels = append(v.Channels, choice{
-				Value: string(c), Label: channelLabel(c),
+				Value: string(c), Label: l.channel(c),
 				Checked: f.Channel == string(c) || (f.Channel == "" && len(svc.Channels) == 1),
 			})
 		}
@@ -212,18 +214,18 @@ func (h *Handler) renderStep(w http.ResponseWriter, r *http.Request, t tenant.Te
 	case stepSummary:
 		if start, ok := f.startTime(); ok {
 			st := start.In(loc)
-			v.When = rangeLabel(st, st.Add(svc.Duration))
+			v.When = l.span(st, st.Add(svc.Duration))
 		}
-		v.ChannelLabel = channelLabel(booking.Channel(f.Channel))
+		v.ChannelLabel = l.channel(booking.Channel(f.Channel))
 		v.Hidden = f.values(fPrivacy)
 	}
-	title := stepTitles[step] + " – Prenotazione appuntamento"
+	title := l.T("flow.page.title", l.stepTitle(step))
 	if len(v.ErrorList) > 0 || v.General != "" {
-		title = "Errore: " + title
+		title = l.T("title.error", title)
 	}
 	h.pages.Render(w, r, status, "prenota.html", site.Page{
 		Title:       title,
-		Breadcrumbs: []site.Crumb{{Label: "Home", URL: "/"}, {Label: "Prenotazione appuntamento"}},
+		Breadcrumbs: []site.Crumb{{Label: l.T("home"), URL: "/"}, {Label: l.T("flow.title")}},
 		Data:        v,
 	})
 }

@@ -82,7 +82,9 @@ func (h *Handler) bookingMove(w http.ResponseWriter, r *http.Request, t tenant.T
 }
 
 func (h *Handler) renderMove(w http.ResponseWriter, r *http.Request, t tenant.Tenant, status int, m managed, askedMonth, chosen string, fe formErrors, general string) {
-	v := moveView{bookingView: h.newBookingView(r, t, m), Errors: fe, ErrorList: fe.list(), General: general}
+	l := trOf(r)
+	fe = fe.in(l)
+	v := moveView{bookingView: h.newBookingView(r, t, m), Errors: fe, ErrorList: fe.list(l), General: l.msg(general)}
 	if v.CanChange {
 		loc := t.Location()
 		first, last := horizon(m.Service, civil.DateOf(h.now().In(loc)))
@@ -95,27 +97,27 @@ func (h *Handler) renderMove(w http.ResponseWriter, r *http.Request, t tenant.Te
 		}
 		for _, mm := range all {
 			v.Months = append(v.Months, monthLink{
-				Label: mm.Label(), URL: bookingPath(m.Booking.Code, "sposta", m.Token) + "&" + fMonth + "=" + mm.String(),
+				Label: mm.label(l), URL: bookingPath(m.Booking.Code, "sposta", m.Token) + "&" + fMonth + "=" + mm.String(),
 				Current: mm == cur,
 			})
 		}
-		v.Month, v.MonthLabel = cur.String(), cur.Label()
+		v.Month, v.MonthLabel = cur.String(), cur.label(l)
 		own := slots[:0]
 		for _, s := range slots {
 			if !s.Start.Equal(m.Booking.Start) {
 				own = append(own, s)
 			}
 		}
-		v.Days = groupSlots(own, loc, chosen)
+		v.Days = groupSlots(l, own, loc, chosen)
 	}
-	title := "Sposta appuntamento"
+	title := l.T("move.title")
 	if len(v.ErrorList) > 0 || general != "" {
-		title = "Errore: " + title
+		title = l.T("title.error", title)
 	}
 	h.pages.Render(w, r, status, "sposta.html", site.Page{
 		Title: title,
 		Breadcrumbs: []site.Crumb{
-			{Label: "Home", URL: "/"}, {Label: "Prenotazione " + v.Code, URL: v.ShowURL}, {Label: "Sposta appuntamento"},
+			{Label: l.T("home"), URL: "/"}, {Label: l.T("booking.crumb", v.Code), URL: v.ShowURL}, {Label: l.T("move.title")},
 		},
 		Data: v,
 	})

@@ -31,18 +31,19 @@ func (h *Handler) bookingShow(w http.ResponseWriter, r *http.Request, t tenant.T
 		Moved:       q.Get(fMoved) == "1",
 		Cancelled:   q.Get(fCanceled) == "1",
 	}
-	title := "Prenotazione " + v.Code
+	l := trOf(r)
+	title := l.T("booking.crumb", v.Code)
 	switch {
 	case !v.Active:
-		title = "Appuntamento annullato"
+		title = l.T("show.cancelled.title")
 	case v.Confirmed:
-		title = "Appuntamento confermato"
+		title = l.T("show.confirmed.title")
 	case v.Moved:
-		title = "Appuntamento spostato"
+		title = l.T("show.moved.title")
 	}
 	h.pages.Render(w, r, http.StatusOK, "prenotazione.html", site.Page{
 		Title:       title,
-		Breadcrumbs: []site.Crumb{{Label: "Home", URL: "/"}, {Label: "Prenotazione " + v.Code}},
+		Breadcrumbs: []site.Crumb{{Label: l.T("home"), URL: "/"}, {Label: l.T("booking.crumb", v.Code)}},
 		Data:        v,
 	})
 }

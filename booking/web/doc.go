@@ -9,4 +9,14 @@
 // errors.go. The API's public contract is the OpenAPI document
 // openapi.json, served at /api/v1/openapi.json and checked by the tests
 // against the real handlers.
+//
+// The citizen pages speak the language tenant/site negotiated (Italian,
+// English or German): their strings are in the catalog messages_it.go,
+// messages_en.go and messages_de.go, read by .T and T in the templates
+// and by tr in the Go code. Domain messages arrive in Italian and are
+// translated by their text (tr.msg), each being the Italian text of an
+// "err." key. A booking made on the pages records the page's language;
+// POST /api/v1/bookings takes "lang", which also sets the language of
+// that answer's messages (Italian without it, whatever Accept-Language
+// says). The back office is Italian.
 package web

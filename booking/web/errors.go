@@ -46,7 +46,9 @@ func (e *rateLimitError) Error() string {
 
 // problem is how an error is shown: status code, stable API code, Italian
 // message and per-field messages keyed by API field name
-// ("citizen.fiscal_code").
+// ("citizen.fiscal_code"). Every Italian message is also a text of the
+// catalog under an "err." key, so pages (and API clients that send
+// "lang") get it in their language (tr.localize).
 type problem struct {
 	Status  int
 	Code    string
@@ -177,6 +179,7 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request, err error, p pr
 func (h *Handler) apiError(w http.ResponseWriter, r *http.Request, err error) {
 	p := classify(err)
 	h.report(w, r, err, p)
+	p = apiLang(r.Context()).localize(p)
 	if p.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sportello"`)
 	}
@@ -187,7 +190,7 @@ func (h *Handler) apiError(w http.ResponseWriter, r *http.Request, err error) {
 func (h *Handler) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	p := classify(err)
 	h.report(w, r, err, p)
-	h.site.Error(w, r, p.Status, p.Message)
+	h.site.Error(w, r, p.Status, trOf(r).msg(p.Message))
 }
 
 // errorBody is the JSON error of the API.

@@ -25,8 +25,8 @@ const (
 	stepCount     = 5
 )
 
-// stepTitles are the steps' names, index 1..5.
-var stepTitles = [...]string{"", "Luogo", "Data e orario", "Dettagli appuntamento", "Richiedente", "Riepilogo"}
+// stepTitle is the name of step n (1..5) in l: "Luogo", "Data e orario"…
+func (l tr) stepTitle(n int) string { return l.T("flow.step" + strconv.Itoa(n)) }
 
 // Names of the flow's form fields. Every step's form carries all of them,
 // those it does not edit as hidden inputs: the browser holds the state.
@@ -74,12 +74,9 @@ var formField = map[string]string{
 	"citizen.email": fEmail, "citizen.phone": fPhone, "privacy_accepted": fPrivacy,
 }
 
-// fieldLabels name the fields in the error summary.
-var fieldLabels = map[string]string{
-	fService: "Servizio", fStart: "Data e orario", fChannel: "Modalità", fDetails: "Dettagli",
-	fGiven: "Nome", fFamily: "Cognome", fFiscal: "Codice fiscale", fEmail: "Email", fPhone: "Telefono",
-	fPrivacy: "Informativa sulla privacy",
-}
+// fieldLabel names a form field in the error summary, in l: the catalog's
+// "field.<name>".
+func (l tr) fieldLabel(name string) string { return l.T("field." + name) }
 
 // flowForm is the state of a booking in progress, as the forms carry it.
 type flowForm struct {
@@ -186,13 +183,23 @@ func (fe formErrors) onStep(step int) formErrors {
 // fieldError is one line of the error summary, linking to its field.
 type fieldError struct{ Field, Label, Message string }
 
-// list returns the errors in the order of the fields.
-func (fe formErrors) list() []fieldError {
+// list returns the errors in the order of the fields, labelled in l.
+func (fe formErrors) list(l tr) []fieldError {
 	var out []fieldError
 	for _, name := range fieldOrder {
 		if msg, ok := fe[name]; ok {
-			out = append(out, fieldError{Field: name, Label: fieldLabels[name], Message: msg})
+			out = append(out, fieldError{Field: name, Label: l.fieldLabel(name), Message: msg})
 		}
+	}
+	return out
+}
+
+// in returns the errors with their messages, written in Italian by the
+// booking package and this one, translated into l.
+func (fe formErrors) in(l tr) formErrors {
+	out := make(formErrors, len(fe))
+	for name, msg := range fe {
+		out[name] = l.msg(msg)
 	}
 	return out
 }
@@ -247,7 +254,9 @@ type month struct {
 }
 
 func (m month) String() string { return fmt.Sprintf("%04d-%02d", m.Year, m.Month) }
-func (m month) Label() string  { return monthLabel(m.Year, m.Month) }
+
+// label writes the month in l: "marzo 2027".
+func (m month) label(l tr) string { return l.month(m.Year, m.Month) }
 
 func parseMonth(s string) (month, bool) {
 	y, mm, ok := strings.Cut(s, "-")
@@ -338,22 +347,22 @@ type slotView struct {
 }
 
 // groupSlots groups slots by day in loc, marking the one starting at
-// chosen.
-func groupSlots(slots []booking.Slot, loc *time.Location, chosen string) []dayView {
+// chosen, with the days written in l.
+func groupSlots(l tr, slots []booking.Slot, loc *time.Location, chosen string) []dayView {
 	var days []dayView
 	var cur civil.Date
 	for _, s := range slots {
 		st := s.Start.In(loc)
 		d := civil.DateOf(st)
 		if len(days) == 0 || d != cur {
-			days = append(days, dayView{Label: dateLabel(st)})
+			days = append(days, dayView{Label: l.date(st)})
 			cur = d
 		}
 		v := st.Format(time.RFC3339)
 		ch, err := time.Parse(time.RFC3339, chosen)
 		last := &days[len(days)-1]
 		last.Slots = append(last.Slots, slotView{
-			Value: v, ID: "inizio-" + st.Format("20060102-1504"), Date: dateLabel(st), Time: clockOf(st),
+			Value: v, ID: "inizio-" + st.Format("20060102-1504"), Date: l.date(st), Time: clockOf(st),
 			End: clockOf(s.End.In(loc)), Checked: err == nil && ch.Equal(s.Start),
 		})
 	}

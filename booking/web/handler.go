@@ -146,7 +146,9 @@ func New(cfg Config) (*Handler, error) {
 		h.maxBody = DefaultMaxBodyBytes
 	}
 	h.limiter = newLimiter(cfg.RateLimit)
-	pages, err := cfg.Site.Templates(templateFS, "templates/*.html")
+	// The citizen pages read the package's catalog; the back office is
+	// always Italian (site.LangFrom is "it" under /gestione).
+	pages, err := cfg.Site.TemplatesWith(messages, templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("booking/web: parse templates: %w", err)
 	}

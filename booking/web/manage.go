@@ -81,26 +81,29 @@ type bookingView struct {
 	When         string
 	ChannelLabel string
 	InPerson     bool
-	Details      string
-	Citizen      booking.Citizen
-	JoinURL      string
-	ShowURL      string
-	CalendarURL  string
-	CancelURL    string
-	MoveURL      string
-	CanChange    bool
-	ChangeBy     string
-	Token        string
+	// Phone is true for a booking by phone: its join link is a fallback.
+	Phone       bool
+	Details     string
+	Citizen     booking.Citizen
+	JoinURL     string
+	ShowURL     string
+	CalendarURL string
+	CancelURL   string
+	MoveURL     string
+	CanChange   bool
+	ChangeBy    string
+	Token       string
 }
 
 func (h *Handler) newBookingView(r *http.Request, t tenant.Tenant, m managed) bookingView {
 	loc := t.Location()
+	l := trOf(r)
 	b := m.Booking
 	v := bookingView{
 		Code: b.Code, Active: b.Status == booking.Active,
-		Service: newServiceView(m.Service), Office: newOfficeView(m.Office),
-		When:         rangeLabel(b.Start.In(loc), b.End.In(loc)),
-		ChannelLabel: channelLabel(b.Channel), InPerson: b.Channel == booking.InPerson,
+		Service: newServiceView(l, m.Service), Office: newOfficeView(l, m.Office),
+		When:         l.span(b.Start.In(loc), b.End.In(loc)),
+		ChannelLabel: l.channel(b.Channel), InPerson: b.Channel == booking.InPerson, Phone: b.Channel == booking.Phone,
 		Details: b.Details, Citizen: b.Citizen,
 		ShowURL:     manageURL(b.Code, m.Token, ""),
 		CalendarURL: bookingPath(b.Code, "calendario.ics", m.Token),
@@ -113,6 +116,6 @@ func (h *Handler) newBookingView(r *http.Request, t tenant.Tenant, m managed) bo
 	}
 	by := m.changeBy().In(loc)
 	v.CanChange = v.Active && h.now().Before(by)
-	v.ChangeBy = slotLabel(by)
+	v.ChangeBy = l.dateTime(by)
 	return v
 }

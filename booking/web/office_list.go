@@ -15,13 +15,14 @@ func (h *Handler) officeList(w http.ResponseWriter, r *http.Request, t tenant.Te
 		h.pageError(w, r, err)
 		return
 	}
+	l := trOf(r)
 	views := make([]officeView, 0, len(offices))
 	for _, o := range offices {
-		views = append(views, newOfficeView(o))
+		views = append(views, newOfficeView(l, o))
 	}
 	h.pages.Render(w, r, http.StatusOK, "uffici.html", site.Page{
-		Title:       "Uffici",
-		Breadcrumbs: []site.Crumb{{Label: "Home", URL: "/"}, {Label: "Uffici"}},
+		Title:       l.T("offices.title"),
+		Breadcrumbs: []site.Crumb{{Label: l.T("home"), URL: "/"}, {Label: l.T("offices.title")}},
 		Data:        views,
 	})
 }

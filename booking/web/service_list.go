@@ -20,9 +20,6 @@ type serviceEntry struct {
 	OfficeName string
 }
 
-// otherCategory holds services without a category.
-const otherCategory = "Altri servizi"
-
 // serviceList answers GET /servizi: the Comune's bookable services by
 // category, each linking to its page.
 func (h *Handler) serviceList(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
@@ -31,6 +28,9 @@ func (h *Handler) serviceList(w http.ResponseWriter, r *http.Request, t tenant.T
 		h.pageError(w, r, err)
 		return
 	}
+	l := trOf(r)
+	// otherCategory holds services without a category, last.
+	otherCategory := l.T("services.other")
 	byCat := map[string]*serviceGroup{}
 	for _, o := range offices {
 		for _, s := range o.Services {
@@ -43,7 +43,7 @@ func (h *Handler) serviceList(w http.ResponseWriter, r *http.Request, t tenant.T
 				g = &serviceGroup{Category: cat}
 				byCat[cat] = g
 			}
-			g.Services = append(g.Services, serviceEntry{serviceView: newServiceView(s), OfficeName: o.Name})
+			g.Services = append(g.Services, serviceEntry{serviceView: newServiceView(l, s), OfficeName: o.Name})
 		}
 	}
 	groups := make([]serviceGroup, 0, len(byCat))
@@ -58,8 +58,8 @@ func (h *Handler) serviceList(w http.ResponseWriter, r *http.Request, t tenant.T
 		return groups[i].Category < groups[j].Category
 	})
 	h.pages.Render(w, r, http.StatusOK, "servizi.html", site.Page{
-		Title:       "Servizi",
-		Breadcrumbs: []site.Crumb{{Label: "Home", URL: "/"}, {Label: "Servizi"}},
+		Title:       l.T("services.title"),
+		Breadcrumbs: []site.Crumb{{Label: l.T("home"), URL: "/"}, {Label: l.T("services.title")}},
 		Data:        groups,
 	})
 }

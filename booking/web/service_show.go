@@ -37,11 +37,12 @@ func (h *Handler) serviceShow(w http.ResponseWriter, r *http.Request, t tenant.T
 		h.pageError(w, r, err)
 		return
 	}
+	l := trOf(r)
 	h.pages.Render(w, r, http.StatusOK, "servizio.html", site.Page{
 		Title: svc.Name,
 		Breadcrumbs: []site.Crumb{
-			{Label: "Home", URL: "/"}, {Label: "Servizi", URL: "/servizi"}, {Label: svc.Name},
+			{Label: l.T("home"), URL: "/"}, {Label: l.T("services.title"), URL: "/servizi"}, {Label: svc.Name},
 		},
-		Data: serviceShowView{Service: newServiceView(svc), Office: newOfficeView(o)},
+		Data: serviceShowView{Service: newServiceView(l, svc), Office: newOfficeView(l, o)},
 	})
 }

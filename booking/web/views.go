@@ -17,25 +17,31 @@ type serviceView struct {
 	OfficeID                        string
 	WhatToBring                     []string
 	Duration                        string
-	Channels                        []string
-	Checked                         bool
+	// Channels are the channels' names; ChannelChoices add their values
+	// (booking.Channel), which choose the icon.
+	Channels       []string
+	ChannelChoices []choice
+	Checked        bool
 }
 
-func newOfficeView(o booking.Office) officeView {
-	v := officeView{ID: o.ID, Name: o.Name, Address: o.Address, Phone: o.Phone, Email: o.Email, Hours: hoursLines(o.Hours)}
+// newOfficeView returns o as the pages in l show it.
+func newOfficeView(l tr, o booking.Office) officeView {
+	v := officeView{ID: o.ID, Name: o.Name, Address: o.Address, Phone: o.Phone, Email: o.Email, Hours: l.hours(o.Hours)}
 	for _, s := range o.Services {
-		v.Services = append(v.Services, newServiceView(s))
+		v.Services = append(v.Services, newServiceView(l, s))
 	}
 	return v
 }
 
-func newServiceView(s booking.Service) serviceView {
+// newServiceView returns s as the pages in l show it.
+func newServiceView(l tr, s booking.Service) serviceView {
 	v := serviceView{
 		ID: s.ID, Name: s.Name, Description: s.Description, Category: s.Category, OfficeID: s.OfficeID,
-		WhatToBring: s.WhatToBring, Duration: durationLabel(s.Duration),
+		WhatToBring: s.WhatToBring, Duration: l.duration(s.Duration),
 	}
 	for _, c := range s.Channels {
-		v.Channels = append(v.Channels, channelLabel(c))
+		v.Channels = append(v.Channels, l.channel(c))
+		v.ChannelChoices = append(v.ChannelChoices, choice{Value: string(c), Label: l.channel(c)})
 	}
 	return v
 }
@@ -54,10 +60,11 @@ type stepView struct {
 	Current bool
 }
 
-func stepsHeader(current int) []stepView {
+// stepsHeader returns the steps header in l with current marked.
+func stepsHeader(l tr, current int) []stepView {
 	out := make([]stepView, 0, stepCount)
 	for n := 1; n <= stepCount; n++ {
-		out = append(out, stepView{N: n, Title: stepTitles[n], Done: n < current, Current: n == current})
+		out = append(out, stepView{N: n, Title: l.stepTitle(n), Done: n < current, Current: n == current})
 	}
 	return out
 }

@@ -208,6 +208,11 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		return err
 	}
 	node.HandleOutbox(queue.PushOutboxKind, pushDeliver)
+	// Appointment reminders' notifications (issue 10), reminders.go.
+	rem := &reminderWiring{}
+	if err := rem.handleOutbox(node, cfg, pw, log.With("component", "push")); err != nil {
+		return err
+	}
 
 	sctx, cancel := context.WithTimeout(ctx, startTimeout)
 	err = setup.start(sctx, node, log)
@@ -220,6 +225,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	}
 
 	book := booking.NewBook(node, node.DB(), time.Now, rand.Reader)
+	rem.start(ctx, node, tenants, book, log.With("component", "reminders"))
 	if opts.demo {
 		lines := queue.New(node, node.DB(), book, time.Now, rand.Reader)
 		if _, err := seedDemo(ctx, tenants, book, lines, log.With("component", "demo")); err != nil {
@@ -391,6 +397,7 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	}
 	tenantMux := http.NewServeMux()
 	web.Routes(tenantMux)
+	mountBookingPush(web, tenantMux, cfg)
 	// The virtual queue's public API (issue 5's first slice): its routes
 	// are more specific than booking/web's /api/v1/ fallback.
 	lines, err := queueweb.New(queueweb.Config{

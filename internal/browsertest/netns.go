@@ -93,6 +93,11 @@ func MediaBrowser(t testing.TB, bin string, timeout time.Duration, extra ...chro
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("mute-audio", true),
 		chromedp.WindowSize(1024, 768),
+		// Pages negotiate their language from Accept-Language: tests see
+		// the Italian of a citizen in Italy unless they ask for another
+		// (extra options may set "lang" and "accept-lang" again).
+		chromedp.Flag("lang", "it-IT"),
+		chromedp.Flag("accept-lang", "it-IT,it"),
 	}
 	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

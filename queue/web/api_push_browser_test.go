@@ -119,7 +119,9 @@ func TestBrowserPushButton(t *testing.T) {
 		t.Helper()
 		k := e.take(e.bari, `{"channel":"in_person"}`)
 		status := path(t, k.Ticket.StatusURL)
-		return k.Ticket.ID, base + "/coda/biglietto/" + k.Ticket.ID + status[strings.Index(status, "?"):]
+		// Headless Chromium asks for English, which the Comune offers:
+		// lang=it keeps the page, and the texts push.js shows, Italian.
+		return k.Ticket.ID, base + "/coda/biglietto/" + k.Ticket.ID + status[strings.Index(status, "?"):] + "&lang=it"
 	}
 	stateText := func() string {
 		s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("avvisi-stato").textContent`))

@@ -24,19 +24,25 @@ type apiCall struct {
 	Called string `json:"called"`
 }
 
-// Place is how the board names the call's desk (deskPhrase).
-func (c apiCall) Place() string { return deskPhrase(c.Desk) }
+// boardCall is a call as the board's page shows it: the number and the
+// desk named in the page's language (place).
+type boardCall struct{ Number, Place string }
 
 // boardData is the board's page.
 type boardData struct {
 	Office booking.Office
-	Calls  []apiCall
+	Calls  []boardCall
 	Events string
 	Script string
 	// Chime and Voice say whether a new call rings a chime and is spoken
 	// by the browser's speech synthesis: on unless the screen's address
 	// says suono=no or voce=no.
 	Chime, Voice bool
+	// VoiceLang is the language tag of the speech synthesis's voice,
+	// the page's language (voiceLang).
+	VoiceLang string
+	// Strings are the texts the script shows and speaks.
+	Strings map[string]string
 }
 
 // board answers GET /coda/{office}/tabellone: the last calls with their
@@ -52,12 +58,16 @@ func (c *citizen) board(w http.ResponseWriter, r *http.Request, t tenant.Tenant)
 		return
 	}
 	q := r.URL.Query()
-	d := boardData{Office: o, Calls: calls, Script: c.scriptURL(),
-		Chime: q.Get("suono") != "no", Voice: q.Get("voce") != "no"}
+	lang := site.LangFrom(r.Context())
+	d := boardData{Office: o, Script: c.scriptURL(), Chime: q.Get("suono") != "no", Voice: q.Get("voce") != "no",
+		VoiceLang: voiceLang(lang), Strings: scriptStrings(lang)}
+	for _, k := range calls {
+		d.Calls = append(d.Calls, boardCall{Number: k.Number, Place: place(lang, k.Desk)})
+	}
 	if c.h.changes != nil {
 		d.Events = "/api/v1/offices/" + o.ID + "/queue/events"
 	}
-	c.pages.Render(w, r, http.StatusOK, "coda_tabellone.html", site.Page{Title: "Tabellone - " + o.Name, Data: d})
+	c.pages.Render(w, r, http.StatusOK, "coda_tabellone.html", site.Page{Title: tr(lang, "board.title", o.Name), Data: d})
 }
 
 // calls is the board's list for an office.

@@ -80,15 +80,21 @@ func TestCitizensReadTheDeskLabel(t *testing.T) {
 	if strings.Contains(quiet.Body, `data-coda-audio`) || !strings.Contains(quiet.Body, `data-coda-chime="0" data-coda-voice="0"`) {
 		t.Errorf("suono=no&voce=no still offers sound")
 	}
-	if got := deskPhrase("4"); got != "sportello 4" {
-		t.Errorf("deskPhrase(4) = %q", got)
+	for lang, want := range map[string]string{"it": "sportello 4", "en": "desk 4", "de": "Schalter 4"} {
+		if got := place(lang, "4"); got != want {
+			t.Errorf("place(%s, 4) = %q, want %q", lang, got, want)
+		}
+	}
+	if got := place("de", "Stanza 12"); got != "Stanza 12" {
+		t.Errorf("place(de, Stanza 12) = %q: a label is its own name", got)
 	}
 }
 
 // TestBrowserBoardAnnouncesCalls: the hall's board in headless Chromium,
 // once its button allowed sound, speaks each new call and each recall
-// in Italian with the desk's label ("Numero A 1, Stanza 12") through the
-// browser's speech synthesis, and not the calls it found on opening.
+// in the page's language (German here, ?lang=de) with a voice of that
+// language and the desk's label ("Nummer A 2, Stanza 12", de-DE) through
+// the browser's speech synthesis, and not the calls it found on opening.
 // The synthesis is recorded by replacing speechSynthesis.speak in the
 // page (a headless browser has no voice to hear).
 func TestBrowserBoardAnnouncesCalls(t *testing.T) {
@@ -111,7 +117,7 @@ func TestBrowserBoardAnnouncesCalls(t *testing.T) {
 	// for the board's open stream.
 	t.Cleanup(srv.Close)
 	ctx, base := browserOn(t, srv, e.bari.host, 30*time.Second)
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/coda/"+e.bari.office.ID+"/tabellone"),
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/coda/"+e.bari.office.ID+"/tabellone?lang=de"),
 		chromedp.WaitVisible(chromedp.CSS(`#audio-attiva`))); err != nil {
 		t.Fatalf("open the board: %v", err)
 	}
@@ -137,7 +143,7 @@ func TestBrowserBoardAnnouncesCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "Numero A 2, Stanza 12|it-IT"
+	want := "Nummer A 2, Stanza 12|de-DE"
 	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`window.said.length === 1 && window.said[0] === "`+want+`"`,
 		chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 		said, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.said)`))

@@ -50,7 +50,7 @@ func (h *Handler) citizenRoutes(mux *http.ServeMux) {
 	if err != nil {
 		panic(err)
 	}
-	pages, err := h.site.Templates(sub, "coda_*.html")
+	pages, err := h.site.TemplatesWith(citizenMessages, sub, "coda_*.html")
 	if err != nil {
 		panic(fmt.Sprintf("queue/web: citizen templates: %v", err))
 	}
@@ -104,7 +104,7 @@ func (c *citizen) wrap(fn tenantHandler) http.Handler {
 }
 
 // pageError shows err as an error page in the Comune's layout, with the
-// same status and Italian message the API gives.
+// status the API gives and its message in the page's language.
 func (c *citizen) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	p := classify(err)
 	if p.Status >= 500 {
@@ -114,7 +114,7 @@ func (c *citizen) pageError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &rle) {
 		w.Header().Set("Retry-After", fmt.Sprint(max(int(rle.RetryAfter.Seconds()+0.999), 1)))
 	}
-	c.h.site.Error(w, r, p.Status, p.Message)
+	c.h.site.Error(w, r, p.Status, problemText(site.LangFrom(r.Context()), p))
 }
 
 // script serves the live-update script. A request carrying the current
@@ -175,24 +175,14 @@ func ticketPath(id, secret string) string {
 	return "/coda/biglietto/" + url.PathEscape(id) + "?secret=" + url.QueryEscape(secret)
 }
 
-// stateLabel says in Italian where a ticket is; the script says the same
-// (queue.js, label).
-func stateLabel(k queue.Ticket) string {
+// stateLabel says in lang where a ticket is; the script says the same
+// (queue.js, label) with the same keys.
+func stateLabel(lang string, k queue.Ticket) string {
 	switch k.State {
-	case queue.Waiting:
-		return "In attesa"
-	case queue.Called:
-		return "È il tuo turno: " + deskPhrase(k.Desk)
-	case queue.Serving:
-		return "In servizio: " + deskPhrase(k.Desk)
-	case queue.Served:
-		return "Servito"
-	case queue.NoShow:
-		return "Non presentato"
-	case queue.Cancelled:
-		return "Hai lasciato la coda"
-	case queue.Parked:
-		return "In sospeso (" + deskPhrase(k.Desk) + "): l'operatore ti richiamerà"
+	case queue.Waiting, queue.Served, queue.NoShow, queue.Cancelled:
+		return tr(lang, "state."+string(k.State))
+	case queue.Called, queue.Serving, queue.Parked:
+		return tr(lang, "state."+string(k.State), place(lang, k.Desk))
 	}
 	return string(k.State)
 }

@@ -52,8 +52,10 @@ func TestBrowserTicketPageFollowsTheCall(t *testing.T) {
 	defer cancel()
 
 	// The citizen takes a number through the form, as from the QR code,
-	// and lands on the ticket page.
-	if _, err := chromedp.RunResponse(ctx, chromedp.Navigate(base+"/coda/"+e.bari.office.ID)); err != nil {
+	// and lands on the ticket page. The Comune offers three languages and
+	// headless Chromium asks for English: ?lang=it chooses Italian, which
+	// the language cookie keeps for the ticket page.
+	if _, err := chromedp.RunResponse(ctx, chromedp.Navigate(base+"/coda/"+e.bari.office.ID+"?lang=it")); err != nil {
 		t.Fatalf("open the form: %v", err)
 	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form button[type=submit]`), chromedp.NodeVisible),
@@ -146,7 +148,9 @@ func TestBrowserFormSolvesTheProof(t *testing.T) {
 // TestBrowserWaitingRoomFollowsTheCall: the waiting room of a video
 // appointment, opened from its join link in headless Chromium, checks
 // the citizen in and shows the operator's call live, without the
-// ticket's secret and without reloading.
+// ticket's secret and without reloading. Chromium asks for English,
+// which the Comune offers: the script's texts are the page's, in
+// English.
 func TestBrowserWaitingRoomFollowsTheCall(t *testing.T) {
 	chromium(t)
 	e := newClockEnv(t)
@@ -162,7 +166,7 @@ func TestBrowserWaitingRoomFollowsTheCall(t *testing.T) {
 		t.Fatalf("open the room: %v", err)
 	}
 	first, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#stato-testo`), chromedp.NodeVisible))
-	if err != nil || first != "Sei in sala d'attesa: l'operatore ti farà entrare a breve" {
+	if err != nil || first != "You are in the waiting room: the clerk will let you in shortly" {
 		t.Fatalf("room: got %q (%v)", first, err)
 	}
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.sameLoad = true`)); err != nil {
@@ -171,7 +175,7 @@ func TestBrowserWaitingRoomFollowsTheCall(t *testing.T) {
 	if _, err := e.q.CallNext(ctx, e.bari.tenant, e.bari.office.ID, "2", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("stato-testo").textContent === "È il tuo turno: l'operatore ti sta facendo entrare"`,
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("stato-testo").textContent === "It is your turn: the clerk is letting you in"`,
 		chromedp.WithPollingTimeout(15*time.Second))); err != nil {
 		got, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("stato").textContent`))
 		t.Fatalf("the room did not show the call: %v (it shows %q)", err, strings.Join(strings.Fields(got), " "))

@@ -178,7 +178,7 @@ func TestTakeANumberThroughTheForm(t *testing.T) {
 	}
 }
 
-var refreshTarget = regexp.MustCompile(`href="(/coda/biglietto/[^"]+)"`)
+var refreshTarget = regexp.MustCompile(`class="btn[^"]*" href="(/coda/biglietto/[^"]+)"`)
 
 // ticketPathOf finds the ticket page's own link in its confirm form, or
 // rebuilds it from the leave form's hidden fields.

@@ -34,18 +34,24 @@ type takeData struct {
 	Proof        *challengeView
 	ChallengeURL string
 	Script       string
+	// Strings are the texts the script shows, in the page's language.
+	Strings map[string]string
 }
 
-// channels offered on the form, in order.
-var channelChoices = []struct{ Value, Label string }{
-	{string(queue.InPerson), "Allo sportello, in ufficio"},
-	{string(queue.Video), "In videochiamata"},
-	{string(queue.Phone), "Al telefono"},
+// channelChoice is a channel offered on the form: its value and the key
+// of its label in the catalog.
+type channelChoice struct{ Value, Key string }
+
+// channelChoices are the channels offered on the form, in order.
+var channelChoices = []channelChoice{
+	{string(queue.InPerson), "channel.in_person"},
+	{string(queue.Video), "channel.video"},
+	{string(queue.Phone), "channel.phone"},
 }
 
 // Channels lists the form's channels (a method, so the list stays a
 // constant of the package rather than data of each request).
-func (takeData) Channels() []struct{ Value, Label string } { return channelChoices }
+func (takeData) Channels() []channelChoice { return channelChoices }
 
 // takeForm answers GET /coda/{office}: the page a QR code at the office
 // door points to. It gives the browser its device cookie, so that the
@@ -82,14 +88,16 @@ func (c *citizen) fillTake(r *http.Request, t tenant.Tenant, d *takeData, checke
 	if needsProof(cfg, queue.SourceWeb, "") {
 		ch := c.h.proofs.issue(t.ID, d.Office.ID, cfg.ProofOfWork, c.h.now())
 		d.Proof, d.ChallengeURL, d.Script = &ch, "/api/v1/offices/"+url.PathEscape(d.Office.ID)+"/challenge", c.scriptURL()
+		d.Strings = scriptStrings(site.LangFrom(r.Context()))
 	}
 	return nil
 }
 
 func (c *citizen) renderTake(w http.ResponseWriter, r *http.Request, status int, d takeData) {
+	lang := site.LangFrom(r.Context())
 	c.pages.Render(w, r, status, "coda_prendi.html", site.Page{
-		Title:       "Prendi il numero",
-		Breadcrumbs: []site.Crumb{{Label: "Home", URL: "/"}, {Label: "Prendi il numero"}},
+		Title:       tr(lang, "take.title"),
+		Breadcrumbs: []site.Crumb{{Label: tr(lang, "home"), URL: "/"}, {Label: tr(lang, "take.title")}},
 		Data:        d,
 	})
 }
@@ -110,6 +118,14 @@ func (c *citizen) take(w http.ResponseWriter, r *http.Request, t tenant.Tenant) 
 	}
 	f := r.PostForm
 	svc, ch := f.Get("servizio"), f.Get("canale")
+	// The ticket's emails and pushes speak the language of the page the
+	// form was shown in; a form without the field (an older page) takes
+	// the request's.
+	pageLang := site.LangFrom(r.Context())
+	lg := f.Get("lingua")
+	if lg == "" {
+		lg = pageLang
+	}
 	d := takeData{Office: o, NoService: svc == "", Channel: ch, Email: strings.TrimSpace(f.Get("email"))}
 	dev := device(w, r)
 	if ok, wait := c.h.limiter.Allow(c.h.clientIP(r), c.h.now()); !ok {
@@ -126,7 +142,7 @@ func (c *citizen) take(w http.ResponseWriter, r *http.Request, t tenant.Tenant) 
 	var k queue.Taken
 	if err == nil {
 		k, err = c.h.q.Take(r.Context(), t, queue.TakeRequest{
-			OfficeID: o.ID, ServiceID: svc, Channel: queue.Channel(ch), Email: d.Email, Lang: lang(f.Get("lingua")),
+			OfficeID: o.ID, ServiceID: svc, Channel: queue.Channel(ch), Email: d.Email, Lang: lang(lg),
 			ClientIP: c.h.clientIP(r), Device: dev, Source: queue.SourceWeb, Proof: solved,
 		})
 	}
@@ -153,14 +169,20 @@ func (c *citizen) take(w http.ResponseWriter, r *http.Request, t tenant.Tenant) 
 		}
 		d.Errors = map[string]string{}
 		for name, m := range fields {
+			// A queue's field error has its own text; the errors of
+			// the web layer (the proof) say what their problem says.
+			text := problemText(pageLang, p)
+			if ve != nil {
+				text = fieldText(pageLang, name, m)
+			}
 			if ff, ok := formFields[name]; ok {
-				d.Errors[ff] = m
+				d.Errors[ff] = text
 			} else {
-				d.Errors["servizio"] = m
+				d.Errors["servizio"] = text
 			}
 		}
 	} else {
-		d.Alert = p.Message
+		d.Alert = problemText(pageLang, p)
 	}
 	c.renderTake(w, r, p.Status, d)
 }
@@ -177,6 +199,8 @@ type ticketData struct {
 	// Events is the ticket's event stream, for the script.
 	Events string
 	Script string
+	// Strings are the texts the scripts show, in the page's language.
+	Strings map[string]string
 	// Confirm asks whether the citizen really leaves the line.
 	Confirm bool
 }
@@ -212,16 +236,17 @@ func (c *citizen) showTicket(w http.ResponseWriter, r *http.Request, t tenant.Te
 		return
 	}
 	k = c.h.labelTicket(ctx, t.ID, k)
+	lang := site.LangFrom(ctx)
 	d := ticketData{
-		Ticket: k, Office: o, Secret: secret, Label: stateLabel(k), Position: st.Position, Minutes: minutes(st.EstimatedWait),
+		Ticket: k, Office: o, Secret: secret, Label: stateLabel(lang, k), Strings: scriptStrings(lang), Position: st.Position, Minutes: minutes(st.EstimatedWait),
 		Active: k.Active(), Script: c.scriptURL(), Confirm: confirm && (k.State == queue.Waiting || k.State == queue.Called),
 	}
 	if c.h.changes != nil && d.Active {
 		d.Events = "/api/v1/tickets/" + url.PathEscape(k.ID) + "/events?secret=" + url.QueryEscape(secret)
 	}
 	c.pages.Render(w, r, http.StatusOK, "coda_biglietto.html", site.Page{
-		Title:       "Il tuo numero " + k.Number,
-		Breadcrumbs: []site.Crumb{{Label: "Home", URL: "/"}, {Label: "Il tuo numero"}},
+		Title:       tr(lang, "ticket.title", k.Number),
+		Breadcrumbs: []site.Crumb{{Label: tr(lang, "home"), URL: "/"}, {Label: tr(lang, "ticket.heading")}},
 		Data:        d,
 	})
 }

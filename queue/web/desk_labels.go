@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"strings"
 
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
@@ -37,14 +36,4 @@ func (h *Handler) labelTicket(ctx context.Context, t tenant.ID, k queue.Ticket) 
 		return k
 	}
 	return labelled(k, labels)
-}
-
-// deskPhrase is how a sentence names a desk: "sportello 4" for a bare
-// number, the label itself otherwise ("Sportello 4", "Stanza 12"), so
-// that no page says "sportello Sportello 4". queue.js has the same rule.
-func deskPhrase(desk string) string {
-	if desk != "" && strings.Trim(desk, "0123456789") == "" {
-		return "sportello " + desk
-	}
-	return desk
 }

@@ -48,12 +48,13 @@ type kioskData struct {
 	PriorityName string
 }
 
-// kioskPriorities names the priority categories the kiosk offers. The
-// citizen declares the category; the kiosk cannot check it, so the page
-// says that the staff may ask for proof, as Italian offices' totems do.
+// kioskPriorities are the priority categories the kiosk offers, with the
+// catalog key of their name in a sentence. The citizen declares the
+// category; the kiosk cannot check it, so the page says that the staff
+// may ask for proof, as Italian offices' totems do.
 var kioskPriorities = map[queue.Priority]string{
-	queue.Disability: "disabilità",
-	queue.Pregnancy:  "gravidanza",
+	queue.Disability: "priority.disability",
+	queue.Pregnancy:  "priority.pregnancy",
 }
 
 // qKioskPriority is the kiosk's parameter of the priority: "1" for the
@@ -61,14 +62,14 @@ var kioskPriorities = map[queue.Priority]string{
 const qKioskPriority = "precedenza"
 
 // kioskPriority reads the priority parameter: the choice screen, a
-// category, or false for a value that is neither.
-func (d *kioskData) kioskPriority(v string) bool {
+// category (named in lang), or false for a value that is neither.
+func (d *kioskData) kioskPriority(lang, v string) bool {
 	switch {
 	case v == "":
 	case v == "1":
 		d.Choose = true
 	case kioskPriorities[queue.Priority(v)] != "":
-		d.Priority, d.PriorityName = queue.Priority(v), kioskPriorities[queue.Priority(v)]
+		d.Priority, d.PriorityName = queue.Priority(v), tr(lang, kioskPriorities[queue.Priority(v)])
 	default:
 		return false
 	}
@@ -113,8 +114,9 @@ func (c *citizen) kiosk(w http.ResponseWriter, r *http.Request, t tenant.Tenant)
 		c.pageError(w, r, err)
 		return
 	}
-	if !d.CheckIn && !d.kioskPriority(r.URL.Query().Get(qKioskPriority)) {
-		d.Choose, d.Error = true, "Scegli la categoria di precedenza."
+	lang := site.LangFrom(r.Context())
+	if !d.CheckIn && !d.kioskPriority(lang, r.URL.Query().Get(qKioskPriority)) {
+		d.Choose, d.Error = true, tr(lang, "kiosk.error.category")
 		c.renderKiosk(w, r, http.StatusUnprocessableEntity, d)
 		return
 	}
@@ -133,7 +135,8 @@ func (c *citizen) fillKiosk(r *http.Request, t tenant.Tenant, d *kioskData) erro
 
 func (c *citizen) renderKiosk(w http.ResponseWriter, r *http.Request, status int, d kioskData) {
 	d.Show, d.Idle = kioskShow, kioskIdle
-	c.pages.Render(w, r, status, "coda_chiosco.html", site.Page{Title: "Prendi il numero - " + d.Office.Name, Data: d})
+	title := tr(site.LangFrom(r.Context()), "kiosk.title", d.Office.Name)
+	c.pages.Render(w, r, status, "coda_chiosco.html", site.Page{Title: title, Data: d})
 }
 
 // kioskTake answers POST /coda/{office}/chiosco: an in-person ticket
@@ -164,12 +167,13 @@ func (c *citizen) kioskTake(w http.ResponseWriter, r *http.Request, t tenant.Ten
 		c.pageError(w, r, &rateLimitError{RetryAfter: wait})
 		return
 	}
+	lang := site.LangFrom(r.Context())
 	req := queue.TakeRequest{
 		OfficeID: o.ID, ServiceID: r.PostForm.Get("servizio"), Channel: queue.InPerson,
-		ClientIP: c.h.clientIP(r), Source: queue.SourceKiosk,
+		ClientIP: c.h.clientIP(r), Source: queue.SourceKiosk, Lang: lang,
 	}
-	if !d.kioskPriority(r.PostForm.Get(qKioskPriority)) || d.Choose {
-		d.Choose, d.Priority, d.Error = true, "", "Scegli la categoria di precedenza."
+	if !d.kioskPriority(lang, r.PostForm.Get(qKioskPriority)) || d.Choose {
+		d.Choose, d.Priority, d.Error = true, "", tr(lang, "kiosk.error.category")
 		c.renderKiosk(w, r, http.StatusUnprocessableEntity, d)
 		return
 	}
@@ -179,9 +183,15 @@ func (c *citizen) kioskTake(w http.ResponseWriter, r *http.Request, t tenant.Ten
 		req.ServiceID, req.BookingCode = "", d.Code
 		req.Priority, d.Priority, d.PriorityName = queue.NoPriority, "", ""
 		if d.Code == "" {
-			d.Error = "Scrivi il codice della prenotazione: lo trovi nell'email di conferma."
+			d.Error = tr(lang, "kiosk.error.code")
 			c.renderKiosk(w, r, http.StatusUnprocessableEntity, d)
 			return
+		}
+		// The kiosk speaks the office's language, not necessarily the
+		// citizen's: a check-in's emails follow the language the
+		// citizen booked in.
+		if bk, err := c.h.q.Booking(r.Context(), t.ID, d.Code); err == nil && bk.Lang != "" {
+			req.Lang = bk.Lang
 		}
 	}
 	k, err := c.h.q.Take(r.Context(), t, req)
@@ -191,13 +201,13 @@ func (c *citizen) kioskTake(w http.ResponseWriter, r *http.Request, t tenant.Ten
 			c.pageError(w, r, err)
 			return
 		}
-		d.Error = p.Message
+		d.Error = problemText(lang, p)
 		var ve *queue.ValidationError
 		switch {
 		case d.CheckIn:
 			d.Error = c.checkInError(r, t, o, d.Code, err)
 		case errors.As(err, &ve):
-			d.Error = "Il servizio scelto non è disponibile: scegline un altro."
+			d.Error = tr(lang, "kiosk.error.service")
 		}
 		c.renderKiosk(w, r, p.Status, d)
 		return
@@ -208,36 +218,38 @@ func (c *citizen) kioskTake(w http.ResponseWriter, r *http.Request, t tenant.Ten
 	c.renderKiosk(w, r, http.StatusOK, d)
 }
 
-// checkInError says in Italian why the check-in of code was refused,
-// reading the booking and the office's window to say when to come back.
+// checkInError says in the page's language why the check-in of code was
+// refused, reading the booking and the office's window to say when to
+// come back.
 func (c *citizen) checkInError(r *http.Request, t tenant.Tenant, o booking.Office, code string, err error) string {
 	ctx := r.Context()
+	lang := site.LangFrom(ctx)
 	switch {
 	case errors.Is(err, queue.ErrAlreadyCheckedIn):
 		if k, err := c.h.q.BookingTicket(ctx, t.ID, code); err == nil {
-			return "Hai già registrato l'arrivo per questa prenotazione: il tuo numero è " + k.Number + "."
+			return tr(lang, "checkin.already.number", k.Number)
 		}
-		return "Hai già registrato l'arrivo per questa prenotazione."
+		return tr(lang, "checkin.already")
 	case errors.Is(err, queue.ErrTooEarly):
 		bk, berr := c.h.q.Booking(ctx, t.ID, code)
 		cfg, cerr := c.h.q.Config(ctx, t.ID, o.ID)
 		if berr == nil && cerr == nil {
-			return "È presto per registrare l'arrivo: torna alle " + clock(bk.Start.Add(-cfg.EarlyCheckIn), t) + "."
+			return tr(lang, "checkin.early.at", clock(bk.Start.Add(-cfg.EarlyCheckIn), t))
 		}
-		return "È presto per registrare l'arrivo: torna poco prima dell'orario dell'appuntamento."
+		return tr(lang, "checkin.early")
 	case errors.Is(err, queue.ErrNotToday):
 		bk, berr := c.h.q.Booking(ctx, t.ID, code)
 		switch {
 		case berr != nil || bk.Status != booking.Active:
-			return "Non troviamo una prenotazione attiva con il codice " + code + ": controlla il codice nell'email di conferma."
+			return tr(lang, "checkin.unknown", code)
 		case civilDay(bk.Start, t) != civilDay(c.h.now(), t):
-			return "La prenotazione con il codice " + code + " non è per oggi: controlla il giorno nell'email di conferma."
+			return tr(lang, "checkin.not_today", code)
 		case bk.OfficeID != o.ID:
-			return "La prenotazione con il codice " + code + " è per un altro ufficio: controlla l'indirizzo nell'email di conferma."
+			return tr(lang, "checkin.other_office", code)
 		}
-		return "Non possiamo registrare l'arrivo con il codice " + code + ": chiedi allo sportello."
+		return tr(lang, "checkin.ask", code)
 	}
-	return classify(err).Message
+	return problemText(lang, classify(err))
 }
 
 // clock is t's wall-clock time in the Comune ("10:45").

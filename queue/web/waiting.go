@@ -20,9 +20,6 @@ import (
 // a reload, a second tab or another node shows the same ticket. Issue 6
 // adds the call itself to this page.
 
-// msgNoRoom is the 404 of a join link that does not open a waiting room.
-const msgNoRoom = "Non troviamo un appuntamento in video o al telefono con questo link. Controlla di aver aperto il link dell'email di conferma per intero; se l'appuntamento è stato annullato, il link non vale più."
-
 // waitingRefreshMax bounds how long the closed room's page waits before
 // it reloads itself to see whether the room opened.
 const waitingRefreshMax = 60 * time.Second
@@ -47,6 +44,8 @@ type waitingData struct {
 	// Events is the room's event stream, for the script.
 	Events string
 	Script string
+	// Strings are the texts the scripts show, in the page's language.
+	Strings map[string]string
 	// Call is the link to the video call, once checked in ("" when the
 	// calls are off).
 	Call string
@@ -62,24 +61,12 @@ type waitingView struct {
 	EstimatedWaitMinutes int    `json:"estimated_wait_minutes"`
 }
 
-// waitingLabel says in Italian where the citizen of a remote appointment
-// is; queue.js says the same (roomLabel).
-func waitingLabel(k queue.Ticket) string {
+// waitingLabel says in lang where the citizen of a remote appointment
+// is; queue.js says the same (roomLabel) with the same keys.
+func waitingLabel(lang string, k queue.Ticket) string {
 	switch k.State {
-	case queue.Waiting:
-		return "Sei in sala d'attesa: l'operatore ti farà entrare a breve"
-	case queue.Called:
-		return "È il tuo turno: l'operatore ti sta facendo entrare"
-	case queue.Serving:
-		return "Sei in collegamento con l'operatore"
-	case queue.Served:
-		return "L'appuntamento è concluso"
-	case queue.NoShow:
-		return "Quando è stato il tuo turno non ti abbiamo trovato in collegamento"
-	case queue.Cancelled:
-		return "Hai lasciato la sala d'attesa"
-	case queue.Parked:
-		return "L'operatore ha sospeso l'appuntamento: resta su questa pagina, ti farà rientrare"
+	case queue.Waiting, queue.Called, queue.Serving, queue.Served, queue.NoShow, queue.Cancelled, queue.Parked:
+		return tr(lang, "room."+string(k.State))
 	}
 	return string(k.State)
 }
@@ -98,7 +85,7 @@ func (c *citizen) waitingRoom(w http.ResponseWriter, r *http.Request, t tenant.T
 	token := r.URL.Query().Get("t")
 	bk, err := c.h.q.JoinBooking(ctx, t.ID, r.PathValue("code"), token)
 	if errors.Is(err, queue.ErrNotFound) {
-		c.h.site.Error(w, r, http.StatusNotFound, msgNoRoom)
+		c.h.site.Error(w, r, http.StatusNotFound, tr(site.LangFrom(ctx), "waiting.not_found"))
 		return
 	}
 	if err != nil {
@@ -110,7 +97,8 @@ func (c *citizen) waitingRoom(w http.ResponseWriter, r *http.Request, t tenant.T
 		c.pageError(w, r, err)
 		return
 	}
-	d := waitingData{Booking: bk, Office: o, Script: c.scriptURL()}
+	lang := site.LangFrom(ctx)
+	d := waitingData{Booking: bk, Office: o, Script: c.scriptURL(), Strings: scriptStrings(lang)}
 	k, err := c.h.q.BookingTicket(ctx, t.ID, bk.Code)
 	if errors.Is(err, queue.ErrNotFound) {
 		k, err = c.checkInRoom(w, r, t, bk, &d)
@@ -130,7 +118,7 @@ func (c *citizen) waitingRoom(w http.ResponseWriter, r *http.Request, t tenant.T
 		return
 	}
 	k = c.h.labelTicket(ctx, t.ID, k)
-	d.Ticket, d.Label, d.Position, d.Minutes, d.Active = &k, waitingLabel(k), st.Position, minutes(st.EstimatedWait), !closedState(k.State)
+	d.Ticket, d.Label, d.Position, d.Minutes, d.Active = &k, waitingLabel(lang, k), st.Position, minutes(st.EstimatedWait), !closedState(k.State)
 	if c.h.changes != nil && d.Active {
 		d.Events = "/chiamata/" + url.PathEscape(bk.Code) + "/eventi?t=" + url.QueryEscape(token)
 	}
@@ -163,7 +151,7 @@ func (c *citizen) checkInRoom(w http.ResponseWriter, r *http.Request, t tenant.T
 	}
 	taken, err := c.h.q.Take(ctx, t, queue.TakeRequest{
 		OfficeID: bk.OfficeID, Channel: queue.Channel(bk.Channel), BookingCode: bk.Code,
-		ClientIP: c.h.clientIP(r), Source: queue.SourceWeb,
+		ClientIP: c.h.clientIP(r), Source: queue.SourceWeb, Lang: site.LangFrom(ctx),
 	})
 	switch {
 	case err == nil:
@@ -192,9 +180,10 @@ func refreshIn(d time.Duration) int {
 }
 
 func (c *citizen) renderWaiting(w http.ResponseWriter, r *http.Request, d waitingData) {
+	lang := site.LangFrom(r.Context())
 	c.pages.Render(w, r, http.StatusOK, "coda_attesa.html", site.Page{
-		Title:       "Sala d'attesa",
-		Breadcrumbs: []site.Crumb{{Label: "Home", URL: "/"}, {Label: "Sala d'attesa"}},
+		Title:       tr(lang, "waiting.title"),
+		Breadcrumbs: []site.Crumb{{Label: tr(lang, "home"), URL: "/"}, {Label: tr(lang, "waiting.title")}},
 		Data:        d,
 	})
 }

@@ -52,35 +52,54 @@
 //
 //	.Tenant      tenant.Tenant  the Comune (zero on neutral pages)
 //	.HasTenant   bool           false on the neutral pages of unknown hosts
-//	.Lang        string         "it" (the page language; en and de later)
+//	.Lang        string         the page's language: "it", "en" or "de"
+//	                            (negotiated, see Languages; "it" on
+//	                            /gestione and on neutral pages)
 //	.Page        site.Page      what the handler passed
 //	.Data        any            .Page.Data
 //	.Nonce       string         the request's CSP nonce (also .CSP)
 //	.Path        string         the request's URL path
 //	.Status      int            the response status
 //	.Theme       template.CSS   the Comune's colour rules (used by the layout)
-//	.T key args  string         the string of key in .Lang (i18n.go), falling
-//	                            back to Italian; args fill its %s/%d verbs
+//	.T key args  string         the string of key in .Lang: the package's
+//	                            catalog (TemplatesWith), then the layout's
+//	                            (i18n.go), then the same in Italian; args
+//	                            fill its %s/%d verbs. The template function
+//	                            T does the same where the dot is not the
+//	                            View (partials, inside {{with .Data}}).
 //	.PWA         bool           a citizen page of a Comune: not /gestione,
 //	                            not a neutral page (links the manifest,
 //	                            registers the worker)
 //	.ThemeColor  string         the header's colour, "#rrggbb"
+//	.Assistant   bool           Options.Assistant (the layout links the
+//	                            virtual assistant on citizen pages)
+//	.LangLinks   []LangLink     the language switch (empty with one
+//	                            language, on /gestione, on neutral
+//	                            pages, on Templates' Italian-only pages
+//	                            and on pages answering a POST)
 //	.DocumentTitle, .CrumbItems used by the layout
 //
 // # Template functions
 //
-// Dates and times are shown in Italian in the Comune's time zone (the
-// tenant's TimeZone, Europe/Rome): the functions take a time.Time (or
-// *time.Time); the date functions also take a civil.Date. A zero time or
-// nil gives "".
+// Dates and times are shown in the page's language (.Lang) in the
+// Comune's time zone (the tenant's TimeZone, Europe/Rome): the functions
+// take a time.Time (or *time.Time); the date functions also take a
+// civil.Date. A zero time or nil gives "". Times are 24-hour in every
+// language. The same formats are exported for Go code (FormatDate,
+// FormatDateTime, FormatTime, FormatTimeRange, FormatDay, FormatMonth,
+// FormatShortDate, MonthName, WeekdayName), for a time already in the
+// Comune's zone.
 //
-//	fmtDate t         "giovedì 11 marzo 2027"
-//	fmtTime t         "10:00"
+//	                  it                            en / de
+//	fmtDate t         "giovedì 11 marzo 2027"       "Thursday 11 March 2027" / "Donnerstag, 11. März 2027"
+//	fmtTime t         "10:00"                       "10:00"
 //	fmtDateTime t     "giovedì 11 marzo 2027 ore 10:00"
-//	fmtTimeRange a b  "dalle 10:00 alle 10:30"
-//	fmtShortDate t    "11/03/2027"
-//	fmtMonth t        "marzo 2027"
-//	fmtWeekday t      "giovedì"
+//	                                                "Thursday 11 March 2027 at 10:00" /
+//	                                                "Donnerstag, 11. März 2027, 10:00 Uhr"
+//	fmtTimeRange a b  "dalle 10:00 alle 10:30"      "from 10:00 to 10:30" / "von 10:00 bis 10:30 Uhr"
+//	fmtShortDate t    "11/03/2027"                  "11/03/2027" / "11.03.2027"
+//	fmtMonth t        "marzo 2027"                  "March 2027" / "März 2027"
+//	fmtWeekday t      "giovedì"                     "Thursday" / "Donnerstag"
 //	isoDate t         "2027-03-11" (for value= of date inputs)
 //	isoDateTime t     "2027-03-11T10:00:00+01:00" (for <time datetime=>)
 //	ucfirst s         upper-cases the first letter: "Giovedì 11 marzo 2027"
@@ -88,6 +107,46 @@
 //	                  {{static "vendor/bootstrap-italia/svg/sprites.svg"}}
 //	icon name [class] an icon of the kit's sprite, aria-hidden:
 //	                  {{icon "it-calendar"}}, {{icon "it-clock" "icon-sm"}}
+//	T key args        .T as a function: {{T "flow.next"}}
+//
+// # Languages
+//
+// Citizen pages are written in Italian (the default), English or German
+// (Languages()); each Comune offers some of them (tenant.Languages, the
+// first being its default; OfferedLanguages). The Tenant middleware
+// negotiates the language of every request of a Comune (Negotiate), in
+// this order:
+//
+//  1. ?lang=xx, when the Comune offers xx: the language switch's links.
+//     The answer remembers the choice in the cookie sv_lang (LangCookie;
+//     one year, SameSite=Lax, HttpOnly, Secure over TLS).
+//  2. The sv_lang cookie, when the Comune offers that language.
+//  3. Accept-Language: the offered language with the highest q (a
+//     regional tag counts for its language, q=0 refuses, * stands for
+//     the first offered language not named).
+//  4. The Comune's first language.
+//
+// Handlers read the result with LangFrom(ctx) (WithLang sets it in tests
+// and in non-HTTP code); answers carry Vary: Accept-Language, Cookie.
+// The back office (/gestione…) and the operators' login (/_auth/…) stay
+// Italian: they are not negotiated and set no cookie. The layout shows
+// the language switch (a <nav> labelled "Lingua"/"Language"/"Sprache",
+// a link per offered language in its own name, with lang and hreflang,
+// the current one aria-current) when a Comune offers more than one.
+//
+// Pages parsed with Templates stay Italian whatever the request
+// negotiated (.Lang "it", Italian dates, no switch), so that a package
+// whose pages have no catalog yet never declares another language over
+// Italian text; TemplatesWith makes a package's pages follow the request.
+//
+// A web package keeps its strings in a catalog of its own, Go maps in
+// messages_it.go, messages_en.go and messages_de.go joined in a
+// site.Messages, and parses its pages with TemplatesWith(catalog, …);
+// its Go code translates with Translate(catalog, LangFrom(ctx), key,
+// args…). Italian is the reference: a test of the package asserts that
+// catalog.Missing(Languages()...) is empty, so that every language has
+// exactly Italian's keys. A key missing at run time falls back to
+// Italian, then to the key itself, never to an empty text.
 //
 // # Assets
 //
@@ -140,7 +199,8 @@
 // Strict-Transport-Security (one year; with includeSubDomains on hosts
 // under the base domain only). A handler that needs another policy sets
 // the header before Render, keeping Nonce(r.Context()) in style-src. The
-// site sets no cookies.
+// only cookie the site sets is sv_lang, the language a citizen chose with
+// the language switch.
 //
 // RedirectHTTPS is the handler of the plain-HTTP port: it sends known
 // hosts to https with 308, answers unknown ones with the neutral 404, and

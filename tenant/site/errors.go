@@ -16,31 +16,34 @@ type errorData struct {
 	Message string
 }
 
-// Error writes an error page with status and message (Italian, for the
-// citizen; "" gives the standard text of status) in the layout of the
-// request's Comune, or in the neutral layout when the request has none.
+// Error writes an error page with status and message (for the citizen, in
+// the request's language, LangFrom; "" gives the standard text of status
+// in that language) in the layout of the request's Comune, or in the
+// neutral layout when the request has none.
 // Web packages call it from their single error-mapping function.
 func (s *Site) Error(w http.ResponseWriter, r *http.Request, status int, message string) {
-	title := translate(defaultLang, "error."+strconv.Itoa(status))
+	lang := LangFrom(r.Context())
+	title := translate(lang, "error."+strconv.Itoa(status))
 	if !hasKey(defaultLang, "error."+strconv.Itoa(status)) {
-		title = translate(defaultLang, "error.title")
+		title = translate(lang, "error.title")
 	}
 	if message == "" {
-		message = defaultMessage(status)
+		message = defaultMessage(lang, status)
 	}
 	p := Page{Title: title, Data: errorData{Status: status, Message: message}}
 	if _, ok := TenantFrom(r.Context()); ok {
-		p.Breadcrumbs = []Crumb{{Label: translate(defaultLang, "home"), URL: "/"}, {Label: title}}
+		p.Breadcrumbs = []Crumb{{Label: translate(lang, "home"), URL: "/"}, {Label: title}}
 	}
 	s.render(w, r, s.own, status, errorPage, s.view(r, status, p))
 }
 
-func defaultMessage(status int) string {
+// defaultMessage is the standard text of status in lang.
+func defaultMessage(lang string, status int) string {
 	key := "error.message." + strconv.Itoa(status)
 	if hasKey(defaultLang, key) {
-		return translate(defaultLang, key)
+		return translate(lang, key)
 	}
-	return translate(defaultLang, "error.message.default")
+	return translate(lang, "error.message.default")
 }
 
 // notFound answers 404: the Comune's page when the request has one, the
@@ -68,7 +71,7 @@ func (s *Site) neutralError(w http.ResponseWriter, r *http.Request, status int) 
 			code = "unavailable"
 		}
 		json.NewEncoder(w).Encode(map[string]any{
-			"error": map[string]string{"code": code, "message": defaultMessage(status)},
+			"error": map[string]string{"code": code, "message": defaultMessage(defaultLang, status)},
 		})
 		return
 	}
@@ -76,7 +79,7 @@ func (s *Site) neutralError(w http.ResponseWriter, r *http.Request, status int) 
 	// theme, no nonce, so the body does not vary between requests.
 	r = r.WithContext(withNonce(r.Context(), ""))
 	title := translate(defaultLang, "error."+strconv.Itoa(status))
-	p := Page{Title: title, Data: errorData{Status: status, Message: defaultMessage(status)}}
+	p := Page{Title: title, Data: errorData{Status: status, Message: defaultMessage(defaultLang, status)}}
 	v := View{Lang: defaultLang, Page: p, Data: p.Data, Status: status}
 	s.render(w, r, s.own, status, errorPage, v)
 }

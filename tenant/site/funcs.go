@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/sportello-virtuale/sportello/internal/civil"
-	"github.com/sportello-virtuale/sportello/tenant"
 )
 
 // iconPattern and classPattern bound what the icon func writes into the
@@ -21,30 +20,33 @@ var (
 )
 
 // funcs returns the template functions with dates and times shown in loc,
-// the Comune's time zone. doc.go lists them.
-func (s *Site) funcs(loc *time.Location) template.FuncMap {
+// the Comune's time zone, and written in lang; T reads msgs, then the
+// layout's catalog. doc.go lists them.
+func (s *Site) funcs(loc *time.Location, lang string, msgs Messages) template.FuncMap {
 	return template.FuncMap{
+		// T is View.T as a function, for partials whose dot is not the
+		// View: {{T "flow.next"}}.
+		"T": func(key string, args ...any) string { return Translate(msgs, lang, key, args...) },
 		"fmtDate": func(v any) (string, error) {
 			d, ok, err := dateIn(v, loc)
 			if !ok || err != nil {
 				return "", err
 			}
-			return tenant.FormatCivilDate(d), nil
+			return FormatDay(lang, d), nil
 		},
 		"fmtTime": func(v any) (string, error) {
 			t, ok, err := timeOf(v)
 			if !ok || err != nil {
 				return "", err
 			}
-			return t.In(loc).Format("15:04"), nil
+			return FormatTime(lang, t.In(loc)), nil
 		},
 		"fmtDateTime": func(v any) (string, error) {
 			t, ok, err := timeOf(v)
 			if !ok || err != nil {
 				return "", err
 			}
-			t = t.In(loc)
-			return tenant.FormatCivilDate(civil.DateOf(t)) + " ore " + t.Format("15:04"), nil
+			return FormatDateTime(lang, t.In(loc)), nil
 		},
 		"fmtTimeRange": func(from, to any) (string, error) {
 			a, okA, err := timeOf(from)
@@ -55,28 +57,28 @@ func (s *Site) funcs(loc *time.Location) template.FuncMap {
 			if err != nil || !okA || !okB {
 				return "", err
 			}
-			return "dalle " + a.In(loc).Format("15:04") + " alle " + b.In(loc).Format("15:04"), nil
+			return FormatTimeRange(lang, a.In(loc), b.In(loc)), nil
 		},
 		"fmtShortDate": func(v any) (string, error) {
 			d, ok, err := dateIn(v, loc)
 			if !ok || err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%02d/%02d/%04d", d.Day, d.Month, d.Year), nil
+			return FormatShortDate(lang, d), nil
 		},
 		"fmtMonth": func(v any) (string, error) {
 			d, ok, err := dateIn(v, loc)
 			if !ok || err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("%s %d", tenant.MonthName(d.Month), d.Year), nil
+			return FormatMonth(lang, d), nil
 		},
 		"fmtWeekday": func(v any) (string, error) {
 			d, ok, err := dateIn(v, loc)
 			if !ok || err != nil {
 				return "", err
 			}
-			return tenant.WeekdayName(d.Weekday()), nil
+			return WeekdayName(lang, d.Weekday()), nil
 		},
 		"isoDate": func(v any) (string, error) {
 			d, ok, err := dateIn(v, loc)

@@ -1,11 +1,9 @@
 package site
 
-import "fmt"
-
 // dictionaries hold the layout's strings by language and key. Italian is
 // complete and is the fallback of every other language; English and German
 // cover the layout. They are read-only after package initialisation.
-var dictionaries = map[string]map[string]string{
+var dictionaries = Messages{
 	"it": {
 		"app.description":       "Prenota appuntamenti, prendi il numero e segui la coda degli uffici del %s.",
 		"offline.title":         "Sei offline",
@@ -20,6 +18,8 @@ var dictionaries = map[string]map[string]string{
 		"nav.services":          "Servizi",
 		"nav.offices":           "Uffici",
 		"nav.booking":           "Prenota",
+		"nav.assistant":         "Assistente virtuale",
+		"lang.label":            "Lingua",
 		"skip.content":          "Vai al contenuto",
 		"skip.footer":           "Vai al piè di pagina",
 		"header.slim":           "Servizi al cittadino",
@@ -35,6 +35,16 @@ var dictionaries = map[string]map[string]string{
 		"footer.istat":          "Codice ISTAT %s",
 		"home.intro":            "Prenota un appuntamento con gli uffici comunali, in presenza, in videochiamata o al telefono.",
 		"home.booking":          "Prenota appuntamento",
+		"home.what":             "Cosa puoi fare",
+		"home.book.title":       "Prenota un appuntamento",
+		"home.book.desc":        "Scegli l'ufficio, il giorno e l'orario: ricevi subito la conferma via email. Non serve SPID.",
+		"home.book.meta":        "Conferma immediata",
+		"home.services.desc":    "I servizi prenotabili online, con la descrizione e l'elenco dei documenti da portare.",
+		"home.services.meta":    "Cosa serve per ogni servizio",
+		"home.offices.desc":     "Indirizzi, contatti e orari di apertura degli uffici comunali.",
+		"home.offices.meta":     "Dove trovarci",
+		"home.have.title":       "Hai già un appuntamento?",
+		"home.have.desc":        "Per vederlo, spostarlo o annullarlo apri il link che trovi nell'email di conferma.",
 		"error.title":           "Si è verificato un errore",
 		"error.400":             "Richiesta non valida",
 		"error.403":             "Accesso non consentito",
@@ -75,6 +85,8 @@ var dictionaries = map[string]map[string]string{
 		"nav.services":          "Services",
 		"nav.offices":           "Offices",
 		"nav.booking":           "Book",
+		"nav.assistant":         "Virtual assistant",
+		"lang.label":            "Language",
 		"skip.content":          "Skip to content",
 		"skip.footer":           "Skip to footer",
 		"header.slim":           "Services for citizens",
@@ -90,7 +102,31 @@ var dictionaries = map[string]map[string]string{
 		"footer.istat":          "ISTAT code %s",
 		"home.intro":            "Book an appointment with the municipal offices, in person, by video call or by phone.",
 		"home.booking":          "Book an appointment",
+		"home.what":             "What you can do",
+		"home.book.title":       "Book an appointment",
+		"home.book.desc":        "Choose the office, the day and the time: you get the confirmation by email straight away. No SPID needed.",
+		"home.book.meta":        "Immediate confirmation",
+		"home.services.desc":    "The services you can book online, with their description and the list of documents to bring.",
+		"home.services.meta":    "What each service needs",
+		"home.offices.desc":     "Addresses, contacts and opening hours of the municipal offices.",
+		"home.offices.meta":     "Where to find us",
+		"home.have.title":       "Already have an appointment?",
+		"home.have.desc":        "To see, move or cancel it, open the link in the confirmation email.",
 		"error.title":           "An error occurred",
+		"error.400":             "Bad request",
+		"error.403":             "Access denied",
+		"error.405":             "Operation not allowed",
+		"error.409":             "Conflicting request",
+		"error.413":             "Request too large",
+		"error.422":             "Invalid data",
+		"error.429":             "Too many requests",
+		"error.message.400":     "The request is not valid. Check the data and try again.",
+		"error.message.403":     "You are not allowed to see this page.",
+		"error.message.405":     "This operation is not allowed on this page.",
+		"error.message.409":     "The request conflicts with the current state. Reload the page and try again.",
+		"error.message.413":     "The request is too large.",
+		"error.message.422":     "Some data are not valid. Check them and try again.",
+		"error.message.429":     "You sent too many requests in a short time. Wait a few minutes and try again.",
 		"error.404":             "Page not found",
 		"error.500":             "Service error",
 		"error.503":             "Service unavailable",
@@ -116,6 +152,8 @@ var dictionaries = map[string]map[string]string{
 		"nav.services":          "Dienste",
 		"nav.offices":           "Ämter",
 		"nav.booking":           "Termin buchen",
+		"nav.assistant":         "Virtueller Assistent",
+		"lang.label":            "Sprache",
 		"skip.content":          "Zum Inhalt springen",
 		"skip.footer":           "Zur Fußzeile springen",
 		"header.slim":           "Bürgerservice",
@@ -131,7 +169,31 @@ var dictionaries = map[string]map[string]string{
 		"footer.istat":          "ISTAT-Kennziffer %s",
 		"home.intro":            "Buchen Sie einen Termin bei den Gemeindeämtern, vor Ort, per Videoanruf oder per Telefon.",
 		"home.booking":          "Termin buchen",
+		"home.what":             "Was Sie tun können",
+		"home.book.title":       "Einen Termin buchen",
+		"home.book.desc":        "Wählen Sie Amt, Tag und Uhrzeit: Die Bestätigung erhalten Sie sofort per E-Mail. SPID ist nicht nötig.",
+		"home.book.meta":        "Sofortige Bestätigung",
+		"home.services.desc":    "Die online buchbaren Dienste, mit Beschreibung und Liste der mitzubringenden Unterlagen.",
+		"home.services.meta":    "Was jeder Dienst erfordert",
+		"home.offices.desc":     "Adressen, Kontakte und Öffnungszeiten der Gemeindeämter.",
+		"home.offices.meta":     "So finden Sie uns",
+		"home.have.title":       "Haben Sie bereits einen Termin?",
+		"home.have.desc":        "Um ihn anzusehen, zu verschieben oder abzusagen, öffnen Sie den Link in der Bestätigungs-E-Mail.",
 		"error.title":           "Ein Fehler ist aufgetreten",
+		"error.400":             "Ungültige Anfrage",
+		"error.403":             "Zugriff nicht erlaubt",
+		"error.405":             "Vorgang nicht erlaubt",
+		"error.409":             "Widersprüchliche Anfrage",
+		"error.413":             "Anfrage zu groß",
+		"error.422":             "Ungültige Daten",
+		"error.429":             "Zu viele Anfragen",
+		"error.message.400":     "Die Anfrage ist ungültig. Prüfen Sie die Angaben und versuchen Sie es erneut.",
+		"error.message.403":     "Sie dürfen diese Seite nicht sehen.",
+		"error.message.405":     "Dieser Vorgang ist auf dieser Seite nicht erlaubt.",
+		"error.message.409":     "Die Anfrage widerspricht dem aktuellen Stand. Laden Sie die Seite neu und versuchen Sie es erneut.",
+		"error.message.413":     "Die Anfrage ist zu groß.",
+		"error.message.422":     "Einige Angaben sind ungültig. Prüfen Sie sie und versuchen Sie es erneut.",
+		"error.message.429":     "Sie haben in kurzer Zeit zu viele Anfragen gesendet. Warten Sie einige Minuten und versuchen Sie es erneut.",
 		"error.404":             "Seite nicht gefunden",
 		"error.500":             "Dienstfehler",
 		"error.503":             "Dienst nicht verfügbar",
@@ -145,24 +207,14 @@ var dictionaries = map[string]map[string]string{
 	},
 }
 
-// defaultLang is the language of every page until the language switch
-// comes.
+// defaultLang is the language of the back office, of the neutral pages
+// and the fallback of every other language.
 const defaultLang = "it"
 
-// translate returns the string of key in lang, falling back to Italian and
-// then to the key itself (so a missing key shows, rather than an empty
-// text). With args the string is a fmt format.
+// translate returns the layout's string of key in lang, falling back to
+// Italian and then to the key itself. With args the string is a fmt format.
 func translate(lang, key string, args ...any) string {
-	s, ok := dictionaries[lang][key]
-	if !ok {
-		if s, ok = dictionaries[defaultLang][key]; !ok {
-			s = key
-		}
-	}
-	if len(args) > 0 {
-		return fmt.Sprintf(s, args...)
-	}
-	return s
+	return Translate(nil, lang, key, args...)
 }
 
 // hasKey reports whether key exists in lang (without fallback).

@@ -74,3 +74,13 @@ func TestThemeContrast(t *testing.T) {
 		}
 	}
 }
+
+// TestLayoutCatalogComplete checks, with the same Missing every package's
+// test uses, that the layout's catalog has every Italian key in English
+// and German and no key that Italian lacks.
+func TestLayoutCatalogComplete(t *testing.T) {
+	t.Parallel()
+	if missing := dictionaries.Missing(Languages()...); len(missing) > 0 {
+		t.Errorf("layout catalog incomplete: %v", missing)
+	}
+}

@@ -18,6 +18,7 @@ type ctxKey int
 const (
 	tenantKey ctxKey = iota
 	nonceKey
+	langKey
 )
 
 // WithTenant returns ctx carrying t, as the Tenant middleware does; tests
@@ -85,8 +86,9 @@ func (s *Site) Tenant(next http.Handler) http.Handler {
 			return
 		}
 		nonce := newNonce()
-		ctx := withNonce(WithTenant(r.Context(), t), nonce)
 		securityHeaders(w.Header(), r, nonce, t)
+		ctx := withNonce(WithTenant(r.Context(), t), nonce)
+		ctx = WithLang(ctx, negotiateLang(w, r, t))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

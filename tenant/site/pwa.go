@@ -130,14 +130,17 @@ type manifestIcon struct {
 // manifest answers GET /manifest.webmanifest for the request's Comune.
 func (s *Site) manifest(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
 	color := themeColor(t)
+	// The manifest is one per Comune, kept by the browser for every
+	// visitor: it speaks the Comune's own first language.
+	lang := OfferedLanguages(t)[0]
 	m := webManifest{
 		// The id stays the same when start_url changes, so an installed
 		// app is recognised as the same app.
 		ID:              "/",
 		Name:            t.Name + " – Sportello",
 		ShortName:       shortName(t.Name),
-		Description:     translate(defaultLang, "app.description", t.Name),
-		Lang:            defaultLang,
+		Description:     translate(lang, "app.description", t.Name),
+		Lang:            lang,
 		Dir:             "ltr",
 		StartURL:        "/?fonte=app",
 		Scope:           "/",
@@ -192,11 +195,12 @@ func (s *Site) serviceWorker(w http.ResponseWriter, r *http.Request, t tenant.Te
 // offline answers GET /offline, the page the worker shows when the
 // network fails. It holds no citizen's data, so it may be stored.
 func (s *Site) offline(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
-	title := translate(defaultLang, "offline.title")
+	lang := LangFrom(r.Context())
+	title := translate(lang, "offline.title")
 	w.Header().Set("Cache-Control", cacheShell)
 	s.own.Render(w, r, http.StatusOK, "offline.html", Page{
 		Title:       title,
-		Breadcrumbs: []Crumb{{Label: translate(defaultLang, "home"), URL: "/"}, {Label: title}},
+		Breadcrumbs: []Crumb{{Label: translate(lang, "home"), URL: "/"}, {Label: title}},
 	})
 }
 

@@ -37,6 +37,11 @@ type Options struct {
 	// Comune's administrator) and bound the size, as PublicLogoFetcher()
 	// does; the site gives it a context with a timeout.
 	FetchLogo func(ctx context.Context, url string) ([]byte, error)
+	// Assistant shows the virtual assistant on the citizen pages of every
+	// Comune: a header link "Assistente virtuale" to /assistente and the
+	// widget script /assistente/widget.js (the assistant package serves
+	// both).
+	Assistant bool
 }
 
 // Site is the HTTP frame shared by every web package: Host → Comune
@@ -54,6 +59,8 @@ type Site struct {
 	// fetchLogo and icons serve the app icons (icons.go).
 	fetchLogo func(ctx context.Context, url string) ([]byte, error)
 	icons     iconCache
+	// assistant is Options.Assistant.
+	assistant bool
 }
 
 // layoutFS holds the shared layout and the site's own pages.
@@ -82,12 +89,13 @@ func New(opts Options) (*Site, error) {
 		assets:   a,
 
 		fetchLogo: opts.FetchLogo,
+		assistant: opts.Assistant,
 	}
 	pages, err := fs.Sub(layoutFS, "templates/pages")
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
-	if s.own, err = s.Templates(pages, "*.html"); err != nil {
+	if s.own, err = s.TemplatesWith(nil, pages, "*.html"); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -125,7 +133,7 @@ func (s *Site) page(name, title string, data any) http.HandlerFunc {
 		if title == "" {
 			p.Title = t.Name
 		} else {
-			p.Breadcrumbs = []Crumb{{Label: "Home", URL: "/"}, {Label: title}}
+			p.Breadcrumbs = []Crumb{{Label: translate(LangFrom(r.Context()), "home"), URL: "/"}, {Label: title}}
 		}
 		s.own.Render(w, r, http.StatusOK, name, p)
 	}

@@ -582,8 +582,17 @@ func TestTranslations(t *testing.T) {
 	if got := v.T("skip.content"); got != "Zum Inhalt springen" {
 		t.Errorf("de skip.content = %q", got)
 	}
-	if got := v.T("error.409"); got != "Richiesta in conflitto" {
-		t.Errorf("de error.409 = %q, want the Italian fallback", got)
+	// Every layout key is translated (TestLayoutCatalogComplete), so the
+	// fallback shows with a package's catalog that lacks German.
+	m := site.Messages{"it": {"only.it": "Solo in italiano %d"}, "de": {"skip.content": "Überschrieben"}}
+	if got := site.Translate(m, "de", "only.it", 3); got != "Solo in italiano 3" {
+		t.Errorf("de only.it = %q, want the Italian fallback", got)
+	}
+	if got := site.Translate(m, "de", "skip.content"); got != "Überschrieben" {
+		t.Errorf("de skip.content with a package catalog = %q, want the package's text first", got)
+	}
+	if got := site.Translate(m, "en", "error.409"); got != "Conflicting request" {
+		t.Errorf("en error.409 = %q, want the layout's English", got)
 	}
 	if got := v.T("no.such.key"); got != "no.such.key" {
 		t.Errorf("missing key = %q, want the key", got)

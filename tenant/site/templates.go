@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"sort"
 	"strings"
@@ -36,7 +37,8 @@ type View struct {
 	// is false (the neutral pages of unknown hosts).
 	Tenant    tenant.Tenant
 	HasTenant bool
-	// Lang is the page's language, "it".
+	// Lang is the page's language: the one the Tenant middleware
+	// negotiated (LangFrom), "it" on the back office and neutral pages.
 	Lang string
 	// Page is what the handler rendered; Data is Page.Data.
 	Page Page
@@ -50,11 +52,29 @@ type View struct {
 	Status int
 	// Theme is the CSS of the Comune's primary colour ("" for none).
 	Theme template.CSS
+	// Assistant is Options.Assistant: the layout links the virtual
+	// assistant on citizen pages of a Comune.
+	Assistant bool
+
+	// msgs is the catalog of the package that renders the page (see
+	// TemplatesWith), read by T before the layout's own.
+	msgs Messages
+	// query is the request's query string, kept by the language switch's
+	// links.
+	query url.Values
+	// monolingual marks a page of Templates (Italian only), which shows
+	// no language switch.
+	monolingual bool
+	// posted marks a page answering a form (not GET or HEAD), which
+	// shows no language switch: see LangLinks.
+	posted bool
 }
 
-// T returns the string of key in the page's language (see i18n.go), with
-// fmt args when given: {{.T "footer.booking"}}.
-func (v View) T(key string, args ...any) string { return translate(v.Lang, key, args...) }
+// T returns the string of key in the page's language, with fmt args when
+// given: {{.T "footer.booking"}}. It looks in the rendering package's
+// catalog (TemplatesWith), then in the layout's (i18n.go), then in
+// Italian (see Translate).
+func (v View) T(key string, args ...any) string { return Translate(v.msgs, v.Lang, key, args...) }
 
 // CSP returns the request's CSP nonce; it is Nonce under another name.
 func (v View) CSP() string { return v.Nonce }
@@ -94,18 +114,24 @@ func (v View) CrumbItems() []CrumbItem {
 // Templates are the page templates of one web package, each page file
 // parsed with the shared layout into a template set of its own.
 type Templates struct {
-	site     *Site
-	fsys     fs.FS
-	patterns []string
-	pages    map[string]*pageSet
+	site *Site
+	msgs Messages
+	// multilingual is true for TemplatesWith: the pages follow the
+	// request's language. Templates' pages are Italian.
+	multilingual bool
+	fsys         fs.FS
+	patterns     []string
+	pages        map[string]*pageSet
 }
 
 // pageSet is one page with the layout. base is never executed, only
 // cloned: html/template refuses to clone a set once it ran. Each clone has
-// the date functions bound to one time zone; there are as many as zones of
-// Comuni rendered (in practice one, Europe/Rome).
+// the date functions bound to one time zone and one language; there are
+// as many as zones of Comuni rendered (in practice one, Europe/Rome) times
+// the languages (three).
 type pageSet struct {
 	base *template.Template
+	msgs Messages
 
 	mu     sync.Mutex
 	byZone map[string]*template.Template
@@ -119,9 +145,26 @@ type pageSet struct {
 // themselves. A page defines {{define "content"}} and may define "title"
 // (the <title> text), "head" (more elements in <head>) and "scripts" (at
 // the end of <body>). Two pages with the same base name are an error.
+//
+// The pages are Italian whatever language the request negotiated (.Lang
+// is "it", the dates are Italian, no language switch): a package whose
+// pages have no catalog yet must not declare <html lang="en"> over
+// Italian text. TemplatesWith makes them follow the request.
 func (s *Site) Templates(fsys fs.FS, patterns ...string) (*Templates, error) {
-	t := &Templates{site: s, fsys: fsys, patterns: patterns}
-	pages, err := s.parse(fsys, patterns)
+	t, err := s.TemplatesWith(nil, fsys, patterns...)
+	if err != nil {
+		return nil, err
+	}
+	t.multilingual = false
+	return t, nil
+}
+
+// TemplatesWith is Templates with the package's catalog: .T in its pages
+// (and in the layout) reads m first, then the layout's catalog, in the
+// page's language and then in Italian.
+func (s *Site) TemplatesWith(m Messages, fsys fs.FS, patterns ...string) (*Templates, error) {
+	t := &Templates{site: s, msgs: m, multilingual: true, fsys: fsys, patterns: patterns}
+	pages, err := s.parse(fsys, patterns, m)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +172,7 @@ func (s *Site) Templates(fsys fs.FS, patterns ...string) (*Templates, error) {
 	return t, nil
 }
 
-func (s *Site) parse(fsys fs.FS, patterns []string) (map[string]*pageSet, error) {
+func (s *Site) parse(fsys fs.FS, patterns []string, msgs Messages) (map[string]*pageSet, error) {
 	if len(patterns) == 0 {
 		return nil, fmt.Errorf("site: templates: no patterns")
 	}
@@ -166,7 +209,7 @@ func (s *Site) parse(fsys fs.FS, patterns []string) (map[string]*pageSet, error)
 		if _, dup := pages[name]; dup {
 			return nil, fmt.Errorf("site: templates: two pages named %s", name)
 		}
-		t := template.New(name).Funcs(s.funcs(time.UTC))
+		t := template.New(name).Funcs(s.funcs(time.UTC, defaultLang, msgs))
 		if _, err := t.ParseFS(layoutFS, "templates/layout/*.html"); err != nil {
 			return nil, fmt.Errorf("site: layout: %w", err)
 		}
@@ -181,24 +224,26 @@ func (s *Site) parse(fsys fs.FS, patterns []string) (map[string]*pageSet, error)
 		if t.Lookup("content") == nil {
 			return nil, fmt.Errorf("site: page %s defines no \"content\" template", f)
 		}
-		pages[name] = &pageSet{base: t, byZone: map[string]*template.Template{}}
+		pages[name] = &pageSet{base: t, msgs: msgs, byZone: map[string]*template.Template{}}
 	}
 	return pages, nil
 }
 
-// forZone returns the page's set with its date functions in loc.
-func (p *pageSet) forZone(s *Site, loc *time.Location) (*template.Template, error) {
+// forZone returns the page's set with its date functions in loc and
+// lang.
+func (p *pageSet) forZone(s *Site, loc *time.Location, lang string) (*template.Template, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t, ok := p.byZone[loc.String()]; ok {
+	key := loc.String() + "\x00" + lang
+	if t, ok := p.byZone[key]; ok {
 		return t, nil
 	}
 	t, err := p.base.Clone()
 	if err != nil {
 		return nil, err
 	}
-	t.Funcs(s.funcs(loc))
-	p.byZone[loc.String()] = t
+	t.Funcs(s.funcs(loc, lang, p.msgs))
+	p.byZone[key] = t
 	return t, nil
 }
 
@@ -209,7 +254,12 @@ func (p *pageSet) forZone(s *Site, loc *time.Location) (*template.Template, erro
 // Cache-Control: no-store unless the handler set another (pages may show
 // a citizen's data).
 func (t *Templates) Render(w http.ResponseWriter, r *http.Request, status int, page string, p Page) {
-	t.site.render(w, r, t, status, page, t.site.view(r, status, p))
+	v := t.site.view(r, status, p)
+	v.msgs = t.msgs
+	if !t.multilingual {
+		v.Lang, v.monolingual = defaultLang, true
+	}
+	t.site.render(w, r, t, status, page, v)
 }
 
 func (s *Site) view(r *http.Request, status int, p Page) View {
@@ -222,8 +272,12 @@ func (s *Site) view(r *http.Request, status int, p Page) View {
 		Data:      p.Data,
 		Path:      r.URL.Path,
 		Status:    status,
+		query:     r.URL.Query(),
+		posted:    r.Method != http.MethodGet && r.Method != http.MethodHead,
 	}
 	if ok {
+		v.Lang = LangFrom(r.Context())
+		v.Assistant = s.assistant
 		v.Theme = themeCSS(ten.Branding.PrimaryColor)
 		v.Nonce = Nonce(r.Context())
 		if v.Nonce == "" {
@@ -237,7 +291,7 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, ts *Templates, sta
 	pages := ts.pages
 	if s.dev && ts.fsys != nil {
 		var err error
-		if pages, err = s.parse(ts.fsys, ts.patterns); err != nil {
+		if pages, err = s.parse(ts.fsys, ts.patterns, ts.msgs); err != nil {
 			s.renderFailed(w, r, ts, page, err)
 			return
 		}
@@ -251,7 +305,7 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, ts *Templates, sta
 	if v.HasTenant {
 		loc = v.Tenant.Location()
 	}
-	tmpl, err := set.forZone(s, loc)
+	tmpl, err := set.forZone(s, loc, NormalizeLang(v.Lang))
 	if err != nil {
 		s.renderFailed(w, r, ts, page, err)
 		return

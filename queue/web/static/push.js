@@ -5,7 +5,9 @@
 // This script shows the box only when the browser can receive push
 // messages and the server has a key (GET /api/v1/push/key answers);
 // without it, or without script, the page simply keeps following the
-// ticket by itself. Text is set with textContent only.
+// ticket by itself. Text is set with textContent only, and comes from
+// the page in its language (the JSON element #coda-testi, which the
+// template writes): this script holds no text of its own.
 (function () {
   "use strict";
 
@@ -21,19 +23,31 @@
   var ticket = box.getAttribute("data-push-ticket");
   var key = null;
 
-  var msgDone = "Fatto: ti avviseremo con una notifica su questo dispositivo quando manca poco al tuo turno e quando è il tuo turno.";
-  var msgDenied = "Le notifiche sono bloccate per questo sito nelle impostazioni del browser: puoi riattivarle da lì. Intanto questa pagina continua ad aggiornarsi da sola.";
-  var msgDismissed = "Non hai dato il permesso per le notifiche: non ti manderemo avvisi. Questa pagina continua ad aggiornarsi da sola.";
-  var msgFailed = "Non siamo riusciti ad attivare le notifiche: riprova tra poco. Questa pagina continua ad aggiornarsi da sola.";
-  var msgWorking = "Attivazione delle notifiche in corso…";
+  var texts = {};
+  try {
+    texts = JSON.parse(document.getElementById("coda-testi").textContent) || {};
+  } catch (err) {
+    texts = {};
+  }
 
-  function say(text) {
-    status.textContent = text;
+  // text returns the page's text of key, or "" when it has none.
+  function text(key) {
+    return Object.prototype.hasOwnProperty.call(texts, key) ? texts[key] : "";
+  }
+
+  var msgDone = text("push.js.done");
+  var msgDenied = text("push.js.denied");
+  var msgDismissed = text("push.js.dismissed");
+  var msgFailed = text("push.js.failed");
+  var msgWorking = text("push.js.working");
+
+  function say(msg) {
+    status.textContent = msg;
   }
 
   // polite is an error whose message is ready for the citizen.
-  function polite(text) {
-    var e = new Error(text);
+  function polite(msg) {
+    var e = new Error(msg);
     e.polite = true;
     return e;
   }
@@ -100,8 +114,10 @@
       if (res.ok) {
         return;
       }
+      // The API's messages are Italian: the page's text of the error's
+      // code says it in the page's language.
       return res.json().then(function (e) {
-        throw polite((e && e.error && e.error.message) || msgFailed);
+        throw polite((e && e.error && text("push.js.error." + e.error.code)) || msgFailed);
       }, function () {
         throw polite(msgFailed);
       });

@@ -3,7 +3,10 @@
 // The pages work without this script (they reload themselves; an office
 // that asks for a proof of work says that it needs the script); with it,
 // they follow the Server-Sent Events stream named in a data attribute
-// and rewrite a polite live region. Text is set with textContent only.
+// and rewrite a polite live region. Text is set with textContent only,
+// and every text comes from the page, in its language: the template
+// writes them into a JSON element (#coda-testi), so this script holds no
+// text of its own.
 //
 // The same file runs as the Web Worker that solves the proof, so that
 // the page stays responsive: a worker is same-origin, which the CSP's
@@ -94,6 +97,22 @@
 
   var scriptURL = document.currentScript && document.currentScript.src;
 
+  var texts = {};
+  try {
+    texts = JSON.parse(document.getElementById("coda-testi").textContent) || {};
+  } catch (err) {
+    texts = {};
+  }
+
+  // T returns the page's text of key with its %s and %d filled by the
+  // further arguments in order (the catalog's texts are Go formats), or
+  // the key itself when the page has no such text.
+  function T(key) {
+    var args = Array.prototype.slice.call(arguments, 1), i = 0;
+    var s = Object.prototype.hasOwnProperty.call(texts, key) ? texts[key] : key;
+    return s.replace(/%[sd]/g, function () { return i < args.length ? String(args[i++]) : ""; });
+  }
+
   // solve finds the counter of a challenge and calls done with it: in a
   // worker when the browser gives one, else on the page in small batches
   // between which the page stays responsive.
@@ -174,9 +193,9 @@
       if (sending) return;
       sending = true;
       proofForm.setAttribute("aria-busy", "true");
-      status.textContent = "Verifica in corso… Il numero arriva tra qualche secondo, non chiudere la pagina.";
+      status.textContent = T("proof.working");
       var send = function () {
-        status.textContent = "Verifica completata: ti stiamo dando il numero.";
+        status.textContent = T("proof.done");
         proofForm.submit();
       };
       if (expired()) renew(send);
@@ -184,45 +203,31 @@
     });
   }
 
-  // place names a desk as the pages do (deskPhrase in desk_labels.go):
-  // "sportello 4" for a bare number, the label itself otherwise.
+  // place names a desk as the pages do (place in messages.go): "sportello
+  // 4" for a bare number, in the page's language, the label itself
+  // otherwise.
   function place(desk) {
-    return /^[0-9]+$/.test(desk || "") ? "sportello " + desk : desk;
+    return /^[0-9]+$/.test(desk || "") ? T("desk.number", desk) : desk;
   }
 
+  var states = { waiting: 1, called: 1, serving: 1, served: 1, no_show: 1, cancelled: 1, parked: 1 };
+
+  // label says where a ticket is (stateLabel in citizen.go, same keys).
   function label(t) {
-    switch (t.state) {
-      case "waiting": return "In attesa";
-      case "called": return "È il tuo turno: " + place(t.desk);
-      case "serving": return "In servizio: " + place(t.desk);
-      case "served": return "Servito";
-      case "no_show": return "Non presentato";
-      case "cancelled": return "Hai lasciato la coda";
-      case "parked": return "In sospeso (" + place(t.desk) + "): l'operatore ti richiamerà";
-    }
-    return t.state;
+    return states[t.state] ? T("state." + t.state, place(t.desk)) : t.state;
   }
 
   // roomLabel is label for the waiting room of a remote appointment
-  // (waiting.go, waitingLabel).
+  // (waitingLabel in waiting.go).
   function roomLabel(t) {
-    switch (t.state) {
-      case "waiting": return "Sei in sala d'attesa: l'operatore ti farà entrare a breve";
-      case "called": return "È il tuo turno: l'operatore ti sta facendo entrare";
-      case "serving": return "Sei in collegamento con l'operatore";
-      case "served": return "L'appuntamento è concluso";
-      case "no_show": return "Quando è stato il tuo turno non ti abbiamo trovato in collegamento";
-      case "cancelled": return "Hai lasciato la sala d'attesa";
-      case "parked": return "L'operatore ha sospeso l'appuntamento: resta su questa pagina, ti farà rientrare";
-    }
-    return t.state;
+    return states[t.state] ? T("room." + t.state) : t.state;
   }
 
   function wait(t) {
     if (t.state !== "waiting") return "";
-    if (t.position === 0) return "Sei il prossimo.";
-    if (t.position === 1) return "C'è 1 persona prima di te, circa " + t.estimated_wait_minutes + " minuti.";
-    return "Ci sono " + t.position + " persone prima di te, circa " + t.estimated_wait_minutes + " minuti.";
+    if (t.position === 0) return T("wait.next");
+    if (t.position === 1) return T("wait.one", t.estimated_wait_minutes);
+    return T("wait.many", t.position, t.estimated_wait_minutes);
   }
 
   function follow(url, name, onData, onEnd) {
@@ -265,6 +270,9 @@
   function boardAudio(board) {
     var chimeOn = board.getAttribute("data-coda-chime") === "1";
     var voiceOn = board.getAttribute("data-coda-voice") === "1" && "speechSynthesis" in window;
+    // The voice reads the phrase in the page's language (it-IT, en-GB,
+    // de-DE): a voice of another language would mangle it.
+    var voiceLang = board.getAttribute("data-coda-voice-lang") || "it-IT";
     var box = document.querySelector("[data-coda-audio]");
     var audio = { ready: false, ctx: null };
     if (!box || (!chimeOn && !voiceOn)) return function () {};
@@ -279,7 +287,7 @@
       audio.ready = true;
       button.setAttribute("aria-pressed", "true");
       button.disabled = true;
-      status.textContent = "Le chiamate saranno annunciate.";
+      status.textContent = T("board.js.audio_on");
     };
     button.addEventListener("click", enable);
     box.hidden = false;
@@ -310,11 +318,26 @@
         o.stop(at + 0.32);
       });
     };
+    // voiceFor picks an installed voice of the language, the exact
+    // region first ("de-DE"), else any of the language ("de-AT"); with
+    // none the browser chooses by the utterance's lang.
+    var voiceFor = function (tag) {
+      var vs = window.speechSynthesis.getVoices ? window.speechSynthesis.getVoices() : [], i, l;
+      var want = tag.toLowerCase(), base = want.split("-")[0], near = null;
+      for (i = 0; i < vs.length; i++) {
+        l = (vs[i].lang || "").replace("_", "-").toLowerCase();
+        if (l === want) return vs[i];
+        if (!near && l.split("-")[0] === base) near = vs[i];
+      }
+      return near;
+    };
     var speak = function (call) {
       // "A012" is read "A 12": the letter, then the number.
       var n = call.number.replace(/^([A-Z])0*([0-9]+)$/, "$1 $2");
-      var u = new SpeechSynthesisUtterance("Numero " + n + ", " + place(call.desk));
-      u.lang = "it-IT";
+      var u = new SpeechSynthesisUtterance(T("board.js.speak", n, place(call.desk)));
+      u.lang = voiceLang;
+      var v = voiceFor(voiceLang);
+      if (v) u.voice = v;
       window.speechSynthesis.speak(u);
     };
     return function (call) {
@@ -338,7 +361,7 @@
       if (!calls.length) {
         var p = document.createElement("p");
         p.className = "h3 text-white";
-        p.textContent = "Nessuna chiamata per ora.";
+        p.textContent = T("board.js.none");
         box.appendChild(p);
       } else {
         var ol = document.createElement("ol");
