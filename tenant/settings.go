@@ -3,9 +3,11 @@ package tenant
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,8 +26,9 @@ const CommandSettings = "tenant.settings"
 // settingsVersion is the newest payload version of tenant.settings.
 // Version 2 adds DocumentRetentionDays; apply reads a version 1 payload
 // (proposed by a node not upgraded yet) as leaving the retention as it is,
-// since that node's page could not show it.
-const settingsVersion = 2
+// since that node's page could not show it. Version 3 adds Languages; an
+// empty list in any version leaves the Comune's languages as they are.
+const settingsVersion = 3
 
 // Bounds of Settings.DocumentRetentionDays, when not 0.
 const (
@@ -54,12 +57,18 @@ type Settings struct {
 	// reads it when a document arrives (Registry.DocumentRetentionDays):
 	// the expiry is fixed then, so a change applies to new documents only.
 	DocumentRetentionDays int `json:"document_retention_days,omitempty"`
+	// Languages are the languages the citizen pages offer, the first
+	// being the default (Tenant.Languages); each must be one of
+	// DefaultLanguages, the languages Sportello has catalogs for. Empty
+	// leaves them as they are.
+	Languages []string `json:"languages,omitempty"`
 }
 
 // SettingsOf returns the settings part of t, without ReplyTo, which
 // Tenant does not hold (see Registry.Settings).
 func SettingsOf(t Tenant) Settings {
-	return Settings{Name: t.Name, Region: t.Region, Branding: t.Branding, Sender: t.Sender}
+	return Settings{Name: t.Name, Region: t.Region, Branding: t.Branding, Sender: t.Sender,
+		Languages: slices.Clone(t.Languages)}
 }
 
 // settingsPayload is the payload of tenant.settings, version 1. The
@@ -70,7 +79,7 @@ type settingsPayload struct {
 
 // normalizeSettings puts s in the canonical form normalize gives a Tenant.
 func normalizeSettings(s Settings) Settings {
-	t := Tenant{Name: s.Name, Region: s.Region, Branding: s.Branding, Sender: s.Sender}
+	t := Tenant{Name: s.Name, Region: s.Region, Branding: s.Branding, Sender: s.Sender, Languages: s.Languages}
 	normalize(&t)
 	out := SettingsOf(t)
 	out.ReplyTo = strings.TrimSpace(s.ReplyTo)
@@ -96,6 +105,14 @@ func validateSettings(s Settings) error {
 	if d := s.DocumentRetentionDays; d != 0 && (d < MinDocumentRetentionDays || d > MaxDocumentRetentionDays) {
 		f["document_retention_days"] = fmt.Sprintf("Indica un numero di giorni tra %d e %d, oppure lascia vuoto per il periodo predefinito.",
 			MinDocumentRetentionDays, MaxDocumentRetentionDays)
+	}
+	if len(s.Languages) > 0 {
+		checkLanguages(f, s.Languages)
+		for i, l := range s.Languages {
+			if key := fmt.Sprintf("languages.%d", i); f[key] == "" && !slices.Contains(DefaultLanguages(), l) {
+				f[key] = fmt.Sprintf("La lingua %q non è disponibile: scegli tra %s.", l, strings.Join(DefaultLanguages(), ", "))
+			}
+		}
 	}
 	if len(f) > 0 {
 		return &ValidationError{Fields: f}
@@ -175,6 +192,19 @@ func applySettings(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		s.Sender.Name, s.Sender.Address, formatTime(cmd.Time), cmd.Tenant)
 	if err != nil {
 		return nil, fmt.Errorf("save settings of %s: %w", cmd.Tenant, err)
+	}
+	if cmd.Version >= 3 && len(s.Languages) > 0 {
+		// Version 1 and 2 payloads carry no languages; the column is
+		// the tenants table's own, which every node has.
+		langs, err := json.Marshal(s.Languages)
+		if err != nil {
+			return nil, fmt.Errorf("save settings of %s: %w", cmd.Tenant, err)
+		}
+		if _, err := tx.Exec(`UPDATE tenants SET languages = ? WHERE id = ?`, string(langs), cmd.Tenant); err != nil {
+			return nil, fmt.Errorf("save settings of %s: %w", cmd.Tenant, err)
+		}
+	} else if cmd.Version < 3 {
+		s.Languages = nil
 	}
 	if !hasRetention {
 		// A node not upgraded yet knows nothing of the retention: keep it.

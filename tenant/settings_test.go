@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -89,7 +90,7 @@ func TestSaveSettingsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tenant.SettingsOf(got) != tenant.SettingsOf(before) {
+	if !reflect.DeepEqual(tenant.SettingsOf(got), tenant.SettingsOf(before)) {
 		t.Errorf("refused save changed the Comune: got %+v, want %+v", tenant.SettingsOf(got), tenant.SettingsOf(before))
 	}
 }
@@ -109,6 +110,56 @@ func TestContrastWithWhite(t *testing.T) {
 	for _, bad := range []string{"", "#fff", "0066cc", "#0066cg", "#+66ccc"} {
 		if _, err := tenant.ContrastWithWhite(bad); !errors.Is(err, tenant.ErrBadColor) {
 			t.Errorf("ContrastWithWhite(%q): got %v, want ErrBadColor", bad, err)
+		}
+	}
+}
+
+// TestSaveSettingsLanguages: the administrator chooses the languages the
+// citizen pages offer and which comes first; an empty list keeps them; a
+// language without catalogs or a repeated one is refused, changing
+// nothing.
+func TestSaveSettingsLanguages(t *testing.T) {
+	ctx := context.Background()
+	t.Parallel()
+	reg, _ := newRegistry(t)
+	if _, err := reg.Create(ctx, tenant.Tenant{ID: "bolzano", Name: "Comune di Bolzano", ISTAT: "021008"}); err != nil {
+		t.Fatal(err)
+	}
+	save := func(langs ...string) error {
+		s, err := reg.Settings(ctx, "bolzano")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Languages = langs
+		_, err = reg.SaveSettings(ctx, "bolzano", s)
+		return err
+	}
+	langs := func() []string {
+		got, err := reg.Get(ctx, "bolzano")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Languages
+	}
+	if err := save(" DE ", "it"); err != nil {
+		t.Fatal(err)
+	}
+	if got := langs(); !slices.Equal(got, []string{"de", "it"}) {
+		t.Fatalf("languages after saving de, it: got %v", got)
+	}
+	if err := save(); err != nil {
+		t.Fatal(err)
+	}
+	if got := langs(); !slices.Equal(got, []string{"de", "it"}) {
+		t.Fatalf("an empty list changed the languages: got %v", got)
+	}
+	for _, bad := range [][]string{{"fr"}, {"it", "it"}, {"ita"}} {
+		var ve *tenant.ValidationError
+		if err := save(bad...); !errors.As(err, &ve) {
+			t.Errorf("languages %v: got %v, want a validation error", bad, err)
+		}
+		if got := langs(); !slices.Equal(got, []string{"de", "it"}) {
+			t.Errorf("refused languages %v changed them: got %v", bad, got)
 		}
 	}
 }

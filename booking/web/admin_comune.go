@@ -33,15 +33,16 @@ const (
 	fcmReplyTo    = "risposte-indirizzo"
 	fcmRetention  = "documenti-giorni"
 	fcmReminders  = "promemoria"
+	fcmLanguages  = "lingue"
 )
 
 var comuneSpec = formSpec{
-	order: []string{fcmName, fcmRegion, fcmColor, fcmLogo, fcmSenderName, fcmSenderAddr, fcmReplyTo, fcmReminders, fcmRetention},
+	order: []string{fcmName, fcmRegion, fcmColor, fcmLogo, fcmLanguages, fcmSenderName, fcmSenderAddr, fcmReplyTo, fcmReminders, fcmRetention},
 	labels: map[string]string{
 		fcmName: "Nome del Comune", fcmRegion: "Ente di appartenenza", fcmColor: "Colore principale",
 		fcmLogo: "Stemma", fcmSenderName: "Nome del mittente", fcmSenderAddr: "Indirizzo del mittente",
 		fcmReplyTo: "Indirizzo per le risposte", fcmRetention: "Conservazione dei documenti (giorni)",
-		fcmReminders: "Promemoria prima dell'appuntamento",
+		fcmReminders: "Promemoria prima dell'appuntamento", fcmLanguages: "Lingue del sito",
 	},
 }
 
@@ -75,12 +76,25 @@ type comuneForm struct {
 	// Reminders is the reminders' offsets as typed ("24 h, 2 h"; ""
 	// is none).
 	Reminders string
+	// Languages are the site's languages as typed, "it, en, de".
+	Languages string
 }
 
 func comuneFormOf(s tenant.Settings) comuneForm {
 	return comuneForm{Name: s.Name, Region: s.Region, Color: s.Branding.PrimaryColor, Logo: s.Branding.LogoURL,
 		SenderName: s.Sender.Name, SenderAddr: s.Sender.Address, ReplyTo: s.ReplyTo,
-		Retention: retentionText(s.DocumentRetentionDays)}
+		Retention: retentionText(s.DocumentRetentionDays), Languages: strings.Join(s.Languages, ", ")}
+}
+
+// parseLanguages reads the languages typed, separated by commas or
+// spaces; none is an error (a site needs a language). Package tenant
+// checks each code.
+func parseLanguages(fe formErrors, s string) []string {
+	langs := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return r == ',' || r == ';' || r == ' ' })
+	if len(langs) == 0 {
+		fe[fcmLanguages] = "Indica almeno una lingua, per esempio «it, en, de»."
+	}
+	return langs
 }
 
 func retentionText(days int) string {
@@ -151,10 +165,16 @@ func (h *Handler) adminComuneSave(w http.ResponseWriter, r *http.Request, a admi
 	get := func(k string) string { return strings.TrimSpace(r.PostForm.Get(k)) }
 	f := comuneForm{Name: get(fcmName), Region: get(fcmRegion), Color: strings.ToLower(get(fcmColor)),
 		Logo: get(fcmLogo), SenderName: get(fcmSenderName), SenderAddr: get(fcmSenderAddr), ReplyTo: get(fcmReplyTo),
-		Retention: get(fcmRetention), Reminders: get(fcmReminders)}
+		Retention: get(fcmRetention), Reminders: get(fcmReminders), Languages: get(fcmLanguages)}
 	fe := formErrors{}
 	retention := parseRetention(fe, f.Retention)
 	offsets := parseReminders(fe, f.Reminders)
+	// A form without the field (a page from before it existed) keeps
+	// the languages; an empty field is an error.
+	var langs []string
+	if _, sent := r.PostForm[fcmLanguages]; sent {
+		langs = parseLanguages(fe, f.Languages)
+	}
 	checkComuneColor(fe, f.Color)
 	if f.SenderName != "" && f.SenderAddr == "" {
 		fe[fcmSenderAddr] = "Indica anche l'indirizzo: senza indirizzo il nome del mittente non si usa."
@@ -162,7 +182,7 @@ func (h *Handler) adminComuneSave(w http.ResponseWriter, r *http.Request, a admi
 	s := tenant.Settings{Name: f.Name, Region: f.Region,
 		Branding: tenant.Branding{PrimaryColor: f.Color, LogoURL: f.Logo},
 		Sender:   tenant.Sender{Name: f.SenderName, Address: f.SenderAddr}, ReplyTo: f.ReplyTo,
-		DocumentRetentionDays: retention}
+		DocumentRetentionDays: retention, Languages: langs}
 	general := ""
 	if len(fe) == 0 && tenant.ValidateSettings(s) == nil {
 		// The reminders go first: their command is the one a cluster
@@ -239,6 +259,10 @@ func (fe formErrors) fromTenant(err error) (general string, ok bool) {
 			fe[name] = msg
 			continue
 		}
+		if k == "languages" || strings.HasPrefix(k, "languages.") {
+			fe[fcmLanguages] = msg
+			continue
+		}
 		general = msg
 	}
 	return general, true
@@ -262,6 +286,9 @@ func (h *Handler) renderComune(w http.ResponseWriter, r *http.Request, a adminRe
 		{ID: fcmLogo, Label: "Stemma", Type: "text", Value: f.Logo, Error: fe[fcmLogo], MaxLen: 2048,
 			Help: "Facoltativo. Un percorso su questo sito che inizia con / oppure un indirizzo https://: " +
 				"le pagine caricano immagini solo da questo sito e dal sito https indicato."},
+		{ID: fcmLanguages, Label: "Lingue del sito", Type: "text", Value: f.Languages, Error: fe[fcmLanguages], Required: true, MaxLen: 40,
+			Help: "Le lingue delle pagine per i cittadini, separate da virgole: it (italiano), en (inglese), de (tedesco). " +
+				"La prima è quella predefinita; il cittadino sceglie tra le altre, e il browser propone la sua se è nell'elenco."},
 	}
 	addrHelp := "Facoltativo. Senza indirizzo le email partono dal mittente predefinito del servizio."
 	v.Sender = []field{

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -188,7 +189,7 @@ func TestAdminComuneRefused(t *testing.T) {
 	if r, _ := reg.ReplyTo(context.Background(), "bari"); r != "" {
 		t.Errorf("refused forms set the Reply-To %q", r)
 	}
-	if tenant.SettingsOf(after) != tenant.SettingsOf(before) {
+	if !reflect.DeepEqual(tenant.SettingsOf(after), tenant.SettingsOf(before)) {
 		t.Errorf("refused forms changed the Comune: got %+v, want %+v", tenant.SettingsOf(after), tenant.SettingsOf(before))
 	}
 }
@@ -246,6 +247,49 @@ func TestAdminComuneReadsItsWritesOnAnyNode(t *testing.T) {
 		body := page.Body.String()
 		if page.Code != http.StatusOK || !strings.Contains(body, `value="`+name+`"`) || !strings.Contains(body, "--bs-primary:"+c+";") {
 			t.Fatalf("page on node %d after saving %q %s: got %d, save missing", other+1, name, c, page.Code)
+		}
+	}
+}
+
+// TestAdminComuneLanguages: the administrator chooses the citizen pages'
+// languages and the first, the default; a language Sportello has no
+// catalog for, or none at all, is refused next to the field and changes
+// nothing.
+func TestAdminComuneLanguages(t *testing.T) {
+	t.Parallel()
+	ae := newAdminEnv(t)
+	admin := ae.login(ae.bari, "admin-1", "Anna Bianchi", "amministratori")
+	f := findForm(t, admin.get(bariHost, "/gestione/comune").Body, "/gestione/comune", "")
+	if got := f.Values.Get(fcmLanguages); got != "it, en, de" {
+		t.Errorf("languages shown: got %q, want the Comune's \"it, en, de\"", got)
+	}
+	f.Values.Set(fcmLanguages, "DE, it")
+	r := admin.follow(t, admin.post("/gestione/comune", f.Values))
+	if r.Status != http.StatusOK || !strings.Contains(text(r.Body), "Impostazioni del Comune salvate.") {
+		t.Fatalf("after save: got %d\n%s", r.Status, text(r.Body))
+	}
+	got, err := ae.registryOf().Get(context.Background(), ae.bari.Tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got.Languages, ",") != "de,it" {
+		t.Fatalf("languages stored: got %v, want [de it]", got.Languages)
+	}
+	for _, bad := range []string{"fr, it", "", "it, it"} {
+		f.Values.Set(fcmLanguages, bad)
+		r := admin.post("/gestione/comune", f.Values)
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(r.Body, `id="`+fcmLanguages+`-error"`) && !strings.Contains(r.Body, `aria-invalid="true"`) {
+			t.Errorf("languages %q: got %d, want 422 with the field's error", bad, r.Status)
+		}
+		if bad == "fr, it" && !strings.Contains(text(r.Body), "non è disponibile") {
+			t.Errorf("languages %q: the page does not say the language is not available\n%s", bad, text(r.Body))
+		}
+		got, err := ae.registryOf().Get(context.Background(), ae.bari.Tenant.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got.Languages, ",") != "de,it" {
+			t.Errorf("refused languages %q changed them: got %v", bad, got.Languages)
 		}
 	}
 }
