@@ -226,6 +226,7 @@ var adminSections = []struct {
 	{section{"/gestione/sportelli", "Sportelli", "Le postazioni di ogni ufficio e i servizi che vi si svolgono"}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/chiusure", "Chiusure e aperture straordinarie", "I giorni di chiusura degli uffici e le aperture fuori orario."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/comune", "Comune", "Nome, colori, logo e mittente delle email."}, []auth.Role{auth.RoleComuneAdmin}},
+	{section{"/gestione/assistente", "Assistente virtuale", "Le domande frequenti e i sinonimi con cui l'assistente risponde ai cittadini, e una prova di ciò che capisce."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/domini", "Domini e certificati", "Gli indirizzi del Comune, i domini propri e i loro certificati HTTPS."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/utenti", "Utenti", "Gli operatori e gli amministratori, i loro ruoli e uffici."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/accesso", "Accesso", "I sistemi di accesso (OpenID Connect) degli operatori."}, []auth.Role{auth.RoleComuneAdmin}},

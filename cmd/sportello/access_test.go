@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/assistant/knowledge"
 	"github.com/sportello-virtuale/sportello/auth"
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
@@ -202,6 +203,15 @@ var accessTable = map[string]route{
 	"/gestione/chiamate/{ticket}/invito":    {path: "/gestione/chiamate/nessuno/invito", get: noMethod, post: staffPOST(404)},
 	// booking/web: a document of a booking's video call, on the agenda.
 	"/gestione/documenti/{id}": {path: "/gestione/documenti/nessuno", get: staffGET(404), post: noMethod},
+	// assistant/knowledge/web: the assistant's FAQ and synonyms (Comune
+	// administrator). An empty form is 422; an unknown entry is 404.
+	"/gestione/assistente":                       {path: "/gestione/assistente", get: adminGET(200), post: noMethod},
+	"/gestione/assistente/faq/nuova":             {path: "/gestione/assistente/faq/nuova", get: adminGET(200), post: adminPOST(422)},
+	"/gestione/assistente/faq/{id}":              {path: "/gestione/assistente/faq/nessuna", get: adminGET(404), post: adminPOST(404)},
+	"/gestione/assistente/faq/{id}/elimina":      {path: "/gestione/assistente/faq/nessuna/elimina", get: adminGET(404), post: adminPOST(404)},
+	"/gestione/assistente/sinonimi/nuovo":        {path: "/gestione/assistente/sinonimi/nuovo", get: adminGET(200), post: adminPOST(422)},
+	"/gestione/assistente/sinonimi/{id}":         {path: "/gestione/assistente/sinonimi/nessuno", get: adminGET(404), post: adminPOST(404)},
+	"/gestione/assistente/sinonimi/{id}/elimina": {path: "/gestione/assistente/sinonimi/nessuno/elimina", get: adminGET(404), post: adminPOST(404)},
 }
 
 // routePattern matches a back-office pattern literal; routeMethod and
@@ -327,7 +337,7 @@ type accessEnv struct {
 func newAccessEnv(t *testing.T) *accessEnv {
 	t.Helper()
 	node := clustertest.Node(t, tenant.Register, booking.Register, queue.Register, auth.Register, push.Register,
-		media.Register, docs.Register)
+		media.Register, docs.Register, knowledge.Register)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := defaultConfig()

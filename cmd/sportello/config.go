@@ -45,8 +45,9 @@ type Config struct {
 	Cluster   ClusterConfig   `toml:"cluster"`
 	Push      PushConfig      `toml:"push"`
 	TLS       TLSConfig       `toml:"tls"`
-	Media     MediaConfig     `toml:"media"`   // media_config.go
-	Metrics   MetricsConfig   `toml:"metrics"` // metrics.go
+	Media     MediaConfig     `toml:"media"`     // media_config.go
+	Metrics   MetricsConfig   `toml:"metrics"`   // metrics.go
+	Assistant AssistantConfig `toml:"assistant"` // assistant.go
 
 	// FaultInjection is set by the hidden flag --fault-injection of serve
 	// and demo, never by the file: tests only (admin_faults.go).
@@ -160,6 +161,8 @@ func defaultConfig() Config {
 		Push:  PushConfig{Enabled: true},
 		TLS:   defaultTLSConfig(),
 		Media: defaultMediaConfig(),
+		// The assistant needs nothing outside the node: on by default.
+		Assistant: AssistantConfig{Enabled: true},
 		Outbox: OutboxConfig{
 			Backoff:     10 * time.Second,
 			MaxBackoff:  time.Hour,
@@ -295,6 +298,7 @@ func (c Config) Validate() error {
 	c.TLS.validate(bad)
 	c.Media.validate(bad)
 	c.Metrics.validate(bad)
+	c.Assistant.validate(bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", errConfig, errors.Join(errs...))
 	}

@@ -91,8 +91,8 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("booking after restore with a wrong token: got 200")
 	}
 	// The restored node books, and the demo was not seeded twice.
-	if again := demoAPIOffices(t, q, host); len(again.Offices) != 4 {
-		t.Errorf("offices after restore: got %d, want 4", len(again.Offices))
+	if again := demoAPIOffices(t, q, host); len(again.Offices) != 10 {
+		t.Errorf("offices after restore: got %d, want 10", len(again.Offices))
 	}
 	code2, _ := backupDemoBook(t, q, host, svc, 12)
 	if code2 == code {

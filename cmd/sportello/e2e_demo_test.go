@@ -45,9 +45,20 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	offices := demoAPIOffices(t, p, host)
-	wantOffices := []string{"Ufficio Relazioni con il Pubblico", "Ripartizione Tutela Ambiente, Sanità e Igiene", "Ripartizione Urbanistica e Edilizia Privata", "Anagrafe"}
+	// The catalogue of a mid-size Comune (issue 9): at least 8 offices
+	// and 30 services, for the assistant to work on.
+	wantOffices := []string{"Ufficio Relazioni con il Pubblico", "Ripartizione Tutela Ambiente, Sanità e Igiene",
+		"Ripartizione Urbanistica e Edilizia Privata", "Anagrafe", "Stato civile", "Ufficio elettorale", "Tributi",
+		"Polizia locale", "Servizi sociali", "Pubblica istruzione"}
 	if len(offices.Offices) != len(wantOffices) {
 		t.Fatalf("demo has %d offices, want %d", len(offices.Offices), len(wantOffices))
+	}
+	total := 0
+	for _, o := range offices.Offices {
+		total += len(o.Services)
+	}
+	if total < 30 {
+		t.Errorf("demo has %d services, want at least 30", total)
 	}
 	var cie string
 	for _, name := range wantOffices {
@@ -57,8 +68,8 @@ func TestDemo(t *testing.T) {
 				continue
 			}
 			found = true
-			if n := len(o.Services); n < 2 || n > 4 {
-				t.Errorf("office %q has %d services, want 2 to 4", name, n)
+			if n := len(o.Services); n < 2 || n > 10 {
+				t.Errorf("office %q has %d services, want 2 to 10", name, n)
 			}
 			for _, s := range o.Services {
 				if s.Name == "Rilascio carta d'identità elettronica" {

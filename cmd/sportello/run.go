@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/assistant/knowledge"
+	knowledgeweb "github.com/sportello-virtuale/sportello/assistant/knowledge/web"
 	"github.com/sportello-virtuale/sportello/auth"
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
@@ -157,6 +159,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	certs.Register(reg)
 	media.Register(reg)
 	docs.Register(reg)
+	knowledge.Register(reg)
 	probeRegister(reg) // only in the sportello_upgrade_probe test build
 
 	setup, err := prepareCluster(ctx, cfg)
@@ -228,7 +231,14 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	rem.start(ctx, node, tenants, book, log.With("component", "reminders"))
 	if opts.demo {
 		lines := queue.New(node, node.DB(), book, time.Now, rand.Reader)
-		if _, err := seedDemo(ctx, tenants, book, lines, log.With("component", "demo")); err != nil {
+		bari, err := seedDemo(ctx, tenants, book, lines, log.With("component", "demo"))
+		if err != nil {
+			return err
+		}
+		// The catalogue of a mid-size Comune, with FAQ and synonyms, for
+		// the assistant to work on (issue 9).
+		know := knowledge.NewStore(node, node.DB(), book)
+		if err := seedDemoCatalogue(ctx, bari, book, lines, know, log.With("component", "demo")); err != nil {
 			return err
 		}
 		secret, err := seedDemoAdmin(ctx, auth.NewStore(auth.Config{Proposer: node, DB: node.DB()}), time.Now)
@@ -356,7 +366,8 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant.Registry, book *booking.Book, box *mailer.Mailbox, pw *pushWiring, log *slog.Logger) (http.Handler, error) {
 	// Logos at https addresses become the Comuni's app icons; the
 	// fetcher refuses private addresses after DNS.
-	s, err := site.New(site.Options{Resolver: tenants, Logger: log, FetchLogo: site.PublicLogoFetcher()})
+	s, err := site.New(site.Options{Resolver: tenants, Logger: log, FetchLogo: site.PublicLogoFetcher(),
+		Assistant: cfg.Assistant.Enabled})
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
@@ -415,6 +426,14 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 		return nil, err
 	}
 	lines.Routes(tenantMux)
+	// The virtual assistant (issue 9): the API, its page and the widget
+	// on every citizen page; it knows the Comune's offices, services,
+	// FAQ and synonyms (assistant/knowledge).
+	know := knowledge.NewStore(node, node.DB(), book)
+	if _, err := mountAssistant(cfg.Assistant, assistantDeps{Catalogues: know,
+		Book: book, Queue: lineQueue, Site: s, Secrets: secrets, HTTP: cfg.HTTP, Log: log}, tenantMux); err != nil {
+		return nil, err
+	}
 	if err := opts.calls.mount(tenantMux, lineQueue, s, logins); err != nil { // calls.go
 		return nil, err
 	}
@@ -425,6 +444,13 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 		return nil, err
 	}
 	domains.Routes(tenantMux)
+	// The assistant's FAQ and synonyms, for the Comune administrator.
+	kadmin, err := knowledgeweb.New(knowledgeweb.Config{Site: s, Store: know, Book: book, Applied: node, Guard: logins,
+		SessionFrom: authweb.SessionFrom, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	kadmin.Routes(tenantMux)
 	if opts.tls != nil {
 		opts.tls.site = s // the port-80 redirect resolves hosts through it
 	}

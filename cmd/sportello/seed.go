@@ -193,12 +193,28 @@ func seedDemo(ctx context.Context, tenants *tenant.Registry, book *booking.Book,
 	case err != nil:
 		return tenant.Tenant{}, fmt.Errorf("seed demo: %w", err)
 	}
-	existing, err := book.Offices(ctx, t.ID)
+	created, err := seedOffices(ctx, t.ID, book, lines, demoOffices())
 	if err != nil {
 		return tenant.Tenant{}, fmt.Errorf("seed demo: %w", err)
 	}
+	if created > 0 {
+		log.Info("demo offices and services seeded", "tenant", t.ID, "created", created)
+	}
+	return t, nil
+}
+
+// seedOffices saves the offices and services of list that the Comune
+// lacks (offices by name, services by name within their office) and
+// returns how many it created. Each office it creates gets a virtual
+// queue that is always open and has no per-address cap, and two counters
+// and a video station.
+func seedOffices(ctx context.Context, t tenant.ID, book *booking.Book, lines *queue.Queue, list []demoOffice) (int, error) {
+	existing, err := book.Offices(ctx, t)
+	if err != nil {
+		return 0, err
+	}
 	created := 0
-	for _, d := range demoOffices() {
+	for _, d := range list {
 		var office booking.Office
 		for _, o := range existing {
 			if o.Name == d.office.Name {
@@ -206,18 +222,18 @@ func seedDemo(ctx context.Context, tenants *tenant.Registry, book *booking.Book,
 			}
 		}
 		if office.ID == "" {
-			office, err = book.SaveOffice(ctx, t.ID, d.office)
+			office, err = book.SaveOffice(ctx, t, d.office)
 			if err != nil {
-				return tenant.Tenant{}, fmt.Errorf("seed demo: office %q: %w", d.office.Name, err)
+				return created, fmt.Errorf("office %q: %w", d.office.Name, err)
 			}
 			created++
-			qc, err := lines.Config(ctx, t.ID, office.ID)
+			qc, err := lines.Config(ctx, t, office.ID)
 			if err != nil {
-				return tenant.Tenant{}, fmt.Errorf("seed demo: queue of %q: %w", d.office.Name, err)
+				return created, fmt.Errorf("queue of %q: %w", d.office.Name, err)
 			}
 			qc.AlwaysOpen, qc.MaxPerIP = true, 0
-			if err := lines.Configure(ctx, t.ID, qc); err != nil {
-				return tenant.Tenant{}, fmt.Errorf("seed demo: queue of %q: %w", d.office.Name, err)
+			if err := lines.Configure(ctx, t, qc); err != nil {
+				return created, fmt.Errorf("queue of %q: %w", d.office.Name, err)
 			}
 			// Two counters and a station for video and phone
 			// appointments, so the desk page can call at once.
@@ -226,8 +242,8 @@ func seedDemo(ctx context.Context, tenants *tenant.Registry, book *booking.Book,
 				{OfficeID: office.ID, Label: "Sportello 2", Kind: booking.DeskCounter},
 				{OfficeID: office.ID, Label: "Postazione video", Kind: booking.DeskRemote},
 			} {
-				if _, err := book.WriteDesk(ctx, t.ID, dk, false); err != nil {
-					return tenant.Tenant{}, fmt.Errorf("seed demo: desk %q of %q: %w", dk.Label, d.office.Name, err)
+				if _, err := book.WriteDesk(ctx, t, dk, false); err != nil {
+					return created, fmt.Errorf("desk %q of %q: %w", dk.Label, d.office.Name, err)
 				}
 			}
 		}
@@ -239,16 +255,13 @@ func seedDemo(ctx context.Context, tenants *tenant.Registry, book *booking.Book,
 				}
 			}
 			s.OfficeID = office.ID
-			if _, err := book.SaveService(ctx, t.ID, s); err != nil {
-				return tenant.Tenant{}, fmt.Errorf("seed demo: service %q: %w", s.Name, err)
+			if _, err := book.SaveService(ctx, t, s); err != nil {
+				return created, fmt.Errorf("service %q: %w", s.Name, err)
 			}
 			created++
 		}
 	}
-	if created > 0 {
-		log.Info("demo offices and services seeded", "tenant", t.ID, "created", created)
-	}
-	return t, nil
+	return created, nil
 }
 
 // slug turns a service's name into the readable ID of its page
