@@ -28,8 +28,9 @@ const DefaultMaxBodyBytes = 32 << 10
 
 // RateLimit limits the messages one client address may send, API and page
 // together: a token bucket refilled at PerMinute a minute holding at most
-// Burst. The zero value means 20 a minute with a burst of 10 (a booking
-// takes about ten messages); a negative PerMinute disables the limit.
+// Burst. The zero value means 30 a minute with a burst of 20 (a booking
+// takes about ten messages, and a family or an office behind one address
+// may book twice in a row); a negative PerMinute disables the limit.
 type RateLimit struct {
 	PerMinute float64
 	Burst     int
@@ -42,10 +43,10 @@ func newLimiter(c RateLimit) *ratelimit.Limiter {
 		return ratelimit.New(0, 0, 0)
 	}
 	if c.PerMinute == 0 {
-		c.PerMinute = 20
+		c.PerMinute = 30
 	}
 	if c.Burst <= 0 {
-		c.Burst = 10
+		c.Burst = 20
 	}
 	if c.MaxClients <= 0 {
 		c.MaxClients = 10000

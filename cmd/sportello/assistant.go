@@ -36,7 +36,7 @@ type AssistantConfig struct {
 	MaxTurns         int `toml:"max_turns"`
 	MaxConversations int `toml:"max_conversations"`
 	// MessagesPerMinute and Burst limit the messages of one client
-	// address (default 20 a minute, burst 10); -1 disables the limit.
+	// address (default 30 a minute, burst 20); -1 disables the limit.
 	MessagesPerMinute float64 `toml:"messages_per_minute"`
 	Burst             int     `toml:"burst"`
 	// LLM is the optional language model that rewords the replies.

@@ -40,6 +40,7 @@ cannot be read. Exit 0 when it is valid, 2 with one line per problem.
 	problems := configProblems(err)
 	if err == nil {
 		problems = append(problems, cfg.unreadableFiles()...)
+		problems = append(problems, cfg.Backup.problems()...)
 	}
 	if len(problems) > 0 {
 		fmt.Fprintf(stderr, "%s: %d problem(s):\n", *path, len(problems))

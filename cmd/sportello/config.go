@@ -48,6 +48,7 @@ type Config struct {
 	Media     MediaConfig     `toml:"media"`     // media_config.go
 	Metrics   MetricsConfig   `toml:"metrics"`   // metrics.go
 	Assistant AssistantConfig `toml:"assistant"` // assistant.go
+	Backup    BackupConfig    `toml:"backup"`    // config_backup.go
 
 	// FaultInjection is set by the hidden flag --fault-injection of serve
 	// and demo, never by the file: tests only (admin_faults.go).
@@ -163,6 +164,7 @@ func defaultConfig() Config {
 		Media: defaultMediaConfig(),
 		// The assistant needs nothing outside the node: on by default.
 		Assistant: AssistantConfig{Enabled: true},
+		Backup:    defaultBackupConfig(),
 		Outbox: OutboxConfig{
 			Backoff:     10 * time.Second,
 			MaxBackoff:  time.Hour,
@@ -299,6 +301,7 @@ func (c Config) Validate() error {
 	c.Media.validate(bad)
 	c.Metrics.validate(bad)
 	c.Assistant.validate(bad)
+	c.Backup.validate(bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", errConfig, errors.Join(errs...))
 	}

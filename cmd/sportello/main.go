@@ -71,6 +71,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return cmdRestore(args[1:], stdout, stderr)
 	case "tls":
 		return cmdTLS(args[1:], stdout, stderr)
+	case "init":
+		return cmdInit(args[1:], stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -91,6 +93,7 @@ func usage(w io.Writer) {
 Usage:
   sportello demo [flags]              start a one-node demo with the Comune di Bari
   sportello serve --config FILE       start a node from a TOML configuration
+  sportello init [flags]              write a new node's configuration (asks, or flags)
   sportello check-config FILE         check a configuration, listing every problem
   sportello tenant create [flags]     add a Comune to the running node
   sportello tenant list [--data DIR]  list the Comuni

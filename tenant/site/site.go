@@ -42,6 +42,11 @@ type Options struct {
 	// widget script /assistente/widget.js (the assistant package serves
 	// both).
 	Assistant bool
+	// LegalPagesElsewhere leaves "/privacy" and "/accessibilita" to
+	// another handler: the binary serves each Comune's own privacy
+	// notice and accessibility statement, edited in the back office
+	// (tenant/web). Without it the site serves generic ones.
+	LegalPagesElsewhere bool
 }
 
 // Site is the HTTP frame shared by every web package: Host → Comune
@@ -61,6 +66,8 @@ type Site struct {
 	icons     iconCache
 	// assistant is Options.Assistant.
 	assistant bool
+	// legalElsewhere is Options.LegalPagesElsewhere.
+	legalElsewhere bool
 }
 
 // layoutFS holds the shared layout and the site's own pages.
@@ -90,6 +97,8 @@ func New(opts Options) (*Site, error) {
 
 		fetchLogo: opts.FetchLogo,
 		assistant: opts.Assistant,
+
+		legalElsewhere: opts.LegalPagesElsewhere,
 	}
 	pages, err := fs.Sub(layoutFS, "templates/pages")
 	if err != nil {
@@ -112,8 +121,10 @@ func (s *Site) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/", s.Static())
 	s.pwaRoutes(mux)
 	mux.HandleFunc("GET /{$}", s.page("home.html", "", nil))
-	mux.HandleFunc("GET /privacy", s.page("privacy.html", "Informativa sul trattamento dei dati personali", nil))
-	mux.HandleFunc("GET /accessibilita", s.page("accessibilita.html", "Dichiarazione di accessibilità", nil))
+	if !s.legalElsewhere {
+		mux.HandleFunc("GET /privacy", s.page("privacy.html", "Informativa sul trattamento dei dati personali", nil))
+		mux.HandleFunc("GET /accessibilita", s.page("accessibilita.html", "Dichiarazione di accessibilità", nil))
+	}
 	mux.HandleFunc("GET /note-legali", s.page("note_legali.html", "Note legali", nil))
 	// Any path no package claims gets the 404 page in the Comune's layout
 	// rather than the mux's plain text.
