@@ -106,6 +106,8 @@ func (h *Handler) adminRouteTable() []adminRoute {
 		{"POST", "/gestione/sportelli/{id}/archivio", admin, h.adminDeskArchive},
 		{"GET", "/gestione/comune", admin, h.adminComune},
 		{"POST", "/gestione/comune", admin, h.adminComuneSave},
+		// Fair access: the suspicious-patterns report (admin_fair_report.go).
+		{"GET", "/gestione/statistiche/anomalie", admin, h.adminFairReport},
 	}
 }
 
@@ -226,12 +228,16 @@ var adminSections = []struct {
 	{section{"/gestione/sportelli", "Sportelli", "Le postazioni di ogni ufficio e i servizi che vi si svolgono"}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/chiusure", "Chiusure e aperture straordinarie", "I giorni di chiusura degli uffici e le aperture fuori orario."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/comune", "Comune", "Nome, colori, logo e mittente delle email."}, []auth.Role{auth.RoleComuneAdmin}},
+	{section{"/gestione/privacy", "Dati personali", "Esporta i dati di un cittadino e decidi le richieste di cancellazione."}, []auth.Role{auth.RoleSupervisor, auth.RoleComuneAdmin}},
+	{section{"/gestione/comune/privacy", "Informativa privacy", "Il testo dell'informativa sul trattamento dei dati personali, pubblicato su /privacy."}, []auth.Role{auth.RoleComuneAdmin}},
+	{section{"/gestione/comune/accessibilita", "Dichiarazione di accessibilità", "La dichiarazione di accessibilità del sito, pubblicata su /accessibilita."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/assistente", "Assistente virtuale", "Le domande frequenti e i sinonimi con cui l'assistente risponde ai cittadini, e una prova di ciò che capisce."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/domini", "Domini e certificati", "Gli indirizzi del Comune, i domini propri e i loro certificati HTTPS."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/utenti", "Utenti", "Gli operatori e gli amministratori, i loro ruoli e uffici."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/accesso", "Accesso", "I sistemi di accesso (OpenID Connect) degli operatori."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/registro", "Registro delle attività", "Chi ha fatto cosa, quando e da dove."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/statistiche", "Statistiche", "Prenotazioni, disdette e assenze per ufficio e servizio."}, []auth.Role{auth.RoleSupervisor}},
+	{section{"/gestione/statistiche/anomalie", "Prenotazioni sospette", "Contatti dietro molti codici fiscali, raffiche da una stessa rete, nomi che non tornano con il codice fiscale."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/coda/statistiche", "Statistiche della coda", "Biglietti, attese e tempi di servizio per ora, servizio e sportello."}, []auth.Role{auth.RoleSupervisor}},
 	{section{"/gestione/coda/impostazioni", "Impostazioni della coda", "Lettere dei biglietti, arrivi dei prenotati, limiti e orari della coda di ogni ufficio."}, []auth.Role{auth.RoleComuneAdmin}},
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/sportello-virtuale/sportello/push"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
+	"github.com/sportello-virtuale/sportello/tenant/legal"
 )
 
 // The access matrix of the back office. Every route under /gestione that
@@ -95,6 +96,17 @@ func staffGET(ok int) expect {
 // without a session on the host, answered with ok to the others.
 func staffPOST(ok int) expect {
 	return expect{unauthorized, ok, ok, ok, unauthorized, unauthorized, ok}
+}
+
+// supervisorGET is a page for supervisors and the Comune administrator
+// (the citizens' data requests), answered with ok.
+func supervisorGET(ok int) expect {
+	return expect{toLogin, forbidden, forbidden, ok, toLogin, toLogin, ok}
+}
+
+// supervisorPOST is a form for supervisors and the Comune administrator.
+func supervisorPOST(ok int) expect {
+	return expect{unauthorized, forbidden, forbidden, ok, unauthorized, unauthorized, ok}
 }
 
 // noMethod is a method the route does not have: the site's catch-all
@@ -203,6 +215,18 @@ var accessTable = map[string]route{
 	"/gestione/chiamate/{ticket}/invito":    {path: "/gestione/chiamate/nessuno/invito", get: noMethod, post: staffPOST(404)},
 	// booking/web: a document of a booking's video call, on the agenda.
 	"/gestione/documenti/{id}": {path: "/gestione/documenti/nessuno", get: staffGET(404), post: noMethod},
+	// tenant/web: the Comune's privacy notice and accessibility statement
+	// ("/gestione/comune/"+kind, and …/ripristina). A form without a text
+	// is 422.
+	"/gestione/comune/": {path: "/gestione/comune/privacy", get: adminGET(200), post: adminPOST(422)},
+	// privacy/requests/web: a citizen's data (export, erasure requests);
+	// only the Comune administrator decides a request.
+	"/gestione/privacy":                          {path: "/gestione/privacy", get: supervisorGET(200), post: noMethod},
+	"/gestione/privacy/esporta":                  {path: "/gestione/privacy/esporta", get: noMethod, post: supervisorPOST(422)},
+	"/gestione/privacy/documenti/{id}":           {path: "/gestione/privacy/documenti/nessuno", get: supervisorGET(404), post: noMethod},
+	"/gestione/privacy/richieste":                {path: "/gestione/privacy/richieste", get: supervisorGET(200), post: supervisorPOST(422)},
+	"/gestione/privacy/richieste/{id}":           {path: "/gestione/privacy/richieste/nessuna", get: supervisorGET(404), post: noMethod},
+	"/gestione/privacy/richieste/{id}/decisione": {path: "/gestione/privacy/richieste/nessuna/decisione", get: noMethod, post: adminPOST(404)},
 	// assistant/knowledge/web: the assistant's FAQ and synonyms (Comune
 	// administrator). An empty form is 422; an unknown entry is 404.
 	"/gestione/assistente":                       {path: "/gestione/assistente", get: adminGET(200), post: noMethod},
@@ -337,7 +361,7 @@ type accessEnv struct {
 func newAccessEnv(t *testing.T) *accessEnv {
 	t.Helper()
 	node := clustertest.Node(t, tenant.Register, booking.Register, queue.Register, auth.Register, push.Register,
-		media.Register, docs.Register, knowledge.Register)
+		media.Register, docs.Register, knowledge.Register, legal.Register)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := defaultConfig()

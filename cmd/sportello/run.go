@@ -33,7 +33,9 @@ import (
 	"github.com/sportello-virtuale/sportello/queue"
 	queueweb "github.com/sportello-virtuale/sportello/queue/web"
 	"github.com/sportello-virtuale/sportello/tenant"
+	"github.com/sportello-virtuale/sportello/tenant/legal"
 	"github.com/sportello-virtuale/sportello/tenant/site"
+	tenantweb "github.com/sportello-virtuale/sportello/tenant/web"
 )
 
 // startTimeout bounds how long the node may take to elect itself and
@@ -152,6 +154,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	// cluster.New.
 	reg := cluster.NewRegistry()
 	tenant.Register(reg)
+	legal.Register(reg)
 	booking.Register(reg)
 	queue.Register(reg)
 	auth.Register(reg)
@@ -274,6 +277,12 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 			log.Warn("metrics listener closed with an error", "component", "metrics", "err", err)
 		}
 	})
+	// Scheduled backups into a local folder, on every node ([backup]).
+	backups, err := startBackupSchedule(ctx, cfg.Backup, cfg.NodeID, node, opts.metrics.Registry(), log) // backup_schedule.go
+	if err != nil {
+		return err
+	}
+	closers = append(closers, backups.Close)
 
 	// The certificate manager works on the replicated state and seals
 	// the keys it stores with secrets.key.
@@ -367,7 +376,7 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	// Logos at https addresses become the Comuni's app icons; the
 	// fetcher refuses private addresses after DNS.
 	s, err := site.New(site.Options{Resolver: tenants, Logger: log, FetchLogo: site.PublicLogoFetcher(),
-		Assistant: cfg.Assistant.Enabled})
+		Assistant: cfg.Assistant.Enabled, LegalPagesElsewhere: true})
 	if err != nil {
 		return nil, fmt.Errorf("site: %w", err)
 	}
@@ -454,6 +463,15 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	if opts.tls != nil {
 		opts.tls.site = s // the port-80 redirect resolves hosts through it
 	}
+	// Each Comune's privacy notice and accessibility statement, edited
+	// by its administrator (tenant/legal).
+	legalPages, err := tenantweb.New(tenantweb.Config{Documents: legal.NewStore(node, node.DB()), Tenants: tenants, Applied: node,
+		Site: s, Guard: logins, SessionFrom: authweb.SessionFrom,
+		DefaultRetentionDays: int(cfg.Media.Documents.Retention / (24 * time.Hour)), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	legalPages.Routes(tenantMux)
 	logins.Routes(tenantMux)
 	s.Routes(tenantMux)
 
