@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
 // Node is one member of the replicated store: a raft node, its FSM over
@@ -30,7 +29,7 @@ type Node struct {
 	log    *slog.Logger
 	fsm    *fsm
 	readDB *sql.DB
-	store  *raftboltdb.BoltStore
+	store  *logStore // raft-boltdb, rewritable after an erasure (logstore.go)
 	snaps  *raft.FileSnapshotStore
 	// restoreOnStart tells raft to restore the newest snapshot at start:
 	// true only when state.db lacks entries that the log no longer has.
@@ -109,7 +108,7 @@ func New(cfg Config) (*Node, error) {
 	if n.readDB, err = openReadDB(filepath.Join(cfg.Dir, stateFile)); err != nil {
 		return nil, err
 	}
-	if n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, raftFile)}); err != nil {
+	if n.store, err = openLogStore(filepath.Join(cfg.Dir, raftFile)); err != nil {
 		return nil, fmt.Errorf("cluster: open raft log: %w", err)
 	}
 	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, snapshotsDir),

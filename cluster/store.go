@@ -57,9 +57,12 @@ func sqliteDSN(path, query string) string {
 // openWriteDB opens the FSM's single read-write connection in WAL mode.
 // synchronous=NORMAL is enough: a commit lost to a power cut is replayed
 // from the Raft log, which is fsynced, and WAL keeps the file consistent.
+// secure_delete=on makes SQLite overwrite deleted content with zeros, so
+// an erasure (package privacy) leaves no bytes of the erased rows in the
+// free pages of the file or in the pages the WAL carries.
 func openWriteDB(path string) (*sql.DB, error) {
 	db, err := sql.Open("sqlite3", sqliteDSN(path,
-		"_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_stmt_cache_size="+stmtCacheSize))
+		"_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_secure_delete=on&_stmt_cache_size="+stmtCacheSize))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: open %s: %w", path, err)
 	}

@@ -69,7 +69,7 @@ CREATE TABLE media_turn_secrets (
 
 // Migrations returns the media schema steps (component "media").
 func Migrations() []cluster.Migration {
-	return []cluster.Migration{{Component: "media", Version: 1, SQL: schemaV1}}
+	return []cluster.Migration{{Component: "media", Version: 1, SQL: schemaV1}, {Component: "media", Version: 2, SQL: schemaV2}}
 }
 
 // Register adds the media schema, apply functions, result decoders and
@@ -87,6 +87,8 @@ func Register(reg *cluster.Registry) {
 	reg.Handle(CmdEnd, payloadVersion, applyEnd)
 	reg.Handle(CmdSweep, payloadVersion, applySweep)
 	reg.Handle(CmdRotate, payloadVersion, applyRotate)
+	registerInvites(reg)
+	registerNodes(reg)
 	for _, typ := range []string{CmdOpen, CmdMove, CmdEnd} {
 		reg.HandleResult(typ, func(raw json.RawMessage) (any, error) {
 			var r Room

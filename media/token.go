@@ -131,5 +131,11 @@ func (rs *Rooms) Admit(ctx context.Context, t tenant.ID, token string) (Room, Cl
 	if r.State != StateOpen {
 		return Room{}, Claims{}, fmt.Errorf("room %s: %w", r.ID, ErrEnded)
 	}
+	// A guest's token is good only while its invite stands (invites.go).
+	if c.Role == RoleGuest {
+		if err := rs.checkGuest(ctx, t, c); err != nil {
+			return Room{}, Claims{}, err
+		}
+	}
 	return r, c, nil
 }

@@ -229,6 +229,7 @@ var adminSections = []struct {
 	{section{"/gestione/chiusure", "Chiusure e aperture straordinarie", "I giorni di chiusura degli uffici e le aperture fuori orario."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/comune", "Comune", "Nome, colori, logo e mittente delle email."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/privacy", "Dati personali", "Esporta i dati di un cittadino e decidi le richieste di cancellazione."}, []auth.Role{auth.RoleSupervisor, auth.RoleComuneAdmin}},
+	{section{"/gestione/comune/privacy-dati", "Conservazione dei dati", "Per quanto tempo si conservano prenotazioni, biglietti, documenti e registro, e i blocchi per motivi legali."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/comune/privacy", "Informativa privacy", "Il testo dell'informativa sul trattamento dei dati personali, pubblicato su /privacy."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/comune/accessibilita", "Dichiarazione di accessibilità", "La dichiarazione di accessibilità del sito, pubblicata su /accessibilita."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/assistente", "Assistente virtuale", "Le domande frequenti e i sinonimi con cui l'assistente risponde ai cittadini, e una prova di ciò che capisce."}, []auth.Role{auth.RoleComuneAdmin}},

@@ -26,6 +26,8 @@ import (
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 	"github.com/sportello-virtuale/sportello/media"
 	"github.com/sportello-virtuale/sportello/media/docs"
+	"github.com/sportello-virtuale/sportello/privacy"
+	"github.com/sportello-virtuale/sportello/privacy/requests"
 	"github.com/sportello-virtuale/sportello/push"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
@@ -208,17 +210,26 @@ var accessTable = map[string]route{
 	// certs/web: the Comune's host names and their certificates. A form
 	// without a name is 422; a name that is not one of the Comune's own
 	// domains is 404 (to the administrator; the others are refused first).
-	"/gestione/domini":                      {path: "/gestione/domini", get: adminGET(200), post: adminPOST(http.StatusUnprocessableEntity)},
-	"/gestione/domini/{dominio}/rimuovi":    {path: "/gestione/domini/nessuno.comune.bari.it/rimuovi", get: adminGET(http.StatusNotFound), post: adminPOST(http.StatusNotFound)},
-	"/gestione/chiamate/{ticket}":           {path: "/gestione/chiamate/nessuno", get: staffGET(404), post: noMethod},
-	"/gestione/chiamate/{ticket}/documenti": {path: "/gestione/chiamate/nessuno/documenti", get: noMethod, post: staffPOST(404)},
-	"/gestione/chiamate/{ticket}/invito":    {path: "/gestione/chiamate/nessuno/invito", get: noMethod, post: staffPOST(404)},
+	"/gestione/domini":                           {path: "/gestione/domini", get: adminGET(200), post: adminPOST(http.StatusUnprocessableEntity)},
+	"/gestione/domini/{dominio}/rimuovi":         {path: "/gestione/domini/nessuno.comune.bari.it/rimuovi", get: adminGET(http.StatusNotFound), post: adminPOST(http.StatusNotFound)},
+	"/gestione/chiamate/{ticket}":                {path: "/gestione/chiamate/nessuno", get: staffGET(404), post: noMethod},
+	"/gestione/chiamate/{ticket}/documenti":      {path: "/gestione/chiamate/nessuno/documenti", get: staffGET(404), post: staffPOST(404)},
+	"/gestione/chiamate/{ticket}/documenti/{id}": {path: "/gestione/chiamate/nessuno/documenti/nessuno", get: staffGET(404), post: noMethod},
+	"/gestione/chiamate/{ticket}/invito":         {path: "/gestione/chiamate/nessuno/invito", get: staffGET(404), post: staffPOST(404)},
+	"/gestione/chiamate/{ticket}/invito/revoca":  {path: "/gestione/chiamate/nessuno/invito/revoca", get: noMethod, post: staffPOST(404)},
 	// booking/web: a document of a booking's video call, on the agenda.
 	"/gestione/documenti/{id}": {path: "/gestione/documenti/nessuno", get: staffGET(404), post: noMethod},
 	// tenant/web: the Comune's privacy notice and accessibility statement
 	// ("/gestione/comune/"+kind, and …/ripristina). A form without a text
 	// is 422.
 	"/gestione/comune/": {path: "/gestione/comune/privacy", get: adminGET(200), post: adminPOST(422)},
+	// privacy/web: retention per data class and legal holds (Comune
+	// administrator). An empty retention form saves the defaults (303);
+	// a hold without a booking code is 422; lifting a hold that does not
+	// exist changes nothing (303).
+	"/gestione/comune/privacy-dati":                      {path: "/gestione/comune/privacy-dati", get: adminGET(200), post: adminPOST(303)},
+	"/gestione/comune/privacy-dati/blocchi":              {path: "/gestione/comune/privacy-dati/blocchi", get: noMethod, post: adminPOST(422)},
+	"/gestione/comune/privacy-dati/blocchi/{id}/rimuovi": {path: "/gestione/comune/privacy-dati/blocchi/nessuno/rimuovi", get: noMethod, post: adminPOST(303)},
 	// privacy/requests/web: a citizen's data (export, erasure requests);
 	// only the Comune administrator decides a request.
 	"/gestione/privacy":                          {path: "/gestione/privacy", get: supervisorGET(200), post: noMethod},
@@ -361,7 +372,7 @@ type accessEnv struct {
 func newAccessEnv(t *testing.T) *accessEnv {
 	t.Helper()
 	node := clustertest.Node(t, tenant.Register, booking.Register, queue.Register, auth.Register, push.Register,
-		media.Register, docs.Register, knowledge.Register, legal.Register)
+		media.Register, docs.Register, knowledge.Register, legal.Register, privacy.Register, requests.Register)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := defaultConfig()

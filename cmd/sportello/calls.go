@@ -27,6 +27,7 @@ import (
 	"github.com/sportello-virtuale/sportello/media/sfu"
 	"github.com/sportello-virtuale/sportello/media/turn"
 	mediaweb "github.com/sportello-virtuale/sportello/media/web"
+	"github.com/sportello-virtuale/sportello/privacy"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
@@ -74,7 +75,7 @@ const (
 	msgCallLater = "La videochiamata non è disponibile in questo momento: riprova tra poco."
 )
 
-//go:embed templates/chiamata_stato.html templates/chiamata_invito.html
+//go:embed templates/chiamata_stato.html templates/chiamata_invito.html templates/chiamata_documenti.html
 var callTemplates embed.FS
 
 // calls holds what the call routes need; nil when [media] is off.
@@ -127,6 +128,11 @@ func newCalls(cfg Config, node *cluster.Node, secrets *auth.Secrets, log *slog.L
 	}
 	store := docs.NewStore(node, cfg.Media.Documents.clamd(), time.Now)
 	store.Logger = log
+	// Documents are sealed under their Comune's data key before they
+	// reach the log (issue 11): destroying the key destroys every copy.
+	if wrap := secrets.Derive(privacy.KeysPurpose); wrap != nil {
+		store.Cipher = privacy.NewKeys(node, node.DB(), wrap, nil)
+	}
 	return &calls{cfg: cfg.Media, nodeID: cfg.NodeID, node: node, rooms: media.NewRooms(node, secrets, time.Now),
 		sfu: s, store: store, log: log, trustProxy: cfg.HTTP.TrustProxyHeaders,
 		retentionDays: tenant.NewRegistry(node, node.DB(), cfg.BaseDomain).DocumentRetentionDays}, nil
@@ -151,9 +157,10 @@ func startCalls(ctx context.Context, cfg Config, node *cluster.Node, secrets *au
 // configured.
 func (c *calls) start(ctx context.Context) error {
 	ctx, c.stop = context.WithCancel(ctx)
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go func() { defer c.wg.Done(); c.rooms.Maintain(ctx, media.Maintenance{Logger: c.log}) }()
 	go func() { defer c.wg.Done(); c.store.Maintain(ctx, 0) }()
+	go func() { defer c.wg.Done(); c.advertise(ctx) }()
 	if !c.cfg.TURN.turnOn() {
 		return nil
 	}
@@ -161,8 +168,12 @@ func (c *calls) start(ctx context.Context) error {
 	tc := turn.Config{
 		UDP: t.UDP, TCP: t.TCP, TLS: t.TLS, RelayIP: c.cfg.relayIP(),
 		MinPort: uint16(t.MinPort), MaxPort: uint16(t.MaxPort),
-		Secrets:               c.rooms.TURNSecretsFunc(),
-		AllowPeers:            sfuAddrs(c.cfg),
+		Secrets:    c.rooms.TURNSecretsFunc(),
+		AllowPeers: sfuAddrs(c.cfg),
+		// Every node's SFU, as the nodes advertised them: browsers get
+		// every live node's TURN (serve), so this one may have to relay
+		// to a room held by another node.
+		AllowPeersFunc:        c.rooms.PeersFunc(),
 		MaxAllocationsPerUser: t.MaxAllocationsPerUser, BandwidthPerUser: t.BandwidthPerUser,
 		Logger: c.log,
 	}
@@ -181,6 +192,63 @@ func (c *calls) start(ctx context.Context) error {
 	udp, tcp, tlsAddr := srv.Addrs()
 	c.log.Info("TURN server listening", "udp", addrText(udp), "tcp", addrText(tcp), "tls", addrText(tlsAddr))
 	return nil
+}
+
+// advertiseEvery is how often advertise tries again while its proposal
+// fails (no leader yet at start).
+const advertiseEvery = 5 * time.Second
+
+// advertise records this node's TURN URLs and SFU addresses in the
+// replicated state (media.Rooms.Advertise), so that the other nodes list
+// this node's TURN to their participants and let their TURN servers
+// relay to this node's SFU. It retries until it succeeds or ctx ends; a
+// restart with the same configuration proposes nothing.
+func (c *calls) advertise(ctx context.Context) {
+	ad := media.NodeAd{Node: c.nodeID, TURNURLs: c.cfg.nodeTURNURLs()}
+	for _, a := range sfuAddrs(c.cfg) {
+		ad.SFUAddrs = append(ad.SFUAddrs, a.String())
+	}
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := c.rooms.Advertise(actx, ad)
+		cancel()
+		if err == nil {
+			c.log.Info("media advertised", "turn_urls", ad.TURNURLs, "sfu_addrs", ad.SFUAddrs)
+			return
+		}
+		c.log.Debug("media advertisement not recorded yet", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(advertiseEvery):
+		}
+	}
+}
+
+// nodeTURNURLs are the URLs other nodes give browsers for this node's
+// TURN server: media.turn.urls when set (the way to name the node's own
+// host, which TLS needs), else UDP and TCP on the relay address; none
+// when TURN is off here.
+func (m MediaConfig) nodeTURNURLs() []string {
+	if !m.TURN.turnOn() {
+		return nil
+	}
+	if len(m.TURN.URLs) > 0 {
+		return m.TURN.URLs
+	}
+	ip := m.relayIP()
+	if ip == nil {
+		return nil
+	}
+	var out []string
+	for _, u := range m.turnURLs(ip.String()) {
+		// A certificate names a host, not an address: turns: only
+		// from the configured URLs.
+		if strings.HasPrefix(u, "turn:") {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 func addrText(a net.Addr) string {
@@ -248,7 +316,7 @@ func (c *calls) mount(mux *http.ServeMux, q *queue.Queue, s *site.Site, guard *a
 	if err != nil {
 		return err
 	}
-	if c.pages, err = s.Templates(sub, "chiamata_stato.html", "chiamata_invito.html"); err != nil {
+	if c.pages, err = s.Templates(sub, "chiamata_stato.html", "chiamata_invito.html", "chiamata_documenti.html"); err != nil {
 		return fmt.Errorf("call pages: %w", err)
 	}
 	c.q, c.site, c.guard = q, s, guard
@@ -259,7 +327,11 @@ func (c *calls) mount(mux *http.ServeMux, q *queue.Queue, s *site.Site, guard *a
 	mux.HandleFunc("GET "+docPathPrefix+"{id}", c.download)
 	mux.Handle("GET /gestione/chiamate/{ticket}", c.staff(c.operatorCall))
 	mux.Handle("POST /gestione/chiamate/{ticket}/documenti", c.staff(c.operatorUpload))
+	mux.Handle("GET /gestione/chiamate/{ticket}/invito", c.staff(c.operatorInvites))
 	mux.Handle("POST /gestione/chiamate/{ticket}/invito", c.staff(c.operatorInvite))
+	mux.Handle("POST /gestione/chiamate/{ticket}/invito/revoca", c.staff(c.operatorRevoke))
+	mux.Handle("GET /gestione/chiamate/{ticket}/documenti", c.staff(c.ticketDocuments))
+	mux.Handle("GET /gestione/chiamate/{ticket}/documenti/{id}", c.staff(c.ticketDocument))
 	mux.HandleFunc("GET "+invitePath, c.guestCall)
 	mux.HandleFunc("POST "+invitePath+"/documenti", c.guestUpload)
 	return nil
@@ -543,7 +615,21 @@ func operatorParticipant(u auth.User) sfu.Participant {
 // ticket's room (one per appointment, whoever comes first; open from now
 // until the service's length and an hour after) and serves the call page
 // or its socket to the operator, who admits the citizen from the lobby.
+// The page of a ticket already closed shows what is left of its call:
+// the documents exchanged (calls_docs.go).
 func (c *calls) operatorCall(w http.ResponseWriter, r *http.Request, t tenant.Tenant, s auth.Session, u auth.User) {
+	if !mediaweb.IsSocket(r) {
+		if k, err := c.q.Ticket(r.Context(), t.ID, r.PathValue("ticket")); err == nil && k.Channel != queue.InPerson && !k.Active() {
+			http.Redirect(w, r, "/gestione/chiamate/"+url.PathEscape(k.ID)+"/documenti", http.StatusSeeOther)
+			return
+		}
+	}
+	c.openCall(w, r, t, s, u)
+}
+
+// openCall opens the ticket's room and serves the call page or its
+// socket (operatorCall).
+func (c *calls) openCall(w http.ResponseWriter, r *http.Request, t tenant.Tenant, s auth.Session, u auth.User) {
 	w.Header().Set("Cache-Control", "no-store")
 	k, ref, ok := c.ticketRoom(w, r, t, u, false)
 	if !ok {
@@ -572,7 +658,7 @@ func (c *calls) operatorUpload(w http.ResponseWriter, r *http.Request, t tenant.
 	if !ok {
 		return
 	}
-	room, err := c.rooms.ByRef(r.Context(), t.ID, ref)
+	room, err := c.roomOf(r.Context(), t.ID, ref)
 	if err == nil && room.State != media.StateOpen {
 		err = media.ErrEnded
 	}
@@ -623,7 +709,7 @@ func (c *calls) serve(w http.ResponseWriter, r *http.Request, t tenant.Tenant, r
 		// them), made for one participant of one room, valid until the
 		// room may no longer be rejoined.
 		ttl := max(time.Until(room.Closes.Add(media.TokenGrace)), 10*time.Minute)
-		s.ICEServers, err = c.rooms.ICEServers(r.Context(), room.ID+"-"+s.Participant.ID, c.cfg.turnURLs(r.Host), ttl)
+		s.ICEServers, err = c.rooms.ICEServers(r.Context(), room.ID+"-"+s.Participant.ID, c.iceURLs(r.Context(), room, r.Host), ttl)
 		if err != nil {
 			c.log.Error("TURN credentials", "room", room.ID, "err", err)
 			http.Error(w, msgCallLater, http.StatusServiceUnavailable)
@@ -633,6 +719,31 @@ func (c *calls) serve(w http.ResponseWriter, r *http.Request, t tenant.Tenant, r
 		c.log.Info("call socket", "tenant", t.ID, "room", room.ID, "epoch", room.Epoch, "participant", s.Participant.ID, "forwarded_from", from)
 	}
 	c.web.Serve(w, r, s)
+}
+
+// roomOf is the room of ref for an operator's request: as this node has
+// it, or when it has none, after catching up with the cluster once. The
+// operator opened the call a moment ago, maybe through another node,
+// and the invite or upload that follows may reach this one first.
+func (c *calls) roomOf(ctx context.Context, t tenant.ID, ref media.RoomRef) (media.Room, error) {
+	room, err := c.rooms.ByRef(ctx, t, ref)
+	if !errors.Is(err, media.ErrNotFound) {
+		return room, err
+	}
+	if ferr := c.node.ReadFresh(ctx); ferr != nil {
+		return room, err
+	}
+	return c.rooms.ByRef(ctx, t, ref)
+}
+
+// iceURLs are the TURN URLs a participant of room gets, on the room's
+// node: this node's own first (as host names it), then every other live
+// node's as they advertised them, so that a browser that cannot reach
+// one TURN server tries the next; each relays to this node's SFU, whose
+// addresses every node's TURN server learns from the advertisements
+// (media/DESIGN.md, "TURN per node").
+func (c *calls) iceURLs(ctx context.Context, room media.Room, host string) []string {
+	return c.rooms.TURNURLs(ctx, room.Node, c.cfg.turnURLs(host))
 }
 
 // place returns the room when this node holds it. Otherwise it forwards
@@ -745,6 +856,11 @@ func (c *calls) download(w http.ResponseWriter, r *http.Request) {
 		c.site.Error(w, r, http.StatusNotFound, "")
 		return
 	}
+	// A revoked guest's document links are not checked against the
+	// invite: an announcement's link is the uploader's and reaches
+	// everybody, so it would break the others' links to a revoked
+	// guest's upload, and the guest saw only what was announced while
+	// they were in the call.
 	claims, err := c.rooms.Verify(r.URL.Query().Get("t"), time.Now())
 	if err != nil || claims.Tenant != t.ID {
 		jsonError(w, http.StatusNotFound, "Il documento non esiste o non è più disponibile.")
@@ -761,6 +877,11 @@ type invitePage struct {
 	Action, CSRF, CSRFField string
 	Name, Error             string
 	Link, Until             string
+	// The room's invites, each revocable on its own (calls_invites.go);
+	// Done says what the last revocation did.
+	RevokeAction string
+	Invites      []inviteRow
+	Done         string
 }
 
 // operatorInvite answers POST /gestione/chiamate/{ticket}/invito (nome):
@@ -776,7 +897,7 @@ func (c *calls) operatorInvite(w http.ResponseWriter, r *http.Request, t tenant.
 	if !ok {
 		return
 	}
-	room, err := c.rooms.ByRef(r.Context(), t.ID, ref)
+	room, err := c.roomOf(r.Context(), t.ID, ref)
 	if err == nil && room.State != media.StateOpen {
 		err = errGone
 	}
@@ -784,8 +905,8 @@ func (c *calls) operatorInvite(w http.ResponseWriter, r *http.Request, t tenant.
 		c.refuse(w, r, false, err, "La videochiamata non è aperta: aprila prima di invitare qualcuno.")
 		return
 	}
-	d := invitePage{Action: "/gestione/chiamate/" + url.PathEscape(k.ID) + "/invito", CSRF: s.CSRF,
-		CSRFField: authweb.CSRFField, Name: strings.Join(strings.Fields(r.PostFormValue("nome")), " ")}
+	d := c.invitePage(r.Context(), t, k, room, s)
+	d.Name = strings.Join(strings.Fields(r.PostFormValue("nome")), " ")
 	switch {
 	case d.Name == "":
 		d.Error = "Scrivi il nome della persona che vuoi invitare."
@@ -800,11 +921,21 @@ func (c *calls) operatorInvite(w http.ResponseWriter, r *http.Request, t tenant.
 	}
 	subject := guestPrefix + rand.Text()
 	expires := room.Closes.Add(media.TokenGrace)
+	// Recorded in the replicated state, so that the operator can revoke
+	// this one invite on every node (media.Rooms.Admit checks it).
+	if _, err := c.rooms.Invite(r.Context(), t.ID, room.ID, subject, d.Name, expires); err != nil {
+		if errors.Is(err, media.ErrEnded) {
+			err = errGone
+		}
+		c.refuse(w, r, false, err, "La videochiamata non è aperta: aprila prima di invitare qualcuno.")
+		return
+	}
 	tok := c.rooms.Token(media.Claims{Tenant: t.ID, Room: room.ID, Role: media.RoleGuest, Name: d.Name,
 		Subject: subject, Expires: expires})
 	d.Link = site.Origin(r, c.trustProxy) + invitePath + "?t=" + url.QueryEscape(tok)
 	d.Until = expires.In(t.Location()).Format("15:04")
 	c.log.Info("call guest invited", "tenant", t.ID, "room", room.ID, "ticket", k.ID, "user", u.ID, "guest", subject)
+	d.Invites = c.inviteRows(r.Context(), t, room)
 	c.pages.Render(w, r, http.StatusOK, "chiamata_invito.html", site.Page{Title: "Invita", Data: d})
 }
 
@@ -831,6 +962,8 @@ func (c *calls) guestLink(w http.ResponseWriter, r *http.Request, api bool) (ten
 		switch {
 		case errors.Is(err, media.ErrTokenExpired), errors.Is(err, media.ErrEnded):
 			status, msg = http.StatusGone, "La videochiamata è terminata: il link di invito non vale più."
+		case errors.Is(err, media.ErrRevoked):
+			status, msg = http.StatusGone, "L'operatore ha revocato questo invito: il link non vale più."
 		case errors.Is(err, media.ErrTokenInvalid), errors.Is(err, media.ErrWrongTenant), errors.Is(err, media.ErrNotFound),
 			errors.Is(err, media.ErrTokenEarly):
 		default:

@@ -25,7 +25,7 @@ import (
 // TestCallOperatorOffices: the operator's call page of a ticket opens
 // for the operators of the ticket's office, its supervisors and the
 // administrator, and for nobody else of the Comune; an in-person ticket
-// has no call, and a closed one's call is gone. Real handler of
+// has no call, and a closed one's call is over (its documents instead). Real handler of
 // newHandler on a one-node cluster, real sessions.
 func TestCallOperatorOffices(t *testing.T) {
 	t.Parallel()
@@ -116,7 +116,9 @@ func TestCallOperatorOffices(t *testing.T) {
 		{"supervisor of every office", supervisor, video.ID, http.StatusOK},
 		{"administrator", admin, video.ID, http.StatusOK},
 		{"in-person ticket", urp, inPerson.ID, http.StatusNotFound},
-		{"cancelled ticket", urp, closed.ID, http.StatusGone},
+		// A closed ticket's call is over: its page sends the operator to
+		// the documents the call left (calls_docs.go).
+		{"cancelled ticket", urp, closed.ID, http.StatusSeeOther},
 	} {
 		status, body := do("GET", "/gestione/chiamate/"+c.ticket, c.p, nil, nil)
 		if status != c.want {

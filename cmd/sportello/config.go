@@ -49,6 +49,7 @@ type Config struct {
 	Metrics   MetricsConfig   `toml:"metrics"`   // metrics.go
 	Assistant AssistantConfig `toml:"assistant"` // assistant.go
 	Backup    BackupConfig    `toml:"backup"`    // config_backup.go
+	Privacy   PrivacyConfig   `toml:"privacy"`   // config_privacy.go
 
 	// FaultInjection is set by the hidden flag --fault-injection of serve
 	// and demo, never by the file: tests only (admin_faults.go).
@@ -165,6 +166,7 @@ func defaultConfig() Config {
 		// The assistant needs nothing outside the node: on by default.
 		Assistant: AssistantConfig{Enabled: true},
 		Backup:    defaultBackupConfig(),
+		Privacy:   defaultPrivacyConfig(),
 		Outbox: OutboxConfig{
 			Backoff:     10 * time.Second,
 			MaxBackoff:  time.Hour,
@@ -302,6 +304,7 @@ func (c Config) Validate() error {
 	c.Metrics.validate(bad)
 	c.Assistant.validate(bad)
 	c.Backup.validate(bad)
+	c.Privacy.validate(bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", errConfig, errors.Join(errs...))
 	}

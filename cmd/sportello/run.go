@@ -29,6 +29,9 @@ import (
 	"github.com/sportello-virtuale/sportello/internal/sdnotify"
 	"github.com/sportello-virtuale/sportello/media"
 	"github.com/sportello-virtuale/sportello/media/docs"
+	"github.com/sportello-virtuale/sportello/privacy"
+	"github.com/sportello-virtuale/sportello/privacy/requests"
+	privacyweb "github.com/sportello-virtuale/sportello/privacy/web"
 	"github.com/sportello-virtuale/sportello/push"
 	"github.com/sportello-virtuale/sportello/queue"
 	queueweb "github.com/sportello-virtuale/sportello/queue/web"
@@ -163,6 +166,8 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	media.Register(reg)
 	docs.Register(reg)
 	knowledge.Register(reg)
+	privacy.Register(reg)
+	requests.Register(reg)
 	probeRegister(reg) // only in the sportello_upgrade_probe test build
 
 	setup, err := prepareCluster(ctx, cfg)
@@ -207,6 +212,8 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 		tenants.ReplyTo, time.Now, log.With("component", "mail")))
 	// The queue's "manca poco" and "è il tuo turno" emails (issue 5).
 	node.HandleOutbox(queue.OutboxKind, queue.EmailDeliverer(sender, cfg.Mail.DefaultFrom, time.Now, log.With("component", "mail")))
+	// The citizens' data requests: one-time links, receipts, decisions.
+	handlePrivacyRequestsOutbox(node, sender, cfg.Mail.DefaultFrom, log) // privacy_requests.go
 	// Their Web Push twins, signed with the cluster's VAPID key.
 	pw := &pushWiring{}
 	pushDeliver, err := pw.deliverer(cfg, log.With("component", "push"))
@@ -232,6 +239,11 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 
 	book := booking.NewBook(node, node.DB(), time.Now, rand.Reader)
 	rem.start(ctx, node, tenants, book, log.With("component", "reminders"))
+	// Retention per Comune and data class (the leader erases what is
+	// due), and every node's compaction of its files after an erasure.
+	retention := privacy.NewService(node, node.DB(), privacy.Options{Logger: log.With("component", "privacy")})
+	go retention.RunRetention(ctx, cfg.Privacy.RetentionEvery)
+	go retention.RunCompactor(ctx, node, cfg.Privacy.CompactPoll, cfg.Privacy.CompactEvery)
 	if opts.demo {
 		lines := queue.New(node, node.DB(), book, time.Now, rand.Reader)
 		bari, err := seedDemo(ctx, tenants, book, lines, log.With("component", "demo"))
@@ -453,6 +465,20 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 		return nil, err
 	}
 	domains.Routes(tenantMux)
+	// Retention and legal holds (/gestione/comune/privacy-dati), and the
+	// citizens' access and erasure requests (/gestione/privacy,
+	// /privacy/richiesta), issue 11.
+	priv := privacy.NewService(node, node.DB(), privacy.Options{Logger: log.With("component", "privacy")})
+	privPages, err := privacyweb.New(privacyweb.Config{Site: s, Privacy: priv, Applied: node, Guard: logins,
+		SessionFrom: authweb.SessionFrom, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	privPages.Routes(tenantMux)
+	if err := mountPrivacyRequests(privacyRequestsDeps{Node: node, Site: s, Book: book, Queue: lineQueue,
+		Docs: callDocuments(opts.calls), Eraser: priv, Guard: logins, HTTP: cfg.HTTP, Log: log}, tenantMux); err != nil {
+		return nil, err
+	}
 	// The assistant's FAQ and synonyms, for the Comune administrator.
 	kadmin, err := knowledgeweb.New(knowledgeweb.Config{Site: s, Store: know, Book: book, Applied: node, Guard: logins,
 		SessionFrom: authweb.SessionFrom, Logger: log})

@@ -68,6 +68,10 @@ type commitPayload struct {
 	Chunks   int       `json:"chunks"`
 	Uploaded time.Time `json:"uploaded"`
 	Expires  time.Time `json:"expires"`
+	// StoredSHA256 (version 2) is the SHA-256 of the sealed chunks as
+	// stored, when they are sealed (cipher.go); Size and SHA256 are then
+	// those of the plain document, which readers check.
+	StoredSHA256 string `json:"stored_sha256,omitempty"`
 }
 
 // expirePayload is version 1 of media.doc.expire: the proposer's clock,
@@ -93,7 +97,7 @@ func Register(reg *cluster.Registry) {
 	reg.RegisterError("media_docs.exists", ErrExists)
 	reg.Migrate(Migrations()...)
 	reg.Handle(CmdChunk, payloadVersion, applyChunk)
-	reg.Handle(CmdCommit, payloadVersion, applyCommit)
+	reg.Handle(CmdCommit, sealedVersion, applyCommit)
 	reg.Handle(CmdExpire, payloadVersion, applyExpire)
 	reg.HandleResult(CmdCommit, func(raw json.RawMessage) (any, error) {
 		var d Document
@@ -181,7 +185,7 @@ func (p commitPayload) check() error {
 		return fmt.Errorf("%d chunks", p.Chunks)
 	case p.Size < 1 || p.Size > maxDocBytes:
 		return fmt.Errorf("size %d", p.Size)
-	case len(p.SHA256) != 64:
+	case len(p.SHA256) != 64 || (p.StoredSHA256 != "" && len(p.StoredSHA256) != 64):
 		return fmt.Errorf("SHA-256 %q", p.SHA256)
 	case p.Type != TypePDF && p.Type != TypeJPEG && p.Type != TypePNG:
 		return fmt.Errorf("type %q", p.Type)
@@ -195,7 +199,7 @@ func (p commitPayload) check() error {
 }
 
 func applyCommit(tx *sql.Tx, cmd cluster.Command) (any, error) {
-	if cmd.Version > payloadVersion {
+	if cmd.Version > sealedVersion {
 		return nil, errVersion
 	}
 	var p commitPayload
@@ -257,7 +261,7 @@ func verifyChunks(tx *sql.Tx, tenant string, p commitPayload) error {
 		if seq != n {
 			return fmt.Errorf("%w: chunk %d missing", ErrIncomplete, n)
 		}
-		if n == 0 && magicType(data) != p.Type {
+		if n == 0 && p.StoredSHA256 == "" && magicType(data) != p.Type {
 			return fmt.Errorf("%w: the bytes are not %s", ErrIncomplete, p.Type)
 		}
 		h.Write(data)
@@ -270,6 +274,11 @@ func verifyChunks(tx *sql.Tx, tenant string, p commitPayload) error {
 	switch {
 	case n != p.Chunks:
 		return fmt.Errorf("%w: %d chunks of %d", ErrIncomplete, n, p.Chunks)
+	case p.StoredSHA256 != "":
+		// Sealed chunks: only their stored bytes can be checked here.
+		if hex.EncodeToString(h.Sum(nil)) != p.StoredSHA256 {
+			return fmt.Errorf("%w: SHA-256 of the sealed chunks does not match", ErrIncomplete)
+		}
 	case size != p.Size:
 		return fmt.Errorf("%w: %d bytes, %d declared", ErrIncomplete, size, p.Size)
 	case !bytes.Equal([]byte(hex.EncodeToString(h.Sum(nil))), []byte(p.SHA256)):

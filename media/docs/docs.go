@@ -66,6 +66,9 @@ type Store struct {
 	// Logger receives what Upload and Download log (slog.Default when
 	// nil). Set it before the store is used.
 	Logger *slog.Logger
+	// Cipher, when set, seals the chunks of new documents under their
+	// Comune's key (cipher.go). Set it before the store is used.
+	Cipher Cipher
 
 	node *cluster.Node
 	scan Scanner

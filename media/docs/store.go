@@ -116,10 +116,17 @@ func (s *Store) Put(ctx context.Context, t tenant.ID, room, ref, from, name stri
 	// row per 256 KiB would drown the log); the commit is, with the
 	// caller's actor.
 	cctx := cluster.WithActor(cluster.WithRequestID(ctx, "", ""), cluster.Actor{})
-	if err := s.proposeChunks(cctx, t, id, data, cp.Chunks); err != nil {
+	parts, version := split(data), payloadVersion
+	if s.Cipher != nil {
+		if parts, cp.StoredSHA256, err = s.sealChunks(ctx, t, id, parts); err != nil {
+			return Document{}, fmt.Errorf("docs: seal: %w", err)
+		}
+		version = sealedVersion
+	}
+	if err := s.proposeChunks(cctx, t, id, parts); err != nil {
 		return Document{}, err
 	}
-	cmd, err := cluster.NewCommand(CmdCommit, payloadVersion, string(t), cp)
+	cmd, err := cluster.NewCommand(CmdCommit, version, string(t), cp)
 	if err != nil {
 		return Document{}, err
 	}
@@ -139,7 +146,8 @@ const chunksInFlight = 2
 // proposeChunks proposes the chunks of data, up to chunksInFlight at a
 // time, and returns the first error. The chunks may be applied in any
 // order: the commit checks that all of them are there.
-func (s *Store) proposeChunks(ctx context.Context, t tenant.ID, id string, data []byte, chunks int) error {
+func (s *Store) proposeChunks(ctx context.Context, t tenant.ID, id string, parts [][]byte) error {
+	chunks := len(parts)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -156,8 +164,7 @@ func (s *Store) proposeChunks(ctx context.Context, t tenant.ID, id string, data 
 		if ctx.Err() != nil {
 			break
 		}
-		end := min((seq+1)*chunkSize, len(data))
-		cmd, err := cluster.NewCommand(CmdChunk, payloadVersion, string(t), chunkPayload{ID: id, Seq: seq, Data: data[seq*chunkSize : end]})
+		cmd, err := cluster.NewCommand(CmdChunk, payloadVersion, string(t), chunkPayload{ID: id, Seq: seq, Data: parts[seq]})
 		if err != nil {
 			<-slots
 			mu.Lock()
@@ -324,7 +331,10 @@ func (s *Store) Open(ctx context.Context, t tenant.ID, id string) (io.ReadCloser
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("docs: chunk %d of %s: %w", seq, id, io.ErrUnexpectedEOF)
 		}
-		return data, err
+		if err != nil {
+			return nil, err
+		}
+		return s.openChunk(ctx, t, id, seq, data)
 	}
 	return &chunkReader{load: load, chunks: chunks, want: d.SHA256, h: sha256.New()}, nil
 }

@@ -54,7 +54,9 @@
 //     "joined", and new tracks follow in a new sub offer.
 //   - "ended" {reason}: "operator" when an operator sent end, the
 //     reason given to End, "shutdown" when the SFU closes, "replaced"
-//     when another socket took over the participant.
+//     when another socket took over the participant, the reason given
+//     to Kick for one participant taken out ("revoked": a guest's
+//     invite was revoked).
 //   - "chat" "at" is RFC 3339 UTC with fractional seconds.
 //   - A pub offer ends the tracks of the m-sections it no longer sends:
 //     rejected (port 0, unless a=bundle-only), direction recvonly or
@@ -72,7 +74,14 @@
 //     ("bad_message" otherwise). Prefs belong to the socket's session:
 //     a new socket receives video until it sends prefs again, so a page
 //     sends them with its state after every welcome. Lobby participants
-//     may send prefs; they apply on admission.
+//     may send prefs; they apply on admission. An optional "layer"
+//     ("h", "m" or "l"; "bad_message" otherwise) names the simulcast
+//     layer the participant wants of the others' cameras (default "h";
+//     absent keeps the last): see simulcast.go.
+//   - A camera published in simulcast layers (a=rid h, m, l) reaches
+//     each subscriber as one ordinary track carrying one layer at a
+//     time; the SFU switches layers on key frames and rewrites sequence
+//     numbers and timestamps, so the subscriber never sees the layers.
 //   - The browser restarts the pub side with an offer made with
 //     iceRestart (a new ICE ufrag); the SFU answers and sends a sub offer
 //     with fresh ICE credentials once no other sub offer is in flight.

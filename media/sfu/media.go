@@ -41,6 +41,18 @@ type pubTrack struct {
 	// this track (its REMB divided among the video it receives).
 	estMu     sync.Mutex
 	estimates map[*member]estimate
+
+	// trackID is the track's ID as the subscribers see it (local's, or
+	// for simulcast the one every subscriber's own local track shares).
+	trackID string
+	// Simulcast (simulcast.go): local is nil, the publisher sends
+	// layers, and each subscriber has its own downTrack.
+	simulcast  bool
+	codec      webrtc.RTPCodecCapability
+	simMu      sync.Mutex
+	layers     map[string]*layer
+	liveLayers int
+	downs      map[*member]*downTrack
 }
 
 type estimate struct {
@@ -126,7 +138,7 @@ func (t *pubTrack) sendPLI(force bool) {
 	if !t.lastPLI.CompareAndSwap(last, now) {
 		return
 	}
-	_ = t.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: t.ssrc}})
+	t.writePLI(t.pliSSRCs())
 }
 
 // retryKeyframe repeats an unanswered key frame request; feedback calls
@@ -419,7 +431,7 @@ func (m *member) syncSubs() {
 			// offered at all.
 			if t.owner != m && (!m.noVideo || t.kind != webrtc.RTPCodecTypeVideo) {
 				want[t] = true
-				infos = append(infos, trackInfo{StreamID: t.streamID, TrackID: t.local.ID(),
+				infos = append(infos, trackInfo{StreamID: t.streamID, TrackID: t.trackID,
 					Participant: t.owner.p.ID, Kind: t.kind.String(), Source: t.source})
 			}
 		}
@@ -429,6 +441,9 @@ func (m *member) syncSubs() {
 	changed := false
 	for t, sender := range m.senders {
 		if !want[t] {
+			if t.simulcast {
+				t.removeDown(m)
+			}
 			_ = m.sub.RemoveTrack(sender)
 			t.subs.Add(-1)
 			delete(m.senders, t)
@@ -467,9 +482,17 @@ func (m *member) syncSubs() {
 			})
 			m.sub = pc
 		}
+		var local webrtc.TrackLocal = t.local
+		if t.simulcast {
+			var err error
+			if local, err = t.addDown(m, m.layer); err != nil {
+				m.s.log.Warn("sfu: add simulcast track", "room", r.id, "participant", m.p.ID, "err", err)
+				continue
+			}
+		}
 		// Send-only: the sub connection never carries the browser's
 		// media, which goes on the pub connection.
-		tr, err := m.sub.AddTransceiverFromTrack(t.local, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		tr, err := m.sub.AddTransceiverFromTrack(local, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			m.s.log.Warn("sfu: add track", "room", r.id, "participant", m.p.ID, "err", err)
 			continue
@@ -534,6 +557,9 @@ func (m *member) closeMedia() {
 	m.mediaDown = true
 	for t := range m.senders {
 		t.subs.Add(-1)
+		if t.simulcast {
+			t.removeDown(m)
+		}
 	}
 	m.senders = map[*pubTrack]*webrtc.RTPSender{}
 	if m.sub != nil {
@@ -575,12 +601,17 @@ func (m *member) forward(pc *webrtc.PeerConnection, remote *webrtc.TrackRemote, 
 		m.streams[remote.StreamID()] = streamID
 	}
 	m.mu.Unlock()
+	if remote.RID() != "" && remote.Kind() == webrtc.RTPCodecTypeVideo {
+		m.forwardLayer(pc, remote, mid, source, streamID)
+		return
+	}
 	local, err := webrtc.NewTrackLocalStaticRTP(remote.Codec().RTPCodecCapability, randomID("t"), streamID)
 	if err != nil {
 		return
 	}
 	t := &pubTrack{owner: m, pc: pc, ssrc: uint32(remote.SSRC()), local: local, kind: remote.Kind(),
-		source: source, streamID: streamID, mid: mid, done: make(chan struct{}), retired: make(chan struct{})}
+		source: source, streamID: streamID, mid: mid, done: make(chan struct{}), retired: make(chan struct{}),
+		trackID: local.ID()}
 	r := m.room
 	if !r.addTrack(t) {
 		return
@@ -637,6 +668,13 @@ func (m *member) feedback(t *pubTrack) {
 		case <-m.quit:
 			return
 		case <-remb.C:
+			if t.simulcast {
+				// The layers' own caps (the page's maxBitrate) and the
+				// browser's send-side estimate (TWCC) bound a simulcast
+				// publisher; a weak subscriber takes a lower layer
+				// rather than lowering everybody's picture.
+				continue
+			}
 			_ = t.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{
 				Bitrate: float32(t.target(m.s.cfg.MaxVideoBitrate)), SSRCs: []uint32{t.ssrc}}})
 		case <-pli.C:
@@ -646,6 +684,9 @@ func (m *member) feedback(t *pubTrack) {
 			t.sendPLI(true)
 		case <-retry.C:
 			t.retryKeyframe()
+			if t.simulcast {
+				t.retarget()
+			}
 		}
 	}
 }

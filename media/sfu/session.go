@@ -77,6 +77,13 @@ type member struct {
 	restart        bool        // the next offer restarts ICE
 	mediaDown      bool        // the peer connections are closed for good
 	noVideo        bool        // prefs: the participant receives no video
+	// layer is the simulcast layer the participant asks for (prefs;
+	// "h" by default): a phone's page asks for less.
+	layer string
+	// simulcast holds the simulcast tracks being published, by
+	// connection and m-section, while their layers arrive (guarded
+	// by mu).
+	simulcast map[simKey]*pubTrack
 }
 
 // Serve runs one participant's session on an upgraded socket until the
@@ -99,7 +106,8 @@ func (s *SFU) Serve(ctx context.Context, roomID string, p Participant, c *websoc
 
 	c.SetReadLimit(maxMessage)
 	m := &member{s: s, p: p, conn: c, out: make(chan []byte, outQueue), quit: make(chan struct{}),
-		streams: map[string]string{}, senders: map[*pubTrack]*webrtc.RTPSender{}}
+		streams: map[string]string{}, senders: map[*pubTrack]*webrtc.RTPSender{},
+		layer: "h", simulcast: map[simKey]*pubTrack{}}
 	m.spawn(m.writeLoop)
 	r, err := s.join(roomID, m, w)
 	if errors.Is(err, errRefused) {
@@ -185,13 +193,18 @@ func (m *member) handle(r *room, msg inMsg) {
 		r.mu.Unlock()
 	case "prefs":
 		var p struct {
-			Video *bool `json:"video"`
+			Video *bool  `json:"video"`
+			Layer string `json:"layer"`
 		}
 		if json.Unmarshal(msg.raw, &p) != nil || p.Video == nil {
 			m.sendError("bad_message", "prefs needs video: true or false")
 			return
 		}
-		m.setPrefs(*p.Video)
+		if p.Layer != "" && !validLayer(p.Layer) {
+			m.sendError("bad_message", `prefs layer must be "h", "m" or "l"`)
+			return
+		}
+		m.setPrefs(*p.Video, p.Layer)
 	case "admit":
 		r.admit(m, msg.ID)
 	case "refuse":
@@ -236,11 +249,27 @@ func (m *member) onChat(r *room, text string) {
 // SFU nor the network spends anything on them; with video again they
 // come back in a new offer, and the answer to it asks the publishers
 // for key frames.
-func (m *member) setPrefs(video bool) {
+//
+// layer ("" keeps the last) is the simulcast layer it wants of the
+// others' cameras: the SFU moves it to that layer on the layer's next
+// key frame, which it asks for at once.
+func (m *member) setPrefs(video bool, layer string) {
 	m.subMu.Lock()
 	changed := m.noVideo == video
 	m.noVideo = !video
+	var sim []*pubTrack
+	if layer != "" && layer != m.layer {
+		m.layer = layer
+		for t := range m.senders {
+			if t.simulcast {
+				sim = append(sim, t)
+			}
+		}
+	}
 	m.subMu.Unlock()
+	for _, t := range sim {
+		t.setWant(m, layer)
+	}
 	if changed {
 		m.syncSubs()
 	}

@@ -186,6 +186,11 @@ func newAPI(se webrtc.SettingEngine, pub bool) (*webrtc.API, error) {
 		if err := webrtc.ConfigureTWCCSender(me, ir); err != nil {
 			return nil, fmt.Errorf("sfu: TWCC: %w", err)
 		}
+		// The RTP stream ID and MID header extensions tell the layers
+		// of a simulcast camera apart (simulcast.go).
+		if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+			return nil, fmt.Errorf("sfu: simulcast extensions: %w", err)
+		}
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
@@ -278,4 +283,26 @@ func (s *SFU) room(id string) *room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.rooms[id]
+}
+
+// Kick takes one participant out of the room at once, whether waiting
+// or in the call: they get "ended" with the reason and their socket
+// closes (the others see them leave). The room remembers them as
+// refused, so a socket that comes back with the same participant ID is
+// refused at once; the web layer refuses their credential too (a revoked
+// invite). It reports whether the participant was in the room.
+func (s *SFU) Kick(roomID, participantID, reason string) bool {
+	r := s.room(roomID)
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	m := r.members[participantID]
+	r.decided[participantID] = false
+	r.mu.Unlock()
+	if m == nil {
+		return false
+	}
+	m.kick(encode(endedMsg{Type: "ended", Reason: reason}), "kicked")
+	return true
 }

@@ -14,13 +14,15 @@ import (
 // cloud metadata services (169.254.169.254) or the node itself.
 
 // peerFilter decides which peer addresses a client may create permissions
-// and channels towards. It is immutable after Start, so it needs no lock.
+// and channels towards. It is immutable after Start, so it needs no lock
+// (more, when set, is safe for concurrent use).
 type peerFilter struct {
 	allow map[netip.Addr]bool
+	more  func() []netip.Addr
 }
 
-func newPeerFilter(allow []netip.Addr) *peerFilter {
-	f := &peerFilter{allow: make(map[netip.Addr]bool, len(allow))}
+func newPeerFilter(allow []netip.Addr, more func() []netip.Addr) *peerFilter {
+	f := &peerFilter{allow: make(map[netip.Addr]bool, len(allow)), more: more}
 	for _, a := range allow {
 		f.allow[a.Unmap().WithZone("")] = true
 	}
@@ -36,7 +38,17 @@ func (f *peerFilter) allowed(ip netip.Addr) bool {
 	if f.allow[ip] {
 		return true
 	}
-	return !internal(ip)
+	if !internal(ip) {
+		return true
+	}
+	if f.more != nil {
+		for _, a := range f.more() {
+			if a.Unmap().WithZone("") == ip {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // allowedIP is allowed for the net.IP that pion hands to its

@@ -50,6 +50,13 @@ type Config struct {
 	// the node's own SFU addresses. Tests and the benchmark put 127.0.0.1
 	// here to relay on loopback; production must not.
 	AllowPeers []netip.Addr
+	// AllowPeersFunc, when set, gives more such addresses, asked for at
+	// each permission a client wants towards an internal address: the
+	// other cluster nodes' SFU addresses, which the replicated state
+	// holds (media.Rooms.PeersFunc), so that this node's TURN can relay
+	// to a room held by another node. It must be cheap and safe for
+	// concurrent use.
+	AllowPeersFunc func() []netip.Addr
 
 	// MaxAllocationsPerUser caps the live allocations of one REST user
 	// (the part after the colon); default 10.
@@ -134,7 +141,7 @@ func Start(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		auth:   newAuthenticator(cfg.Realm, cfg.Secrets, time.Now),
-		peers:  newPeerFilter(cfg.AllowPeers),
+		peers:  newPeerFilter(cfg.AllowPeers, cfg.AllowPeersFunc),
 		users:  newUsers(cfg.MaxAllocationsPerUser, cfg.BandwidthPerUser, time.Now),
 		closed: make(chan struct{}),
 	}

@@ -589,8 +589,12 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestInternal(t *testing.T) {
-	f := newPeerFilter([]netip.Addr{netip.MustParseAddr("192.168.5.5")})
+	// 10.9.9.9 comes from the function, as another node's SFU address
+	// from the replicated state.
+	f := newPeerFilter([]netip.Addr{netip.MustParseAddr("192.168.5.5")},
+		func() []netip.Addr { return []netip.Addr{netip.MustParseAddr("10.9.9.9")} })
 	for addr, want := range map[string]bool{
+		"10.9.9.9": true, "::ffff:10.9.9.9": true, "10.9.9.8": false,
 		"8.8.8.8": true, "2001:4860:4860::8888": true, "192.168.5.5": true, "::ffff:192.168.5.5": true,
 		"192.168.5.6": false, "64:ff9b::a00:1": false, "64:ff9b::808:808": true,
 		"2002:7f00:1::": false, "2002:808:808::": true, "255.255.255.255": false,

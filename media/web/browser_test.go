@@ -129,7 +129,9 @@ func mediaFlows(t *testing.T, b *browser) callStats {
 // other, and chat flows both ways. It returns both sides' stats.
 func call(t *testing.T, e *env, op, cit *browser, room string, relay bool) (callStats, callStats) {
 	t.Helper()
-	q := "?room=" + room
+	// The Comune offers three languages and Chromium asks for English:
+	// lang=it keeps the page, whose Italian texts the test reads, Italian.
+	q := "?lang=it&room=" + room
 	if relay {
 		q += "&relay=1"
 	}
@@ -418,7 +420,7 @@ func refuse(t *testing.T, e *env, op, cit *browser) {
 		if b == cit {
 			who = "cittadino"
 		}
-		if err := chromedp.Do(b.ctx, chromedp.Navigate(e.srv.URL+"/call/"+who+"?room=refused")); err != nil {
+		if err := chromedp.Do(b.ctx, chromedp.Navigate(e.srv.URL+"/call/"+who+"?lang=it&room=refused")); err != nil {
 			t.Fatalf("%s: open the page: %v", b.name, err)
 		}
 		click(t, b, "#entra-audio")
@@ -473,7 +475,8 @@ func toggles(t *testing.T, op, cit *browser) {
 }
 
 // TestBrowserPermissionDenied: a citizen who refuses the camera and
-// microphone is told why in Italian, and may still enter (to talk in the
+// microphone is told why in the page's language (German here, the text
+// coming from the page to call.js), and may still enter (to talk in the
 // chat): the page does not lock them out.
 func TestBrowserPermissionDenied(t *testing.T) {
 	bin := chromium(t)
@@ -482,13 +485,13 @@ func TestBrowserPermissionDenied(t *testing.T) {
 	}
 	e := newEnv(t, sfu.Config{Loopback: true})
 	b := newBrowser(t, bin, "citizen", 30*time.Second, chromedp.Flag("use-fake-ui-for-media-stream", "deny"))
-	if err := chromedp.Do(b.ctx, chromedp.Navigate(e.srv.URL+"/call/cittadino")); err != nil {
+	if err := chromedp.Do(b.ctx, chromedp.Navigate(e.srv.URL+"/call/cittadino?lang=de")); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, b, "say the permission is missing", `!document.getElementById("verifica-errore").hidden`, 10*time.Second)
 	msg := eval[string](t, b, `document.getElementById("verifica-errore").textContent`)
-	if !strings.HasPrefix(msg, "Non hai dato il permesso di usare") || !strings.Contains(msg, "chat") {
-		t.Errorf("message %q, want the Italian explanation of the missing permission and the chat", msg)
+	if want := tr("de", "js.media.denied", tr("de", "js.device.both")); msg != want {
+		t.Errorf("message %q, want the German explanation of the missing permission and the chat: %q", msg, want)
 	}
 	click(t, b, "#entra")
 	waitFor(t, b, "wait in the lobby without devices", `sportelloCall.state === "lobby"`, 10*time.Second)

@@ -22,7 +22,7 @@ type oneComune struct{ t tenant.Tenant }
 
 func (o oneComune) Resolve(context.Context, string) (tenant.Tenant, error) { return o.t, nil }
 
-var bari = tenant.Tenant{ID: "bari", Name: "Comune di Bari", Region: "Regione Puglia", ISTAT: "072006", TimeZone: "Europe/Rome", Languages: []string{"it"}}
+var bari = tenant.Tenant{ID: "bari", Name: "Comune di Bari", Region: "Regione Puglia", ISTAT: "072006", TimeZone: "Europe/Rome", Languages: []string{"it", "en", "de"}}
 
 // env is a call server for tests: the site, the SFU and the Handler on
 // an httptest server, with a route /call/{who} that plays the caller's

@@ -135,7 +135,7 @@ func (h *Handler) init() error {
 			h.err = err
 			return
 		}
-		if h.pages, err = h.Site.Templates(sub, "*.html"); err != nil {
+		if h.pages, err = h.Site.TemplatesWith(callMessages, sub, "*.html"); err != nil {
 			h.err = fmt.Errorf("media/web: templates: %w", err)
 			return
 		}
@@ -175,7 +175,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 func (h *Handler) serveAsset(w http.ResponseWriter, r *http.Request) {
 	if err := h.init(); err != nil {
 		h.log().Error("media/web", "err", err)
-		http.Error(w, "Errore interno", http.StatusInternalServerError)
+		http.Error(w, tr(site.LangFrom(r.Context()), "error.internal"), http.StatusInternalServerError)
 		return
 	}
 	a, ok := h.assets[r.PathValue("file")]
@@ -231,31 +231,36 @@ type pageData struct {
 	CSRFField     string
 	Script, Style string
 	Documents     []docView
+	// Strings are the texts call.js shows, in the page's language.
+	Strings map[string]string
 }
 
 // docView is a document as the page lists it; call.js writes the same
 // for the documents announced later.
 type docView struct{ ID, Name, URL, Size, Who string }
 
-// sizeText writes n bytes as call.js does: "12 KB", "1,5 MB".
-func sizeText(n int64) string {
+// sizeText writes n bytes as call.js does, with the decimal separator
+// of lang: "12 KB", "1,5 MB" ("1.5 MB" in English).
+func sizeText(lang string, n int64) string {
 	if n >= 1<<20 {
-		return strings.Replace(fmt.Sprintf("%.1f MB", float64(n)/(1<<20)), ".", ",", 1)
+		return strings.Replace(fmt.Sprintf("%.1f MB", float64(n)/(1<<20)), ".", tr(lang, "js.decimal"), 1)
 	}
 	return fmt.Sprintf("%d KB", max(1, (n+512)/1024))
 }
 
-func docViews(s Session) []docView {
+// docViews lists the session's documents in lang, naming who sent each
+// as call.js does for the later ones.
+func docViews(lang string, s Session) []docView {
 	out := make([]docView, 0, len(s.Documents))
 	for _, d := range s.Documents {
-		who := "da un partecipante"
+		who := tr(lang, "js.doc.from", tr(lang, "js.someone"))
 		switch {
 		case d.From == s.Participant.ID:
-			who = "da te"
+			who = tr(lang, "js.doc.from.you")
 		case d.FromName != "":
-			who = "da " + d.FromName
+			who = tr(lang, "js.doc.from", d.FromName)
 		}
-		out = append(out, docView{ID: d.ID, Name: d.Name, URL: d.URL, Size: sizeText(d.Size), Who: who})
+		out = append(out, docView{ID: d.ID, Name: d.Name, URL: d.URL, Size: sizeText(lang, d.Size), Who: who})
 	}
 	return out
 }
@@ -267,7 +272,7 @@ func docViews(s Session) []docView {
 func (h *Handler) Page(w http.ResponseWriter, r *http.Request, s Session) {
 	if err := h.init(); err != nil {
 		h.log().Error("media/web", "err", err)
-		http.Error(w, "Errore interno", http.StatusInternalServerError)
+		http.Error(w, tr(site.LangFrom(r.Context()), "error.internal"), http.StatusInternalServerError)
 		return
 	}
 	if _, ok := site.TenantFrom(r.Context()); !ok {
@@ -275,12 +280,13 @@ func (h *Handler) Page(w http.ResponseWriter, r *http.Request, s Session) {
 	}
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	site.AllowCallDevices(w.Header()) // the page asks for the camera and microphone
+	lang := site.LangFrom(r.Context())
 	d := pageData{
 		Title: s.Title, Back: s.Back, Operator: s.Participant.Role == string(media.RoleOperator),
 		Name: s.Participant.Name, Socket: s.SocketURL, Upload: s.UploadURL, CSRF: s.CSRF, Relay: s.ForceRelay,
 		Invite: s.InviteURL, CSRFField: s.CSRFField,
 		Script: h.assetURL("call.js"), Style: h.assetURL("call.css"),
-		Documents: docViews(s),
+		Documents: docViews(lang, s), Strings: scriptStrings(lang),
 	}
 	if d.Back == "" {
 		d.Back = "/"
@@ -288,7 +294,7 @@ func (h *Handler) Page(w http.ResponseWriter, r *http.Request, s Session) {
 	if d.Socket == "" {
 		d.Socket = r.URL.RequestURI()
 	}
-	h.pages.Render(w, r, http.StatusOK, "chiamata.html", site.Page{Title: "Videochiamata", Data: d})
+	h.pages.Render(w, r, http.StatusOK, "chiamata.html", site.Page{Title: tr(lang, "heading"), Data: d})
 }
 
 // Socket upgrades r to a WebSocket and runs the participant's session
@@ -299,7 +305,7 @@ func (h *Handler) Page(w http.ResponseWriter, r *http.Request, s Session) {
 // browser.
 func (h *Handler) Socket(w http.ResponseWriter, r *http.Request, s Session) {
 	if h.SFU == nil {
-		http.Error(w, "Le videochiamate non sono disponibili", http.StatusServiceUnavailable)
+		http.Error(w, tr(site.LangFrom(r.Context()), "error.unavailable"), http.StatusServiceUnavailable)
 		return
 	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{})

@@ -44,7 +44,7 @@ func TestPage(t *testing.T) {
 		`href="/static/chiamata/call.css?v=`,
 		`<meter id="livello-microfono"`,
 		`<label for="scelta-videocamera"`,
-		"Entra solo con l'audio",
+		"Entra solo con l&#39;audio",
 		`id="btn-microfono" aria-pressed="true"`,
 		"Termina per tutti",
 		`<label for="chat-testo"`,
@@ -57,9 +57,15 @@ func TestPage(t *testing.T) {
 	if strings.Contains(page, "btn-documenti") {
 		t.Error("documents panel shown without an UploadURL")
 	}
-	// Every <script> has a src: the CSP allows no inline script.
+	// Every <script> has a src: the CSP allows no inline script. The
+	// only other is the JSON data block of call.js's texts, which a
+	// browser never runs.
 	for _, tag := range strings.Split(page, "<script")[1:] {
-		if !strings.HasPrefix(strings.TrimSpace(tag), "src=") {
+		tag = strings.TrimSpace(tag)
+		if strings.HasPrefix(tag, `type="application/json" id="call-testi">`) {
+			continue
+		}
+		if !strings.HasPrefix(tag, "src=") {
 			t.Errorf("inline script: <script%s", tag[:min(len(tag), 60)])
 		}
 	}

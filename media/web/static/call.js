@@ -4,7 +4,9 @@
 // and screen) and "sub" (the SFU offers, sends the others' media). The
 // page's HTML holds every element; this script only shows, hides and
 // fills them. It is loaded with defer under a CSP without inline script:
-// the page hands it data through data-* attributes on #chiamata.
+// the page hands it data through data-* attributes on #chiamata, and
+// every text it shows, in the page's language, through the JSON element
+// #call-testi (see T): the script holds no text of its own.
 (function () {
   "use strict";
 
@@ -23,12 +25,55 @@
   };
   var operator = cfg.role === "operator";
   var smallScreen = window.matchMedia && window.matchMedia("(max-width: 576px)").matches;
-  // Camera bitrate: enough for a clear face at 640x480; phones send
+  // Camera bitrate: enough for a clear face at 960x540; phones send
   // less, so that an uplink over a weak mobile network keeps up.
   var cameraBitrate = smallScreen ? 500000 : 1200000;
   var screenBitrate = 1500000;
+  // The camera goes out in three simulcast layers (full, half and
+  // quarter resolution, same frame rate), and the SFU forwards to each
+  // receiver the one that suits it: a phone, or a page on a slow
+  // connection, asks for a lower one. Together they stay under the
+  // SFU's cap on a video section (b=AS, 1.5 Mb/s). Chrome sends as many
+  // layers as the resolution allows: three from 960x540 up (hence the
+  // desktop camera's size), two below (a phone's 480x360), and the SFU
+  // falls back to a layer that flows.
+  var cameraLayers = smallScreen ? [
+    { rid: "h", maxBitrate: 450000, maxFramerate: 30 },
+    { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 170000, maxFramerate: 30 },
+    { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 70000, maxFramerate: 30 }
+  ] : [
+    { rid: "h", maxBitrate: 900000, maxFramerate: 30 },
+    { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 300000, maxFramerate: 30 },
+    { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 100000, maxFramerate: 30 }
+  ];
+  // The layer this page asks for of the others' cameras: a phone's
+  // tiles are small, and a slow or metered connection takes the least.
+  var conn = navigator.connection || {};
+  var wantLayer = conn.saveData || /(^|-)(2g|3g)$/.test(conn.effectiveType || "") ? "l" : smallScreen ? "m" : "h";
 
   function $(id) { return document.getElementById(id); }
+
+  // ---- texts -------------------------------------------------------------
+
+  var lang = document.documentElement.getAttribute("lang") || "it";
+  var texts = {};
+  try {
+    texts = JSON.parse($("call-testi").textContent) || {};
+  } catch (err) {
+    texts = {};
+  }
+
+  // T returns the page's text of key ("js." is implied) with its %s and
+  // %d filled by the further arguments in order (the catalog's texts are
+  // Go formats), or the key itself when the page has no such text.
+  function T(key) {
+    var args = Array.prototype.slice.call(arguments, 1), i = 0;
+    var s = texts["js." + key];
+    if (typeof s !== "string") {
+      return key;
+    }
+    return s.replace(/%[sd]/g, function () { return i < args.length ? String(args[i++]) : ""; });
+  }
 
   // ---- state -----------------------------------------------------------
 
@@ -103,23 +148,25 @@
     checkError.hidden = !text;
   }
 
+  // mediaErrorText says why a device could not be used; what is the key
+  // of the device ("device.camera", "device.mic", "device.both").
   function mediaErrorText(err, what) {
     var name = err && err.name;
     if (name === "NotAllowedError" || name === "SecurityError") {
-      return "Non hai dato il permesso di usare " + what + ". Per darlo, usa l'icona accanto all'indirizzo della pagina e ricarica. Puoi comunque entrare e scrivere in chat.";
+      return T("media.denied", T(what));
     }
     if (name === "NotFoundError" || name === "OverconstrainedError") {
-      return "Non troviamo " + what + " su questo dispositivo. Puoi comunque entrare e scrivere in chat.";
+      return T("media.missing", T(what));
     }
     if (name === "NotReadableError" || name === "AbortError") {
-      return "Non riusciamo ad accendere " + what + ": forse un'altra applicazione li sta usando. Chiudila e riprova.";
+      return T("media.busy", T(what));
     }
-    return "Non riusciamo a usare " + what + ". Puoi comunque entrare e scrivere in chat.";
+    return T("media.failed", T(what));
   }
 
   function cameraConstraints() {
     var c = smallScreen ? { width: { ideal: 480 }, height: { ideal: 360 }, frameRate: { ideal: 24, max: 30 } }
-      : { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30, max: 30 } };
+      : { width: { ideal: 960 }, height: { ideal: 540 }, frameRate: { ideal: 30, max: 30 } };
     if (camSelect.value) {
       c.deviceId = { exact: camSelect.value };
     }
@@ -143,7 +190,7 @@
   // each alone, so a laptop without camera still joins with its voice.
   function openDevices() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      showCheckError("Questo browser non permette di usare videocamera e microfono su questa pagina. Puoi comunque entrare e scrivere in chat, oppure usare un browser aggiornato (Chrome, Firefox, Safari).");
+      showCheckError(T("media.unsupported"));
       return Promise.resolve(null);
     }
     stopStream(S.local);
@@ -153,14 +200,14 @@
       return s;
     }, function (err) {
       return navigator.mediaDevices.getUserMedia({ audio: micConstraints() }).then(function (s) {
-        showCheckError(mediaErrorText(err, "la videocamera") + "");
+        showCheckError(mediaErrorText(err, "device.camera"));
         return s;
       }, function () {
         return navigator.mediaDevices.getUserMedia({ video: cameraConstraints() }).then(function (s) {
-          showCheckError(mediaErrorText(err, "il microfono"));
+          showCheckError(mediaErrorText(err, "device.mic"));
           return s;
         }, function () {
-          showCheckError(mediaErrorText(err, "videocamera e microfono"));
+          showCheckError(mediaErrorText(err, "device.both"));
           return null;
         });
       });
@@ -178,8 +225,8 @@
       return;
     }
     navigator.mediaDevices.enumerateDevices().then(function (devs) {
-      fill(camSelect, devs.filter(function (d) { return d.kind === "videoinput"; }), "Videocamera", currentDevice("video"));
-      fill(micSelect, devs.filter(function (d) { return d.kind === "audioinput"; }), "Microfono", currentDevice("audio"));
+      fill(camSelect, devs.filter(function (d) { return d.kind === "videoinput"; }), T("camera.n"), currentDevice("video"));
+      fill(micSelect, devs.filter(function (d) { return d.kind === "audioinput"; }), T("mic.n"), currentDevice("audio"));
     });
   }
   function currentDevice(kind) {
@@ -195,7 +242,7 @@
     devs.forEach(function (d, i) {
       var o = document.createElement("option");
       o.value = d.deviceId;
-      o.textContent = d.label || label + " " + (i + 1);
+      o.textContent = d.label || label.replace("%d", String(i + 1));
       o.selected = d.deviceId === current;
       sel.appendChild(o);
     });
@@ -271,7 +318,7 @@
     S.video = !S.audioOnly;
     S.audio = !!S.local && S.local.getAudioTracks().length > 0;
     setPhase("connecting");
-    say("Collegamento in corso…");
+    say(T("connecting"));
     connect();
   }
 
@@ -330,7 +377,7 @@
       // same participant: the SFU replaces the old session with the new.
       var delay = Math.min(10000, 500 * Math.pow(2, S.wsTries)) * (0.75 + Math.random() / 2);
       S.wsTries++;
-      say("Connessione persa: ci ricolleghiamo…");
+      say(T("reconnecting"));
       window.setTimeout(function () {
         if (!S.leaving && S.phase !== "ended" && S.phase !== "refused") {
           connect();
@@ -360,7 +407,7 @@
       startCall();
       break;
     case "refused":
-      finish("refused", "L'operatore non ti ha fatto entrare in questa chiamata. Se pensi che sia un errore, contatta l'ufficio.");
+      finish("refused", T("refused"));
       break;
     case "ended":
       finish("ended", endedText(msg.reason));
@@ -406,27 +453,26 @@
   }
 
   function endedText(reason) {
-    if (reason === "replaced") {
-      return "Hai aperto la chiamata in un'altra finestra: continua lì.";
+    // "revoked": the operator revoked this guest's invite (media/sfu Kick).
+    if (reason === "revoked") {
+      return T("ended.revoked");
     }
-    return "L'operatore ha chiuso la chiamata. Grazie.";
+    return reason === "replaced" ? T("ended.replaced") : T("ended.operator");
   }
 
   function errorText(code) {
     switch (code) {
     case "room_full":
-      return "La chiamata ha già il numero massimo di partecipanti.";
     case "lobby_full":
-      return "La sala d'attesa è piena: riprova tra qualche minuto.";
     case "forbidden":
-      return "Non puoi fare questa operazione.";
+      return T("error." + code);
     }
-    return "Si è verificato un errore nella chiamata.";
+    return T("error.other");
   }
 
   function enterLobby() {
     setPhase("lobby");
-    say("Sei in sala d'attesa. L'operatore ti farà entrare a breve.");
+    say(T("lobby"));
   }
 
   function finish(phase, text) {
@@ -440,7 +486,7 @@
       S.ws = null;
       ws.close();
     }
-    $("fine-titolo").textContent = phase === "refused" ? "Non sei stato ammesso" : "La chiamata è terminata";
+    $("fine-titolo").textContent = phase === "refused" ? T("end.refused") : T("end.ended");
     $("fine-testo").textContent = text;
     setPhase(phase);
     say(text);
@@ -449,7 +495,7 @@
   Array.prototype.forEach.call(root.querySelectorAll("[data-action=leave]"), function (b) {
     b.addEventListener("click", function () {
       send({ type: "leave" });
-      finish("ended", "Sei uscito dalla chiamata.");
+      finish("ended", T("left"));
     });
   });
 
@@ -490,12 +536,10 @@
   function startCall() {
     closePeers();
     setPhase("call");
-    say("Sei nella chiamata.");
+    say(T("in_call"));
     // The SFU forgets a receiver's preferences with its socket: say
     // again that this page takes no video (audio only, e.g. on a phone).
-    if (S.audioOnly) {
-      send({ type: "prefs", video: false });
-    }
+    send({ type: "prefs", video: !S.audioOnly, layer: wantLayer });
     $("propria").srcObject = S.local;
     showSelf();
 
@@ -545,7 +589,7 @@
     };
     sendState();
     if (tracks.length === 0) {
-      say("Sei nella chiamata senza videocamera e microfono: puoi usare la chat.");
+      say(T("in_call.no_media"));
     }
   }
 
@@ -556,15 +600,24 @@
       // short: a face that moves smoothly reads better than a sharp one
       // that stutters.
       t.contentHint = "motion";
-      init.sendEncodings = [{ maxBitrate: cameraBitrate, maxFramerate: 30 }];
+      init.sendEncodings = cameraLayers.map(function (e) { return Object.assign({}, e); });
     }
-    var tx = pc.addTransceiver(t, init);
+    var tx;
+    try {
+      tx = pc.addTransceiver(t, init);
+    } catch (err) {
+      // A browser without simulcast: one encoding, capped.
+      init.sendEncodings = [{ maxBitrate: cameraBitrate, maxFramerate: 30 }];
+      tx = pc.addTransceiver(t, init);
+    }
     if (t.kind === "video") {
       tune(tx.sender, "maintain-framerate", cameraBitrate);
     }
     return tx;
   }
 
+  // tune sets how the encoder degrades, and the bitrate of a single
+  // encoding (simulcast layers keep their own).
   function tune(sender, pref, bitrate) {
     if (!sender.getParameters || !sender.setParameters) {
       return;
@@ -573,7 +626,9 @@
     if (!p.encodings || p.encodings.length === 0) {
       p.encodings = [{}];
     }
-    p.encodings.forEach(function (e) { e.maxBitrate = bitrate; });
+    if (p.encodings.length === 1) {
+      p.encodings[0].maxBitrate = bitrate;
+    }
     p.degradationPreference = pref;
     sender.setParameters(p).catch(function () {
       // Browsers without degradationPreference refuse the whole call:
@@ -606,7 +661,7 @@
       send({ type: "offer", pc: "pub", sdp: markScreen(pc.localDescription.sdp) });
     }).catch(function (err) {
       S.pubBusy = false;
-      say("Non riusciamo a inviare audio e video: " + (err && err.message ? err.message : err));
+      say(T("send_failed", err && err.message ? err.message : err));
     });
   }
 
@@ -663,7 +718,7 @@
         send({ type: "answer", pc: "sub", sdp: pc.localDescription.sdp });
       }
     }).catch(function (err) {
-      say("Non riusciamo a ricevere audio e video: " + (err && err.message ? err.message : err));
+      say(T("receive_failed", err && err.message ? err.message : err));
     });
   }
 
@@ -689,7 +744,7 @@
     if (!S.pub || S.phase !== "call") {
       return;
     }
-    say("La rete è cambiata: ci ricolleghiamo…");
+    say(T("network_changed"));
     S.pubRestart = true;
     negotiate();
   }
@@ -814,15 +869,15 @@
 
   function caption(tile, pid, screen) {
     var p = S.participants[pid];
-    var name = p ? p.name : "Partecipante";
-    var text = screen ? "Schermo condiviso da " + name : name;
+    var name = p ? p.name : T("participant");
+    var text = screen ? T("screen_of", name) : name;
     if (p && !screen) {
       var flags = [];
       if (!p.audio) {
-        flags.push("microfono spento");
+        flags.push(T("flag.mic_off"));
       }
       if (!p.video) {
-        flags.push("videocamera spenta");
+        flags.push(T("flag.camera_off"));
       }
       if (flags.length) {
         text += " (" + flags.join(", ") + ")";
@@ -836,15 +891,15 @@
   function showSelf() {
     var flags = [];
     if (!S.audio) {
-      flags.push("microfono spento");
+      flags.push(T("flag.mic_off"));
     }
     if (!S.video || S.audioOnly) {
-      flags.push("videocamera spenta");
+      flags.push(T("flag.camera_off"));
     }
     $("self-flags").textContent = flags.length ? "(" + flags.join(", ") + ")" : "";
     $("tile-self").classList.toggle("sv-novideo", !S.video || S.audioOnly);
-    pressed($("btn-microfono"), S.audio, "acceso", "spento");
-    pressed($("btn-videocamera"), S.video && !S.audioOnly, "accesa", "spenta");
+    pressed($("btn-microfono"), S.audio, T("mic.on"), T("mic.off"));
+    pressed($("btn-videocamera"), S.video && !S.audioOnly, T("camera.on"), T("camera.off"));
     pressed($("btn-solo-audio"), S.audioOnly);
     pressed($("btn-schermo"), !!S.screen);
   }
@@ -885,7 +940,7 @@
     case "joined":
       p.lobby = false;
       updateParticipant(p);
-      say(p.name + " è entrato nella chiamata.");
+      say(T("joined", p.name));
       break;
     case "updated":
       updateParticipant(p);
@@ -894,7 +949,7 @@
       p.lobby = true;
       updateParticipant(p);
       beep();
-      say(p.name + " è in sala d'attesa e chiede di entrare.");
+      say(T("knocking", p.name));
       break;
     case "left":
       delete S.participants[p.id];
@@ -905,7 +960,7 @@
         }
       });
       if (!p.lobby) {
-        say(p.name + " è uscito dalla chiamata.");
+        say(T("left_call", p.name));
       }
       break;
     }
@@ -929,18 +984,20 @@
     var name = document.createElement("span");
     name.textContent = p.name;
     li.appendChild(name);
-    li.appendChild(knockButton("Ammetti", "btn-primary", "admit", p));
-    li.appendChild(knockButton("Rifiuta", "btn-outline-danger", "refuse", p));
+    li.appendChild(knockButton("admit", "btn-primary", p));
+    li.appendChild(knockButton("refuse", "btn-outline-danger", p));
     list.appendChild(li);
     $("sala").hidden = false;
   }
 
-  function knockButton(label, cls, type, p) {
+  // knockButton is the operator's button to admit or refuse (type) a
+  // knocking participant; its accessible name says whom.
+  function knockButton(type, cls, p) {
     var b = document.createElement("button");
     b.type = "button";
     b.className = "btn btn-sm " + cls;
-    b.textContent = label;
-    b.setAttribute("aria-label", label + " " + p.name);
+    b.textContent = T(type);
+    b.setAttribute("aria-label", T(type + ".label", p.name));
     b.dataset.id = p.id;
     b.dataset.knock = type;
     b.addEventListener("click", function () {
@@ -1002,7 +1059,7 @@
     $("termina-si").addEventListener("click", function () {
       confirmBox.hidden = true;
       if (!send({ type: "end" })) {
-        say("La connessione è interrotta: riprova tra poco.");
+        say(T("disconnected"));
       }
     });
   }
@@ -1016,14 +1073,14 @@
   $("btn-microfono").addEventListener("click", function () {
     var t = S.local && S.local.getAudioTracks()[0];
     if (!t) {
-      say("Non c'è un microfono da accendere.");
+      say(T("no_mic"));
       return;
     }
     S.audio = !S.audio;
     t.enabled = S.audio;
     showSelf();
     sendState();
-    say(S.audio ? "Microfono acceso." : "Microfono spento.");
+    say(S.audio ? T("mic.turned_on") : T("mic.turned_off"));
   });
 
   $("btn-videocamera").addEventListener("click", function () {
@@ -1039,7 +1096,7 @@
     t.enabled = S.video;
     showSelf();
     sendState();
-    say(S.video ? "Videocamera accesa." : "Videocamera spenta.");
+    say(S.video ? T("camera.turned_on") : T("camera.turned_off"));
   });
 
   $("btn-solo-audio").addEventListener("click", function () {
@@ -1073,7 +1130,7 @@
       // Audio only both ways: the SFU stops sending the others' video too,
       // which is what saves a weak connection.
       send({ type: "prefs", video: false });
-      say("Solo audio: la videocamera è spenta e non ricevi i video degli altri.");
+      say(T("audio_only"));
       return;
     }
     navigator.mediaDevices.getUserMedia({ video: cameraConstraints() }).then(function (s) {
@@ -1085,7 +1142,7 @@
       $("propria").srcObject = S.local;
       S.audioOnly = false;
       S.video = true;
-      send({ type: "prefs", video: true });
+      send({ type: "prefs", video: true, layer: wantLayer });
       if (tx) {
         t.contentHint = "motion";
         tx.sender.replaceTrack(t);
@@ -1094,9 +1151,9 @@
       }
       showSelf();
       sendState();
-      say("Videocamera accesa.");
+      say(T("camera.turned_on"));
     }, function (err) {
-      say(mediaErrorText(err, "la videocamera"));
+      say(mediaErrorText(err, "device.camera"));
     });
   }
 
@@ -1106,7 +1163,7 @@
       return;
     }
     if (!navigator.mediaDevices.getDisplayMedia) {
-      say("Questo browser non permette di condividere lo schermo.");
+      say(T("no_share"));
       return;
     }
     navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 10, max: 15 } }, audio: false }).then(function (s) {
@@ -1124,9 +1181,9 @@
       }
       showSelf();
       sendState();
-      say("Stai condividendo lo schermo.");
+      say(T("sharing"));
     }, function () {
-      say("Lo schermo non è condiviso.");
+      say(T("share_failed"));
     });
   });
 
@@ -1150,7 +1207,7 @@
     }
     showSelf();
     sendState();
-    say("Non stai più condividendo lo schermo.");
+    say(T("share_stopped"));
   }
 
   // ---- panels ----------------------------------------------------------
@@ -1195,7 +1252,7 @@
 
   function bump(badgeID, n) {
     var b = $(badgeID);
-    b.textContent = n + (n === 1 ? " nuovo" : " nuovi");
+    b.textContent = n === 1 ? T("new.one") : T("new.many", n);
     b.hidden = false;
   }
 
@@ -1206,12 +1263,12 @@
     var input = $("chat-testo");
     var text = input.value.trim();
     if (!text) {
-      say("Scrivi un messaggio prima di inviarlo.");
+      say(T("chat.empty"));
       input.focus();
       return;
     }
     if (!send({ type: "chat", text: text.slice(0, 2000) })) {
-      say("Il messaggio non è partito: la connessione è interrotta. Riprova tra poco.");
+      say(T("chat.failed"));
       return;
     }
     input.value = "";
@@ -1222,7 +1279,7 @@
     var li = document.createElement("li");
     var from = document.createElement("span");
     from.className = "sv-from";
-    from.textContent = (m.from === S.id ? "Tu" : m.name || "Partecipante") + ": ";
+    from.textContent = T("chat.from", m.from === S.id ? T("you") : m.name || T("participant"));
     var text = document.createElement("span");
     text.className = "sv-text";
     text.textContent = m.text;
@@ -1234,7 +1291,7 @@
         var time = document.createElement("time");
         time.dateTime = m.at;
         time.className = "small ms-1";
-        time.textContent = "(" + d.toLocaleTimeString("it-IT", { hour: "2-digit", minute: "2-digit" }) + ")";
+        time.textContent = "(" + d.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" }) + ")";
         li.appendChild(time);
       }
     }
@@ -1246,7 +1303,7 @@
       // line says it instead, and the button counts it.
       S.chatUnread++;
       bump("chat-nuovi", S.chatUnread);
-      say("Nuovo messaggio da " + (m.name || "un partecipante") + ": " + m.text);
+      say(T("chat.new", m.name || T("someone"), m.text));
     }
   }
 
@@ -1259,18 +1316,18 @@
       var input = $("doc-file");
       var status = $("doc-stato");
       if (!input.files || input.files.length === 0) {
-        status.textContent = "Scegli un documento da inviare.";
+        status.textContent = T("doc.choose");
         input.focus();
         return;
       }
       var f = input.files[0];
       if (f.size > 20 * 1024 * 1024) {
-        status.textContent = "Il documento è troppo grande: al massimo 20 MB.";
+        status.textContent = T("doc.too_big");
         return;
       }
       var body = new FormData();
       body.append("file", f, f.name);
-      status.textContent = "Invio di " + f.name + " in corso…";
+      status.textContent = T("doc.sending", f.name);
       var headers = { Accept: "application/json" };
       if (cfg.csrf) {
         // An operator's upload sits behind the login: the session's
@@ -1280,21 +1337,25 @@
       fetch(cfg.upload, { method: "POST", body: body, credentials: "same-origin", headers: headers }).then(function (res) {
         return res.json().catch(function () { return {}; }).then(function (j) {
           if (!res.ok) {
+            // The server's messages are Italian: the page's text of the
+            // error's code says it in the page's language.
             var e = j.error || {};
-            throw new Error(e.message || j.message || "Invio non riuscito (errore " + res.status + ").");
+            var known = e.code && typeof texts["js.doc.error." + e.code] === "string";
+            throw new Error(known ? T("doc.error." + e.code) : T("doc.failed.status", res.status));
           }
-          status.textContent = "Documento inviato: " + f.name + ".";
+          status.textContent = T("doc.sent", f.name);
           input.value = "";
         });
       }).catch(function (err) {
-        status.textContent = err.message || "Invio non riuscito: riprova.";
+        status.textContent = err.message || T("doc.failed");
       });
     });
   }
 
   function size(n) {
     if (n >= 1024 * 1024) {
-      return (n / 1024 / 1024).toFixed(1).replace(".", ",") + " MB";
+      // The decimal separator of the page's language, as sizeText.
+      return (n / 1024 / 1024).toFixed(1).replace(".", T("decimal")) + " MB";
     }
     return Math.max(1, Math.round(n / 1024)) + " KB";
   }
@@ -1309,17 +1370,17 @@
     var a = document.createElement("a");
     a.href = d.url;
     a.setAttribute("download", d.name || "");
-    a.textContent = d.name || "documento";
+    a.textContent = d.name || T("doc.default");
     li.appendChild(a);
     var p = S.participants[d.from];
-    var who = d.from === S.id ? "da te" : "da " + (p ? p.name : d.from_name || "un partecipante");
+    var who = d.from === S.id ? T("doc.from.you") : T("doc.from", p ? p.name : d.from_name || T("someone"));
     li.appendChild(document.createTextNode(" (" + size(d.size || 0) + ", " + who + ")"));
     list.appendChild(li);
     $("doc-vuoto").hidden = true;
     if ($("pannello-documenti").hidden && d.from !== S.id) {
       S.docUnread++;
       bump("doc-nuovi", S.docUnread);
-      say("Nuovo documento: " + (d.name || "documento") + ".");
+      say(T("doc.new", d.name || T("doc.default")));
     }
   }
 
@@ -1335,17 +1396,22 @@
       return Promise.resolve(null);
     }
     return pc.getStats().then(function (report) {
-      var out = { video: { framesDecoded: 0, bytesReceived: 0 }, audio: { totalSamplesReceived: 0, bytesReceived: 0 }, sent: { bytes: 0 }, pair: null, state: pc.connectionState, remoteUfrag: ufrag(pc.remoteDescription) };
+      var out = { video: { framesDecoded: 0, bytesReceived: 0, frameWidth: 0 }, audio: { totalSamplesReceived: 0, bytesReceived: 0 }, sent: { bytes: 0, layers: {} }, pair: null, state: pc.connectionState, remoteUfrag: ufrag(pc.remoteDescription) };
       var pairID = "";
       report.forEach(function (s) {
         if (s.type === "inbound-rtp" && s.kind === "video") {
           out.video.framesDecoded += s.framesDecoded || 0;
           out.video.bytesReceived += s.bytesReceived || 0;
+          out.video.frameWidth = Math.max(out.video.frameWidth, s.frameWidth || 0);
         } else if (s.type === "inbound-rtp" && s.kind === "audio") {
           out.audio.totalSamplesReceived += s.totalSamplesReceived || 0;
           out.audio.bytesReceived += s.bytesReceived || 0;
         } else if (s.type === "outbound-rtp") {
           out.sent.bytes += s.bytesSent || 0;
+          if (s.kind === "video" && s.rid) {
+            // Each simulcast layer: bytes sent and its width.
+            out.sent.layers[s.rid] = { bytes: s.bytesSent || 0, frameWidth: s.frameWidth || 0 };
+          }
         } else if (s.type === "transport" && s.selectedCandidatePairId) {
           pairID = s.selectedCandidatePairId;
         }
@@ -1376,6 +1442,14 @@
     // dropSocket closes the signalling socket as a network failure
     // would; the page then reconnects by itself. For tests and for
     // support staff checking a citizen's reconnection.
+    // layer is the simulcast layer this page asks for; setLayer asks for
+    // another ("h", "m" or "l"), as a page that knows better than its
+    // screen size would (and tests do).
+    get layer() { return wantLayer; },
+    setLayer: function (l) {
+      wantLayer = l;
+      send({ type: "prefs", video: !S.audioOnly, layer: l });
+    },
     dropSocket: function () {
       if (S.ws) {
         S.ws.close();
@@ -1389,7 +1463,7 @@
           video: sub.video,
           audio: sub.audio,
           sub: { pair: sub.pair, state: sub.state || "", remoteUfrag: sub.remoteUfrag || "" },
-          pub: r[1] ? { pair: r[1].pair, state: r[1].state, bytesSent: r[1].sent.bytes, remoteUfrag: r[1].remoteUfrag } : null
+          pub: r[1] ? { pair: r[1].pair, state: r[1].state, bytesSent: r[1].sent.bytes, layers: r[1].sent.layers, remoteUfrag: r[1].remoteUfrag } : null
         };
       });
     }

@@ -1,0 +1,488 @@
+package privacy
+
+import (
+	"database/sql"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/tenant"
+)
+
+// eraser runs one erasure inside apply. Every statement names the tenant
+// first; the tables of packages a binary did not register are skipped
+// (loadTables), so the command applies the same on every node of one
+// cluster, whose schemas are the same at the same index.
+type eraser struct {
+	tx     *sql.Tx
+	t      tenant.ID
+	now    int64 // command time, Unix milliseconds
+	limit  int
+	tables map[string]bool
+	// columns holds each table's column names.
+	columns map[string]map[string]bool
+	counts  map[Class]int
+}
+
+// keepRows are the tables with a booking_id or email column whose rows
+// the generic erasure leaves alone: booking_outcomes keeps the
+// statistics (its notes are emptied by eraseBooking), the bookings are
+// pseudonymised rather than deleted, a hold outlives nothing it does not
+// name.
+var keepRows = map[string]bool{"booking_outcomes": true, "booking_bookings": true, "privacy_holds": true}
+
+// tablesWith returns, sorted, the tables that have all the columns,
+// except keepRows.
+func (e *eraser) tablesWith(cols ...string) []string {
+	var out []string
+	for table, have := range e.columns {
+		ok := !keepRows[table]
+		for _, c := range cols {
+			ok = ok && have[c]
+		}
+		if ok {
+			out = append(out, table)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// loadTables reads which tables exist.
+func (e *eraser) loadTables() error {
+	rows, err := e.tx.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	e.tables = map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return err
+		}
+		e.tables[n] = true
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	e.columns = make(map[string]map[string]bool, len(e.tables))
+	for table := range e.tables {
+		cols, err := e.tx.Query(`SELECT name FROM pragma_table_info(?)`, table)
+		if err != nil {
+			return err
+		}
+		e.columns[table] = map[string]bool{}
+		for cols.Next() {
+			var c string
+			if err := cols.Scan(&c); err != nil {
+				cols.Close()
+				return err
+			}
+			e.columns[table][c] = true
+		}
+		cols.Close()
+		if err := cols.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exec runs q when table exists and returns the rows it changed.
+func (e *eraser) exec(table, q string, args ...any) (int, error) {
+	if !e.tables[table] {
+		return 0, nil
+	}
+	res, err := e.tx.Exec(q, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
+// strings1 runs a query of one text column when table exists.
+func (e *eraser) strings1(table, q string, args ...any) ([]string, error) {
+	if !e.tables[table] {
+		return nil, nil
+	}
+	rows, err := e.tx.Query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// bookingRow is what the erasure needs of a booking to find its copies.
+type bookingRow struct{ id, code, email string }
+
+// notErased is true for a booking whose personal data is still there.
+const notErased = `(given_name <> '' OR family_name <> '' OR fiscal_code <> '' OR email <> '' OR phone <> '' OR details <> '')`
+
+// notHeld excludes the bookings under legal hold (tenant is the first
+// argument after the caller's).
+const notHeld = `id NOT IN (SELECT booking_id FROM privacy_holds WHERE tenant = ?)`
+
+// bookings runs a query returning id, code, email of bookings.
+func (e *eraser) bookings(q string, args ...any) ([]bookingRow, error) {
+	if !e.tables["booking_bookings"] {
+		return nil, nil
+	}
+	rows, err := e.tx.Query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []bookingRow
+	for rows.Next() {
+		var b bookingRow
+		if err := rows.Scan(&b.id, &b.code, &b.email); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// citizen erases everything about who, whatever its age, except the
+// bookings under legal hold.
+func (e *eraser) citizen(who Subject) error {
+	fc := strings.ToUpper(strings.TrimSpace(who.FiscalCode))
+	email := strings.ToLower(strings.TrimSpace(who.Email))
+	if fc == "" && email == "" {
+		return ErrNoSubject
+	}
+	bs, err := e.bookings(`SELECT id, code, email FROM booking_bookings
+		WHERE tenant = ? AND ((? <> '' AND upper(fiscal_code) = ?) OR (? <> '' AND lower(email) = ?))
+		AND `+notHeld+` ORDER BY id`, e.t, fc, fc, email, email, e.t)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if err := e.eraseBooking(b, true); err != nil {
+			return err
+		}
+	}
+	// A waiting-list entry's offers go with it (a pending offer holds a
+	// seat, which the deletion frees).
+	if e.tables["booking_waitlist_offers"] && e.columns["booking_waitlist"]["fiscal_code"] {
+		if _, err := e.exec("booking_waitlist_offers", `DELETE FROM booking_waitlist_offers WHERE tenant = ? AND entry_id IN
+			(SELECT id FROM booking_waitlist WHERE tenant = ? AND ((? <> '' AND lower(email) = ?) OR (? <> '' AND upper(fiscal_code) = ?)))`,
+			e.t, e.t, email, email, fc, fc); err != nil {
+			return err
+		}
+	}
+	if email != "" {
+		ids, err := e.strings1("queue_notify", `SELECT ticket_id FROM queue_notify WHERE tenant = ? AND lower(email) = ? ORDER BY ticket_id`, e.t, email)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := e.eraseTicket(id); err != nil {
+				return err
+			}
+		}
+		for _, table := range e.tablesWith("tenant", "email") {
+			if _, err := e.exec(table, `DELETE FROM `+table+` WHERE tenant = ? AND lower(email) = ?`, e.t, email); err != nil {
+				return err
+			}
+		}
+		if err := e.scrubCopies(email); err != nil {
+			return err
+		}
+	}
+	if fc != "" {
+		for _, table := range e.tablesWith("tenant", "fiscal_code") {
+			if _, err := e.exec(table, `DELETE FROM `+table+` WHERE tenant = ? AND upper(fiscal_code) = ?`, e.t, fc); err != nil {
+				return err
+			}
+		}
+		if err := e.scrubCopies(fc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eraseBooking pseudonymises one booking: its personal columns are
+// emptied, the statistics (service, office, times, outcome) stay. A
+// future active booking is cancelled too, so its slot is freed. Its
+// notes, reminders, browsers, queue tickets, call rooms' invitations and
+// documents and the emails about it (outbox) go.
+//
+// scrub also deletes the outbox and request rows carrying the booking's
+// code or email, found by content (a scan of both tables): a citizen's
+// erasure does it; the retention deletes delivered outbox rows by age in
+// one statement instead, and recorded request results are gone after
+// cluster.DedupWindow (a day), long before any retention period ends.
+func (e *eraser) eraseBooking(b bookingRow, scrub bool) error {
+	if _, err := e.exec("booking_bookings", `UPDATE booking_bookings SET given_name = '', family_name = '',
+		fiscal_code = '', email = '', phone = '', details = '', join_token = '', manage_hash = x'',
+		status = CASE WHEN status = 'active' AND start_unix * 1000 > ? THEN 'cancelled' ELSE status END
+		WHERE tenant = ? AND id = ?`, e.now, e.t, b.id); err != nil {
+		return err
+	}
+	e.counts[ClassBookings]++
+	// Every other row about the booking goes (notes, reminders,
+	// browsers, fair-access contacts, and the tables later packages add
+	// with the same booking_id column).
+	for _, table := range e.tablesWith("tenant", "booking_id") {
+		if _, err := e.exec(table, `DELETE FROM `+table+` WHERE tenant = ? AND booking_id = ?`, e.t, b.id); err != nil {
+			return err
+		}
+	}
+	if _, err := e.exec("booking_outcomes", `UPDATE booking_outcomes SET outcome_note = '', cancel_reason = ''
+		WHERE tenant = ? AND booking_id = ?`, e.t, b.id); err != nil {
+		return err
+	}
+	tickets, err := e.strings1("queue_tickets", `SELECT id FROM queue_tickets WHERE tenant = ? AND booking_code = ? ORDER BY id`, e.t, b.code)
+	if err != nil {
+		return err
+	}
+	for _, id := range tickets {
+		if err := e.eraseTicket(id); err != nil {
+			return err
+		}
+	}
+	rooms, err := e.strings1("media_rooms", `SELECT id FROM media_rooms WHERE tenant = ? AND ref_kind = 'booking'
+		AND ref_id IN (?, ?) ORDER BY id`, e.t, b.code, b.id)
+	if err != nil {
+		return err
+	}
+	for _, room := range rooms {
+		if err := e.eraseRoom(room); err != nil {
+			return err
+		}
+	}
+	docs, err := e.strings1("media_docs", `SELECT id FROM media_docs WHERE tenant = ? AND ref IN (?, ?) ORDER BY id`, e.t, b.code, b.id)
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		if err := e.eraseDoc(d); err != nil {
+			return err
+		}
+	}
+	if !scrub {
+		return nil
+	}
+	for _, s := range []string{b.code, b.email} {
+		if err := e.scrubCopies(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scrubCopies deletes the rows of the cluster's own tables whose opaque
+// payload carries s: the outbox's emails (body, address, ICS) and the
+// recorded results of requests (cluster_requests, kept for the
+// idempotency window, which hold a created booking as JSON). They are
+// found by content because their payload is not structured per package.
+// cluster_requests has no tenant column: s is a booking code (which
+// starts with the Comune's prefix), an email or a fiscal code.
+func (e *eraser) scrubCopies(s string) error {
+	if len(s) < 4 {
+		return nil
+	}
+	if _, err := e.exec("cluster_outbox", `DELETE FROM cluster_outbox WHERE tenant = ? AND instr(lower(CAST(payload AS TEXT)), lower(?)) > 0`, e.t, s); err != nil {
+		return err
+	}
+	if _, err := e.exec("cluster_requests", `DELETE FROM cluster_requests WHERE instr(lower(CAST(value AS TEXT)), lower(?)) > 0`, s); err != nil {
+		return err
+	}
+	return nil
+}
+
+// eraseTicket pseudonymises one queue ticket: the numbers, times and
+// states stay for the statistics; the link to a booking, the network and
+// device hashes, the secret and the contacts (email, browsers) go.
+func (e *eraser) eraseTicket(id string) error {
+	if e.tables["queue_tickets"] {
+		set := `booking_code = '', secret_hash = x''`
+		if e.hasColumn("queue_tickets", "ip_hash") {
+			set += `, ip_hash = '', device_hash = ''`
+		}
+		if _, err := e.exec("queue_tickets", `UPDATE queue_tickets SET `+set+` WHERE tenant = ? AND id = ?`, e.t, id); err != nil {
+			return err
+		}
+	}
+	for _, table := range []string{"queue_notify", "queue_push"} {
+		if _, err := e.exec(table, `DELETE FROM `+table+` WHERE tenant = ? AND ticket_id = ?`, e.t, id); err != nil {
+			return err
+		}
+	}
+	e.counts[ClassTickets]++
+	return nil
+}
+
+// hasColumn reports whether table has column (a later migration's).
+func (e *eraser) hasColumn(table, column string) bool {
+	var n int
+	if e.tx.QueryRow(`SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, table, column).Scan(&n) != nil {
+		return false
+	}
+	return n > 0
+}
+
+// eraseRoom deletes a call's invitations (names of guests) and, once the
+// call has ended, the room itself with its documents.
+func (e *eraser) eraseRoom(id string) error {
+	if _, err := e.exec("media_invites", `DELETE FROM media_invites WHERE tenant = ? AND room = ?`, e.t, id); err != nil {
+		return err
+	}
+	docs, err := e.strings1("media_docs", `SELECT id FROM media_docs WHERE tenant = ? AND room = ? ORDER BY id`, e.t, id)
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		if err := e.eraseDoc(d); err != nil {
+			return err
+		}
+	}
+	if _, err := e.exec("media_doc_chunks", `DELETE FROM media_doc_chunks WHERE tenant = ? AND doc IN
+		(SELECT id FROM media_docs WHERE tenant = ? AND room = ?)`, e.t, e.t, id); err != nil {
+		return err
+	}
+	if _, err := e.exec("media_rooms", `DELETE FROM media_rooms WHERE tenant = ? AND id = ? AND state <> 'open'`, e.t, id); err != nil {
+		return err
+	}
+	e.counts[ClassCalls]++
+	return nil
+}
+
+// eraseDoc deletes a document and its chunks.
+func (e *eraser) eraseDoc(id string) error {
+	if _, err := e.exec("media_doc_chunks", `DELETE FROM media_doc_chunks WHERE tenant = ? AND doc = ?`, e.t, id); err != nil {
+		return err
+	}
+	if _, err := e.exec("media_docs", `DELETE FROM media_docs WHERE tenant = ? AND id = ?`, e.t, id); err != nil {
+		return err
+	}
+	e.counts[ClassDocuments]++
+	return nil
+}
+
+// retention erases, class by class, what ended before the class's
+// cut-off, at most limit records per class.
+func (e *eraser) retention(cut map[Class]int64) error {
+	if c, ok := cut[ClassBookings]; ok {
+		bs, err := e.bookings(`SELECT id, code, email FROM booking_bookings WHERE tenant = ? AND end_unix * 1000 < ?
+			AND `+notErased+` AND `+notHeld+` ORDER BY end_unix, id LIMIT ?`, e.t, c, e.t, e.limit)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			if err := e.eraseBooking(b, false); err != nil {
+				return err
+			}
+		}
+		if err := e.retainWaitlist(c); err != nil {
+			return err
+		}
+	}
+	// Delivered emails and pushes have no further use once the shorter
+	// of the bookings' and tickets' periods has passed; pending ones are
+	// left to the outbox.
+	if c := max(cut[ClassBookings], cut[ClassTickets]); c > 0 {
+		if _, err := e.exec("cluster_outbox", `DELETE FROM cluster_outbox WHERE tenant = ? AND status <> 'pending' AND created < ?`,
+			e.t, c*int64(time.Millisecond)); err != nil {
+			return err
+		}
+	}
+	if c, ok := cut[ClassTickets]; ok {
+		day := time.UnixMilli(c).UTC().Format(time.DateOnly)
+		cond := `booking_code <> '' OR length(secret_hash) > 0`
+		if e.hasColumn("queue_tickets", "ip_hash") {
+			cond += ` OR ip_hash <> '' OR device_hash <> ''`
+		}
+		ids, err := e.strings1("queue_tickets", `SELECT id FROM queue_tickets WHERE tenant = ? AND day < ? AND (`+cond+`)
+			ORDER BY day, id LIMIT ?`, e.t, day, e.limit)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := e.eraseTicket(id); err != nil {
+				return err
+			}
+		}
+		if _, err := e.exec("queue_proofs", `DELETE FROM queue_proofs WHERE tenant = ? AND day < ?`, e.t, day); err != nil {
+			return err
+		}
+	}
+	if c, ok := cut[ClassCalls]; ok {
+		ids, err := e.strings1("media_rooms", `SELECT id FROM media_rooms WHERE tenant = ? AND state <> 'open' AND ended > 0
+			AND ended < ? ORDER BY ended, id LIMIT ?`, e.t, c, e.limit)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := e.eraseRoom(id); err != nil {
+				return err
+			}
+		}
+	}
+	if c, ok := cut[ClassDocuments]; ok {
+		ids, err := e.strings1("media_docs", `SELECT id FROM media_docs WHERE tenant = ? AND uploaded < ? ORDER BY uploaded, id LIMIT ?`, e.t, c, e.limit)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := e.eraseDoc(id); err != nil {
+				return err
+			}
+		}
+		if _, err := e.exec("media_doc_chunks", `DELETE FROM media_doc_chunks WHERE tenant = ? AND created < ?`, e.t, c); err != nil {
+			return err
+		}
+	}
+	if c, ok := cut[ClassAudit]; ok {
+		n, err := e.exec("cluster_audit", `DELETE FROM cluster_audit WHERE tenant = ? AND id IN
+			(SELECT id FROM cluster_audit WHERE tenant = ? AND at < ? ORDER BY id LIMIT ?)`, e.t, e.t, c, e.limit)
+		if err != nil {
+			return err
+		}
+		e.counts[ClassAudit] += n
+	}
+	return nil
+}
+
+// retainWaitlist deletes the waiting-list entries closed (booked, left,
+// lapsed) before cut, with their offers, and the App IO "no profile"
+// marks older than cut: they are the bookings' personal data too. Entries
+// still waiting are the citizen's live request and stay.
+func (e *eraser) retainWaitlist(cut int64) error {
+	if e.columns["booking_waitlist"]["closed_unix"] {
+		ids, err := e.strings1("booking_waitlist", `SELECT id FROM booking_waitlist WHERE tenant = ?
+			AND status IN ('booked', 'left', 'lapsed') AND closed_unix > 0 AND closed_unix * 1000 < ?
+			ORDER BY closed_unix, id LIMIT ?`, e.t, cut, e.limit)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if _, err := e.exec("booking_waitlist_offers", `DELETE FROM booking_waitlist_offers WHERE tenant = ? AND entry_id = ?`, e.t, id); err != nil {
+				return err
+			}
+			if _, err := e.exec("booking_waitlist", `DELETE FROM booking_waitlist WHERE tenant = ? AND id = ?`, e.t, id); err != nil {
+				return err
+			}
+			e.counts[ClassBookings]++
+		}
+	}
+	if e.columns["booking_appio_noprofile"]["at_unix"] {
+		if _, err := e.exec("booking_appio_noprofile", `DELETE FROM booking_appio_noprofile WHERE tenant = ? AND at_unix * 1000 < ?`, e.t, cut); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/sportello-virtuale/sportello/internal/ratelimit"
+	"github.com/sportello-virtuale/sportello/privacy/requests"
+	"github.com/sportello-virtuale/sportello/tenant"
+	"github.com/sportello-virtuale/sportello/tenant/site"
+)
+
+// accessCookie holds the access secret a one-time link opened. Its path
+// keeps it off every other page; Strict keeps it off cross-site
+// requests; it lasts as long as the access.
+const accessCookie = "sv_privacy"
+
+// citizenCrumbs are the breadcrumbs of the citizen's pages.
+func citizenCrumbs(last string) []site.Crumb {
+	return []site.Crumb{{Label: "Home", URL: "/"}, {Label: "Privacy", URL: "/privacy"}, {Label: last}}
+}
+
+func citizenHeaders(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("X-Frame-Options", "DENY")
+}
+
+// formView is the data of privacy_richiesta.html.
+type formView struct {
+	Email  string
+	Errors map[string]string
+	// Sent shows the answer instead of the form.
+	Sent bool
+	// General is an error of the whole form.
+	General string
+}
+
+// citizenForm answers GET /privacy/richiesta.
+func (h *Handler) citizenForm(w http.ResponseWriter, r *http.Request) {
+	if _, ok := site.TenantFrom(r.Context()); !ok {
+		h.site.Error(w, r, http.StatusNotFound, "")
+		return
+	}
+	citizenHeaders(w)
+	h.render(w, r, http.StatusOK, "privacy_richiesta.html", "Richiedi i tuoi dati personali",
+		citizenCrumbs("Richiesta dei dati personali"), formView{Errors: map[string]string{}})
+}
+
+// citizenSend answers POST /privacy/richiesta: it sends the one-time
+// link. The answer is the same whether the Comune knows the address or
+// not, and whether the address had reached its hourly limit: nothing on
+// the page tells anyone what the Comune holds.
+func (h *Handler) citizenSend(w http.ResponseWriter, r *http.Request) {
+	t, ok := site.TenantFrom(r.Context())
+	if !ok {
+		h.site.Error(w, r, http.StatusNotFound, "")
+		return
+	}
+	citizenHeaders(w)
+	if err := h.csrf.Check(r); err != nil {
+		h.site.Error(w, r, http.StatusForbidden, "Richiesta non valida: ricarica la pagina e riprova.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	email := strings.TrimSpace(r.PostForm.Get(fEmail))
+	v := formView{Email: email, Errors: map[string]string{}}
+	crumbs := citizenCrumbs("Richiesta dei dati personali")
+	if !requests.ValidEmail(strings.ToLower(email)) {
+		v.Errors[fEmail] = "Scrivi un indirizzo email valido, per esempio nome@esempio.it."
+		h.render(w, r, http.StatusUnprocessableEntity, "privacy_richiesta.html", "Richiedi i tuoi dati personali", crumbs, v)
+		return
+	}
+	if ok, _ := h.limiter.Allow(ratelimit.Key(site.ClientIP(r, h.trustProxy)), h.now()); !ok {
+		v.General = "Hai inviato troppe richieste in poco tempo: riprova tra qualche minuto."
+		h.render(w, r, http.StatusTooManyRequests, "privacy_richiesta.html", "Richiedi i tuoi dati personali", crumbs, v)
+		return
+	}
+	base := site.Origin(r, h.trustProxy) + "/privacy/richiesta/"
+	if _, err := h.store.SendLink(r.Context(), t, email, base); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "privacy_richiesta.html", "Richiedi i tuoi dati personali", crumbs, formView{Sent: true, Email: email})
+}
+
+// confirmView is the data of privacy_conferma.html.
+type confirmView struct {
+	Action string
+}
+
+// citizenConfirm answers GET /privacy/richiesta/{token}: a button, not
+// the data. Mail filters open the links of incoming messages; spending
+// the link on a GET would let them use it up before the citizen.
+func (h *Handler) citizenConfirm(w http.ResponseWriter, r *http.Request) {
+	if _, ok := site.TenantFrom(r.Context()); !ok {
+		h.site.Error(w, r, http.StatusNotFound, "")
+		return
+	}
+	citizenHeaders(w)
+	h.render(w, r, http.StatusOK, "privacy_conferma.html", "Apri i tuoi dati personali",
+		citizenCrumbs("Apri i tuoi dati"), confirmView{Action: "/privacy/richiesta/" + r.PathValue("token")})
+}
+
+// citizenOpen answers POST /privacy/richiesta/{token}: it spends the
+// link, keeps the access in a cookie and shows the data.
+func (h *Handler) citizenOpen(w http.ResponseWriter, r *http.Request) {
+	t, ok := site.TenantFrom(r.Context())
+	if !ok {
+		h.site.Error(w, r, http.StatusNotFound, "")
+		return
+	}
+	citizenHeaders(w)
+	if err := h.csrf.Check(r); err != nil {
+		h.site.Error(w, r, http.StatusForbidden, "Richiesta non valida: ricarica la pagina e riprova.")
+		return
+	}
+	acc, err := h.store.UseLink(r.Context(), t.ID, r.PathValue("token"))
+	if errors.Is(err, requests.ErrLinkInvalid) {
+		h.site.Error(w, r, http.StatusGone, "Il collegamento non è valido: è già stato usato o è scaduto. Puoi chiederne uno nuovo dalla pagina «Richiesta dei dati personali».")
+		return
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: accessCookie, Value: acc.Secret, Path: "/privacy", Expires: acc.Until,
+		MaxAge: int(requests.AccessTTL.Seconds()), HttpOnly: true, Secure: r.TLS != nil || strings.HasPrefix(site.Origin(r, h.trustProxy), "https:"),
+		SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/privacy/i-miei-dati", http.StatusSeeOther)
+}
+
+// citizenEmail returns the verified address of the request's access
+// cookie, or writes the "open a link first" page and returns false.
+func (h *Handler) citizenEmail(w http.ResponseWriter, r *http.Request, t tenant.Tenant) (string, string, bool) {
+	c, err := r.Cookie(accessCookie)
+	if err != nil {
+		h.site.Error(w, r, http.StatusForbidden, "Per vedere i tuoi dati apri il collegamento che ti abbiamo inviato per email, oppure chiedine uno dalla pagina «Richiesta dei dati personali».")
+		return "", "", false
+	}
+	email, err := h.store.AccessEmail(r.Context(), t.ID, c.Value)
+	if errors.Is(err, requests.ErrAccessInvalid) && h.fresh != nil {
+		// The link may have been spent through another node that this
+		// one has not caught up with yet.
+		if ferr := h.fresh.ReadFresh(r.Context()); ferr == nil {
+			email, err = h.store.AccessEmail(r.Context(), t.ID, c.Value)
+		}
+	}
+	if errors.Is(err, requests.ErrAccessInvalid) {
+		h.site.Error(w, r, http.StatusForbidden, "L'accesso ai tuoi dati è scaduto. Chiedi un nuovo collegamento dalla pagina «Richiesta dei dati personali».")
+		return "", "", false
+	}
+	if err != nil {
+		h.fail(w, r, err)
+		return "", "", false
+	}
+	return email, c.Value, true
+}
+
+// citizenCSRF is the hidden field of the citizen's forms: derived from
+// the access secret, which a cross-site page cannot read.
+func citizenCSRF(secret string) string {
+	sum := sha256.Sum256([]byte("privacyreq.csrf:" + secret))
+	return hex.EncodeToString(sum[:16])
+}
+
+// citizenData answers GET /privacy/i-miei-dati: the data tied to the
+// verified address.
+func (h *Handler) citizenData(w http.ResponseWriter, r *http.Request) {
+	t, ok := site.TenantFrom(r.Context())
+	if !ok {
+		h.site.Error(w, r, http.StatusNotFound, "")
+		return
+	}
+	citizenHeaders(w)
+	email, secret, ok := h.citizenEmail(w, r, t)
+	if !ok {
+		return
+	}
+	ex, err := h.exporter.Export(r.Context(), t, requests.Subject{Email: email}, requests.ScopeCitizen)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v := exportView{Export: ex, CSRF: citizenCSRF(secret), Errors: map[string]string{}}
+	if r.URL.Query().Get("esito") == "registrata" {
+		v.Flash = "Abbiamo registrato la tua richiesta di cancellazione: riceverai la decisione del Comune per email."
+	}
+	h.render(w, r, http.StatusOK, "privacy_export.html", "I tuoi dati personali", citizenCrumbs("I tuoi dati personali"), v)
+}
+
+// citizenJSON answers GET /privacy/i-miei-dati/dati.json.
+func (h *Handler) citizenJSON(w http.ResponseWriter, r *http.Request) {
+	t, ok := site.TenantFrom(r.Context())
+	if !ok {
+		h.site.Error(w, r, http.StatusNotFound, "")
+		return
+	}
+	citizenHeaders(w)
+	email, _, ok := h.citizenEmail(w, r, t)
+	if !ok {
+		return
+	}
+	ex, err := h.exporter.Export(r.Context(), t, requests.Subject{Email: email}, requests.ScopeCitizen)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, ex, "i-miei-dati-"+string(t.ID)+".json")
+}
+
+// citizenErase answers POST /privacy/i-miei-dati/cancellazione: the
+// citizen's erasure request for the verified address.
+func (h *Handler) citizenErase(w http.ResponseWriter, r *http.Request) {
+	t, ok := site.TenantFrom(r.Context())
+	if !ok {
+		h.site.Error(w, r, http.StatusNotFound, "")
+		return
+	}
+	citizenHeaders(w)
+	if err := h.csrf.Check(r); err != nil {
+		h.site.Error(w, r, http.StatusForbidden, "Richiesta non valida: ricarica la pagina e riprova.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	email, secret, ok := h.citizenEmail(w, r, t)
+	if !ok {
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(citizenCSRF(secret))) != 1 {
+		h.site.Error(w, r, http.StatusForbidden, "Richiesta non valida: ricarica la pagina e riprova.")
+		return
+	}
+	note := r.PostForm.Get(fNote)
+	if _, err := h.store.File(r.Context(), t, requests.Filing{Subject: requests.Subject{Email: email},
+		Origin: requests.OriginCitizen, Note: note}); err != nil {
+		if fe, ok := fieldErrs(err); ok {
+			ex, xerr := h.exporter.Export(r.Context(), t, requests.Subject{Email: email}, requests.ScopeCitizen)
+			if xerr != nil {
+				h.fail(w, r, xerr)
+				return
+			}
+			v := exportView{Export: ex, CSRF: citizenCSRF(secret), Errors: map[string]string{}}
+			for k, m := range fe {
+				v.Errors[k] = m
+			}
+			h.render(w, r, http.StatusUnprocessableEntity, "privacy_export.html", "I tuoi dati personali", citizenCrumbs("I tuoi dati personali"), v)
+			return
+		}
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/privacy/i-miei-dati?esito=registrata", http.StatusSeeOther)
+}
