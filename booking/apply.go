@@ -48,6 +48,9 @@ func register(reg *cluster.Registry, createMax int) {
 	registerOutcome(reg)
 	registerDesks(reg)
 	registerReminders(reg)
+	registerFair(reg)
+	// Waiting lists and App IO (waitlist.go, appio_channel.go).
+	registerWaitlist(reg, a)
 	reg.Handle(CmdOfficeSave, payloadVersion, applyOfficeSave)
 	reg.Handle(CmdServiceSave, payloadVersion, applyServiceSave)
 	reg.Handle(CmdClosureAdd, payloadVersion, applyClosureAdd)
@@ -365,7 +368,12 @@ func reserve(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, cfg serviceConfig
 		t.ID, svc.ID, start.Unix(), self).Scan(&n); err != nil {
 		return fmt.Errorf("count slot bookings: %w", err)
 	}
-	if n >= svc.Capacity {
+	// Seats held for a waiting list's offer count as taken (waitlist.go).
+	held, err := heldSeats(tx, t.ID, svc.ID, start.Unix())
+	if err != nil {
+		return err
+	}
+	if n+held >= svc.Capacity {
 		return fmt.Errorf("reserve slot %s: %w", start.In(loc).Format("2006-01-02T15:04"), ErrSlotFull)
 	}
 	return nil
@@ -392,6 +400,9 @@ func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	}
 	svc, office := cfg.svc, cfg.office
 	if err := reserve(tx, cmd, t, cfg, p.Start, p.Channel, p.Citizen.FiscalCode, ""); err != nil {
+		return nil, err
+	}
+	if err := checkFairCreate(tx, cmd, t, svc, p.ID, p.Start, p.Citizen); err != nil {
 		return nil, err
 	}
 	// Two point lookups, one per unique key: written as one "code = ? OR
@@ -432,7 +443,14 @@ func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, err
 	}
 	n := newNotice(NoticeConfirm, t, b, svc, office, p.BaseURL, p.ManageURL)
+	if err := fairNotice(tx, &n, p.ManageURL); err != nil {
+		return nil, err
+	}
 	if err := enqueueNotice(tx, cmd, n); err != nil {
+		return nil, err
+	}
+	// The App IO twin of the email, when the service has the channel on.
+	if err := enqueueAppIO(tx, cmd, appIOOfNotice(AppIOConfirm, n, svc.ID, b.Citizen.FiscalCode)); err != nil {
 		return nil, err
 	}
 	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence, Booking: &b, ManageURL: p.ManageURL}, nil
@@ -492,6 +510,10 @@ func applyCancel(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err := enqueueNotice(tx, cmd, n); err != nil {
 		return nil, err
 	}
+	// The freed seat goes to the waiting list first (waitlist.go).
+	if err := offerFreedSeat(tx, cmd, p.Comune, svc.ID, b.Start); err != nil {
+		return nil, err
+	}
 	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence}, nil
 }
 
@@ -515,6 +537,9 @@ func (a *applier) applyMove(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err := reserve(tx, cmd, t, cfg, p.Start, b.Channel, b.Citizen.FiscalCode, b.ID); err != nil {
 		return nil, err
 	}
+	if err := checkFairMove(tx, cmd, t, svc.ID, p.Start); err != nil {
+		return nil, err
+	}
 	prevStart, prevEnd := b.Start, b.End
 	b.Start = p.Start.UTC()
 	b.End = p.Start.Add(svc.Duration).UTC()
@@ -529,7 +554,14 @@ func (a *applier) applyMove(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	}
 	n := newNotice(NoticeMove, t, b.Booking, svc, office, p.BaseURL, p.ManageURL)
 	n.PreviousStart, n.PreviousEnd = prevStart, prevEnd
+	if err := fairNotice(tx, &n, p.ManageURL); err != nil {
+		return nil, err
+	}
 	if err := enqueueNotice(tx, cmd, n); err != nil {
+		return nil, err
+	}
+	// The seat left behind goes to the waiting list first (waitlist.go).
+	if err := offerFreedSeat(tx, cmd, p.Comune, svc.ID, prevStart); err != nil {
 		return nil, err
 	}
 	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence}, nil

@@ -183,9 +183,18 @@ func (b *Book) Slots(ctx context.Context, t tenant.Tenant, serviceID string, fro
 	if err != nil {
 		return nil, err
 	}
+	// Seats held for a waiting list's offer are taken too (waitlist.go).
+	if err := b.heldBySlot(ctx, t.ID, svc.ID, lo.Unix(), hi.Unix(), taken); err != nil {
+		return nil, err
+	}
+	// Staggered release (fair.go): a day not yet published has no slots.
+	fair, err := loadFair(ctx, b.db, t.ID, svc.ID)
+	if err != nil {
+		return nil, err
+	}
 	for d := from; !d.After(to); d = d.AddDays(1) {
 		for _, s := range sched.slotsOn(d) {
-			if sched.bookable(s.Start, now) != nil {
+			if sched.bookable(s.Start, now) != nil || !fair.released(s.Start, now, loc) {
 				continue
 			}
 			s.Remaining = max(0, svc.Capacity-taken[s.Start.Unix()])
@@ -234,6 +243,11 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 	id, err := b.newID()
 	if err != nil {
 		return Created{}, err
+	}
+	// Fair access (fair.go): the proof of work is spent and the network
+	// filed before the booking, which apply matches by its ID.
+	if err := b.admit(ctx, t.ID, req.ServiceID, id, req.Admission); err != nil {
+		return Created{}, fmt.Errorf("book %s: %w", req.ServiceID, err)
 	}
 	token, err := b.randomToken(manageTokenBytes)
 	if err != nil {

@@ -186,6 +186,8 @@ type emailView struct {
 	Details                   string
 	// Reason is the office's reason for a cancellation it made.
 	Reason string
+	// ConfirmText and ConfirmURL ask for confirm-to-keep (fair_confirm.go).
+	ConfirmText, ConfirmURL string
 }
 
 func newEmailView(n Notice, loc *time.Location) emailView {
@@ -215,6 +217,10 @@ func newEmailView(n Notice, loc *time.Location) emailView {
 		v.Where = n.OfficeName + ", " + n.OfficeAddress
 	}
 	v.ManageIntro, v.ManageAction = tr("manage_intro"), tr("manage_action")
+	if n.ConfirmURL != "" {
+		v.ConfirmURL = n.ConfirmURL
+		v.ConfirmText = tr("confirm_keep", deadlineIn(lang, n.ConfirmFrom.In(loc)), deadlineIn(lang, n.ConfirmBy.In(loc)))
+	}
 	if !n.CancelBy.IsZero() {
 		v.CancelBy = deadlineIn(lang, n.CancelBy.In(loc))
 		v.ManageBy, v.ManageByShort = tr("manage_by", v.CancelBy), tr("manage_by_short", v.CancelBy)
@@ -295,6 +301,11 @@ func emailText(v emailView) string {
 			line(l["join"], ":")
 			line(v.JoinURL)
 		}
+		if v.ConfirmURL != "" {
+			line()
+			line(v.ConfirmText)
+			line(v.ConfirmURL)
+		}
 		if v.ManageURL != "" {
 			line()
 			line(v.ManageIntro)
@@ -364,6 +375,9 @@ var emailHTML = template.Must(template.New("email").Parse(`<!DOCTYPE html>
 {{- end}}
 {{- if .JoinURL}}
 <p><a href="{{.JoinURL}}" style="font-weight: bold;">{{.L.join_action}}</a></p>
+{{- end}}
+{{- if .ConfirmURL}}
+<p>{{.ConfirmText}} <a href="{{.ConfirmURL}}" style="font-weight: bold;">{{.L.confirm_keep_action}}</a></p>
 {{- end}}
 {{- if .ManageURL}}
 <p><a href="{{.ManageURL}}">{{.ManageAction}}</a>{{if .ManageByShort}} ({{.ManageByShort}}){{end}}.

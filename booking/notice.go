@@ -51,6 +51,12 @@ type Notice struct {
 	BookURL string `json:"book_url,omitempty"`
 	// CancelBy is the last instant at which the citizen may cancel or move.
 	CancelBy time.Time `json:"cancel_by,omitzero"`
+	// ConfirmURL, ConfirmFrom and ConfirmBy ask the citizen to confirm
+	// the appointment in that window (confirm-to-keep, fair_confirm.go);
+	// empty when the service does not ask it.
+	ConfirmURL  string    `json:"confirm_url,omitempty"`
+	ConfirmFrom time.Time `json:"confirm_from,omitzero"`
+	ConfirmBy   time.Time `json:"confirm_by,omitzero"`
 	// PreviousStart and PreviousEnd are the old time of a moved booking.
 	PreviousStart time.Time `json:"previous_start,omitzero"`
 	PreviousEnd   time.Time `json:"previous_end,omitzero"`

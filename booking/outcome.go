@@ -425,6 +425,10 @@ func applyOfficeCancel(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err := enqueueNotice(tx, cmd, n); err != nil {
 		return nil, err
 	}
+	// The freed seat goes to the waiting list first (waitlist.go).
+	if err := offerFreedSeat(tx, cmd, p.Comune, svc.ID, b.Start); err != nil {
+		return nil, err
+	}
 	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence}, nil
 }
 

@@ -404,6 +404,10 @@ func applyReminderSend(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err := enqueueReminderPush(tx, cmd, n); err != nil {
 		return nil, err
 	}
+	// The App IO twin, when the service has the channel on (appio_channel.go).
+	if err := enqueueAppIO(tx, cmd, appIOOfNotice(AppIOReminder, n, svc.ID, b.Citizen.FiscalCode)); err != nil {
+		return nil, err
+	}
 	return ReminderResult{Queued: true}, nil
 }
 

@@ -192,5 +192,7 @@ func Migrations() []cluster.Migration {
 		// Version 6, the booking's language and its reminders
 		// (schema_v6.go).
 		{Component: "booking", Version: 6, SQL: schemaV6},
+		// Version 7, fair access to scarce slots (fair_schema.go).
+		{Component: "booking", Version: 7, SQL: schemaV7},
 	}
 }

@@ -153,6 +153,9 @@ type Request struct {
 	// Lang is the language the citizen booked in; CheckRequest makes it
 	// "it" when empty or not one of Languages.
 	Lang string
+	// Admission is what the web layer checked for fair access (proof of
+	// work, network hash; fair.go); the zero value is none.
+	Admission Admission
 }
 
 // Created is the outcome of a successful booking: the booking, the secret

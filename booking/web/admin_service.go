@@ -27,18 +27,30 @@ const (
 	fsDeadline    = "disdetta"
 	fsMax         = "massimo"
 	fsOwnHours    = "orari"
+	// Fair access (issue 11; booking/fair.go).
+	fsMaxEmail     = "massimo_email"
+	fsMaxPhone     = "massimo_telefono"
+	fsProof        = "verifica"
+	fsConfirmFrom  = "conferma_da"
+	fsConfirmBy    = "conferma_entro"
+	fsReleaseDays  = "pubblica_giorni"
+	fsReleaseAtMin = "pubblica_ora"
 )
 
 // serviceSpec orders and names the service form's fields.
 var serviceSpec = func() formSpec {
 	s := formSpec{
 		order: append([]string{fsOffice, fsName, fsDescription, fsCategory, fsBring, fsDuration, fsChannels, fsCapacity,
-			fsNotice, fsHorizon, fsDeadline, fsMax, fsOwnHours}, hoursOrder()...),
+			fsNotice, fsHorizon, fsDeadline, fsMax, fsMaxEmail, fsMaxPhone, fsProof, fsConfirmFrom, fsConfirmBy,
+			fsReleaseDays, fsReleaseAtMin, fsOwnHours}, hoursOrder()...),
 		labels: map[string]string{
 			fsOffice: "Ufficio", fsName: "Nome", fsDescription: "Descrizione", fsCategory: "Categoria",
 			fsBring: "Cosa portare", fsDuration: "Durata", fsChannels: "Modalità", fsCapacity: "Sportelli",
 			fsNotice: "Preavviso minimo", fsHorizon: "Prenotabile fino a", fsDeadline: "Termine per disdire",
 			fsMax: "Prenotazioni attive per cittadino", fsOwnHours: "Orari",
+			fsMaxEmail: "Prenotazioni attive per indirizzo email", fsMaxPhone: "Prenotazioni attive per numero di telefono",
+			fsProof: "Verifica anti-abuso", fsConfirmFrom: "Apertura della conferma", fsConfirmBy: "Scadenza della conferma",
+			fsReleaseDays: "Pubblicazione scaglionata", fsReleaseAtMin: "Ora di pubblicazione",
 		},
 	}
 	hoursLabels(s.labels)
@@ -49,6 +61,8 @@ var serviceSpec = func() formSpec {
 var serviceDomainFields = map[string]string{
 	"office_id": fsOffice, "name": fsName, "duration": fsDuration, "channels": fsChannels, "capacity": fsCapacity,
 	"min_notice": fsNotice, "horizon_days": fsHorizon, "cancel_deadline": fsDeadline, "max_active_per_citizen": fsMax,
+	"max_active_per_email": fsMaxEmail, "max_active_per_phone": fsMaxPhone, "proof_of_work": fsProof,
+	"confirm_from": fsConfirmFrom, "confirm_by": fsConfirmBy, "release_days_ahead": fsReleaseDays, "release_at": fsReleaseAtMin,
 }
 
 // allChannels are the channels a service may offer, in the form's order.
@@ -107,13 +121,15 @@ type serviceForm struct {
 	Channels                                      []string
 	OwnHours                                      bool
 	Hours                                         [7]string
+	// Fair access, as typed (admin_service_fair.go).
+	Fair fairForm
 }
 
 // newServiceForm is the form of a new service: the values most services
 // have.
 func newServiceForm() serviceForm {
 	return serviceForm{Duration: "30", Capacity: "1", Notice: "2", Horizon: "30", Deadline: "24", Max: "1",
-		Channels: []string{string(booking.InPerson)}}
+		Channels: []string{string(booking.InPerson)}, Fair: fairFormOf(booking.FairSettings{})}
 }
 
 func serviceFormOf(s booking.Service) serviceForm {
@@ -122,7 +138,7 @@ func serviceFormOf(s booking.Service) serviceForm {
 		Bring: strings.Join(s.WhatToBring, "\n"), Duration: strconv.Itoa(int(s.Duration / time.Minute)),
 		Capacity: strconv.Itoa(s.Capacity), Notice: hoursText(s.MinNotice), Horizon: strconv.Itoa(s.HorizonDays),
 		Deadline: hoursText(s.CancelDeadline), Max: strconv.Itoa(s.MaxActivePerCitizen),
-		OwnHours: !s.Hours.IsZero(), Hours: weekText(s.Hours),
+		OwnHours: !s.Hours.IsZero(), Hours: weekText(s.Hours), Fair: fairFormOf(booking.FairSettings{}),
 	}
 	for _, c := range s.Channels {
 		f.Channels = append(f.Channels, string(c))
@@ -166,6 +182,8 @@ type serviceFormView struct {
 	Hours        []field
 	Errors       formErrors
 	Archived     bool
+	// Fair holds the fair-access fields (admin_service_fair.go).
+	Fair []field
 }
 
 // adminServiceNew answers GET /gestione/servizi/nuovo (?ufficio= picks
@@ -183,7 +201,14 @@ func (h *Handler) adminServiceEdit(w http.ResponseWriter, r *http.Request, a adm
 		h.pageError(w, r, err)
 		return
 	}
-	h.renderServiceForm(w, r, a, http.StatusOK, s, serviceFormOf(s), formErrors{}, "")
+	f := serviceFormOf(s)
+	fair, err := h.book.FairSettings(r.Context(), a.t.ID, s.ID)
+	if err != nil {
+		h.pageError(w, r, err)
+		return
+	}
+	f.Fair = fairFormOf(fair)
+	h.renderServiceForm(w, r, a, http.StatusOK, s, f, formErrors{}, "")
 }
 
 // adminServiceSave answers POST /gestione/servizi/nuovo and
@@ -212,6 +237,7 @@ func (h *Handler) adminServiceSave(w http.ResponseWriter, r *http.Request, a adm
 		Category: get(fsCategory), Bring: strings.ReplaceAll(pf.Get(fsBring), "\r\n", "\n"),
 		Duration: get(fsDuration), Capacity: get(fsCapacity), Notice: get(fsNotice), Horizon: get(fsHorizon),
 		Deadline: get(fsDeadline), Max: get(fsMax), Channels: pf[fsChannels], OwnHours: get(fsOwnHours) == "propri",
+		Fair: readFairForm(get),
 	}
 	if id != "" {
 		f.Office = old.OfficeID
@@ -267,7 +293,14 @@ func (h *Handler) adminServiceSave(w http.ResponseWriter, r *http.Request, a adm
 	if id == "" && f.Office != "" && !slices.ContainsFunc(cfg.Offices, func(o booking.Office) bool { return o.ID == f.Office }) {
 		fe[fsOffice] = "Scegli uno degli uffici del Comune."
 	}
+	fair := f.Fair.parse(fe)
 	general := ""
+	if err := booking.CheckFair(fair); err != nil {
+		if _, ok := fe.fromDomain(err, serviceDomainFields); !ok {
+			h.pageError(w, r, err)
+			return
+		}
+	}
 	if err := booking.CheckService(s); err != nil {
 		g, ok := fe.fromDomain(err, serviceDomainFields)
 		if !ok {
@@ -278,6 +311,20 @@ func (h *Handler) adminServiceSave(w http.ResponseWriter, r *http.Request, a adm
 	}
 	if len(fe) == 0 && general == "" {
 		res, err := h.book.WriteService(ctx, a.t.ID, s, id != "")
+		if err == nil {
+			// The fair-access settings are their own command: the
+			// service must exist first (a new one gets its ID here).
+			// Unchanged settings are not proposed, so that a service
+			// form saves during a rolling upgrade too.
+			var idx uint64
+			if stored, ferr := h.book.FairSettings(ctx, a.t.ID, res.ID); ferr != nil || stored != fair {
+				if idx, err = h.book.SaveFairSettings(ctx, a.t.ID, res.ID, fair); err != nil {
+					h.pageError(w, r, err)
+					return
+				}
+			}
+			res.Index = max(res.Index, idx)
+		}
 		if err == nil {
 			outcome := "servizio-salvato"
 			if id == "" {
@@ -356,6 +403,7 @@ func (h *Handler) renderServiceForm(w http.ResponseWriter, r *http.Request, a ad
 		v.Channels = append(v.Channels, choice{Value: string(c), Label: channelLabel(c), Checked: slices.Contains(f.Channels, string(c))})
 	}
 	v.Hours = hoursFields(f.Hours, fe)
+	v.Fair = f.Fair.fields(fe)
 	title := "Nuovo servizio"
 	v.Action = "/gestione/servizi/nuovo"
 	if old.ID != "" {

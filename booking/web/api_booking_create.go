@@ -56,6 +56,10 @@ func (h *Handler) apiBookingCreate(w http.ResponseWriter, r *http.Request, t ten
 		h.apiError(w, r, mergeFieldErrors(startErr, checkRequestErr(req)))
 		return
 	}
+	if req.Admission, err = h.apiAdmission(r, t, req.ServiceID, in.Proof); err != nil {
+		h.apiError(w, r, err)
+		return
+	}
 	loc := t.Location()
 	base := h.baseURL(r)
 	c, err := h.book.Create(ctx, t, req, base)

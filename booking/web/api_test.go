@@ -160,6 +160,13 @@ func TestAPI(t *testing.T) {
 		r := e.api(t, c, "GET", bariHost, "/api/v1/services/nessuno/slots", "", nil)
 		wantAPIError(t, r, http.StatusNotFound, "not_found")
 	})
+	t.Run("challenge", func(t *testing.T) {
+		// A service without proof of work: bits 0 (fair_web_test.go
+		// tests the proof itself).
+		r := e.api(t, c, "GET", bariHost, "/api/v1/services/"+b.InPerson.ID+"/challenge", "", nil)
+		wantStatus(t, r, http.StatusOK)
+		wantAPIError(t, e.api(t, c, "GET", bariHost, "/api/v1/services/nessuno/challenge", "", nil), http.StatusNotFound, "not_found")
+	})
 
 	var created apiBookingCreated
 	t.Run("create", func(t *testing.T) {

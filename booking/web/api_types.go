@@ -50,6 +50,9 @@ type apiBookingRequest struct {
 	// Italian): the booking's emails and calendar file are written in it,
 	// and so are this request's error messages. Absent means Italian.
 	Lang string `json:"lang,omitempty"`
+	// Proof is the solved proof-of-work challenge, required when the
+	// service asks one (GET /api/v1/services/{id}/challenge).
+	Proof *apiProof `json:"proof,omitempty"`
 }
 
 type apiCitizen struct {

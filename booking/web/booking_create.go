@@ -1,7 +1,11 @@
 package web
 
 import (
+	"context"
+	"errors"
 	"net/http"
+
+	"github.com/sportello-virtuale/sportello/booking"
 
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
@@ -37,7 +41,18 @@ func (h *Handler) bookingCreate(w http.ResponseWriter, r *http.Request, t tenant
 	}
 	req := f.request()
 	req.Lang = site.LangFrom(r.Context())
-	c, err := h.book.Create(r.Context(), t, req, h.baseURL(r))
+	// Fair access (fair_web.go): the proof of work, and the network.
+	adm, err := h.formAdmission(r, t, svc.ID)
+	if errors.Is(err, booking.ErrProofTooEarly) {
+		// Without JavaScript, too early: the same challenge comes back,
+		// so the wait is not restarted.
+		r = r.WithContext(context.WithValue(r.Context(), keptChallenge{}, r.PostForm.Get(fProofChallenge)))
+	}
+	req.Admission = adm
+	var c booking.Created
+	if err == nil {
+		c, err = h.book.Create(r.Context(), t, req, h.baseURL(r))
+	}
 	if err != nil {
 		fe, general, ok := flowErrors(err)
 		if !ok {

@@ -45,6 +45,9 @@ type flowView struct {
 	// Step 5.
 	When         string
 	ChannelLabel string
+	// Proof is the summary's proof-of-work challenge, nil when the
+	// service asks none (fair_web.go).
+	Proof *proofView
 }
 
 // monthView is one button of the month selector.
@@ -218,6 +221,7 @@ func (h *Handler) renderStep(w http.ResponseWriter, r *http.Request, t tenant.Te
 		}
 		v.ChannelLabel = l.channel(booking.Channel(f.Channel))
 		v.Hidden = f.values(fPrivacy)
+		v.Proof = h.proofFor(r, t, *svc)
 	}
 	title := l.T("flow.page.title", l.stepTitle(step))
 	if len(v.ErrorList) > 0 || v.General != "" {

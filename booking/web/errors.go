@@ -72,6 +72,9 @@ const (
 // codes and Italian messages, for pages and API alike. A wrong manage token
 // answers as an unknown code (404), so codes cannot be probed.
 func classify(err error) problem {
+	if p, ok := classifyFair(err); ok {
+		return p
+	}
 	var (
 		ve  *booking.ValidationError
 		mbe *http.MaxBytesError

@@ -241,6 +241,14 @@ func flowErrors(err error) (fe formErrors, general string, ok bool) {
 		fe[fChannel] = p.Fields["channel"]
 	case errors.Is(err, booking.ErrAlreadyBooked):
 		return fe, p.Message, true
+	// Fair access (fair_web.go): a capped contact is fixed on the
+	// applicant step; the proof is the summary's.
+	case p.Fields["citizen.email"] != "":
+		fe[fEmail] = p.Fields["citizen.email"]
+	case p.Fields["citizen.phone"] != "":
+		fe[fPhone] = p.Fields["citizen.phone"]
+	case p.Code == "proof_of_work" || p.Code == "proof_wait":
+		return fe, p.Message, true
 	default:
 		return nil, "", false
 	}

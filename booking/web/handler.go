@@ -11,6 +11,7 @@ import (
 
 	"github.com/sportello-virtuale/sportello/auth"
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/internal/appio"
 	"github.com/sportello-virtuale/sportello/internal/ratelimit"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
@@ -67,6 +68,16 @@ type Config struct {
 	// agenda lists under their booking (agenda_docs.go); the node's
 	// *docs.Store. nil (calls off) shows none.
 	Documents CallDocuments
+	// ChallengeKey signs the proof-of-work challenges of bookings and
+	// salts the network hashes of fair access (fair_web.go); the same on
+	// every node (derived from the cluster's secrets). Empty: a random
+	// key, so challenges open only on the node that gave them.
+	ChallengeKey []byte
+	// AppIOSealer seals the services' App IO API keys that
+	// /gestione/servizi/{id}/app-io saves (waitlist_admin.go); its key
+	// is derived from the node's secrets.key. The zero value refuses to
+	// save a key.
+	AppIOSealer appio.Sealer
 }
 
 // Guard admits a request to next only for a user allowed role, and only
@@ -101,6 +112,10 @@ type Handler struct {
 	sessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
 	tenants     ComuneSettings
 	docs        CallDocuments
+	// fair issues and checks proofs of work (fair_web.go).
+	fair *booking.Challenges
+	// appIO seals App IO keys (waitlist_admin.go).
+	appIO appio.Sealer
 }
 
 // tenantHandler is a route's handler; t is the Comune resolved from the
@@ -135,6 +150,8 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h.tenants = cfg.Tenants
 	h.docs = cfg.Documents
+	h.appIO = cfg.AppIOSealer
+	h.fair = booking.NewChallenges(cfg.ChallengeKey)
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -173,10 +190,15 @@ func (h *Handler) routeTable() []route {
 		{"POST", "/prenotazioni/{code}/annulla", false, h.bookingCancel},
 		{"GET", "/prenotazioni/{code}/sposta", false, h.moveForm},
 		{"POST", "/prenotazioni/{code}/sposta", false, h.bookingMove},
+		// Fair access (fair_web.go): confirm-to-keep and the proof's script.
+		{"GET", "/prenotazioni/{code}/conferma", false, h.confirmPage},
+		{"POST", "/prenotazioni/{code}/conferma", false, h.bookingConfirm},
+		{"GET", fairScriptPath, false, h.serveFairScript},
 		// JSON API; every path is described in openapi.json.
 		{"GET", "/api/v1/openapi.json", true, h.apiOpenAPI},
 		{"GET", "/api/v1/offices", true, h.apiOfficeList},
 		{"GET", "/api/v1/services/{id}/slots", true, h.apiSlotList},
+		{"GET", "/api/v1/services/{id}/challenge", true, h.apiChallenge},
 		{"POST", "/api/v1/bookings", true, h.apiBookingCreate},
 		{"GET", "/api/v1/bookings/{code}", true, h.apiBookingGet},
 		{"DELETE", "/api/v1/bookings/{code}", true, h.apiBookingCancel},
@@ -194,6 +216,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/v1/", h.apiFallback())
 	h.adminRoutes(mux)
 	h.agendaRoutes(mux)
+	h.waitlistRoutes(mux)
 }
 
 // wrap resolves the tenant of the request, rejects cross-site writes and

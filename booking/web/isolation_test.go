@@ -52,13 +52,18 @@ func TestTenantIsolation(t *testing.T) {
 		"GET /prenotazioni/{code}/sposta":         {{"GET", bookingPath(code, "sposta", token), "", nil, 404}},
 		"POST /prenotazioni/{code}/sposta": {{"POST", "/prenotazioni/" + code + "/sposta",
 			url.Values{"token": {token}, "inizio": {slot(5, 10, 0).Format(time.RFC3339)}}.Encode(), form, 404}},
-		"GET /api/v1/openapi.json":          {{"GET", "/api/v1/openapi.json", "", nil, 200}},
-		"GET /api/v1/offices":               {{"GET", "/api/v1/offices", "", nil, 200}},
-		"GET /api/v1/services/{id}/slots":   {{"GET", "/api/v1/services/" + b.Remote.ID + "/slots", "", nil, 404}},
-		"POST /api/v1/bookings":             {{"POST", "/api/v1/bookings", bookingJSON(b.InPerson.ID, slot(5, 10, 0), "in_person", citizen(2)), map[string]string{"Content-Type": "application/json"}, 404}},
-		"GET /api/v1/bookings/{code}":       {{"GET", "/api/v1/bookings/" + code, "", bearer, 404}, {"GET", "/api/v1/bookings/" + code + "?token=" + url.QueryEscape(token), "", nil, 404}},
-		"DELETE /api/v1/bookings/{code}":    {{"DELETE", "/api/v1/bookings/" + code, "", bearer, 404}},
-		"POST /api/v1/bookings/{code}/move": {{"POST", "/api/v1/bookings/" + code + "/move", moveBody, map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"}, 404}},
+		// Fair access (fair_web.go).
+		"GET /prenotazioni/{code}/conferma":   {{"GET", bookingPath(code, "conferma", token), "", nil, 404}},
+		"POST /prenotazioni/{code}/conferma":  {{"POST", "/prenotazioni/" + code + "/conferma", url.Values{"token": {token}}.Encode(), form, 404}},
+		"GET /prenota/verifica.js":            {{"GET", "/prenota/verifica.js", "", nil, 200}},
+		"GET /api/v1/services/{id}/challenge": {{"GET", "/api/v1/services/" + b.InPerson.ID + "/challenge", "", nil, 404}},
+		"GET /api/v1/openapi.json":            {{"GET", "/api/v1/openapi.json", "", nil, 200}},
+		"GET /api/v1/offices":                 {{"GET", "/api/v1/offices", "", nil, 200}},
+		"GET /api/v1/services/{id}/slots":     {{"GET", "/api/v1/services/" + b.Remote.ID + "/slots", "", nil, 404}},
+		"POST /api/v1/bookings":               {{"POST", "/api/v1/bookings", bookingJSON(b.InPerson.ID, slot(5, 10, 0), "in_person", citizen(2)), map[string]string{"Content-Type": "application/json"}, 404}},
+		"GET /api/v1/bookings/{code}":         {{"GET", "/api/v1/bookings/" + code, "", bearer, 404}, {"GET", "/api/v1/bookings/" + code + "?token=" + url.QueryEscape(token), "", nil, 404}},
+		"DELETE /api/v1/bookings/{code}":      {{"DELETE", "/api/v1/bookings/" + code, "", bearer, 404}},
+		"POST /api/v1/bookings/{code}/move":   {{"POST", "/api/v1/bookings/" + code + "/move", moveBody, map[string]string{"Authorization": "Bearer " + token, "Content-Type": "application/json"}, 404}},
 	}
 	for _, rt := range e.handler.routes {
 		key := rt.method + " " + rt.path

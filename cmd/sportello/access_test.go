@@ -223,6 +223,11 @@ var accessTable = map[string]route{
 	// ("/gestione/comune/"+kind, and …/ripristina). A form without a text
 	// is 422.
 	"/gestione/comune/": {path: "/gestione/comune/privacy", get: adminGET(200), post: adminPOST(422)},
+	// booking/web: fair access (the suspicious patterns' report) and the
+	// waiting list's hold time and App IO key of a service.
+	"/gestione/statistiche/anomalie":      {path: "/gestione/statistiche/anomalie", get: adminGET(200), post: noMethod},
+	"/gestione/servizi/{id}/lista-attesa": {path: "/gestione/servizi/nessuno/lista-attesa", get: adminGET(404), post: adminPOST(404)},
+	"/gestione/servizi/{id}/app-io":       {path: "/gestione/servizi/nessuno/app-io", get: adminGET(404), post: adminPOST(404)},
 	// privacy/web: retention per data class and legal holds (Comune
 	// administrator). An empty retention form saves the defaults (303);
 	// a hold without a booking code is 422; lifting a hold that does not

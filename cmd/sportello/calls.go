@@ -475,6 +475,10 @@ func (who citizenWho) participant() sfu.Participant {
 type statusPage struct {
 	Heading, Text, Back string
 	Refresh             int
+	// StopURL is the same page without the reload, "" when the page
+	// does not reload: WCAG 2.2.1 wants the citizen able to turn a
+	// reload off (a screen reader starts the page again at each one).
+	StopURL string
 }
 
 // citizenCall answers GET /chiamata/{code}/video?t=<join token>: the
@@ -497,9 +501,14 @@ func (c *calls) citizenCall(w http.ResponseWriter, r *http.Request) {
 		// An ended room of a ticket still active: the operator may open
 		// it again, so the page waits as for a room not opened yet.
 		d := statusPage{Heading: "La chiamata non è ancora aperta",
-			Text:    "La chiamata non è ancora aperta: l'operatore ti farà entrare a breve. Tieni aperta questa pagina: si aggiorna da sola.",
-			Back:    who.waitingRoom(),
-			Refresh: notOpenRefresh}
+			Text: "La chiamata non è ancora aperta: l'operatore ti farà entrare a breve. Tieni aperta questa pagina: si aggiorna da sola.",
+			Back: who.waitingRoom()}
+		if q := r.URL.Query(); q.Get("auto") != "0" {
+			q.Set("auto", "0")
+			d.Refresh, d.StopURL = notOpenRefresh, r.URL.Path+"?"+q.Encode()
+		} else {
+			d.Text = "La chiamata non è ancora aperta: l'operatore ti farà entrare a breve. Aggiorna questa pagina per entrare."
+		}
 		if err == nil || errors.Is(err, media.ErrEnded) {
 			d.Heading = "La chiamata è terminata"
 			d.Text = "L'operatore ha chiuso la chiamata. Se la riapre, questa pagina ti farà entrare da sola."

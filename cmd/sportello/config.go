@@ -50,6 +50,7 @@ type Config struct {
 	Assistant AssistantConfig `toml:"assistant"` // assistant.go
 	Backup    BackupConfig    `toml:"backup"`    // config_backup.go
 	Privacy   PrivacyConfig   `toml:"privacy"`   // config_privacy.go
+	AppIO     AppIOConfig     `toml:"appio"`     // config_appio.go
 
 	// FaultInjection is set by the hidden flag --fault-injection of serve
 	// and demo, never by the file: tests only (admin_faults.go).
@@ -167,6 +168,7 @@ func defaultConfig() Config {
 		Assistant: AssistantConfig{Enabled: true},
 		Backup:    defaultBackupConfig(),
 		Privacy:   defaultPrivacyConfig(),
+		AppIO:     defaultAppIOConfig(),
 		Outbox: OutboxConfig{
 			Backoff:     10 * time.Second,
 			MaxBackoff:  time.Hour,
@@ -305,6 +307,7 @@ func (c Config) Validate() error {
 	c.Assistant.validate(bad)
 	c.Backup.validate(bad)
 	c.Privacy.validate(bad)
+	c.AppIO.validate(bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", errConfig, errors.Join(errs...))
 	}

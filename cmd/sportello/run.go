@@ -25,6 +25,7 @@ import (
 	"github.com/sportello-virtuale/sportello/certs"
 	certsweb "github.com/sportello-virtuale/sportello/certs/web"
 	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/internal/appio"
 	mailer "github.com/sportello-virtuale/sportello/internal/mail"
 	"github.com/sportello-virtuale/sportello/internal/sdnotify"
 	"github.com/sportello-virtuale/sportello/media"
@@ -214,6 +215,9 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	node.HandleOutbox(queue.OutboxKind, queue.EmailDeliverer(sender, cfg.Mail.DefaultFrom, time.Now, log.With("component", "mail")))
 	// The citizens' data requests: one-time links, receipts, decisions.
 	handlePrivacyRequestsOutbox(node, sender, cfg.Mail.DefaultFrom, log) // privacy_requests.go
+	// The waiting list's emails and the services' App IO messages.
+	fair := &fairWiring{} // fairness.go
+	fair.handleOutbox(node, sender, cfg, log)
 	// Their Web Push twins, signed with the cluster's VAPID key.
 	pw := &pushWiring{}
 	pushDeliver, err := pw.deliverer(cfg, log.With("component", "push"))
@@ -266,6 +270,8 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	if opts.secrets, err = nodeSecrets(cfg); err != nil { // admin_oidc.go
 		return err
 	}
+	// Confirm-to-keep releases and the waiting list's offers (issue 11).
+	fair.start(ctx, node, opts.secrets, tenants, book, log)
 	// The calls (issue 6): rooms, SFU, TURN and documents; closed before
 	// the node (closers run in reverse).
 	if opts.calls, err = startCalls(ctx, cfg, node, opts.secrets, log); err != nil {
@@ -409,6 +415,10 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 		Book: book, Site: s, Logger: log, Now: time.Now, RateLimit: rl,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, TrustProxyHeaders: cfg.HTTP.TrustProxyHeaders,
 		Freshness: node,
+		// Proof-of-work challenges verify and App IO keys open on every
+		// node: both keys come from secrets.key.
+		ChallengeKey: secrets.Derive(bookingChallengePurpose),
+		AppIOSealer:  appio.Sealer{Key: secrets.Derive(appIOPurpose)},
 		// The back office (/gestione) sits behind the operators' login.
 		Guard: logins, SessionFrom: authweb.SessionFrom,
 		Tenants: tenants,

@@ -37,6 +37,9 @@ type kioskData struct {
 	CheckIn bool
 	Code    string
 	Idle    int
+	// Script is queue.js's URL: on the timed screens it warns before the
+	// return to the start and lets the citizen stay (WCAG 2.2.1).
+	Script string
 	// Late says a check-in came after the window: the citizen keeps a
 	// ticket, in the walk-in line.
 	Late bool
@@ -134,7 +137,7 @@ func (c *citizen) fillKiosk(r *http.Request, t tenant.Tenant, d *kioskData) erro
 }
 
 func (c *citizen) renderKiosk(w http.ResponseWriter, r *http.Request, status int, d kioskData) {
-	d.Show, d.Idle = kioskShow, kioskIdle
+	d.Show, d.Idle, d.Script = kioskShow, kioskIdle, c.scriptURL()
 	title := tr(site.LangFrom(r.Context()), "kiosk.title", d.Office.Name)
 	c.pages.Render(w, r, status, "coda_chiosco.html", site.Page{Title: title, Data: d})
 }

@@ -94,6 +94,8 @@ var messagesDE = map[string]string{
 	"kiosk.taken.ahead":          "Personen vor Ihnen: %d, etwa %d Minuten.",
 	"kiosk.taken.remember":       "Merken Sie sich die Nummer und achten Sie auf die Anzeigetafel im Saal.",
 	"kiosk.taken.done":           "Fertig",
+	"kiosk.return.warn":          "Der Bildschirm kehrt in 20 Sekunden zum Anfang zurück.",
+	"kiosk.return.stay":          "Hier bleiben",
 	"kiosk.checkin.title":        "Ich habe einen Termin",
 	"kiosk.checkin.lead":         "%s: Geben Sie den Buchungscode aus Ihrer Bestätigungs-E-Mail ein (zum Beispiel BA-7KX2QM).",
 	"kiosk.checkin.label":        "Buchungscode",

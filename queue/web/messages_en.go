@@ -93,6 +93,8 @@ var messagesEN = map[string]string{
 	"kiosk.taken.ahead":          "People ahead of you: %d, about %d minutes.",
 	"kiosk.taken.remember":       "Remember your number and watch the board in the hall.",
 	"kiosk.taken.done":           "Done",
+	"kiosk.return.warn":          "The screen goes back to the start in 20 seconds.",
+	"kiosk.return.stay":          "Stay here",
 	"kiosk.checkin.title":        "I have a booking",
 	"kiosk.checkin.lead":         "%s: enter the booking code from your confirmation email (for example BA-7KX2QM).",
 	"kiosk.checkin.label":        "Booking code",

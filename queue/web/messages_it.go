@@ -105,6 +105,8 @@ var messagesIT = map[string]string{
 	"kiosk.taken.ahead":          "Persone prima di te: %d, circa %d minuti.",
 	"kiosk.taken.remember":       "Ricorda il numero e segui il tabellone in sala.",
 	"kiosk.taken.done":           "Fatto",
+	"kiosk.return.warn":          "La schermata torna all'inizio tra 20 secondi.",
+	"kiosk.return.stay":          "Resta qui",
 	"kiosk.checkin.title":        "Ho una prenotazione",
 	"kiosk.checkin.lead":         "%s: scrivi il codice della prenotazione che trovi nell'email di conferma (ad esempio BA-7KX2QM).",
 	"kiosk.checkin.label":        "Codice della prenotazione",

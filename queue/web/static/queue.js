@@ -384,4 +384,34 @@
       return true;
     });
   }
+
+  // The kiosk's timed screens (coda_chiosco.html) go back to the start by
+  // themselves, so that the next citizen finds it. WCAG 2.2.1 asks that
+  // whoever is still reading be warned and may stay: after the screen's
+  // time a polite notice with a focused "stay" button appears, and only
+  // 20 seconds later does the page leave; any touch or key before that
+  // starts the time again. Without this script a meta refresh inside
+  // <noscript> does the return.
+  var kiosk = document.querySelector("[data-kiosk-return]");
+  if (kiosk) {
+    var home = kiosk.getAttribute("data-kiosk-return");
+    var after = (parseInt(kiosk.getAttribute("data-kiosk-after"), 10) || 60) * 1000;
+    var stay = kiosk.querySelector("button");
+    var timer = null;
+    var arm = function () {
+      kiosk.hidden = true;
+      clearTimeout(timer);
+      timer = setTimeout(warn, after);
+    };
+    var warn = function () {
+      kiosk.hidden = false;
+      if (stay) stay.focus();
+      timer = setTimeout(function () { window.location.assign(home); }, 20000);
+    };
+    if (stay) stay.addEventListener("click", arm);
+    ["pointerdown", "keydown"].forEach(function (type) {
+      document.addEventListener(type, function () { if (kiosk.hidden) arm(); }, { passive: true });
+    });
+    arm();
+  }
 })();
