@@ -166,7 +166,7 @@ func (c *Challenges) NetHash(t tenant.ID, addr string) string {
 }
 
 // ProofHash is SHA-256(challenge ‖ counter in decimal): what the page's
-// script computes (booking/web/static/fair-pow.js).
+// script computes (booking/web/static/fair_pow.js).
 func ProofHash(challenge string, counter uint64) [32]byte {
 	b := make([]byte, 0, len(challenge)+20)
 	b = append(b, challenge...)

@@ -6,13 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"math/bits"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
@@ -162,37 +162,6 @@ func (p *proofCache) check(t tenant.ID, office string, pr proof, minBits int, no
 	return nil
 }
 
-// proofHash is SHA-256(challenge || counter in decimal): the hash the
-// client's script computes (queue.js, solve).
-func proofHash(challenge string, counter uint64) [32]byte {
-	b := make([]byte, 0, len(challenge)+20)
-	b = append(b, challenge...)
-	b = strconv.AppendUint(b, counter, 10)
-	return sha256.Sum256(b)
-}
-
-// leadingZeroBits counts the zero bits at the start of h.
-func leadingZeroBits(h [32]byte) int {
-	n := 0
-	for _, b := range h {
-		if b != 0 {
-			return n + bits.LeadingZeros8(b)
-		}
-		n += 8
-	}
-	return n
-}
-
-// solveProof finds the smallest counter for a challenge of nbits, as a
-// client would; for tests and tools.
-func solveProof(challenge string, nbits int) uint64 {
-	for c := uint64(0); ; c++ {
-		if leadingZeroBits(proofHash(challenge, c)) >= nbits {
-			return c
-		}
-	}
-}
-
 // needsProof says whether a take must carry a proof: remote tickets
 // (web, API) of an office that asks for one. Check-ins are exempt: the
 // booking code already ties the ticket to one appointment, checked in
@@ -236,3 +205,15 @@ func (h *Handler) apiChallenge(w http.ResponseWriter, r *http.Request, t tenant.
 	ch.Expires = ch.Expires.In(t.Location())
 	writeJSON(w, http.StatusOK, ch)
 }
+
+// The hash a proof is checked with, SHA-256(challenge || counter in
+// decimal), is the one bookings' proofs use: the queue's script
+// (queue.js, solve) and the booking form's compute the same.
+
+func proofHash(challenge string, counter uint64) [32]byte {
+	return booking.ProofHash(challenge, counter)
+}
+
+func leadingZeroBits(h [32]byte) int { return booking.LeadingZeroBits(h) }
+
+func solveProof(challenge string, nbits int) uint64 { return booking.SolveProof(challenge, nbits) }
