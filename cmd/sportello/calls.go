@@ -100,6 +100,8 @@ type calls struct {
 	guard *authweb.Handler
 	web   *mediaweb.Handler
 	pages *site.Templates
+	// statusPages is chiamata_stato.html, in the citizen's language.
+	statusPages *site.Templates
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -316,7 +318,12 @@ func (c *calls) mount(mux *http.ServeMux, q *queue.Queue, s *site.Site, guard *a
 	if err != nil {
 		return err
 	}
-	if c.pages, err = s.Templates(sub, "chiamata_stato.html", "chiamata_invito.html", "chiamata_documenti.html"); err != nil {
+	if c.pages, err = s.Templates(sub, "chiamata_invito.html", "chiamata_documenti.html"); err != nil {
+		return fmt.Errorf("call pages: %w", err)
+	}
+	// The status page has a catalog and follows the citizen's language;
+	// the other two stay Italian until theirs exist.
+	if c.statusPages, err = s.TemplatesWith(callStatusMessages, sub, "chiamata_stato.html"); err != nil {
 		return fmt.Errorf("call pages: %w", err)
 	}
 	c.q, c.site, c.guard = q, s, guard
@@ -500,20 +507,15 @@ func (c *calls) citizenCall(w http.ResponseWriter, r *http.Request) {
 		}
 		// An ended room of a ticket still active: the operator may open
 		// it again, so the page waits as for a room not opened yet.
-		d := statusPage{Heading: "La chiamata non è ancora aperta",
-			Text: "La chiamata non è ancora aperta: l'operatore ti farà entrare a breve. Tieni aperta questa pagina: si aggiorna da sola.",
-			Back: who.waitingRoom()}
+		var reload string
 		if q := r.URL.Query(); q.Get("auto") != "0" {
 			q.Set("auto", "0")
-			d.Refresh, d.StopURL = notOpenRefresh, r.URL.Path+"?"+q.Encode()
-		} else {
-			d.Text = "La chiamata non è ancora aperta: l'operatore ti farà entrare a breve. Aggiorna questa pagina per entrare."
+			reload = r.URL.Path + "?" + q.Encode()
 		}
-		if err == nil || errors.Is(err, media.ErrEnded) {
-			d.Heading = "La chiamata è terminata"
-			d.Text = "L'operatore ha chiuso la chiamata. Se la riapre, questa pagina ti farà entrare da sola."
-		}
-		c.pages.Render(w, r, http.StatusOK, "chiamata_stato.html", site.Page{Title: "Videochiamata", Data: d})
+		lang := site.LangFrom(r.Context())
+		d := callStatus(lang, err == nil || errors.Is(err, media.ErrEnded), who.waitingRoom(), reload)
+		c.statusPages.Render(w, r, http.StatusOK, "chiamata_stato.html",
+			site.Page{Title: site.Translate(callStatusMessages, lang, "call.title"), Data: d})
 		return
 	}
 	if err != nil {

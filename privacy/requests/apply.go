@@ -44,6 +44,9 @@ type linkIssuePayload struct {
 	Expires int64  `json:"expires"`
 	Link    string `json:"link"`
 	Comune  comune `json:"comune"`
+	// Lang is the language of the citizen's page, for the email;
+	// optional: a payload without it (older ones) means Italian.
+	Lang string `json:"lang,omitempty"`
 }
 
 // linkIssued is the result of CmdLinkIssue: Sent is false when the
@@ -75,6 +78,9 @@ type filePayload struct {
 	By         string `json:"by"`
 	ByName     string `json:"by_name"`
 	Comune     comune `json:"comune"`
+	// Lang is the language of the receipt email (the citizen's page);
+	// optional: without it, Italian.
+	Lang string `json:"lang,omitempty"`
 }
 
 // decidePayload records the administrator's decision; for an approval,
@@ -172,7 +178,7 @@ func applyLinkIssue(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, fmt.Errorf("insert link: %w", err)
 	}
 	n2 := notice{Kind: noticeLink, Tenant: tenant.ID(cmd.Tenant), Comune: p.Comune, To: p.Email,
-		Link: p.Link, Expires: time.UnixMilli(p.Expires).UTC(),
+		Link: p.Link, Expires: time.UnixMilli(p.Expires).UTC(), Lang: p.Lang,
 		Key: "privacyreq/" + cmd.Tenant + "/link-" + p.Hash[:16] + "/link/1"}
 	if err := enqueue(tx, cmd, n2); err != nil {
 		return nil, err
@@ -231,7 +237,7 @@ func applyFile(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, nil
 	}
 	return nil, enqueue(tx, cmd, notice{Kind: noticeFiled, Tenant: tenant.ID(cmd.Tenant), Comune: p.Comune,
-		To: p.Email, RequestID: p.ID, Key: "privacyreq/" + cmd.Tenant + "/" + p.ID + "/filed/1"})
+		To: p.Email, RequestID: p.ID, Lang: p.Lang, Key: "privacyreq/" + cmd.Tenant + "/" + p.ID + "/filed/1"})
 }
 
 func applyDecide(tx *sql.Tx, cmd cluster.Command) (any, error) {

@@ -51,7 +51,10 @@ type notice struct {
 	RequestID string     `json:"request_id,omitempty"`
 	Decision  State      `json:"decision,omitempty"`
 	Reason    string     `json:"reason,omitempty"`
-	Key       string     `json:"key"`
+	// Lang is the language of the page the citizen used ("it", "en",
+	// "de"); empty, as in notices stamped before it existed, is Italian.
+	Lang string `json:"lang,omitempty"`
+	Key  string `json:"key"`
 }
 
 // ErrNoSender: neither the Comune nor the node has a sender address.
@@ -89,61 +92,57 @@ func EmailDeliverer(sender mail.Sender, defaultFrom string, now func() time.Time
 
 // emailView is what one email says.
 type emailView struct {
+	Lang                     string
 	Subject, Heading, Tenant string
 	Lines                    []string
-	Link                     string
+	Link, LinkLabel          string
 	Footer                   string
 }
 
 func newEmailView(n notice) emailView {
-	v := emailView{Tenant: n.Comune.Name,
-		Footer: "È un messaggio automatico del Comune: non rispondere. Se non hai fatto tu la richiesta, ignora questo messaggio."}
+	lang := emailLang(n.Lang)
+	v := emailView{Lang: lang, Tenant: n.Comune.Name, Footer: et(lang, "footer")}
 	loc, err := time.LoadLocation(n.Comune.TimeZone)
 	if err != nil || n.Comune.TimeZone == "" {
 		loc = time.UTC
 	}
 	switch n.Kind {
 	case noticeLink:
-		v.Subject = "Accesso ai tuoi dati personali"
-		v.Heading = "Apri i tuoi dati personali"
-		v.Lines = []string{
-			"Hai chiesto di vedere i dati personali che il Comune conserva legati a questo indirizzo email.",
-			"Apri il collegamento qui sotto entro le " + n.Expires.In(loc).Format("15:04") + " del " + n.Expires.In(loc).Format("02/01/2006") + ". Il collegamento vale una sola volta.",
-		}
-		v.Link = n.Link
+		v.Subject = et(lang, "link.subject")
+		v.Heading = et(lang, "link.heading")
+		exp := n.Expires.In(loc)
+		v.Lines = []string{et(lang, "link.asked"), et(lang, "link.open", exp.Format("15:04"), exp.Format(et(lang, "date")))}
+		v.Link, v.LinkLabel = n.Link, et(lang, "link.button")
 	case noticeFiled:
-		v.Subject = "Abbiamo ricevuto la tua richiesta di cancellazione"
+		v.Subject = et(lang, "filed.subject")
 		v.Heading = v.Subject
-		v.Lines = []string{
-			"Il Comune ha registrato la tua richiesta di cancellazione dei dati personali (numero " + n.RequestID + ").",
-			"L'amministratore del Comune la valuta: riceverai la decisione a questo indirizzo.",
-		}
+		v.Lines = []string{et(lang, "filed.recorded", n.RequestID), et(lang, "filed.next")}
 	default:
-		v.Subject = "Decisione sulla tua richiesta di cancellazione"
+		v.Subject = et(lang, "decision.subject")
 		v.Heading = v.Subject
 		if n.Decision == StateApproved {
-			v.Lines = []string{"La tua richiesta di cancellazione (numero " + n.RequestID + ") è stata accolta: i tuoi dati personali sono stati cancellati o resi anonimi."}
+			v.Lines = []string{et(lang, "decision.granted", n.RequestID)}
 		} else {
-			v.Lines = []string{"La tua richiesta di cancellazione (numero " + n.RequestID + ") non è stata accolta."}
+			v.Lines = []string{et(lang, "decision.refused", n.RequestID)}
 		}
 		if n.Reason != "" {
-			v.Lines = append(v.Lines, "Motivazione: "+n.Reason)
+			v.Lines = append(v.Lines, et(lang, "decision.reason", n.Reason))
 		}
-		v.Lines = append(v.Lines, "Per chiarimenti puoi rivolgerti al Comune o al suo responsabile della protezione dei dati.")
-		v.Footer = "È un messaggio automatico del Comune: non rispondere."
+		v.Lines = append(v.Lines, et(lang, "decision.contact"))
+		v.Footer = et(lang, "footer.decision")
 	}
 	return v
 }
 
 // emailHTML is the HTML part: nothing fetched from elsewhere.
 var emailHTML = template.Must(template.New("privacy-email").Parse(`<!DOCTYPE html>
-<html lang="it">
+<html lang="{{.Lang}}">
 <head><meta charset="utf-8"><title>{{.Subject}}</title></head>
 <body style="font-family: sans-serif; line-height: 1.5; color: #1a1a1a;">
 <p style="font-size: 0.9em; color: #5c6f82;">{{.Tenant}}</p>
 <h1 style="font-size: 1.4em;">{{.Heading}}</h1>
 {{range .Lines}}<p>{{.}}</p>
-{{end}}{{with .Link}}<p><a href="{{.}}">Apri i miei dati</a></p>
+{{end}}{{with .Link}}<p><a href="{{.}}">{{$.LinkLabel}}</a></p>
 <p style="font-size: 0.85em;">{{.}}</p>
 {{end}}<hr>
 <p style="font-size: 0.85em; color: #5c6f82;">{{.Footer}}</p>
@@ -195,7 +194,7 @@ func composeEmail(n notice, date time.Time) (from, to string, msg []byte, err er
 	header("Message-ID", "<"+hex.EncodeToString(sum[:16])+"@"+string(n.Tenant)+".privacy.sportello>")
 	header("MIME-Version", "1.0")
 	header("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
-	header("Content-Language", "it")
+	header("Content-Language", v.Lang)
 	header("Auto-Submitted", "auto-generated")
 	buf.WriteString("\r\n")
 	mw := multipart.NewWriter(&buf)

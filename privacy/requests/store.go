@@ -237,6 +237,13 @@ func (s *Store) propose(ctx context.Context, typ string, t tenant.ID, payload an
 // whether the Comune knows the address or not: the link is sent to any
 // valid address, and what it opens may be empty.
 func (s *Store) SendLink(ctx context.Context, t tenant.Tenant, email, linkBase string) (bool, error) {
+	return s.SendLinkIn(ctx, t, email, linkBase, "")
+}
+
+// SendLinkIn is SendLink with the email written in lang ("it", "en",
+// "de": the language of the page the citizen asked from); any other
+// value, or "", is Italian.
+func (s *Store) SendLinkIn(ctx context.Context, t tenant.Tenant, email, linkBase, lang string) (bool, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if !ValidEmail(email) {
 		return false, &ValidationError{Fields: map[string]string{"email": "Scrivi un indirizzo email valido, per esempio nome@esempio.it."}}
@@ -247,7 +254,7 @@ func (s *Store) SendLink(ctx context.Context, t tenant.Tenant, email, linkBase s
 	}
 	tok := base64.RawURLEncoding.EncodeToString(b)
 	p := linkIssuePayload{Hash: hashToken(tok), Email: email, Expires: s.now().Add(LinkTTL).UnixMilli(),
-		Link: linkBase + tok, Comune: comuneOf(t)}
+		Link: linkBase + tok, Comune: comuneOf(t), Lang: payloadLang(lang)}
 	res, err := s.propose(ctx, CmdLinkIssue, t.ID, p)
 	if err != nil {
 		return false, fmt.Errorf("send link: %w", err)
@@ -315,6 +322,10 @@ type Filing struct {
 	Note    string
 	// By is the operator who files it (zero for the citizen).
 	By Person
+	// Lang is the language of the receipt email: the citizen's page's
+	// ("it", "en", "de"); "" is Italian. The decision's email stays
+	// Italian: the stored request keeps no language.
+	Lang string
 }
 
 // File records an erasure request and returns it; the citizen (when the
@@ -334,7 +345,7 @@ func (s *Store) File(ctx context.Context, t tenant.Tenant, f Filing) (Request, e
 	}
 	id := hex.EncodeToString(b)
 	p := filePayload{ID: id, FiscalCode: sub.FiscalCode, Email: sub.Email, Origin: f.Origin, Note: f.Note,
-		By: f.By.ID, ByName: f.By.Name, Comune: comuneOf(t)}
+		By: f.By.ID, ByName: f.By.Name, Comune: comuneOf(t), Lang: payloadLang(f.Lang)}
 	res, err := s.propose(ctx, CmdFile, t.ID, p)
 	if err != nil {
 		return Request{}, fmt.Errorf("file request: %w", err)
@@ -472,4 +483,14 @@ func (s *Store) list(ctx context.Context, q string, args ...any) ([]Request, err
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// payloadLang is the language a payload records: one the emails have,
+// and "" for Italian, so that Italian payloads stay as they were before
+// the field existed.
+func payloadLang(lang string) string {
+	if lang == "it" || emailLang(lang) != lang {
+		return ""
+	}
+	return lang
 }

@@ -180,6 +180,10 @@
     return c;
   }
 
+  function hasWebRTC() {
+    return typeof window.RTCPeerConnection === "function";
+  }
+
   function stopStream(s) {
     if (s) {
       s.getTracks().forEach(function (t) { t.stop(); });
@@ -189,7 +193,10 @@
   // openDevices asks for microphone and camera; when both fail it tries
   // each alone, so a laptop without camera still joins with its voice.
   function openDevices() {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    // Without RTCPeerConnection (WebKitGTK as Debian builds it, or a
+    // browser whose user switched WebRTC off) the camera would open for
+    // nothing: say so at once, before the citizen waits to be admitted.
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !hasWebRTC()) {
       showCheckError(T("media.unsupported"));
       return Promise.resolve(null);
     }
@@ -542,6 +549,13 @@
     send({ type: "prefs", video: !S.audioOnly, layer: wantLayer });
     $("propria").srcObject = S.local;
     showSelf();
+    if (!hasWebRTC()) {
+      // The room, its participants and the chat still work over the
+      // socket: the chat is the text alternative to voice.
+      sendState();
+      say(T("media.unsupported"));
+      return;
+    }
 
     var pub = new RTCPeerConnection(rtcConfig());
     S.pub = pub;

@@ -19,9 +19,9 @@ import (
 // requests; it lasts as long as the access.
 const accessCookie = "sv_privacy"
 
-// citizenCrumbs are the breadcrumbs of the citizen's pages.
-func citizenCrumbs(last string) []site.Crumb {
-	return []site.Crumb{{Label: "Home", URL: "/"}, {Label: "Privacy", URL: "/privacy"}, {Label: last}}
+// citizenCrumbs are the breadcrumbs of the citizen's pages in lang.
+func citizenCrumbs(lang, last string) []site.Crumb {
+	return []site.Crumb{{Label: tr(lang, "home"), URL: "/"}, {Label: tr(lang, "crumb.privacy"), URL: "/privacy"}, {Label: last}}
 }
 
 func citizenHeaders(w http.ResponseWriter) {
@@ -47,8 +47,9 @@ func (h *Handler) citizenForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	citizenHeaders(w)
-	h.render(w, r, http.StatusOK, "privacy_richiesta.html", "Richiedi i tuoi dati personali",
-		citizenCrumbs("Richiesta dei dati personali"), formView{Errors: map[string]string{}})
+	lang := site.LangFrom(r.Context())
+	h.render(w, r, http.StatusOK, "privacy_richiesta.html", tr(lang, "form.title"),
+		citizenCrumbs(lang, tr(lang, "form.crumb")), formView{Errors: map[string]string{}})
 }
 
 // citizenSend answers POST /privacy/richiesta: it sends the one-time
@@ -63,7 +64,7 @@ func (h *Handler) citizenSend(w http.ResponseWriter, r *http.Request) {
 	}
 	citizenHeaders(w)
 	if err := h.csrf.Check(r); err != nil {
-		h.site.Error(w, r, http.StatusForbidden, "Richiesta non valida: ricarica la pagina e riprova.")
+		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.csrf"))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -73,23 +74,24 @@ func (h *Handler) citizenSend(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostForm.Get(fEmail))
 	v := formView{Email: email, Errors: map[string]string{}}
-	crumbs := citizenCrumbs("Richiesta dei dati personali")
+	lang := site.LangFrom(r.Context())
+	title, crumbs := tr(lang, "form.title"), citizenCrumbs(lang, tr(lang, "form.crumb"))
 	if !requests.ValidEmail(strings.ToLower(email)) {
-		v.Errors[fEmail] = "Scrivi un indirizzo email valido, per esempio nome@esempio.it."
-		h.render(w, r, http.StatusUnprocessableEntity, "privacy_richiesta.html", "Richiedi i tuoi dati personali", crumbs, v)
+		v.Errors[fEmail] = tr(lang, "form.err.email")
+		h.render(w, r, http.StatusUnprocessableEntity, "privacy_richiesta.html", title, crumbs, v)
 		return
 	}
 	if ok, _ := h.limiter.Allow(ratelimit.Key(site.ClientIP(r, h.trustProxy)), h.now()); !ok {
-		v.General = "Hai inviato troppe richieste in poco tempo: riprova tra qualche minuto."
-		h.render(w, r, http.StatusTooManyRequests, "privacy_richiesta.html", "Richiedi i tuoi dati personali", crumbs, v)
+		v.General = tr(lang, "form.err.rate")
+		h.render(w, r, http.StatusTooManyRequests, "privacy_richiesta.html", title, crumbs, v)
 		return
 	}
 	base := site.Origin(r, h.trustProxy) + "/privacy/richiesta/"
-	if _, err := h.store.SendLink(r.Context(), t, email, base); err != nil {
+	if _, err := h.store.SendLinkIn(r.Context(), t, email, base, lang); err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "privacy_richiesta.html", "Richiedi i tuoi dati personali", crumbs, formView{Sent: true, Email: email})
+	h.render(w, r, http.StatusOK, "privacy_richiesta.html", title, crumbs, formView{Sent: true, Email: email})
 }
 
 // confirmView is the data of privacy_conferma.html.
@@ -106,8 +108,9 @@ func (h *Handler) citizenConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	citizenHeaders(w)
-	h.render(w, r, http.StatusOK, "privacy_conferma.html", "Apri i tuoi dati personali",
-		citizenCrumbs("Apri i tuoi dati"), confirmView{Action: "/privacy/richiesta/" + r.PathValue("token")})
+	lang := site.LangFrom(r.Context())
+	h.render(w, r, http.StatusOK, "privacy_conferma.html", tr(lang, "confirm.title"),
+		citizenCrumbs(lang, tr(lang, "confirm.crumb")), confirmView{Action: "/privacy/richiesta/" + r.PathValue("token")})
 }
 
 // citizenOpen answers POST /privacy/richiesta/{token}: it spends the
@@ -120,12 +123,12 @@ func (h *Handler) citizenOpen(w http.ResponseWriter, r *http.Request) {
 	}
 	citizenHeaders(w)
 	if err := h.csrf.Check(r); err != nil {
-		h.site.Error(w, r, http.StatusForbidden, "Richiesta non valida: ricarica la pagina e riprova.")
+		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.csrf"))
 		return
 	}
 	acc, err := h.store.UseLink(r.Context(), t.ID, r.PathValue("token"))
 	if errors.Is(err, requests.ErrLinkInvalid) {
-		h.site.Error(w, r, http.StatusGone, "Il collegamento non è valido: è già stato usato o è scaduto. Puoi chiederne uno nuovo dalla pagina «Richiesta dei dati personali».")
+		h.site.Error(w, r, http.StatusGone, tr(site.LangFrom(r.Context()), "err.link"))
 		return
 	}
 	if err != nil {
@@ -143,7 +146,7 @@ func (h *Handler) citizenOpen(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) citizenEmail(w http.ResponseWriter, r *http.Request, t tenant.Tenant) (string, string, bool) {
 	c, err := r.Cookie(accessCookie)
 	if err != nil {
-		h.site.Error(w, r, http.StatusForbidden, "Per vedere i tuoi dati apri il collegamento che ti abbiamo inviato per email, oppure chiedine uno dalla pagina «Richiesta dei dati personali».")
+		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.no_access"))
 		return "", "", false
 	}
 	email, err := h.store.AccessEmail(r.Context(), t.ID, c.Value)
@@ -155,7 +158,7 @@ func (h *Handler) citizenEmail(w http.ResponseWriter, r *http.Request, t tenant.
 		}
 	}
 	if errors.Is(err, requests.ErrAccessInvalid) {
-		h.site.Error(w, r, http.StatusForbidden, "L'accesso ai tuoi dati è scaduto. Chiedi un nuovo collegamento dalla pagina «Richiesta dei dati personali».")
+		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.expired"))
 		return "", "", false
 	}
 	if err != nil {
@@ -191,10 +194,11 @@ func (h *Handler) citizenData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := exportView{Export: ex, CSRF: citizenCSRF(secret), Errors: map[string]string{}}
+	lang := site.LangFrom(r.Context())
 	if r.URL.Query().Get("esito") == "registrata" {
-		v.Flash = "Abbiamo registrato la tua richiesta di cancellazione: riceverai la decisione del Comune per email."
+		v.Flash = tr(lang, "export.flash")
 	}
-	h.render(w, r, http.StatusOK, "privacy_export.html", "I tuoi dati personali", citizenCrumbs("I tuoi dati personali"), v)
+	h.render(w, r, http.StatusOK, "privacy_export.html", tr(lang, "export.title"), citizenCrumbs(lang, tr(lang, "export.title")), v)
 }
 
 // citizenJSON answers GET /privacy/i-miei-dati/dati.json.
@@ -227,7 +231,7 @@ func (h *Handler) citizenErase(w http.ResponseWriter, r *http.Request) {
 	}
 	citizenHeaders(w)
 	if err := h.csrf.Check(r); err != nil {
-		h.site.Error(w, r, http.StatusForbidden, "Richiesta non valida: ricarica la pagina e riprova.")
+		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.csrf"))
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -240,12 +244,12 @@ func (h *Handler) citizenErase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(citizenCSRF(secret))) != 1 {
-		h.site.Error(w, r, http.StatusForbidden, "Richiesta non valida: ricarica la pagina e riprova.")
+		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.csrf"))
 		return
 	}
 	note := r.PostForm.Get(fNote)
 	if _, err := h.store.File(r.Context(), t, requests.Filing{Subject: requests.Subject{Email: email},
-		Origin: requests.OriginCitizen, Note: note}); err != nil {
+		Origin: requests.OriginCitizen, Note: note, Lang: site.LangFrom(r.Context())}); err != nil {
 		if fe, ok := fieldErrs(err); ok {
 			ex, xerr := h.exporter.Export(r.Context(), t, requests.Subject{Email: email}, requests.ScopeCitizen)
 			if xerr != nil {
@@ -253,10 +257,16 @@ func (h *Handler) citizenErase(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			v := exportView{Export: ex, CSRF: citizenCSRF(secret), Errors: map[string]string{}}
+			lang := site.LangFrom(r.Context())
 			for k, m := range fe {
+				if k == fNote {
+					// The domain's message is Italian; the note's only
+					// rule is its length.
+					m = tr(lang, "erase.err.note", requests.MaxNote)
+				}
 				v.Errors[k] = m
 			}
-			h.render(w, r, http.StatusUnprocessableEntity, "privacy_export.html", "I tuoi dati personali", citizenCrumbs("I tuoi dati personali"), v)
+			h.render(w, r, http.StatusUnprocessableEntity, "privacy_export.html", tr(lang, "export.title"), citizenCrumbs(lang, tr(lang, "export.title")), v)
 			return
 		}
 		h.fail(w, r, err)

@@ -102,7 +102,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("privacy/requests/web: %w", err)
 	}
-	pages, err := cfg.Site.Templates(sub, "*.html")
+	pages, err := cfg.Site.TemplatesWith(messages, sub, "*.html")
 	if err != nil {
 		return nil, fmt.Errorf("privacy/requests/web: %w", err)
 	}
@@ -252,7 +252,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, requests.ErrNotFound), errors.Is(err, docs.ErrNotFound):
 		h.site.Error(w, r, http.StatusNotFound, "")
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		h.site.Error(w, r, http.StatusServiceUnavailable, "Il servizio è momentaneamente occupato: riprova tra qualche istante.")
+		h.site.Error(w, r, http.StatusServiceUnavailable, tr(site.LangFrom(r.Context()), "err.busy"))
 	default:
 		h.log.ErrorContext(r.Context(), "privacy requests", "path", r.URL.Path, "err", err)
 		h.site.Error(w, r, http.StatusInternalServerError, "")

@@ -105,7 +105,7 @@ func newEnvs(t *testing.T, n int) []*env {
 	ctx := context.Background()
 	reg := tenant.NewRegistry(e.node, e.node.DB(), base)
 	for _, c := range []tenant.Tenant{
-		{ID: "bari", Name: "Comune di Bari", ISTAT: "072006"},
+		{ID: "bari", Name: "Comune di Bari", ISTAT: "072006", Languages: []string{"it", "en", "de"}},
 		{ID: "lecce", Name: "Comune di Lecce", ISTAT: "075035"},
 	} {
 		created, err := reg.Create(ctx, c)
