@@ -140,6 +140,11 @@ type createPayload struct {
 	// Lang (version 2, lang.go) is the booking's language; absent in
 	// version 1, which is Italian.
 	Lang string `json:"lang,omitempty"`
+	// Net (version 2, fair.go) is the keyed hash of the client's network
+	// for the suspicious-patterns report. It rides in the booking's own
+	// command: a booking without a proof of work needs no second command
+	// (booking.fair.admit) just to file it.
+	Net string `json:"net,omitempty"`
 }
 
 // cancelPayload is version 1 of booking.cancel. TokenHash is the SHA-256
@@ -402,7 +407,10 @@ func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if err := reserve(tx, cmd, t, cfg, p.Start, p.Channel, p.Citizen.FiscalCode, ""); err != nil {
 		return nil, err
 	}
-	if err := checkFairCreate(tx, cmd, t, svc, p.ID, p.Start, p.Citizen); err != nil {
+	if cmd.Version < 2 {
+		p.Net = ""
+	}
+	if err := checkFairCreate(tx, cmd, t, svc, p.ID, p.Start, p.Citizen, p.Net); err != nil {
 		return nil, err
 	}
 	// Two point lookups, one per unique key: written as one "code = ? OR

@@ -275,6 +275,9 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 			Citizen: req.Citizen, Details: req.Details, TokenHash: hashToken(token), JoinToken: join,
 			Comune: comuneOf(t), BaseURL: base, ManageURL: base + ManagePath(code, token),
 		}
+		if req.Admission.ProofHash == "" {
+			p.Net = req.Admission.Net
+		}
 		pctx := ctx
 		if idempotent && attempt > 0 {
 			pctx = cluster.WithRequestID(ctx, fmt.Sprintf("%s/%d", rid, attempt), fp)

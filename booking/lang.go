@@ -108,7 +108,10 @@ func (b *Book) proposeCreate(ctx context.Context, t tenant.ID, p createPayload, 
 	version := 1
 	p.Lang = ""
 	if lang = NormalizeLang(lang); lang != LangIT {
-		p.Lang, version = lang, createVersion
+		p.Lang = lang
+	}
+	if p.Lang != "" || p.Net != "" {
+		version = createVersion
 	}
 	cmd, err := cluster.NewCommand(CmdCreate, version, string(t), p)
 	if err != nil {
@@ -116,6 +119,8 @@ func (b *Book) proposeCreate(ctx context.Context, t tenant.ID, p createPayload, 
 	}
 	res, err := b.p.Propose(ctx, cmd)
 	if version > 1 && errors.Is(err, cluster.ErrNotSupportedByCluster) {
+		// The network's hash is only for the report: drop it too.
+		p.Net = ""
 		return b.proposeCreate(ctx, t, p, LangIT)
 	}
 	return res, err
