@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/sportello-virtuale/sportello/media/sfu"
 )
 
@@ -28,7 +29,9 @@ func TestBrowserSimulcast(t *testing.T) {
 		return
 	}
 	e := newEnv(t, sfu.Config{Loopback: true})
-	op := newBrowser(t, bin, "operator", 2*time.Minute)
+	// A 30 fps camera (Chromium's fake one gives 20 by default), so the
+	// frame rate the receiver decodes says whether the chain keeps it.
+	op := newBrowser(t, bin, "operator", 2*time.Minute, chromedp.Flag("use-fake-device-for-media-stream", "fps=30"))
 	cit := newBrowser(t, bin, "citizen", 2*time.Minute)
 	call(t, e, op, cit, "simulcast", false)
 	if t.Failed() {
@@ -75,6 +78,16 @@ func TestBrowserSimulcast(t *testing.T) {
 		return w
 	}
 	high := width("h")
+	// Issue 10's "at least 20 fps when bandwidth allows": the camera runs
+	// at 30 frames a second and the log says how many the receiver
+	// decodes of the high layer. A measurement, not an assertion: under
+	// the full suite's load the two browsers' software encoders starve
+	// (media/web/DESIGN.md has the figures).
+	f0 := eval[float64](t, cit, `sportelloCall.stats().then(s => s.video.framesDecoded)`)
+	t0 := time.Now()
+	time.Sleep(3 * time.Second)
+	f1 := eval[float64](t, cit, `sportelloCall.stats().then(s => s.video.framesDecoded)`)
+	t.Logf("citizen decodes the high layer at %.1f frames a second", (f1-f0)/time.Since(t0).Seconds())
 	low := width("l")
 	if !(low > 0 && low < high) {
 		t.Errorf("the low layer decodes %v pixels wide, the high one %v: want narrower", low, high)
