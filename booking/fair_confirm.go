@@ -349,20 +349,10 @@ func (w *FairWorker) Run(ctx context.Context) {
 	if every <= 0 {
 		every = time.Minute
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if w.IsLeader == nil || w.IsLeader() {
-			if _, err := w.Tick(ctx); err != nil && ctx.Err() == nil {
-				w.log().Warn("booking fair access: scan", "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	whileLeading(ctx, every, w.IsLeader, w.log(), "booking fair access", func(ctx context.Context) error {
+		_, err := w.Tick(ctx)
+		return err
+	})
 }
 
 func (w *FairWorker) log() *slog.Logger {

@@ -47,20 +47,10 @@ func (w *ReminderWorker) Run(ctx context.Context) {
 	if every <= 0 {
 		every = DefaultReminderInterval
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if w.IsLeader == nil || w.IsLeader() {
-			if _, err := w.Tick(ctx); err != nil && ctx.Err() == nil {
-				w.log().Warn("booking reminders: scan", "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	whileLeading(ctx, every, w.IsLeader, w.log(), "booking reminders", func(ctx context.Context) error {
+		_, err := w.Tick(ctx)
+		return err
+	})
 }
 
 func (w *ReminderWorker) log() *slog.Logger {

@@ -70,20 +70,10 @@ func (w *WaitlistWorker) Run(ctx context.Context) {
 	if every <= 0 {
 		every = DefaultWaitlistInterval
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for {
-		if w.IsLeader == nil || w.IsLeader() {
-			if _, err := w.Tick(ctx); err != nil && ctx.Err() == nil {
-				w.log().Warn("booking waiting lists: scan", "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	whileLeading(ctx, every, w.IsLeader, w.log(), "booking waiting lists", func(ctx context.Context) error {
+		_, err := w.Tick(ctx)
+		return err
+	})
 }
 
 func (w *WaitlistWorker) log() *slog.Logger {
