@@ -1,24 +1,16 @@
 package booking
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"log/slog"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	netmail "net/mail"
-	"net/textproto"
-	"strings"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/internal/mailpage"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -125,18 +117,13 @@ var waitLangs = map[string]waitTexts{
 	},
 }
 
-// waitView is one waiting-list email in its language.
-type waitView struct {
-	Lang, Subject, Tenant, Hello string
-	Lines                        []string
-	LinkText, Link, Footer       string
-}
-
-func newWaitView(n WaitNotice) waitView {
+// newWaitView writes n in its language, in the layout every automatic
+// email of Sportello shares (internal/mailpage).
+func newWaitView(n WaitNotice) mailpage.Page {
 	lang := NormalizeLang(n.Lang)
 	tx := waitLangs[lang]
 	loc := tenant.Tenant{TimeZone: n.TimeZone}.Location()
-	v := waitView{Lang: lang, Tenant: n.TenantName, Hello: fmt.Sprintf(tx.Hello, n.Name), Link: n.Link, Footer: tx.Footer}
+	v := mailpage.Page{Lang: lang, Tenant: n.TenantName, Hello: fmt.Sprintf(tx.Hello, n.Name), Link: n.Link, Footer: tx.Footer}
 	switch n.Kind {
 	case WaitNoticeOffer:
 		v.Subject = fmt.Sprintf(tx.OfferSubject, n.ServiceName)
@@ -153,83 +140,25 @@ func newWaitView(n WaitNotice) waitView {
 	return v
 }
 
-// waitHTML is the HTML part: nothing fetched from elsewhere.
-var waitHTML = template.Must(template.New("waitlist-email").Parse(`<!DOCTYPE html>
-<html lang="{{.Lang}}">
-<head><meta charset="utf-8"><title>{{.Subject}}</title></head>
-<body style="font-family: sans-serif; line-height: 1.5; color: #1a1a1a;">
-<p style="font-size: 0.9em; color: #5c6f82;">{{.Tenant}}</p>
-<h1 style="font-size: 1.4em;">{{.Subject}}</h1>
-<p>{{.Hello}}</p>
-{{range .Lines}}<p>{{.}}</p>
-{{end}}<p>{{.LinkText}}<br><a href="{{.Link}}">{{.Link}}</a></p>
-<hr>
-<p style="font-size: 0.85em; color: #5c6f82;">{{.Footer}}</p>
-</body>
-</html>
-`))
-
-// ComposeWaitEmail builds the MIME message of n (text and HTML, UTF-8,
-// quoted-printable). The Message-ID depends only on the notice, so a
-// resend by a new leader carries the same one.
+// ComposeWaitEmail builds the MIME message of n (internal/mailpage). The
+// Message-ID depends only on the notice, so a resend by a new leader
+// carries the same one.
 func ComposeWaitEmail(n WaitNotice, date time.Time) (from, to string, msg []byte, err error) {
 	from, to = n.Sender.Address, n.Email
 	if from == "" || to == "" {
 		return "", "", nil, fmt.Errorf("waiting-list email of %s: no sender or recipient", n.EntryID)
 	}
-	v := newWaitView(n)
-	var html bytes.Buffer
-	if err := waitHTML.Execute(&html, v); err != nil {
-		return "", "", nil, fmt.Errorf("waiting-list email: %w", err)
-	}
-	var text strings.Builder
-	text.WriteString(v.Tenant + "\n\n" + v.Subject + "\n\n" + v.Hello + "\n\n")
-	for _, l := range v.Lines {
-		text.WriteString(l + "\n\n")
-	}
-	text.WriteString(v.LinkText + "\n" + v.Link + "\n\n-- \n" + v.Footer + "\n")
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%s/%s/%s/%d", n.Tenant, n.EntryID, n.Kind, n.Start.Unix())))
-	boundary := "sportello-w-" + hex.EncodeToString(sum[:12])
-	var buf bytes.Buffer
-	header := func(name, value string) { buf.WriteString(name + ": " + value + "\r\n") }
 	name := n.Sender.Name
 	if name == "" {
 		name = n.TenantName
 	}
-	header("From", (&netmail.Address{Name: name, Address: from}).String())
-	header("To", (&netmail.Address{Address: to}).String())
-	header("Subject", mime.QEncoding.Encode("utf-8", v.Subject))
-	header("Date", date.Format(time.RFC1123Z))
-	header("Message-ID", "<"+hex.EncodeToString(sum[:16])+"@"+string(n.Tenant)+".waitlist.sportello>")
-	header("MIME-Version", "1.0")
-	header("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
-	header("Content-Language", v.Lang)
-	header("Auto-Submitted", "auto-generated")
-	buf.WriteString("\r\n")
-	mw := multipart.NewWriter(&buf)
-	if err := mw.SetBoundary(boundary); err != nil {
-		return "", "", nil, err
+	msg, err = mailpage.Compose(mailpage.Envelope{From: netmail.Address{Name: name, Address: from}, To: to, Date: date,
+		Key:    fmt.Sprintf("%s/%s/%s/%d", n.Tenant, n.EntryID, n.Kind, n.Start.Unix()),
+		Domain: string(n.Tenant) + ".waitlist.sportello", BoundaryPrefix: "sportello-w-"}, newWaitView(n))
+	if err != nil {
+		return "", "", nil, fmt.Errorf("waiting-list email of %s: %w", n.EntryID, err)
 	}
-	for _, p := range []struct{ typ, body string }{{"text/plain", text.String()}, {"text/html", html.String()}} {
-		w, err := mw.CreatePart(textproto.MIMEHeader{
-			"Content-Type":              {p.typ + "; charset=UTF-8"},
-			"Content-Transfer-Encoding": {"quoted-printable"},
-		})
-		if err != nil {
-			return "", "", nil, err
-		}
-		qp := quotedprintable.NewWriter(w)
-		if _, err := qp.Write([]byte(strings.ReplaceAll(p.body, "\n", "\r\n"))); err != nil {
-			return "", "", nil, err
-		}
-		if err := qp.Close(); err != nil {
-			return "", "", nil, err
-		}
-	}
-	if err := mw.Close(); err != nil {
-		return "", "", nil, err
-	}
-	return from, to, buf.Bytes(), nil
+	return from, to, msg, nil
 }
 
 // MailSender sends one message (internal/mail.Sender has this method).

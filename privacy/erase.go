@@ -1,11 +1,14 @@
 package privacy
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/privacy/legalhold"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -22,6 +25,9 @@ type eraser struct {
 	// columns holds each table's column names.
 	columns map[string]map[string]bool
 	counts  map[Class]int
+	// hold tells which tickets, rooms and documents a legal hold covers
+	// (package legalhold); they are skipped by every path below.
+	hold legalhold.Rule
 }
 
 // keepRows are the tables with a booking_id or email column whose rows
@@ -64,6 +70,9 @@ func (e *eraser) loadTables() error {
 		e.tables[n] = true
 	}
 	if err := rows.Err(); err != nil {
+		return err
+	}
+	if e.hold, err = legalhold.Load(context.Background(), e.tx); err != nil {
 		return err
 	}
 	e.columns = make(map[string]map[string]bool, len(e.tables))
@@ -264,7 +273,10 @@ func (e *eraser) eraseBooking(b bookingRow, scrub bool) error {
 			return err
 		}
 	}
-	docs, err := e.strings1("media_docs", `SELECT id FROM media_docs WHERE tenant = ? AND ref IN (?, ?) ORDER BY id`, e.t, b.code, b.id)
+	// Documents name their booking as "booking:<code>" (older ones, and
+	// other callers of media/docs, the bare code or ID).
+	docs, err := e.strings1("media_docs", `SELECT id FROM media_docs WHERE tenant = ? AND ref IN (?, ?, ?, ?) ORDER BY id`,
+		e.t, b.code, b.id, "booking:"+b.code, "booking:"+b.id)
 	if err != nil {
 		return err
 	}
@@ -308,6 +320,9 @@ func (e *eraser) scrubCopies(s string) error {
 // states stay for the statistics; the link to a booking, the network and
 // device hashes, the secret and the contacts (email, browsers) go.
 func (e *eraser) eraseTicket(id string) error {
+	if held, err := e.held("queue_tickets", e.hold.Ticket("qt"), id); err != nil || held {
+		return err
+	}
 	if e.tables["queue_tickets"] {
 		set := `booking_code = '', secret_hash = x''`
 		if e.hasColumn("queue_tickets", "ip_hash") {
@@ -317,13 +332,28 @@ func (e *eraser) eraseTicket(id string) error {
 			return err
 		}
 	}
-	for _, table := range []string{"queue_notify", "queue_push"} {
+	for _, table := range []string{"queue_notify", "queue_push", "queue_appio_tickets"} {
 		if _, err := e.exec(table, `DELETE FROM `+table+` WHERE tenant = ? AND ticket_id = ?`, e.t, id); err != nil {
 			return err
 		}
 	}
 	e.counts[ClassTickets]++
 	return nil
+}
+
+// held reports whether the row id of table (aliased qt in cond) is
+// covered by a legal hold: every erase function asks, so that no path
+// (retention, a citizen's erasure, a booking's rooms) erases what a hold
+// keeps.
+func (e *eraser) held(table, cond, id string) (bool, error) {
+	if !e.tables[table] || cond == "0" {
+		return false, nil
+	}
+	var n int
+	if err := e.tx.QueryRow(`SELECT COUNT(*) FROM `+table+` qt WHERE qt.tenant = ? AND qt.id = ? AND `+cond, e.t, id).Scan(&n); err != nil {
+		return false, fmt.Errorf("legal hold of %s %s: %w", table, id, err)
+	}
+	return n > 0, nil
 }
 
 // hasColumn reports whether table has column (a later migration's).
@@ -338,6 +368,9 @@ func (e *eraser) hasColumn(table, column string) bool {
 // eraseRoom deletes a call's invitations (names of guests) and, once the
 // call has ended, the room itself with its documents.
 func (e *eraser) eraseRoom(id string) error {
+	if held, err := e.held("media_rooms", e.hold.Room("qt"), id); err != nil || held {
+		return err
+	}
 	if _, err := e.exec("media_invites", `DELETE FROM media_invites WHERE tenant = ? AND room = ?`, e.t, id); err != nil {
 		return err
 	}
@@ -351,7 +384,7 @@ func (e *eraser) eraseRoom(id string) error {
 		}
 	}
 	if _, err := e.exec("media_doc_chunks", `DELETE FROM media_doc_chunks WHERE tenant = ? AND doc IN
-		(SELECT id FROM media_docs WHERE tenant = ? AND room = ?)`, e.t, e.t, id); err != nil {
+		(SELECT id FROM media_docs qt WHERE tenant = ? AND room = ? AND NOT `+e.hold.Document("qt")+`)`, e.t, e.t, id); err != nil {
 		return err
 	}
 	if _, err := e.exec("media_rooms", `DELETE FROM media_rooms WHERE tenant = ? AND id = ? AND state <> 'open'`, e.t, id); err != nil {
@@ -363,6 +396,9 @@ func (e *eraser) eraseRoom(id string) error {
 
 // eraseDoc deletes a document and its chunks.
 func (e *eraser) eraseDoc(id string) error {
+	if held, err := e.held("media_docs", e.hold.Document("qt"), id); err != nil || held {
+		return err
+	}
 	if _, err := e.exec("media_doc_chunks", `DELETE FROM media_doc_chunks WHERE tenant = ? AND doc = ?`, e.t, id); err != nil {
 		return err
 	}
@@ -406,8 +442,8 @@ func (e *eraser) retention(cut map[Class]int64) error {
 		if e.hasColumn("queue_tickets", "ip_hash") {
 			cond += ` OR ip_hash <> '' OR device_hash <> ''`
 		}
-		ids, err := e.strings1("queue_tickets", `SELECT id FROM queue_tickets WHERE tenant = ? AND day < ? AND (`+cond+`)
-			ORDER BY day, id LIMIT ?`, e.t, day, e.limit)
+		ids, err := e.strings1("queue_tickets", `SELECT id FROM queue_tickets qt WHERE tenant = ? AND day < ? AND (`+cond+`)
+			AND NOT `+e.hold.Ticket("qt")+` ORDER BY day, id LIMIT ?`, e.t, day, e.limit)
 		if err != nil {
 			return err
 		}
@@ -421,8 +457,8 @@ func (e *eraser) retention(cut map[Class]int64) error {
 		}
 	}
 	if c, ok := cut[ClassCalls]; ok {
-		ids, err := e.strings1("media_rooms", `SELECT id FROM media_rooms WHERE tenant = ? AND state <> 'open' AND ended > 0
-			AND ended < ? ORDER BY ended, id LIMIT ?`, e.t, c, e.limit)
+		ids, err := e.strings1("media_rooms", `SELECT id FROM media_rooms qt WHERE tenant = ? AND state <> 'open' AND ended > 0
+			AND ended < ? AND NOT `+e.hold.Room("qt")+` ORDER BY ended, id LIMIT ?`, e.t, c, e.limit)
 		if err != nil {
 			return err
 		}
@@ -433,7 +469,8 @@ func (e *eraser) retention(cut map[Class]int64) error {
 		}
 	}
 	if c, ok := cut[ClassDocuments]; ok {
-		ids, err := e.strings1("media_docs", `SELECT id FROM media_docs WHERE tenant = ? AND uploaded < ? ORDER BY uploaded, id LIMIT ?`, e.t, c, e.limit)
+		ids, err := e.strings1("media_docs", `SELECT id FROM media_docs qt WHERE tenant = ? AND uploaded < ?
+			AND NOT `+e.hold.Document("qt")+` ORDER BY uploaded, id LIMIT ?`, e.t, c, e.limit)
 		if err != nil {
 			return err
 		}
@@ -442,7 +479,10 @@ func (e *eraser) retention(cut map[Class]int64) error {
 				return err
 			}
 		}
-		if _, err := e.exec("media_doc_chunks", `DELETE FROM media_doc_chunks WHERE tenant = ? AND created < ?`, e.t, c); err != nil {
+		// Chunks older than the cut-off whose document is gone (an
+		// abandoned upload) or not held.
+		if _, err := e.exec("media_doc_chunks", `DELETE FROM media_doc_chunks WHERE tenant = ? AND created < ?
+			AND doc NOT IN (SELECT qt.id FROM media_docs qt WHERE qt.tenant = ? AND `+e.hold.Document("qt")+`)`, e.t, c, e.t); err != nil {
 			return err
 		}
 	}

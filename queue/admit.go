@@ -90,6 +90,10 @@ type admitStamp struct {
 	// ProofHash is the hex SHA-256 of the solved proof-of-work challenge
 	// ("" when none): a challenge opens one ticket in the whole cluster.
 	ProofHash string `json:"proof_hash,omitempty"`
+	// KioskID is the enrolled kiosk a kiosk take comes from ("" for
+	// none), checked by the proposer against its token and again in
+	// apply against revocation (kiosks.go).
+	KioskID string `json:"kiosk_id,omitempty"`
 	// Open are the office's opening intervals on the proposer's day, as
 	// instants; empty on a closed day. NextOpen is the first opening
 	// after the proposer's now, for the error text.
@@ -177,6 +181,13 @@ func (q *Queue) stampAdmission(ctx context.Context, t tenant.Tenant, req TakeReq
 	if req.Source.limited() {
 		a.IPHash = clientHash("ip", t.ID, req.OfficeID, day, strings.TrimSpace(req.ClientIP))
 		a.DeviceHash = clientHash("device", t.ID, req.OfficeID, day, strings.TrimSpace(req.Device))
+		if req.Source == SourceKiosk && req.Kiosk != "" {
+			ks, err := q.KioskByToken(ctx, t.ID, req.OfficeID, req.Kiosk)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			a.KioskID = ks.ID
+		}
 		if req.Proof != "" {
 			sum := sha256.Sum256([]byte(req.Proof))
 			a.ProofHash = hex.EncodeToString(sum[:])
@@ -349,6 +360,9 @@ func admit(tx *sql.Tx, cmd cluster.Command, cfg OfficeConfig, k Ticket, a *admit
 		return nil
 	}
 	ctx := context.Background()
+	if err := admitKiosk(tx, cfg, k, a); err != nil {
+		return err
+	}
 	if !cfg.AlwaysOpen && !openAt(a.Open, cfg.StopBefore, cmd.Time) {
 		next := "unknown"
 		if !a.NextOpen.IsZero() {
@@ -368,8 +382,13 @@ func admit(tx *sql.Tx, cmd cluster.Command, cfg OfficeConfig, k Ticket, a *admit
 	}
 	if cfg.DailyCap > 0 {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM queue_tickets
-			WHERE tenant = ? AND office_id = ? AND day = ? AND source <> 'desk'`, k.Tenant, k.OfficeID, k.Day).Scan(&n); err != nil {
+		// Tickets waiting for their email's confirmation count too:
+		// otherwise a script could have the office send any number of
+		// emails.
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM queue_tickets
+			WHERE tenant = ? AND office_id = ? AND day = ? AND source <> 'desk')
+			+ (SELECT count(*) FROM queue_pending WHERE tenant = ? AND office_id = ? AND day = ? AND expires > ?)`,
+			k.Tenant, k.OfficeID, k.Day, k.Tenant, k.OfficeID, k.Day, cmd.Time.Unix()).Scan(&n); err != nil {
 			return fmt.Errorf("count tickets of %s: %w", k.OfficeID, err)
 		}
 		if n >= cfg.DailyCap {
@@ -380,15 +399,18 @@ func admit(tx *sql.Tx, cmd cluster.Command, cfg OfficeConfig, k Ticket, a *admit
 		column, hash string
 		max          int
 	}{{"device_hash", a.DeviceHash, cfg.MaxPerDevice}, {"ip_hash", a.IPHash, cfg.MaxPerIP}} {
-		if c.hash == "" || c.max <= 0 {
+		if c.hash == "" || c.max <= 0 || (c.column == "ip_hash" && a.KioskID != "") {
+			// An enrolled kiosk serves the whole office from one address.
 			continue
 		}
 		var n int
 		// The partial index queue_tickets_hashed holds only tickets with a
 		// hash, which purgeClosed keeps to the active ones.
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM queue_tickets
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM queue_tickets
 			WHERE tenant = ? AND office_id = ? AND day = ? AND (ip_hash <> '' OR device_hash <> '')
-			AND `+c.column+` = ? AND state IN `+activeStates, k.Tenant, k.OfficeID, k.Day, c.hash).Scan(&n); err != nil {
+			AND `+c.column+` = ? AND state IN `+activeStates+`)
+			+ (SELECT count(*) FROM queue_pending WHERE tenant = ? AND office_id = ? AND day = ? AND `+c.column+` = ?
+			AND expires > ?)`, k.Tenant, k.OfficeID, k.Day, c.hash, k.Tenant, k.OfficeID, k.Day, c.hash, cmd.Time.Unix()).Scan(&n); err != nil {
 			return fmt.Errorf("count tickets of one client at %s: %w", k.OfficeID, err)
 		}
 		if n >= c.max {

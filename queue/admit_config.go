@@ -64,6 +64,10 @@ const (
 	maxNotifyAhead = 50
 	maxProofOfWork = 24
 	maxStopBefore  = 4 * time.Hour
+	// A confirmation link lives long enough to reach a slow mailbox and
+	// short enough that an unconfirmed ticket does not hold a place.
+	minConfirmWithin = 5 * time.Minute
+	maxConfirmWithin = 2 * time.Hour
 )
 
 // checkAdmissionConfig adds the Italian errors of the admission and
@@ -84,6 +88,9 @@ func checkAdmissionConfig(c OfficeConfig, f map[string]string) {
 	if c.ProofOfWork < 0 || c.ProofOfWork > maxProofOfWork {
 		f["proof_of_work"] = fmt.Sprintf("La difficoltà della verifica anti-abuso va da 0 (spenta) a %d.", maxProofOfWork)
 	}
+	if w := c.ConfirmWithin; w != 0 && (w < minConfirmWithin || w > maxConfirmWithin || w%time.Minute != 0) {
+		f["confirm_within"] = "Il tempo per confermare il biglietto via email va da 5 a 120 minuti, in minuti interi."
+	}
 	if c.StopBefore < 0 || c.StopBefore > maxStopBefore || c.StopBefore%time.Minute != 0 {
 		f["stop_before"] = "La chiusura anticipata della coda va da 0 a 240 minuti, in minuti interi."
 	}
@@ -102,13 +109,33 @@ func saveAdmissionConfig(tx *sql.Tx, t string, c OfficeConfig) error {
 	return nil
 }
 
+// saveConfirmConfig writes the settings of schema version 5
+// (confirmation by email, kiosks only) into the office's row. Only a
+// configure command of payload version 2 carries them: a version 1
+// command, from a binary that does not know them, leaves them as they
+// were.
+func saveConfirmConfig(tx *sql.Tx, t string, c OfficeConfig) error {
+	within := c.ConfirmWithin
+	if within == 0 {
+		within = DefaultConfirmWithin
+	}
+	if _, err := tx.ExecContext(context.Background(), `UPDATE queue_offices SET confirm_email = ?, confirm_within_s = ?,
+		kiosk_only = ? WHERE tenant = ? AND office_id = ?`,
+		c.ConfirmEmail, int64(within/time.Second), c.KioskOnly, t, c.OfficeID); err != nil {
+		return fmt.Errorf("configure confirmation of %s: %w", c.OfficeID, err)
+	}
+	return nil
+}
+
 // loadAdmissionConfig reads the admission settings of a configured
 // office into c (a never-configured office keeps defaultConfig's).
 func loadAdmissionConfig(ctx context.Context, q querier, t tenant.ID, c *OfficeConfig) error {
-	var stop int64
+	var stop, within int64
 	err := q.QueryRowContext(ctx, `SELECT daily_cap, max_per_device, max_per_ip, notify_ahead, proof_of_work,
-		stop_before_s, always_open FROM queue_offices WHERE tenant = ? AND office_id = ?`, t, c.OfficeID).Scan(
-		&c.DailyCap, &c.MaxPerDevice, &c.MaxPerIP, &c.NotifyAhead, &c.ProofOfWork, &stop, &c.AlwaysOpen)
+		stop_before_s, always_open, confirm_email, confirm_within_s, kiosk_only
+		FROM queue_offices WHERE tenant = ? AND office_id = ?`, t, c.OfficeID).Scan(
+		&c.DailyCap, &c.MaxPerDevice, &c.MaxPerIP, &c.NotifyAhead, &c.ProofOfWork, &stop, &c.AlwaysOpen,
+		&c.ConfirmEmail, &within, &c.KioskOnly)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
@@ -116,5 +143,6 @@ func loadAdmissionConfig(ctx context.Context, q querier, t tenant.ID, c *OfficeC
 		return fmt.Errorf("load admission config of %s: %w", c.OfficeID, err)
 	}
 	c.StopBefore = time.Duration(stop) * time.Second
+	c.ConfirmWithin = time.Duration(within) * time.Second
 	return nil
 }

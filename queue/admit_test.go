@@ -349,6 +349,9 @@ func TestProofOpensOneTicket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A follower that has not applied the office yet would answer "not
+	// found" before reaching the proof.
+	waitOffice(ctx, t, queuesOn(nodes), office.ID)
 	for i, n := range nodes {
 		q := queueOn(n)
 		err := again(ctx, func() error {

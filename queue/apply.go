@@ -42,7 +42,12 @@ const (
 	// takeVersion 2 adds Admit (admission and notifications): a node
 	// that knew only version 1 would file a ticket the others refuse, so
 	// it must refuse the entry instead of ignoring the field.
-	takeVersion = 2
+	// takeVersion 3 adds the enrolled kiosk (admitStamp.KioskID), which
+	// lifts the address cap: a node of version 2 would apply the cap.
+	takeVersion = 3
+	// configureVersion 2 carries the settings of confirmation by email
+	// and kiosk enrolment (Configure sends it only when they change).
+	configureVersion = 2
 )
 
 // errVersion refuses a payload newer than this node knows.
@@ -53,12 +58,15 @@ func Register(reg *cluster.Registry) {
 	registerErrors(reg)
 	registerAdmitErrors(reg)
 	reg.Migrate(Migrations()...)
-	reg.Handle(CmdConfigure, payloadVersion, applyConfigure)
+	reg.Handle(CmdConfigure, configureVersion, applyConfigure)
 	reg.Handle(CmdTake, takeVersion, applyTake)
 	reg.Handle(CmdCancel, payloadVersion, applyCancel)
 	reg.Handle(CmdCall, callVersion, applyCall)
 	registerCore(reg)
 	registerPush(reg)
+	registerConfirm(reg)
+	registerKiosks(reg)
+	registerRelease(reg)
 	for typ, tr := range transitions() {
 		reg.Handle(typ, payloadVersion, tr.apply)
 	}
@@ -129,8 +137,11 @@ type callPayload struct {
 // without admission (seeding, tools), so such takes still reach a node
 // not yet upgraded.
 func (p takePayload) version() int {
-	if p.Admit != nil {
+	if p.Admit != nil && p.Admit.KioskID != "" {
 		return takeVersion
+	}
+	if p.Admit != nil {
+		return 2
 	}
 	return 1
 }
@@ -201,7 +212,7 @@ func CheckConfig(c OfficeConfig) error {
 
 func applyConfigure(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	var p configurePayload
-	if err := decode(cmd, &p); err != nil {
+	if err := decodeUpTo(cmd, configureVersion, &p); err != nil {
 		return nil, err
 	}
 	c := p.Config
@@ -218,6 +229,11 @@ func applyConfigure(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	}
 	if err := saveAdmissionConfig(tx, cmd.Tenant, c); err != nil {
 		return nil, err
+	}
+	if cmd.Version >= 2 {
+		if err := saveConfirmConfig(tx, cmd.Tenant, c); err != nil {
+			return nil, err
+		}
 	}
 	return c.OfficeID, nil
 }
@@ -236,14 +252,24 @@ func applyTake(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		// Version 1 knew nothing of admission: apply it as then.
 		p.Admit = nil
 	}
+	if cmd.Version < 3 && p.Admit != nil {
+		// Version 2 knew nothing of enrolled kiosks.
+		p.Admit.KioskID = ""
+	}
+	return fileTake(tx, cmd, p)
+}
+
+// newTake checks a take's payload and builds its ticket, not yet
+// numbered, at the command's time: the check-in window is judged here.
+func newTake(tx *sql.Tx, cmd cluster.Command, p takePayload) (Ticket, OfficeConfig, error) {
 	if p.ID == "" || p.OfficeID == "" || len(p.SecretHash) != sha256.Size || !p.Channel.valid() || !p.Priority.valid() || p.DurationS <= 0 {
-		return nil, fmt.Errorf("%s: payload lacks id, office, secret hash, channel, priority or duration", cmd.Type)
+		return Ticket{}, OfficeConfig{}, fmt.Errorf("%s: payload lacks id, office, secret hash, channel, priority or duration", cmd.Type)
 	}
 	ctx := context.Background()
 	t := tenant.ID(cmd.Tenant)
 	cfg, err := loadConfig(ctx, tx, t, p.OfficeID)
 	if err != nil {
-		return nil, err
+		return Ticket{}, OfficeConfig{}, err
 	}
 	k := Ticket{
 		ID: p.ID, Tenant: t, OfficeID: p.OfficeID, Day: dayOf(cmd.Time, p.TimeZone),
@@ -255,21 +281,39 @@ func applyTake(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		// command, so every node files the citizen in the same line.
 		appt := p.Appointment.UTC()
 		if cmd.Time.Before(appt.Add(-cfg.EarlyCheckIn)) {
-			return nil, fmt.Errorf("check-in of %s before %s: %w", p.BookingCode, appt.Add(-cfg.EarlyCheckIn).Format(time.RFC3339), ErrTooEarly)
+			return Ticket{}, OfficeConfig{}, fmt.Errorf("check-in of %s before %s: %w", p.BookingCode, appt.Add(-cfg.EarlyCheckIn).Format(time.RFC3339), ErrTooEarly)
 		}
 		var dup bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM queue_tickets
 			WHERE tenant = ? AND booking_code = ? AND state <> 'cancelled')`, t, p.BookingCode).Scan(&dup); err != nil {
-			return nil, fmt.Errorf("check booking %s: %w", p.BookingCode, err)
+			return Ticket{}, OfficeConfig{}, fmt.Errorf("check booking %s: %w", p.BookingCode, err)
 		}
 		if dup {
-			return nil, fmt.Errorf("booking %s: %w", p.BookingCode, ErrAlreadyCheckedIn)
+			return Ticket{}, OfficeConfig{}, fmt.Errorf("booking %s: %w", p.BookingCode, ErrAlreadyCheckedIn)
 		}
 		k.BookingCode, k.Appointment = p.BookingCode, appt
 		k.Booked = !cmd.Time.After(appt.Add(cfg.LateCheckIn))
 	}
+	return k, cfg, nil
+}
+
+// fileTake admits, numbers and files the ticket of take p at the
+// command's time (queue.take, and queue.confirm for a pending one).
+func fileTake(tx *sql.Tx, cmd cluster.Command, p takePayload) (Ticket, error) {
+	ctx := context.Background()
+	k, cfg, err := newTake(tx, cmd, p)
+	if err != nil {
+		return Ticket{}, err
+	}
+	t := k.Tenant
+	// Expired unconfirmed tickets go before they could count against
+	// this one's caps (they do not: admit counts only unexpired ones)
+	// and so that a quiet office does not keep them.
+	if err := sweepPending(tx, t, k.OfficeID, cmd.Time); err != nil {
+		return Ticket{}, err
+	}
 	if err := admit(tx, cmd, cfg, k, p.Admit); err != nil {
-		return nil, err
+		return Ticket{}, err
 	}
 	letter := cfg.letter(p.ServiceID)
 	var n int
@@ -277,19 +321,19 @@ func applyTake(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		VALUES (?, ?, ?, ?, 1)
 		ON CONFLICT (tenant, office_id, day, letter) DO UPDATE SET last = last + 1
 		RETURNING last`, t, k.OfficeID, k.Day, letter).Scan(&n); err != nil {
-		return nil, fmt.Errorf("number ticket of %s: %w", k.OfficeID, err)
+		return Ticket{}, fmt.Errorf("number ticket of %s: %w", k.OfficeID, err)
 	}
 	k.Number = fmt.Sprintf("%s%03d", letter, n)
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) + 1 FROM queue_tickets
 		WHERE tenant = ? AND office_id = ? AND day = ?`, t, k.OfficeID, k.Day).Scan(&k.Seq); err != nil {
-		return nil, fmt.Errorf("sequence ticket of %s: %w", k.OfficeID, err)
+		return Ticket{}, fmt.Errorf("sequence ticket of %s: %w", k.OfficeID, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_tickets (tenant, `+ticketColumns+`, secret_hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t, k.ID, k.OfficeID, k.Day, k.Seq, k.Number, k.ServiceID, k.Channel, k.Priority, k.BookingCode,
 		unixOf(k.Appointment), k.Booked, k.State, k.Desk, k.Recalls, p.DurationS, unixOf(k.Taken), 0, 0, 0,
 		"", "", 0, p.SecretHash); err != nil {
-		return nil, fmt.Errorf("insert ticket %s: %w", k.Number, err)
+		return Ticket{}, fmt.Errorf("insert ticket %s: %w", k.Number, err)
 	}
 	return k, fileAdmission(tx, cmd, cfg, k, p.Admit)
 }
@@ -310,6 +354,10 @@ func applyCancel(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, err
 	}
 	k, hash, err := loadTicket(context.Background(), tx, tenant.ID(cmd.Tenant), p.ID)
+	if errors.Is(err, ErrNotFound) {
+		// A ticket still waiting for its email's confirmation.
+		return cancelPending(tx, cmd, p)
+	}
 	if err != nil {
 		return nil, err
 	}

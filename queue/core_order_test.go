@@ -20,6 +20,8 @@ import (
 //	HH:MM pause DESK | resume DESK
 //	HH:MM transfer DESK [TO]                      DESK sends its ticket back to the
 //	                                              line, for desk TO only if given
+//	HH:MM release LABEL                           a supervisor releases LABEL, which
+//	                                              waits for a paused desk
 //	HH:MM line LABEL...                           the line, next first
 //
 // Bookings (label → appointment time) are made at 08:00, before the
@@ -142,6 +144,15 @@ func TestCallScenarios(t *testing.T) {
 			},
 		},
 		{
+			name: "ticket transferred to a paused desk waits until a supervisor releases it, still as transferred",
+			steps: []string{
+				"09:00 walkin w1", "09:01 walkin w2", "09:02 call 1 w1",
+				"09:05 transfer 1 3", "09:06 pause 3", "09:07 walkin w3",
+				"09:08 call 2 w2", "09:09 call 1 w3", "09:09 walkin w4",
+				"09:10 release w1", "09:10 line w1 w4", "09:11 call 2 w1",
+			},
+		},
+		{
 			name: "desk channels: a remote station takes video and phone, a counter in person",
 			desks: map[string]CallOptions{
 				"remote":  {Channels: []Channel{Video, Phone}},
@@ -249,6 +260,10 @@ func playScenario(t *testing.T, sc callScenario) {
 				to.Desk = args[1]
 			}
 			if _, err := f.q.Transfer(ctx, bari, k.ID, args[0], to); err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+		case "release":
+			if _, err := f.q.Release(ctx, bari, f.office.ID, ids[args[0]]); err != nil {
 				t.Fatalf("%s: %v", step, err)
 			}
 		case "line":

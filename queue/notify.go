@@ -60,6 +60,10 @@ type notice struct {
 	Recall bool   `json:"recall,omitempty"`
 	// At is the event's time (the command's).
 	At time.Time `json:"at"`
+	// Link and Expires are the confirmation link and its expiry
+	// (noticeConfirm only, confirm.go).
+	Link    string    `json:"link,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
 	// Key is the outbox key, also the Message-ID's local part.
 	Key string `json:"key"`
 }
@@ -129,6 +133,9 @@ func notifyLine(tx *sql.Tx, cmd cluster.Command, t tenant.ID, officeID, day stri
 		return err
 	}
 	if err := pushLine(tx, cmd, t, officeID, day); err != nil {
+		return err
+	}
+	if err := appioLine(tx, cmd, t, officeID, day); err != nil {
 		return err
 	}
 	ctx := context.Background()

@@ -71,50 +71,66 @@ type emailTexts struct {
 	Number, Where string
 	// Footer explains why the email came.
 	Footer string
+	// ConfirmSubject: office. ConfirmBody: office; ConfirmBy: the time
+	// the link expires ("15:40"); ConfirmIgnore says what happens if the
+	// citizen did not ask.
+	ConfirmSubject, ConfirmBody, ConfirmBy, ConfirmIgnore string
 }
 
 var emailLangs = map[string]emailTexts{
 	"it": {
-		NearSubject:   "Manca poco al tuo turno (numero %s)",
-		NearNext:      "Nessuno ti precede: preparati.",
-		NearOne:       "Prima di te c'è una sola persona.",
-		NearMany:      "Prima di te ci sono %d persone.",
-		NearBody:      "Manca poco al tuo turno all'ufficio %s. Avvicinati e tieni d'occhio il tabellone della sala d'attesa.",
-		CalledSubject: "È il tuo turno: %s (numero %s)",
-		CalledBody:    "È il tuo turno: il numero %s è chiamato a %s dell'ufficio %s.",
-		RecallSubject: "Ti stiamo chiamando di nuovo: %s (numero %s)",
-		RecallBody:    "Ti stiamo chiamando di nuovo: il numero %s è atteso a %s dell'ufficio %s.",
-		Number:        "Il tuo numero: %s",
-		Where:         "Indirizzo: %s",
-		Footer:        "Ricevi questo messaggio perché hai indicato questo indirizzo prendendo il numero o prenotando l'appuntamento. È un messaggio automatico: non rispondere.",
+		NearSubject:    "Manca poco al tuo turno (numero %s)",
+		NearNext:       "Nessuno ti precede: preparati.",
+		NearOne:        "Prima di te c'è una sola persona.",
+		NearMany:       "Prima di te ci sono %d persone.",
+		NearBody:       "Manca poco al tuo turno all'ufficio %s. Avvicinati e tieni d'occhio il tabellone della sala d'attesa.",
+		CalledSubject:  "È il tuo turno: %s (numero %s)",
+		CalledBody:     "È il tuo turno: il numero %s è chiamato a %s dell'ufficio %s.",
+		RecallSubject:  "Ti stiamo chiamando di nuovo: %s (numero %s)",
+		RecallBody:     "Ti stiamo chiamando di nuovo: il numero %s è atteso a %s dell'ufficio %s.",
+		Number:         "Il tuo numero: %s",
+		Where:          "Indirizzo: %s",
+		Footer:         "Ricevi questo messaggio perché hai indicato questo indirizzo prendendo il numero o prenotando l'appuntamento. È un messaggio automatico: non rispondere.",
+		ConfirmSubject: "Conferma il tuo numero per l'ufficio %s",
+		ConfirmBody:    "Hai chiesto un numero per la coda dell'ufficio %s. Per entrare in coda apri questo collegamento:",
+		ConfirmBy:      "Il collegamento vale fino alle %s; poi la richiesta decade e puoi prendere un nuovo numero. Entri in coda nel momento in cui confermi.",
+		ConfirmIgnore:  "Se non hai chiesto tu questo numero, ignora il messaggio: senza conferma non succede nulla.",
 	},
 	"en": {
-		NearSubject:   "Your turn is coming up (number %s)",
-		NearNext:      "You are next: please be ready.",
-		NearOne:       "There is one person before you.",
-		NearMany:      "There are %d people before you.",
-		NearBody:      "Your turn at the %s office is coming up. Please come closer and watch the board in the waiting hall.",
-		CalledSubject: "It's your turn: %s (number %s)",
-		CalledBody:    "It's your turn: number %s is called to %s of the %s office.",
-		RecallSubject: "We are calling you again: %s (number %s)",
-		RecallBody:    "We are calling you again: number %s is expected at %s of the %s office.",
-		Number:        "Your number: %s",
-		Where:         "Address: %s",
-		Footer:        "You receive this message because you gave this address when you took your number or booked the appointment. It was sent automatically: please do not reply.",
+		NearSubject:    "Your turn is coming up (number %s)",
+		NearNext:       "You are next: please be ready.",
+		NearOne:        "There is one person before you.",
+		NearMany:       "There are %d people before you.",
+		NearBody:       "Your turn at the %s office is coming up. Please come closer and watch the board in the waiting hall.",
+		CalledSubject:  "It's your turn: %s (number %s)",
+		CalledBody:     "It's your turn: number %s is called to %s of the %s office.",
+		RecallSubject:  "We are calling you again: %s (number %s)",
+		RecallBody:     "We are calling you again: number %s is expected at %s of the %s office.",
+		Number:         "Your number: %s",
+		Where:          "Address: %s",
+		Footer:         "You receive this message because you gave this address when you took your number or booked the appointment. It was sent automatically: please do not reply.",
+		ConfirmSubject: "Confirm your number for the %s office",
+		ConfirmBody:    "You asked for a number in the queue of the %s office. To join the queue, open this link:",
+		ConfirmBy:      "The link is valid until %s; after that the request lapses and you can take a new number. You join the queue when you confirm.",
+		ConfirmIgnore:  "If you did not ask for this number, ignore this message: nothing happens without confirmation.",
 	},
 	"de": {
-		NearSubject:   "Sie sind bald an der Reihe (Nummer %s)",
-		NearNext:      "Sie sind als Nächste an der Reihe: Bitte halten Sie sich bereit.",
-		NearOne:       "Vor Ihnen ist nur noch eine Person.",
-		NearMany:      "Vor Ihnen sind noch %d Personen.",
-		NearBody:      "Sie sind bald an der Reihe beim Amt %s. Bitte kommen Sie näher und achten Sie auf die Anzeigetafel im Wartesaal.",
-		CalledSubject: "Sie sind an der Reihe: %s (Nummer %s)",
-		CalledBody:    "Sie sind an der Reihe: Nummer %s wird zu %s beim Amt %s gerufen.",
-		RecallSubject: "Wir rufen Sie erneut auf: %s (Nummer %s)",
-		RecallBody:    "Wir rufen Sie erneut auf: Nummer %s wird bei %s des Amts %s erwartet.",
-		Number:        "Ihre Nummer: %s",
-		Where:         "Adresse: %s",
-		Footer:        "Sie erhalten diese Nachricht, weil Sie diese Adresse beim Ziehen Ihrer Nummer oder bei der Terminbuchung angegeben haben. Sie wurde automatisch versandt: Bitte antworten Sie nicht.",
+		NearSubject:    "Sie sind bald an der Reihe (Nummer %s)",
+		NearNext:       "Sie sind als Nächste an der Reihe: Bitte halten Sie sich bereit.",
+		NearOne:        "Vor Ihnen ist nur noch eine Person.",
+		NearMany:       "Vor Ihnen sind noch %d Personen.",
+		NearBody:       "Sie sind bald an der Reihe beim Amt %s. Bitte kommen Sie näher und achten Sie auf die Anzeigetafel im Wartesaal.",
+		CalledSubject:  "Sie sind an der Reihe: %s (Nummer %s)",
+		CalledBody:     "Sie sind an der Reihe: Nummer %s wird zu %s beim Amt %s gerufen.",
+		RecallSubject:  "Wir rufen Sie erneut auf: %s (Nummer %s)",
+		RecallBody:     "Wir rufen Sie erneut auf: Nummer %s wird bei %s des Amts %s erwartet.",
+		Number:         "Ihre Nummer: %s",
+		Where:          "Adresse: %s",
+		Footer:         "Sie erhalten diese Nachricht, weil Sie diese Adresse beim Ziehen Ihrer Nummer oder bei der Terminbuchung angegeben haben. Sie wurde automatisch versandt: Bitte antworten Sie nicht.",
+		ConfirmSubject: "Bestätigen Sie Ihre Nummer für das Amt %s",
+		ConfirmBody:    "Sie haben eine Nummer für die Warteschlange des Amts %s angefordert. Um sich einzureihen, öffnen Sie diesen Link:",
+		ConfirmBy:      "Der Link gilt bis %s Uhr; danach verfällt die Anfrage und Sie können eine neue Nummer ziehen. Sie reihen sich ein, sobald Sie bestätigen.",
+		ConfirmIgnore:  "Wenn Sie diese Nummer nicht angefordert haben, ignorieren Sie diese Nachricht: Ohne Bestätigung geschieht nichts.",
 	},
 }
 
@@ -126,6 +142,11 @@ type emailView struct {
 	Lang, Subject, Heading, Tenant string
 	Lines                          []string
 	Footer                         string
+	// Link is the confirmation link (noticeConfirm only), the one link
+	// a queue email ever carries, to the Comune's own host.
+	Link string
+	// After are the lines after the link.
+	After []string
 }
 
 // newEmailView writes the words of notice n.
@@ -138,6 +159,13 @@ func newEmailView(n notice) emailView {
 		desk = deskWord[lang] + " " + desk
 	}
 	switch n.Kind {
+	case noticeConfirm:
+		v.Subject = fmt.Sprintf(tx.ConfirmSubject, n.Office)
+		v.Heading = v.Subject
+		v.Link = n.Link
+		until := n.Expires.In(tenant.Tenant{TimeZone: n.TimeZone}.Location()).Format("15:04")
+		v.Lines = []string{fmt.Sprintf(tx.ConfirmBody, n.Office)}
+		v.After = []string{fmt.Sprintf(tx.ConfirmBy, until), tx.ConfirmIgnore}
 	case noticeCalled:
 		subj, body := tx.CalledSubject, tx.CalledBody
 		if n.Recall {
@@ -164,8 +192,9 @@ func newEmailView(n notice) emailView {
 	return v
 }
 
-// emailHTML is the HTML part: no image, link, style sheet or anything
-// else fetched from elsewhere, so that opening it tells nobody anything.
+// emailHTML is the HTML part: no image, style sheet or anything else
+// fetched from elsewhere, so that opening it tells nobody anything; the
+// only link is a confirmation's, which the citizen opens on purpose.
 var emailHTML = template.Must(template.New("queue-email").Parse(`<!DOCTYPE html>
 <html lang="{{.Lang}}">
 <head><meta charset="utf-8"><title>{{.Subject}}</title></head>
@@ -173,6 +202,8 @@ var emailHTML = template.Must(template.New("queue-email").Parse(`<!DOCTYPE html>
 <p style="font-size: 0.9em; color: #5c6f82;">{{.Tenant}}</p>
 <h1 style="font-size: 1.4em;">{{.Heading}}</h1>
 {{range .Lines}}<p>{{.}}</p>
+{{end}}{{if .Link}}<p><a href="{{.Link}}">{{.Link}}</a></p>
+{{end}}{{range .After}}<p>{{.}}</p>
 {{end}}<hr>
 <p style="font-size: 0.85em; color: #5c6f82;">{{.Footer}}</p>
 </body>
@@ -184,6 +215,12 @@ func emailText(v emailView) string {
 	var b strings.Builder
 	b.WriteString(v.Tenant + "\n\n" + v.Heading + "\n\n")
 	for _, l := range v.Lines {
+		b.WriteString(l + "\n")
+	}
+	if v.Link != "" {
+		b.WriteString("\n" + v.Link + "\n\n")
+	}
+	for _, l := range v.After {
 		b.WriteString(l + "\n")
 	}
 	b.WriteString("\n-- \n" + v.Footer + "\n")

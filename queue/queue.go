@@ -75,6 +75,16 @@ type TakeRequest struct {
 	// office asks for one (queue/web checks the solution): apply refuses
 	// a challenge already used for another ticket, on any node.
 	Proof string
+	// ConfirmLink is the base of the confirmation link of an office that
+	// confirms remote tickets by email ("https://<host>/coda/conferma/";
+	// the email adds the ticket and the token): queue/web sets it on
+	// every web and API take.
+	ConfirmLink string
+	// Kiosk is the token of the enrolled kiosk the take comes from
+	// (its cookie), "" for none: an enrolled kiosk is exempt from the
+	// address cap, and an office may take kiosk tickets only from
+	// enrolled kiosks (OfficeConfig.KioskOnly).
+	Kiosk string
 }
 
 // Taken is a new ticket with its secret (shown once, stored only
@@ -101,7 +111,19 @@ func (q *Queue) Configure(ctx context.Context, t tenant.ID, c OfficeConfig) erro
 	if _, err := q.book.Office(ctx, t, c.OfficeID); err != nil {
 		return q.notFound("office", c.OfficeID, err)
 	}
-	_, err := q.propose(ctx, CmdConfigure, t, configurePayload{Config: c})
+	// Version 2 only when a setting of version 2 changes, so that
+	// saving the other settings still works on a cluster in the middle
+	// of a rolling upgrade.
+	old, err := loadConfig(ctx, q.db, t, c.OfficeID)
+	if err != nil {
+		return err
+	}
+	v := 1
+	if c.ConfirmEmail != old.ConfirmEmail || c.KioskOnly != old.KioskOnly ||
+		(c.ConfirmWithin != 0 && c.ConfirmWithin != old.ConfirmWithin) {
+		v = configureVersion
+	}
+	_, err = q.proposeV(ctx, CmdConfigure, v, t, configurePayload{Config: c})
 	return err
 }
 
@@ -162,6 +184,15 @@ func (q *Queue) Take(ctx context.Context, t tenant.Tenant, req TakeRequest) (Tak
 	p.SecretHash = hashSecret(secret)
 	if err := q.stampAdmission(ctx, t, req, &p); err != nil {
 		return Taken{}, err
+	}
+	if req.Source == SourceWeb || req.Source == SourceAPI {
+		cfg, err := loadConfig(ctx, q.db, t.ID, req.OfficeID)
+		if err != nil {
+			return Taken{}, err
+		}
+		if needsConfirm(cfg, req.Source, p.BookingCode) {
+			return q.takePending(ctx, t, req, cfg, p, secret)
+		}
 	}
 	res, err := q.proposeV(ctx, CmdTake, p.version(), t.ID, p)
 	if err != nil {
@@ -242,9 +273,16 @@ func (q *Queue) write(ctx context.Context, typ string, t tenant.ID, payload any)
 	return k, err
 }
 
-// Ticket returns a ticket, for the operator's views.
+// Ticket returns a ticket, for the operator's views and the event
+// streams: a ticket still waiting for its email's confirmation reads as
+// PendingConfirmation until it expires (confirm.go).
 func (q *Queue) Ticket(ctx context.Context, t tenant.ID, id string) (Ticket, error) {
 	k, _, err := loadTicket(ctx, q.db, t, id)
+	if errors.Is(err, ErrNotFound) {
+		if pk, _, perr := q.pending(ctx, t, id); perr == nil && q.now().Before(pk.ConfirmBy) {
+			return pk, nil
+		}
+	}
 	return k, err
 }
 
@@ -252,6 +290,10 @@ func (q *Queue) Ticket(ctx context.Context, t tenant.ID, id string) (Ticket, err
 // otherwise), for the citizen.
 func (q *Queue) TicketWithSecret(ctx context.Context, t tenant.ID, id, secret string) (Ticket, error) {
 	k, hash, err := loadTicket(ctx, q.db, t, id)
+	if errors.Is(err, ErrNotFound) {
+		// A ticket waiting for its email's confirmation (confirm.go).
+		return q.pendingWithSecret(ctx, t, id, secret)
+	}
 	if err != nil {
 		return Ticket{}, err
 	}
@@ -281,6 +323,12 @@ func (q *Queue) EstimatedWait(ctx context.Context, t tenant.ID, id string) (time
 // Status returns the ticket's position and estimated wait.
 func (q *Queue) Status(ctx context.Context, t tenant.ID, id string) (Status, error) {
 	k, _, err := loadTicket(ctx, q.db, t, id)
+	if errors.Is(err, ErrNotFound) {
+		if _, _, perr := q.pending(ctx, t, id); perr == nil {
+			// Not in the line yet: no position.
+			return Status{}, nil
+		}
+	}
 	if err != nil {
 		return Status{}, err
 	}

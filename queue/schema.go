@@ -64,5 +64,6 @@ func Migrations() []cluster.Migration {
 		{Component: "queue", Version: 2, SQL: schemaV2},
 		{Component: "queue", Version: 3, SQL: schemaV3},
 		{Component: "queue", Version: 4, SQL: schemaV4},
+		{Component: "queue", Version: 5, SQL: schemaV5},
 	}
 }

@@ -40,6 +40,10 @@ const (
 	// Parked is a ticket the operator set aside (the citizen fetches a
 	// document, say): not in the line, kept by its desk, which resumes it.
 	Parked State = "parked"
+	// PendingConfirmation is a remote ticket of an office that confirms
+	// by email, taken but not yet confirmed: it has no number and is not
+	// in the line until the citizen opens the email's link (confirm.go).
+	PendingConfirmation State = "pending_confirmation"
 )
 
 // Priority is a category that jumps ahead of the line ("" for none).
@@ -101,6 +105,9 @@ type Ticket struct {
 	// line (zero when never): it orders transferred citizens, who have
 	// already waited, ahead of walk-ins.
 	Transferred time.Time `json:"transferred,omitzero"`
+	// ConfirmBy, while the ticket is PendingConfirmation, is when its
+	// confirmation link expires.
+	ConfirmBy time.Time `json:"confirm_by,omitzero"`
 }
 
 // Active reports whether the ticket is still in the office (waiting,
@@ -140,6 +147,14 @@ type OfficeConfig struct {
 	// AlwaysOpen takes tickets at any hour, ignoring the office's hours
 	// and closures.
 	AlwaysOpen bool `json:"always_open"`
+	// ConfirmEmail asks remote tickets (web page and API, not check-ins
+	// nor the kiosk) for an email address and files them only when the
+	// citizen opens the link sent there within ConfirmWithin (confirm.go).
+	ConfirmEmail  bool          `json:"confirm_email,omitempty"`
+	ConfirmWithin time.Duration `json:"confirm_within,omitempty"`
+	// KioskOnly makes the kiosk page refuse browsers that are not an
+	// enrolled kiosk of the office (kiosk.go).
+	KioskOnly bool `json:"kiosk_only,omitempty"`
 }
 
 // Defaults of an office that was never configured.
@@ -156,6 +171,8 @@ const (
 	DefaultMaxPerIP     = 20
 	DefaultNotifyAhead  = 3
 	DefaultStopBefore   = 15 * time.Minute
+	// DefaultConfirmWithin is how long a confirmation link is valid.
+	DefaultConfirmWithin = 15 * time.Minute
 )
 
 // defaultConfig is the configuration of an office never configured.
@@ -163,6 +180,7 @@ func defaultConfig(officeID string) OfficeConfig {
 	return OfficeConfig{
 		OfficeID: officeID, EarlyCheckIn: DefaultEarlyCheckIn, LateCheckIn: DefaultLateCheckIn, Sample: DefaultSample,
 		MaxPerDevice: DefaultMaxPerDevice, MaxPerIP: DefaultMaxPerIP, NotifyAhead: DefaultNotifyAhead, StopBefore: DefaultStopBefore,
+		ConfirmWithin: DefaultConfirmWithin,
 	}
 }
 

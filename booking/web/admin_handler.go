@@ -240,6 +240,7 @@ var adminSections = []struct {
 	{section{"/gestione/statistiche", "Statistiche", "Prenotazioni, disdette e assenze per ufficio e servizio."}, []auth.Role{auth.RoleSupervisor}},
 	{section{"/gestione/statistiche/anomalie", "Prenotazioni sospette", "Contatti dietro molti codici fiscali, raffiche da una stessa rete, nomi che non tornano con il codice fiscale."}, []auth.Role{auth.RoleComuneAdmin}},
 	{section{"/gestione/coda/statistiche", "Statistiche della coda", "Biglietti, attese e tempi di servizio per ora, servizio e sportello."}, []auth.Role{auth.RoleSupervisor}},
+	{section{"/gestione/coda/chioschi", "Chioschi della coda", "Registra e revoca i chioschi che danno i numeri in ufficio."}, []auth.Role{auth.RoleSupervisor}},
 	{section{"/gestione/coda/impostazioni", "Impostazioni della coda", "Lettere dei biglietti, arrivi dei prenotati, limiti e orari della coda di ogni ufficio."}, []auth.Role{auth.RoleComuneAdmin}},
 }
 

@@ -161,6 +161,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	legal.Register(reg)
 	booking.Register(reg)
 	queue.Register(reg)
+	queue.RegisterAppIO(reg)
 	auth.Register(reg)
 	push.Register(reg)
 	certs.Register(reg)
@@ -218,6 +219,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	// The waiting list's emails and the services' App IO messages.
 	fair := &fairWiring{} // fairness.go
 	fair.handleOutbox(node, sender, cfg, log)
+	fair.handleQueueAppIO(node, cfg, log) // queue_appio.go
 	// Their Web Push twins, signed with the cluster's VAPID key.
 	pw := &pushWiring{}
 	pushDeliver, err := pw.deliverer(cfg, log.With("component", "push"))

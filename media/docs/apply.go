@@ -2,6 +2,7 @@ package docs
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/privacy/legalhold"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -310,8 +312,16 @@ func applyExpire(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	}
 	now := p.Now.UnixMilli()
 	var out Expired
-	docs, err := pairs(tx, `SELECT tenant, id FROM media_docs WHERE expires <= ?
-		ORDER BY expires, tenant, id LIMIT ?`, now, expireBatch)
+	// A document under legal hold (its booking, ticket or room is held:
+	// package legalhold) outlives its expiry until the hold is lifted.
+	// The condition is in the query, so that held documents never fill
+	// the batch and block the others.
+	hold, err := legalhold.Load(context.Background(), tx)
+	if err != nil {
+		return nil, err
+	}
+	docs, err := pairs(tx, `SELECT d.tenant, d.id FROM media_docs d WHERE d.expires <= ? AND NOT `+hold.Document("d")+`
+		ORDER BY d.expires, d.tenant, d.id LIMIT ?`, now, expireBatch)
 	if err != nil {
 		return nil, err
 	}

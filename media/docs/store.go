@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/privacy/legalhold"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -262,8 +263,12 @@ func (s *Store) Get(ctx context.Context, t tenant.ID, id string) (Document, erro
 
 // get reads a document from this node's copy of the state.
 func (s *Store) get(ctx context.Context, t tenant.ID, id string) (Document, error) {
-	row := s.node.DB().QueryRowContext(ctx, `SELECT `+docColumns+` FROM media_docs
-		WHERE tenant = ? AND id = ? AND expires > ?`, string(t), id, s.now().UnixMilli())
+	live, err := s.live(ctx)
+	if err != nil {
+		return Document{}, err
+	}
+	row := s.node.DB().QueryRowContext(ctx, `SELECT `+docColumns+` FROM media_docs d
+		WHERE tenant = ? AND id = ? AND `+live, string(t), id, s.now().UnixMilli())
 	d, err := scanDoc(t, row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Document{}, fmt.Errorf("document %s: %w", id, ErrNotFound)
@@ -290,9 +295,25 @@ func (s *Store) ListRef(ctx context.Context, t tenant.ID, ref string) ([]Documen
 	return s.list(ctx, t, `ref = ?`, ref)
 }
 
+// live is the condition of readable documents (alias d, one argument:
+// now): not expired, or under legal hold. A held document is kept past
+// its expiry so that the Comune can produce it; hiding it would make the
+// hold useless.
+func (s *Store) live(ctx context.Context) (string, error) {
+	hold, err := legalhold.Load(ctx, s.node.DB())
+	if err != nil {
+		return "", fmt.Errorf("docs: %w", err)
+	}
+	return `(d.expires > ? OR ` + hold.Document("d") + `)`, nil
+}
+
 func (s *Store) list(ctx context.Context, t tenant.ID, cond, arg string) ([]Document, error) {
-	rows, err := s.node.DB().QueryContext(ctx, `SELECT `+docColumns+` FROM media_docs
-		WHERE tenant = ? AND `+cond+` AND expires > ? ORDER BY uploaded, id`, string(t), arg, s.now().UnixMilli())
+	live, err := s.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.node.DB().QueryContext(ctx, `SELECT `+docColumns+` FROM media_docs d
+		WHERE tenant = ? AND `+cond+` AND `+live+` ORDER BY uploaded, id`, string(t), arg, s.now().UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("docs: list: %w", err)
 	}

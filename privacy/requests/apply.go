@@ -78,8 +78,11 @@ type filePayload struct {
 	By         string `json:"by"`
 	ByName     string `json:"by_name"`
 	Comune     comune `json:"comune"`
-	// Lang is the language of the receipt email (the citizen's page);
-	// optional: without it, Italian.
+	// Lang is the language of the citizen's page: the receipt's, and
+	// (stored with the request from schema version 2 on) the decision's
+	// email. Optional: without it, Italian. Version 1 of the payload
+	// carried it already, so recording it needs no new version: see
+	// hasLangColumn.
 	Lang string `json:"lang,omitempty"`
 }
 
@@ -227,11 +230,24 @@ func applyFile(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if p.Origin != OriginCitizen && p.Origin != OriginOperator {
 		return nil, fmt.Errorf("%s: origin %q", cmd.Type, p.Origin)
 	}
-	if _, err := tx.ExecContext(context.Background(), `INSERT INTO privacyreq_requests
+	ctx := context.Background()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO privacyreq_requests
 		(tenant, id, subject_cf, subject_email, origin, note, filed, filed_by, filed_by_name, state)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
 		cmd.Tenant, p.ID, p.FiscalCode, p.Email, string(p.Origin), p.Note, cmd.Time.UnixMilli(), p.By, p.ByName); err != nil {
 		return nil, fmt.Errorf("insert request %s: %w", p.ID, err)
+	}
+	if p.Lang != "" {
+		has, err := hasLangColumn(ctx, tx)
+		if err != nil {
+			return nil, err
+		}
+		if has {
+			if _, err := tx.ExecContext(ctx, `UPDATE privacyreq_requests SET lang = ? WHERE tenant = ? AND id = ?`,
+				p.Lang, cmd.Tenant, p.ID); err != nil {
+				return nil, fmt.Errorf("record language of request %s: %w", p.ID, err)
+			}
+		}
 	}
 	if p.Email == "" {
 		return nil, nil
@@ -249,10 +265,17 @@ func applyDecide(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, fmt.Errorf("%s: decision %q", cmd.Type, p.Decision)
 	}
 	ctx := context.Background()
-	var state, email string
-	var cf string
-	err := tx.QueryRowContext(ctx, `SELECT state, subject_cf, subject_email FROM privacyreq_requests WHERE tenant = ? AND id = ?`,
-		cmd.Tenant, p.ID).Scan(&state, &cf, &email)
+	hasLang, err := hasLangColumn(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	langCol := `''`
+	if hasLang {
+		langCol = `lang`
+	}
+	var state, email, cf, lang string
+	err = tx.QueryRowContext(ctx, `SELECT state, subject_cf, subject_email, `+langCol+` FROM privacyreq_requests WHERE tenant = ? AND id = ?`,
+		cmd.Tenant, p.ID).Scan(&state, &cf, &email, &lang)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -284,8 +307,22 @@ func applyDecide(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, nil
 	}
 	return nil, enqueue(tx, cmd, notice{Kind: noticeDecision, Tenant: tenant.ID(cmd.Tenant), Comune: p.Comune,
-		To: email, RequestID: p.ID, Decision: p.Decision, Reason: p.Reason,
+		To: email, RequestID: p.ID, Decision: p.Decision, Reason: p.Reason, Lang: lang,
 		Key: "privacyreq/" + cmd.Tenant + "/" + p.ID + "/decision/1"})
+}
+
+// hasLangColumn reports whether the requests table has schema version
+// 2's lang column. Until the cluster has migrated (which it does only
+// once every node knows version 2), apply neither writes nor reads it;
+// the answer is the same on every node at one log index, so apply stays
+// deterministic in a cluster being upgraded, and version 1 payloads
+// (which may carry lang already) need no new version.
+func hasLangColumn(ctx context.Context, tx *sql.Tx) (bool, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('privacyreq_requests') WHERE name = 'lang'`).Scan(&n); err != nil {
+		return false, fmt.Errorf("read schema of privacyreq_requests: %w", err)
+	}
+	return n > 0, nil
 }
 
 // digestPrefix starts a pseudonymised subject.

@@ -1,25 +1,17 @@
 package requests
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	netmail "net/mail"
-	"net/textproto"
-	"strings"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/internal/mail"
+	"github.com/sportello-virtuale/sportello/internal/mailpage"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -90,18 +82,11 @@ func EmailDeliverer(sender mail.Sender, defaultFrom string, now func() time.Time
 	}
 }
 
-// emailView is what one email says.
-type emailView struct {
-	Lang                     string
-	Subject, Heading, Tenant string
-	Lines                    []string
-	Link, LinkLabel          string
-	Footer                   string
-}
-
-func newEmailView(n notice) emailView {
+// newEmailView writes n in its language, in the layout every automatic
+// email of Sportello shares (internal/mailpage).
+func newEmailView(n notice) mailpage.Page {
 	lang := emailLang(n.Lang)
-	v := emailView{Lang: lang, Tenant: n.Comune.Name, Footer: et(lang, "footer")}
+	v := mailpage.Page{Lang: lang, Tenant: n.Comune.Name, Footer: et(lang, "footer")}
 	loc, err := time.LoadLocation(n.Comune.TimeZone)
 	if err != nil || n.Comune.TimeZone == "" {
 		loc = time.UTC
@@ -115,11 +100,9 @@ func newEmailView(n notice) emailView {
 		v.Link, v.LinkLabel = n.Link, et(lang, "link.button")
 	case noticeFiled:
 		v.Subject = et(lang, "filed.subject")
-		v.Heading = v.Subject
 		v.Lines = []string{et(lang, "filed.recorded", n.RequestID), et(lang, "filed.next")}
 	default:
 		v.Subject = et(lang, "decision.subject")
-		v.Heading = v.Subject
 		if n.Decision == StateApproved {
 			v.Lines = []string{et(lang, "decision.granted", n.RequestID)}
 		} else {
@@ -134,38 +117,9 @@ func newEmailView(n notice) emailView {
 	return v
 }
 
-// emailHTML is the HTML part: nothing fetched from elsewhere.
-var emailHTML = template.Must(template.New("privacy-email").Parse(`<!DOCTYPE html>
-<html lang="{{.Lang}}">
-<head><meta charset="utf-8"><title>{{.Subject}}</title></head>
-<body style="font-family: sans-serif; line-height: 1.5; color: #1a1a1a;">
-<p style="font-size: 0.9em; color: #5c6f82;">{{.Tenant}}</p>
-<h1 style="font-size: 1.4em;">{{.Heading}}</h1>
-{{range .Lines}}<p>{{.}}</p>
-{{end}}{{with .Link}}<p><a href="{{.}}">{{$.LinkLabel}}</a></p>
-<p style="font-size: 0.85em;">{{.}}</p>
-{{end}}<hr>
-<p style="font-size: 0.85em; color: #5c6f82;">{{.Footer}}</p>
-</body>
-</html>
-`))
-
-func emailText(v emailView) string {
-	var b strings.Builder
-	b.WriteString(v.Tenant + "\n\n" + v.Heading + "\n\n")
-	for _, l := range v.Lines {
-		b.WriteString(l + "\n")
-	}
-	if v.Link != "" {
-		b.WriteString("\n" + v.Link + "\n")
-	}
-	b.WriteString("\n-- \n" + v.Footer + "\n")
-	return b.String()
-}
-
-// composeEmail builds the MIME message of n (multipart/alternative,
-// UTF-8, quoted-printable). Message-ID and boundary depend only on the
-// notice's key, so a resend carries the same Message-ID.
+// composeEmail builds the MIME message of n (internal/mailpage). The
+// Message-ID and boundary depend only on the notice's key, so a resend
+// carries the same Message-ID.
 func composeEmail(n notice, date time.Time) (from, to string, msg []byte, err error) {
 	from, to = n.Comune.Sender.Address, n.To
 	if from == "" {
@@ -174,51 +128,14 @@ func composeEmail(n notice, date time.Time) (from, to string, msg []byte, err er
 	if to == "" {
 		return "", "", nil, fmt.Errorf("privacy email %s: no recipient", n.Key)
 	}
-	v := newEmailView(n)
-	var html bytes.Buffer
-	if err := emailHTML.Execute(&html, v); err != nil {
-		return "", "", nil, fmt.Errorf("privacy email %s: %w", n.Key, err)
-	}
-	sum := sha256.Sum256([]byte(n.Key))
-	boundary := "sportello-p-" + hex.EncodeToString(sum[:12])
-	var buf bytes.Buffer
-	header := func(name, value string) { buf.WriteString(name + ": " + value + "\r\n") }
 	name := n.Comune.Sender.Name
 	if name == "" {
 		name = n.Comune.Name
 	}
-	header("From", (&netmail.Address{Name: name, Address: from}).String())
-	header("To", (&netmail.Address{Address: to}).String())
-	header("Subject", mime.QEncoding.Encode("utf-8", v.Subject))
-	header("Date", date.Format(time.RFC1123Z))
-	header("Message-ID", "<"+hex.EncodeToString(sum[:16])+"@"+string(n.Tenant)+".privacy.sportello>")
-	header("MIME-Version", "1.0")
-	header("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
-	header("Content-Language", v.Lang)
-	header("Auto-Submitted", "auto-generated")
-	buf.WriteString("\r\n")
-	mw := multipart.NewWriter(&buf)
-	if err := mw.SetBoundary(boundary); err != nil {
-		return "", "", nil, err
+	msg, err = mailpage.Compose(mailpage.Envelope{From: netmail.Address{Name: name, Address: from}, To: to, Date: date,
+		Key: n.Key, Domain: string(n.Tenant) + ".privacy.sportello", BoundaryPrefix: "sportello-p-"}, newEmailView(n))
+	if err != nil {
+		return "", "", nil, fmt.Errorf("privacy email %s: %w", n.Key, err)
 	}
-	for _, p := range []struct{ typ, body string }{{"text/plain", emailText(v)}, {"text/html", html.String()}} {
-		w, err := mw.CreatePart(textproto.MIMEHeader{
-			"Content-Type":              {p.typ + "; charset=UTF-8"},
-			"Content-Transfer-Encoding": {"quoted-printable"},
-		})
-		if err != nil {
-			return "", "", nil, err
-		}
-		qp := quotedprintable.NewWriter(w)
-		if _, err := qp.Write([]byte(strings.ReplaceAll(p.body, "\n", "\r\n"))); err != nil {
-			return "", "", nil, err
-		}
-		if err := qp.Close(); err != nil {
-			return "", "", nil, err
-		}
-	}
-	if err := mw.Close(); err != nil {
-		return "", "", nil, err
-	}
-	return from, to, buf.Bytes(), nil
+	return from, to, msg, nil
 }

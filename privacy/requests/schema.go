@@ -63,7 +63,18 @@ CREATE TABLE privacyreq_requests (
 CREATE INDEX privacyreq_requests_filed ON privacyreq_requests (tenant, filed);
 `
 
+// schemaV2 records the language of the page a request was filed from
+// ("" is Italian, as in the payloads), so that the decision's email,
+// sent days later from the back office, is written in the citizen's
+// language like the link and the receipt.
+const schemaV2 = `
+ALTER TABLE privacyreq_requests ADD COLUMN lang TEXT NOT NULL DEFAULT '';
+`
+
 // Migrations returns the package's schema steps.
 func Migrations() []cluster.Migration {
-	return []cluster.Migration{{Component: component, Version: 1, SQL: schemaV1}}
+	return []cluster.Migration{
+		{Component: component, Version: 1, SQL: schemaV1},
+		{Component: component, Version: 2, SQL: schemaV2},
+	}
 }

@@ -322,9 +322,10 @@ type Filing struct {
 	Note    string
 	// By is the operator who files it (zero for the citizen).
 	By Person
-	// Lang is the language of the receipt email: the citizen's page's
-	// ("it", "en", "de"); "" is Italian. The decision's email stays
-	// Italian: the stored request keeps no language.
+	// Lang is the language of the citizen's page ("it", "en", "de"; ""
+	// is Italian): the receipt's, and, stored with the request, the
+	// decision's email. An operator's filing leaves it empty unless the
+	// citizen asked in another language.
 	Lang string
 }
 

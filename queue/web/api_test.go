@@ -35,6 +35,8 @@ type env struct {
 	// leaderQ is the queue on the leader: the operator's side, on
 	// another node than the API's.
 	leaderQ *queue.Queue
+	// node is the API's node.
+	node *cluster.Node
 }
 
 type seeded struct {
@@ -68,7 +70,7 @@ func newEnv(t *testing.T, rl RateLimit) *env {
 	}
 	mux := http.NewServeMux()
 	h.Routes(mux)
-	e := &env{t: t, srv: s.Tenant(mux), q: q, handler: h, book: book,
+	e := &env{t: t, srv: s.Tenant(mux), q: q, handler: h, book: book, node: n,
 		leaderQ: queue.New(leader, leader.DB(), booking.NewBook(leader, leader.DB(), time.Now, rand.Reader), time.Now, rand.Reader)}
 	e.bari = e.seed(reg, book, "bari", "Comune di Bari", "072006")
 	e.lecce = e.seed(reg, book, "lecce", "Comune di Lecce", "075035")

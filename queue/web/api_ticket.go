@@ -72,6 +72,17 @@ type apiTicket struct {
 	StatusURL            string `json:"status_url"`
 	State                string `json:"state,omitempty"`
 	Desk                 string `json:"desk,omitempty"`
+	// ConfirmBy is when the confirmation link of a pending ticket
+	// expires (RFC 3339), only in state "pending_confirmation".
+	ConfirmBy string `json:"confirm_by,omitempty"`
+}
+
+// confirmBy is apiTicket.ConfirmBy of k.
+func confirmBy(k queue.Ticket) string {
+	if k.State != queue.PendingConfirmation || k.ConfirmBy.IsZero() {
+		return ""
+	}
+	return k.ConfirmBy.UTC().Format(time.RFC3339)
 }
 
 // statusURL is the ticket's own link, with its secret.
@@ -84,7 +95,9 @@ func statusURL(base, id, secret string) string {
 func minutes(d time.Duration) int { return int(math.Ceil(d.Minutes())) }
 
 // apiTicketCreate answers POST /api/v1/offices/{id}/tickets: 201 with the
-// ticket's number, position, estimate and status link; 404 for an
+// ticket's number, position, estimate and status link (202 with state
+// "pending_confirmation" and no number at an office that confirms remote
+// tickets by email); 404 for an
 // unknown office; 409/422 for a refused check-in; 429 past the rate
 // limit.
 func (h *Handler) apiTicketCreate(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
@@ -115,15 +128,24 @@ func (h *Handler) apiTicketCreate(w http.ResponseWriter, r *http.Request, t tena
 	k, err := h.q.Take(r.Context(), t, queue.TakeRequest{
 		OfficeID: office, ServiceID: in.ServiceID, Channel: queue.Channel(in.Channel), BookingCode: in.BookingCode,
 		Email: strings.TrimSpace(in.Email), Lang: lang(in.Lang), ClientIP: h.clientIP(r), Device: dev, Source: queue.SourceAPI,
-		Proof: solved,
+		Proof: solved, ConfirmLink: h.confirmLink(r),
 	})
 	if err != nil {
 		h.apiError(w, r, err)
 		return
 	}
-	h.log.Info("ticket taken", "tenant", t.ID, "office", k.Ticket.OfficeID, "ticket", k.Ticket.Number)
 	u := statusURL(h.baseURL(r), k.Ticket.ID, k.Secret)
 	w.Header().Set("Location", u)
+	if k.Ticket.State == queue.PendingConfirmation {
+		// An office that confirms remote tickets by email: accepted, not
+		// yet in the line (no number) until the citizen opens the link.
+		h.log.Info("ticket pending confirmation", "tenant", t.ID, "office", k.Ticket.OfficeID, "ticket", k.Ticket.ID)
+		writeJSON(w, http.StatusAccepted, apiTicket{
+			ID: k.Ticket.ID, StatusURL: u, State: string(k.Ticket.State), ConfirmBy: confirmBy(k.Ticket),
+		})
+		return
+	}
+	h.log.Info("ticket taken", "tenant", t.ID, "office", k.Ticket.OfficeID, "ticket", k.Ticket.Number)
 	writeJSON(w, http.StatusCreated, apiTicket{
 		ID: k.Ticket.ID, Number: k.Ticket.Number, Position: k.Status.Position,
 		EstimatedWaitMinutes: minutes(k.Status.EstimatedWait), StatusURL: u,
@@ -170,6 +192,6 @@ func (h *Handler) apiTicketCancel(w http.ResponseWriter, r *http.Request, t tena
 func (h *Handler) view(r *http.Request, k queue.Ticket, st queue.Status, secret string) apiTicket {
 	return apiTicket{
 		ID: k.ID, Number: k.Number, Position: st.Position, EstimatedWaitMinutes: minutes(st.EstimatedWait),
-		StatusURL: statusURL(h.baseURL(r), k.ID, secret), State: string(k.State), Desk: k.Desk,
+		StatusURL: statusURL(h.baseURL(r), k.ID, secret), State: string(k.State), Desk: k.Desk, ConfirmBy: confirmBy(k),
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/internal/powjs"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
@@ -42,6 +43,16 @@ type citizen struct {
 	jsVersion string
 }
 
+// queueScript is the script the pages are served: the shared
+// proof-of-work solver (internal/powjs), then static/queue.js.
+func queueScript() ([]byte, error) {
+	js, err := citizenFS.ReadFile("static/queue.js")
+	if err != nil {
+		return nil, err
+	}
+	return []byte(powjs.With(string(js))), nil
+}
+
 // citizenRoutes mounts the citizen pages on mux. The templates are
 // embedded, so a failure to parse them is a bug the package's tests
 // catch; like a conflicting mux pattern, it panics.
@@ -54,7 +65,7 @@ func (h *Handler) citizenRoutes(mux *http.ServeMux) {
 	if err != nil {
 		panic(fmt.Sprintf("queue/web: citizen templates: %v", err))
 	}
-	js, err := citizenFS.ReadFile("static/queue.js")
+	js, err := queueScript()
 	if err != nil {
 		panic(err)
 	}
@@ -69,6 +80,10 @@ func (h *Handler) citizenRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /coda/{office}", c.wrap(c.take))
 	mux.Handle("GET /coda/biglietto/{id}", c.wrap(c.ticket))
 	mux.Handle("POST /coda/biglietto/{id}", c.wrap(c.leave))
+	// "/coda/conferma/{id}" is more specific than "/coda/{office}/{page}"
+	// like the ticket's page.
+	mux.Handle("GET "+confirmPathPrefix+"{id}", c.wrap(c.confirmForm))
+	mux.Handle("POST "+confirmPathPrefix+"{id}", c.wrap(c.confirm))
 	mux.Handle("GET /coda/{office}/{page}", c.wrap(c.officePage))
 	mux.Handle("POST /coda/{office}/{page}", c.wrap(c.officePost))
 	mux.Handle("GET /api/v1/offices/{id}/challenge", h.wrap(h.apiChallenge))
@@ -179,7 +194,7 @@ func ticketPath(id, secret string) string {
 // (queue.js, label) with the same keys.
 func stateLabel(lang string, k queue.Ticket) string {
 	switch k.State {
-	case queue.Waiting, queue.Served, queue.NoShow, queue.Cancelled:
+	case queue.Waiting, queue.Served, queue.NoShow, queue.Cancelled, queue.PendingConfirmation:
 		return tr(lang, "state."+string(k.State))
 	case queue.Called, queue.Serving, queue.Parked:
 		return tr(lang, "state."+string(k.State), place(lang, k.Desk))

@@ -143,7 +143,7 @@ func (c *citizen) take(w http.ResponseWriter, r *http.Request, t tenant.Tenant) 
 	if err == nil {
 		k, err = c.h.q.Take(r.Context(), t, queue.TakeRequest{
 			OfficeID: o.ID, ServiceID: svc, Channel: queue.Channel(ch), Email: d.Email, Lang: lang(lg),
-			ClientIP: c.h.clientIP(r), Device: dev, Source: queue.SourceWeb, Proof: solved,
+			ClientIP: c.h.clientIP(r), Device: dev, Source: queue.SourceWeb, Proof: solved, ConfirmLink: c.h.confirmLink(r),
 		})
 	}
 	if err == nil {
@@ -203,6 +203,10 @@ type ticketData struct {
 	Strings map[string]string
 	// Confirm asks whether the citizen really leaves the line.
 	Confirm bool
+	// Pending is a ticket waiting for its email's confirmation, until
+	// ConfirmBy (the Comune's wall clock, "10:45").
+	Pending   bool
+	ConfirmBy string
 }
 
 // ticket answers GET /coda/biglietto/{id}?secret=…: the number, where it
@@ -239,7 +243,11 @@ func (c *citizen) showTicket(w http.ResponseWriter, r *http.Request, t tenant.Te
 	lang := site.LangFrom(ctx)
 	d := ticketData{
 		Ticket: k, Office: o, Secret: secret, Label: stateLabel(lang, k), Strings: scriptStrings(lang), Position: st.Position, Minutes: minutes(st.EstimatedWait),
-		Active: k.Active(), Script: c.scriptURL(), Confirm: confirm && (k.State == queue.Waiting || k.State == queue.Called),
+		Active: k.Active(), Script: c.scriptURL(), Confirm: confirm && (k.State == queue.Waiting || k.State == queue.Called || k.State == queue.PendingConfirmation),
+		Pending: k.State == queue.PendingConfirmation,
+	}
+	if d.Pending {
+		d.ConfirmBy = clock(k.ConfirmBy, t)
 	}
 	if c.h.changes != nil && d.Active {
 		d.Events = "/api/v1/tickets/" + url.PathEscape(k.ID) + "/events?secret=" + url.QueryEscape(secret)

@@ -39,6 +39,9 @@ const (
 	cfgProofOfWork  = "prova_lavoro"
 	cfgStopBefore   = "stop_prima"
 	cfgAlwaysOpen   = "sempre_aperta"
+	cfgConfirmEmail = "conferma_email"
+	cfgConfirmMins  = "conferma_minuti"
+	cfgKioskOnly    = "solo_chioschi"
 	// qCfgOutcome = "salvato" confirms a save.
 	qCfgOutcome = "esito"
 )
@@ -50,8 +53,10 @@ const (
 type cfgNumber struct {
 	id, key, label, hint string
 	minutes, arrival     bool
-	get                  func(c *queue.OfficeConfig) int
-	set                  func(c *queue.OfficeConfig, n int)
+	// optional keeps the saved value when the field is absent or empty.
+	optional bool
+	get      func(c *queue.OfficeConfig) int
+	set      func(c *queue.OfficeConfig, n int)
 }
 
 // minutesOf converts a duration to the form's whole minutes.
@@ -95,6 +100,33 @@ var cfgNumbers = []cfgNumber{
 		hint: "Quanti minuti prima della chiusura dell'ufficio si smette di distribuire biglietti, perché l'ultimo cittadino possa essere servito.",
 		get:  func(c *queue.OfficeConfig) int { return minutesOf(c.StopBefore) },
 		set:  func(c *queue.OfficeConfig, n int) { c.StopBefore = time.Duration(n) * time.Minute }},
+	{id: cfgConfirmMins, key: "confirm_within", label: "Tempo per confermare via email (minuti)", minutes: true, optional: true,
+		hint: "Con la conferma via email attiva: entro quanti minuti il cittadino deve aprire il collegamento, altrimenti la richiesta decade. Da 5 a 120.",
+		get:  func(c *queue.OfficeConfig) int { return minutesOf(c.ConfirmWithin) },
+		set:  func(c *queue.OfficeConfig, n int) { c.ConfirmWithin = time.Duration(n) * time.Minute }},
+}
+
+// cfgCheck describes one checkbox of the settings.
+type cfgCheck struct {
+	id, key, label, hint string
+	get                  func(c *queue.OfficeConfig) bool
+	set                  func(c *queue.OfficeConfig, on bool)
+}
+
+// cfgChecks are the checkboxes, in the form's order.
+var cfgChecks = []cfgCheck{
+	{id: cfgAlwaysOpen, key: "always_open", label: "Coda sempre aperta",
+		hint: "Distribuisci biglietti a qualsiasi ora, senza tener conto degli orari e delle chiusure dell'ufficio.",
+		get:  func(c *queue.OfficeConfig) bool { return c.AlwaysOpen },
+		set:  func(c *queue.OfficeConfig, on bool) { c.AlwaysOpen = on }},
+	{id: cfgConfirmEmail, key: "confirm_email", label: "Conferma via email dei biglietti presi da remoto",
+		hint: "Chi prende il numero dal sito o da un'app deve indicare l'email e aprire il collegamento ricevuto: entra in coda solo quando conferma. Il chiosco, gli arrivi dei prenotati e gli sportelli non sono toccati.",
+		get:  func(c *queue.OfficeConfig) bool { return c.ConfirmEmail },
+		set:  func(c *queue.OfficeConfig, on bool) { c.ConfirmEmail = on }},
+	{id: cfgKioskOnly, key: "kiosk_only", label: "Solo chioschi registrati",
+		hint: "La pagina del chiosco dà numeri solo ai chioschi registrati in «Chioschi»; un browser qualsiasi che la apre viene rifiutato.",
+		get:  func(c *queue.OfficeConfig) bool { return c.KioskOnly },
+		set:  func(c *queue.OfficeConfig, on bool) { c.KioskOnly = on }},
 }
 
 // cfgFieldOf maps a key of queue.CheckConfig's errors to the form's
@@ -108,8 +140,10 @@ func cfgFieldOf(key string) (string, bool) {
 			return n.id, true
 		}
 	}
-	if key == "always_open" {
-		return cfgAlwaysOpen, true
+	for _, c := range cfgChecks {
+		if c.key == key {
+			return c.id, true
+		}
 	}
 	return "", false
 }
@@ -126,8 +160,10 @@ type configView struct {
 	// Arrivals are the check-in window and the estimate; Limits the
 	// admission and notification settings.
 	Arrivals, Limits []formField
-	AlwaysOpen       formField
-	Errors           []fieldError
+	// Checks are the checkboxes (always open, confirmation by email,
+	// kiosks only).
+	Checks []formField
+	Errors []fieldError
 	// General is an error no field shows.
 	General string
 }
@@ -266,6 +302,8 @@ func readConfigForm(c *queue.OfficeConfig, office booking.Office, form url.Value
 		s := strings.TrimSpace(form.Get(n.id))
 		v, err := strconv.Atoi(s)
 		switch {
+		case s == "" && n.optional:
+			// A page from before the field keeps the saved value.
 		case s == "":
 			fe[n.id] = "Indica un numero."
 		case err != nil:
@@ -278,7 +316,9 @@ func readConfigForm(c *queue.OfficeConfig, office booking.Office, form url.Value
 			n.set(c, v)
 		}
 	}
-	c.AlwaysOpen = form.Get(cfgAlwaysOpen) != ""
+	for _, ck := range cfgChecks {
+		ck.set(c, form.Get(ck.id) != "")
+	}
 	return fe
 }
 
@@ -346,20 +386,18 @@ func (p *officePages) configRender(w http.ResponseWriter, r *http.Request, a des
 				v.Limits = append(v.Limits, f)
 			}
 		}
-		checked := c.AlwaysOpen
-		if form != nil {
-			checked = form.Get(cfgAlwaysOpen) != ""
+		for _, ck := range cfgChecks {
+			checked := ck.get(&c)
+			if form != nil {
+				checked = form.Get(ck.id) != ""
+			}
+			v.Checks = append(v.Checks, formField{ID: ck.id, Type: "checkbox", Label: ck.label, Checked: checked,
+				Error: fe[ck.id], Hint: ck.hint})
 		}
-		v.AlwaysOpen = formField{ID: cfgAlwaysOpen, Type: "checkbox", Label: "Coda sempre aperta", Checked: checked,
-			Error: fe[cfgAlwaysOpen], Hint: "Distribuisci biglietti a qualsiasi ora, senza tener conto degli orari e delle chiusure dell'ufficio."}
 		// The summary lists the errors in the form's order.
-		for _, f := range slices.Concat(v.Groups, v.Arrivals, v.Limits, []formField{v.AlwaysOpen}) {
+		for _, f := range slices.Concat(v.Groups, v.Arrivals, v.Limits, v.Checks) {
 			if f.Error != "" {
-				label := f.Label
-				if f.Type == "checkbox" {
-					label = "Coda sempre aperta"
-				}
-				v.Errors = append(v.Errors, fieldError{Field: f.ID, Label: label, Message: f.Error})
+				v.Errors = append(v.Errors, fieldError{Field: f.ID, Label: f.Label, Message: f.Error})
 			}
 		}
 	}

@@ -154,6 +154,7 @@ func TestConfigSaves(t *testing.T) {
 		OfficeID: e.anagrafe.ID, Groups: map[string]string{e.cie.ID: "C"},
 		EarlyCheckIn: 20 * time.Minute, LateCheckIn: 5 * time.Minute, Sample: 7,
 		DailyCap: 150, MaxPerDevice: 3, MaxPerIP: 40, NotifyAhead: 4, ProofOfWork: 12, StopBefore: 30 * time.Minute, AlwaysOpen: true,
+		ConfirmWithin: queue.DefaultConfirmWithin,
 	}
 	if !reflect.DeepEqual(got, exp) {
 		t.Errorf("saved:\n got %+v\nwant %+v", got, exp)
@@ -194,5 +195,47 @@ func TestConfigSaves(t *testing.T) {
 	if r := admin.get("/gestione/coda/impostazioni?ufficio=" + e.tributi.ID); r.Status != http.StatusOK ||
 		!strings.Contains(r.Body, `name="ufficio" value="`+e.tributi.ID+`"`) || !strings.Contains(officeText(r.Body), "Lettera di «IMU»") {
 		t.Errorf("Tributi's settings: got %d", r.Status)
+	}
+}
+
+// TestConfigConfirmAndKiosks: the settings page turns on the
+// confirmation by email, with its time, and the kiosks-only rule; a bad
+// time is refused with its field's error; a form without the time (an
+// older page) keeps the saved one.
+func TestConfigConfirmAndKiosks(t *testing.T) {
+	t.Parallel()
+	e := newOfficeEnv(t, nil)
+	admin := e.login("admin", auth.Grant{Role: auth.RoleComuneAdmin})
+	page := admin.get("/gestione/coda/impostazioni?ufficio=" + e.anagrafe.ID)
+	for _, want := range []string{`name="conferma_email"`, `name="solo_chioschi"`, `name="conferma_minuti" value="15"`} {
+		if !strings.Contains(page.Body, want) {
+			t.Errorf("settings page lacks %s", want)
+		}
+	}
+	form := e.validSettings(admin.csrf)
+	form.Set(cfgConfirmEmail, "1")
+	form.Set(cfgKioskOnly, "1")
+	form.Set(cfgConfirmMins, "2")
+	if r := admin.send("POST", "/gestione/coda/impostazioni", form); r.Status != http.StatusUnprocessableEntity ||
+		!strings.Contains(officeText(r.Body), "Il tempo per confermare il biglietto via email va da 5 a 120 minuti") {
+		t.Errorf("two minutes to confirm: got %d\n%s", r.Status, officeText(r.Body))
+	}
+	if c := e.config(e.anagrafe.ID); c.ConfirmEmail || c.KioskOnly {
+		t.Errorf("a refused form changed the settings: %+v", c)
+	}
+	form.Set(cfgConfirmMins, "30")
+	if r := admin.send("POST", "/gestione/coda/impostazioni", form); r.Status != http.StatusSeeOther {
+		t.Fatalf("save: got %d\n%s", r.Status, officeText(r.Body))
+	}
+	if c := e.config(e.anagrafe.ID); !c.ConfirmEmail || !c.KioskOnly || c.ConfirmWithin != 30*time.Minute {
+		t.Errorf("saved: %+v", c)
+	}
+	form.Del(cfgConfirmMins)
+	form.Del(cfgKioskOnly)
+	if r := admin.send("POST", "/gestione/coda/impostazioni", form); r.Status != http.StatusSeeOther {
+		t.Fatalf("save without the time: got %d\n%s", r.Status, officeText(r.Body))
+	}
+	if c := e.config(e.anagrafe.ID); !c.ConfirmEmail || c.KioskOnly || c.ConfirmWithin != 30*time.Minute {
+		t.Errorf("saved without the time: %+v", c)
 	}
 }

@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -79,6 +81,7 @@ var deskFlashes = map[string]string{
 	"trasferito": "Biglietto trasferito: il cittadino è di nuovo in coda dove l'hai mandato.",
 	"pausa":      "Sportello in pausa: non riceve chiamate finché non riprendi il servizio.",
 	"riaperto":   "Sportello di nuovo aperto: puoi chiamare.",
+	"rilasciato": "Biglietto rimesso in coda: ora può chiamarlo qualsiasi sportello, al suo posto tra i trasferiti.",
 }
 
 // deskPages serves /gestione/coda.
@@ -88,6 +91,9 @@ type deskPages struct {
 	guard       Guard
 	sessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
 	pages       *site.Templates
+	// script is queue.js's URL (scriptPath with its hash), which follows
+	// the line's stream on the page (desk_events.go).
+	script string
 }
 
 // newDeskPages returns the desk page's handler, or nil when cfg has no
@@ -103,7 +109,13 @@ func newDeskPages(cfg Config, h *Handler) (*deskPages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue/web: parse desk templates: %w", err)
 	}
-	return &deskPages{h: h, book: cfg.Book, guard: cfg.Guard, sessionFrom: cfg.SessionFrom, pages: pages}, nil
+	js, err := queueScript()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(js)
+	return &deskPages{h: h, book: cfg.Book, guard: cfg.Guard, sessionFrom: cfg.SessionFrom, pages: pages,
+		script: scriptPath + "?v=" + hex.EncodeToString(sum[:6])}, nil
 }
 
 // deskReq is who asks: the Comune of the Host, the session's user and
@@ -138,6 +150,10 @@ func (d *deskPages) routeTable() []deskRoute {
 		{"POST", "/gestione/coda/pausa", d.pause},
 		{"POST", "/gestione/coda/riapri", d.reopen},
 		{"POST", "/gestione/coda/aggiungi", d.add},
+		{"POST", "/gestione/coda/{id}/rilascia", d.release},
+		{"GET", "/gestione/coda/eventi", d.events},
+		{"GET", "/gestione/coda/cartello", d.poster},
+		{"GET", "/gestione/coda/cartello.svg", d.posterSVG},
 	}
 }
 
@@ -323,7 +339,11 @@ type deskView struct {
 	// Refresh is the URL the page reloads itself to ("" for no reload);
 	// AutoURL toggles the reload.
 	Refresh, AutoURL string
-	AutoOn           bool
+	// Events is the line's stream and Script queue.js, which reloads the
+	// page (Refresh) when the line changes; empty when the page does not
+	// reload itself.
+	Events, Script string
+	AutoOn         bool
 	// Every is the reload's period in seconds.
 	Every int
 	// Add is the form that adds a citizen to the line; AddOpen shows it
@@ -380,6 +400,9 @@ type deskTicket struct {
 	// when that is the operator's desk.
 	DeskLabel string
 	Mine      bool
+	// Releasable is a waiting ticket reserved for a desk that is paused:
+	// a supervisor may release it to the office's line.
+	Releasable bool
 }
 
 // deskForm is what a failed POST sends back to the page.
@@ -489,9 +512,11 @@ func (d *deskPages) render(w http.ResponseWriter, r *http.Request, a deskReq, st
 		d.fail(w, r, err)
 		return
 	}
+	supervisor := a.user.Allowed(auth.RoleSupervisor, p.office.ID)
 	for i, k := range line {
 		row := newDeskTicket(k, p, loc, now)
 		row.Position = i + 1
+		row.Releasable = supervisor && releasable(k, states)
 		v.Line = append(v.Line, row)
 	}
 	parked, err := d.h.q.ParkedAt(ctx, a.t, p.office.ID)
@@ -521,6 +546,9 @@ func (d *deskPages) render(w http.ResponseWriter, r *http.Request, a deskReq, st
 		v.AutoURL = base + "&" + qDeskAuto + "=0"
 		if status == http.StatusOK && v.Error == "" && !v.PauseOpen && !v.AddOpen {
 			v.Refresh = base
+			if d.h.changes != nil {
+				v.Events, v.Script = "/gestione/coda/eventi?"+url.Values{qDeskOffice: {p.office.ID}}.Encode(), d.script
+			}
 		}
 	} else {
 		v.AutoURL = base

@@ -75,7 +75,7 @@ func newDeskEnv(t *testing.T) *deskEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{Queue: q, Site: s, Logger: clustertest.Logger(t), Guard: logins, SessionFrom: authweb.SessionFrom, Book: book})
+	h, err := New(Config{Queue: q, Site: s, Logger: clustertest.Logger(t), Guard: logins, SessionFrom: authweb.SessionFrom, Book: book, Changes: n})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,6 +91,14 @@ func classify(err error) problem {
 		return problem{http.StatusUnprocessableEntity, "proof_invalid", m, map[string]string{"proof": m}}
 	case errors.Is(err, errProofBusy):
 		return problem{http.StatusServiceUnavailable, "unavailable", "Il servizio è momentaneamente sovraccarico: riprova tra qualche minuto.", nil}
+	case errors.Is(err, queue.ErrKioskNotEnrolled):
+		return problem{http.StatusForbidden, "kiosk_not_enrolled", "Questo chiosco non è registrato per l'ufficio: chiedi al personale.", nil}
+	case errors.Is(err, queue.ErrConfirmExpired):
+		return problem{http.StatusGone, "confirm_expired", "Il collegamento di conferma è scaduto: prendi un nuovo numero.", nil}
+	case errors.Is(err, queue.ErrAlreadyConfirmed):
+		return problem{http.StatusConflict, "already_confirmed", "Il numero è già confermato: sei in coda.", nil}
+	case errors.Is(err, queue.ErrDeskNotPaused):
+		return problem{http.StatusConflict, "desk_not_paused", "Lo sportello non è in pausa: chiamerà lui il biglietto.", nil}
 	case errors.Is(err, queue.ErrClosed):
 		return problem{http.StatusConflict, "queue_closed", "In questo momento l'ufficio non dà numeri: la coda è chiusa. Controlla gli orari dell'ufficio e riprova quando è aperto.", nil}
 	case errors.Is(err, queue.ErrDailyCap):

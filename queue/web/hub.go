@@ -87,6 +87,8 @@ type hub struct {
 	dead bool
 	// callsGen counts the changes of the board's list.
 	callsGen uint64
+	// lineGen counts the changes of the line's digest.
+	lineGen uint64
 }
 
 // published is a snapshot as the hub hands it out.
@@ -95,7 +97,16 @@ type published struct {
 	index uint64
 	calls []apiCall
 	gen   uint64
+	// line sums up the waiting line and the calls for the operators'
+	// pages (lineDigest); lineGen counts its changes.
+	line    string
+	lineGen uint64
 }
+
+// staffWatch is the "ticket" of a watcher of the operators' pages
+// (desk_events.go): it follows the whole line, not one ticket. Ticket
+// IDs are hex, so it names none.
+const staffWatch = "\x00line"
 
 // update is what a watcher receives: the ticket with its status (ticket
 // watchers) or the board's list (board watchers), read at index; or the
@@ -106,7 +117,9 @@ type update struct {
 	ticket queue.Ticket
 	status queue.Status
 	calls  []apiCall
-	err    error
+	// line is the line's digest (staff watchers only).
+	line string
+	err  error
 }
 
 // ends tells a ticket stream whether the update closes it (the ticket is
@@ -286,6 +299,11 @@ func (hb *hub) publish(p *published) {
 		hb.callsGen++
 	}
 	p.gen = hb.callsGen
+	p.line = lineDigest(p.snap, p.gen)
+	if hb.last == nil || hb.last.line != p.line {
+		hb.lineGen++
+	}
+	p.lineGen = hb.lineGen
 	hb.last = p
 	missing := hb.handAll(p)
 	hb.mu.Unlock()
@@ -312,6 +330,13 @@ func (hb *hub) handAll(p *published) []*watcher {
 // hb.mu is held.
 func (hb *hub) handOne(p *published, w *watcher) bool {
 	if w.final {
+		return true
+	}
+	if w.ticket == staffWatch {
+		if !w.sent || w.callsGen != p.lineGen {
+			w.sent, w.callsGen = true, p.lineGen
+			w.offer(update{index: p.index, office: hb.key.office, line: p.line})
+		}
 		return true
 	}
 	if w.ticket == "" {

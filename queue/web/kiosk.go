@@ -112,6 +112,13 @@ func (c *citizen) kiosk(w http.ResponseWriter, r *http.Request, t tenant.Tenant)
 	if !ok {
 		return
 	}
+	if key := r.URL.Query().Get(qKioskKey); key != "" {
+		c.kioskEnrolLink(w, r, t, o, key)
+		return
+	}
+	if _, ok := c.kioskAdmitted(w, r, t, o); !ok {
+		return
+	}
 	d := kioskData{Office: o, CheckIn: r.URL.Query().Get("prenotazione") != ""}
 	if err := c.fillKiosk(r, t, &d); err != nil {
 		c.pageError(w, r, err)
@@ -149,9 +156,9 @@ func (c *citizen) renderKiosk(w http.ResponseWriter, r *http.Request, status int
 // citizen waits in the hall and watches the board.
 //
 // The kiosk is a shared device in the office: its takes carry the
-// address (the office's per-address limit applies, so an office with a
-// kiosk needs a high MaxPerIP or a kiosk address of its own) but no
-// device, and no proof of work.
+// address but no device, and no proof of work. An enrolled kiosk
+// (kiosk_enrol.go) sends its token too and is exempt from the office's
+// per-address limit; an unenrolled one is held to it.
 func (c *citizen) kioskTake(w http.ResponseWriter, r *http.Request, t tenant.Tenant) {
 	o, ok := c.office(w, r, t, r.PathValue("office"))
 	if !ok {
@@ -161,19 +168,27 @@ func (c *citizen) kioskTake(w http.ResponseWriter, r *http.Request, t tenant.Ten
 		c.pageError(w, r, err)
 		return
 	}
+	token, ok := c.kioskAdmitted(w, r, t, o)
+	if !ok {
+		return
+	}
 	d := kioskData{Office: o}
 	if err := c.fillKiosk(r, t, &d); err != nil {
 		c.pageError(w, r, err)
 		return
 	}
-	if ok, wait := c.h.limiter.Allow(c.h.clientIP(r), c.h.now()); !ok {
-		c.pageError(w, r, &rateLimitError{RetryAfter: wait})
-		return
+	// An enrolled kiosk gives numbers to a whole office from one
+	// address, so the per-address rate limit is not for it.
+	if _, err := c.h.q.KioskByToken(r.Context(), t.ID, o.ID, token); err != nil {
+		if ok, wait := c.h.limiter.Allow(c.h.clientIP(r), c.h.now()); !ok {
+			c.pageError(w, r, &rateLimitError{RetryAfter: wait})
+			return
+		}
 	}
 	lang := site.LangFrom(r.Context())
 	req := queue.TakeRequest{
 		OfficeID: o.ID, ServiceID: r.PostForm.Get("servizio"), Channel: queue.InPerson,
-		ClientIP: c.h.clientIP(r), Source: queue.SourceKiosk, Lang: lang,
+		ClientIP: c.h.clientIP(r), Source: queue.SourceKiosk, Lang: lang, Kiosk: token,
 	}
 	if !d.kioskPriority(lang, r.PostForm.Get(qKioskPriority)) || d.Choose {
 		d.Choose, d.Priority, d.Error = true, "", tr(lang, "kiosk.error.category")

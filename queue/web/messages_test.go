@@ -73,14 +73,14 @@ func usedKeys(t *testing.T) map[string]string {
 		}
 	}
 	pages, err := fs.Glob(citizenFS, "templates/coda_*.html")
-	if err != nil || len(pages) != 5 {
+	if err != nil || len(pages) != 6 {
 		t.Fatalf("citizen templates: %v %v", pages, err)
 	}
 	for _, p := range pages {
 		b, _ := citizenFS.ReadFile(p)
 		scan(p, string(b), regexp.MustCompile(`\.T "([^"]+)"`))
 	}
-	for _, f := range []string{"citizen.go", "citizen_ticket.go", "kiosk.go", "board.go", "waiting.go", "messages.go"} {
+	for _, f := range []string{"citizen.go", "citizen_ticket.go", "kiosk.go", "kiosk_enrol.go", "confirm.go", "board.go", "waiting.go", "messages.go"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -180,8 +180,8 @@ func TestProofOfWorkThroughTheForm(t *testing.T) {
 }
 
 // TestScriptSolvesAsTheServerChecks runs the proof-of-work solver of
-// queue.js (as its Web Worker runs) in Node.js and checks its answer
-// with the server's check.
+// the served queue.js (internal/powjs's, as the Web Worker runs it) in
+// Node.js and checks its answer with the server's check.
 func TestScriptSolvesAsTheServerChecks(t *testing.T) {
 	t.Parallel()
 	node, err := exec.LookPath("node")
@@ -197,11 +197,20 @@ self.onmessage({ data: { challenge: process.argv[3], bits: Number(process.argv[4
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The script as served: the shared solver, then queue.js.
+	js, err := queueScript()
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := dir + "/queue.js"
+	if err := os.WriteFile(script, js, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c := newProofCache(nil)
 	now := time.Now()
 	for _, bits := range []int{0, 1, 8, 14} {
 		ch := c.issue("bari", "o1", bits, now)
-		out, err := exec.Command(node, runner, "static/queue.js", ch.Challenge, strconv.Itoa(bits)).Output()
+		out, err := exec.Command(node, runner, script, ch.Challenge, strconv.Itoa(bits)).Output()
 		if err != nil {
 			t.Fatalf("node: %v", err)
 		}

@@ -28,7 +28,7 @@ import (
 // work without JavaScript: the statistics are a GET form and tables, the
 // settings a POST form answered with 303.
 
-//go:embed templates/stats*.html templates/config*.html templates/_stats*.html
+//go:embed templates/stats*.html templates/config*.html templates/_stats*.html templates/kiosks*.html
 var officeTemplates embed.FS
 
 // Query parameters of the statistics, as booking/web's statistics name
@@ -72,6 +72,9 @@ func (p *officePages) routeTable() []officeRoute {
 		{"GET", "/gestione/coda/statistiche.csv", auth.RoleSupervisor, p.statsCSV},
 		{"GET", "/gestione/coda/impostazioni", auth.RoleComuneAdmin, p.configShow},
 		{"POST", "/gestione/coda/impostazioni", auth.RoleComuneAdmin, p.configSave},
+		{"GET", "/gestione/coda/chioschi", auth.RoleSupervisor, p.kiosks},
+		{"POST", "/gestione/coda/chioschi", auth.RoleSupervisor, p.kioskCreate},
+		{"POST", "/gestione/coda/chioschi/{id}/revoca", auth.RoleSupervisor, p.kioskRevoke},
 	}
 }
 
@@ -87,7 +90,7 @@ func (h *Handler) officeRoutes(mux *http.ServeMux) {
 	if err != nil {
 		panic(err)
 	}
-	pages, err := h.site.Templates(sub, "stats*.html", "config*.html", "_stats*.html")
+	pages, err := h.site.Templates(sub, "stats*.html", "config*.html", "_stats*.html", "kiosks*.html")
 	if err != nil {
 		panic(fmt.Sprintf("queue/web: statistics and settings templates: %v", err))
 	}
