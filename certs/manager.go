@@ -92,7 +92,14 @@ type Config struct {
 	// every Comune. Optional; Start calls it, and again every
 	// managedRefresh.
 	Managed func(ctx context.Context) ([]string, error)
-	Logger  *slog.Logger
+	// RenewCheckInterval is how often the eager certificates are checked
+	// for renewal; 0 is certmagic's default (10 minutes). certmagic also
+	// treats a certificate with less than five intervals left as due at
+	// once, so certificates shorter-lived than about an hour (a test CA's,
+	// or a private CA issuing for hours) need a shorter interval, or they
+	// would be renewed at every check and every handshake.
+	RenewCheckInterval time.Duration
+	Logger             *slog.Logger
 }
 
 // CertStatus is what an administrator sees of one name's certificate.
@@ -185,6 +192,9 @@ func newManager(cfg Config, opts options) (*Manager, error) {
 	}
 	if opts.managedRefresh == 0 {
 		opts.managedRefresh = managedRefresh
+	}
+	if opts.renewCheck == 0 {
+		opts.renewCheck = cfg.RenewCheckInterval
 	}
 	m := &Manager{cfg: cfg, opts: opts, log: cfg.Logger.With("component", "certs"), managed: map[string]bool{}}
 	switch cfg.Mode {

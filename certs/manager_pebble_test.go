@@ -41,6 +41,9 @@ type pebble struct {
 	rootsFile string         // PEM that the ACME client trusts for the directory's HTTPS
 	issued    *x509.CertPool // pebble's root, which signs the issued certificates
 	out       *lockedBuffer  // pebble's log
+	// mgmt reads a path of pebble's management interface ("/roots/0",
+	// "/intermediates/0", "/intermediate-keys/0").
+	mgmt func(path string) ([]byte, error)
 }
 
 // lockedBuffer collects a process's output for the test to read.
@@ -244,6 +247,7 @@ func startPebbleWith(t *testing.T, httpPort, tlsPort int, validity time.Duration
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	p.mgmt = func(path string) ([]byte, error) { return get(client, "https://"+mgmtAddr+path) }
 	p.issued = x509.NewCertPool()
 	if !p.issued.AppendCertsFromPEM(root) {
 		t.Fatalf("pebble root is not PEM: %q", root)

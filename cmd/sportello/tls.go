@@ -52,6 +52,13 @@ type TLSConfig struct {
 	// NegativeTTL is how long a name no Comune owns is refused without
 	// asking again (scanners' random names in the TLS handshake).
 	NegativeTTL time.Duration `toml:"negative_ttl"`
+	// RenewCheck is how often certificates are checked for renewal; 0
+	// (the default) is certmagic's 10 minutes, right for the 90-day
+	// certificates of public CAs. A CA issuing certificates that live
+	// less than about an hour (a private CA for short-lived
+	// certificates, the tests' pebble) needs a shorter check: certmagic
+	// treats a certificate with less than five checks left as due.
+	RenewCheck time.Duration `toml:"renew_check"`
 	// Wildcard manages one certificate for *.<base_domain> (and the base
 	// domain) over DNS-01, instead of one per Comune: new Comuni are
 	// covered at once. Needs mode acme and [tls.dns]. Own domains are
@@ -118,6 +125,9 @@ func (c TLSConfig) validate(bad func(string, ...any)) {
 	}
 	if c.NegativeTTL <= 0 {
 		bad("tls.negative_ttl must be positive")
+	}
+	if c.RenewCheck < 0 {
+		bad("tls.renew_check must not be negative (0: every 10 minutes)")
 	}
 	if c.Wildcard && (certs.Mode(c.Mode) != certs.ModeACME || c.DNS.Server == "") {
 		bad("tls.wildcard needs mode acme and [tls.dns] (the wildcard is obtained over DNS-01)")
@@ -236,6 +246,7 @@ func (f *tlsFront) newManager(cfg Config, node *cluster.Node, tenants *tenant.Re
 	m, err := certs.NewManager(certs.Config{
 		Mode: certs.Mode(cfg.TLS.Mode), ACME: acme, CertFile: cfg.TLS.CertFile, KeyFile: cfg.TLS.KeyFile,
 		Storage: f.storage, Decide: dec.Decide, Managed: managed, Logger: f.log,
+		RenewCheckInterval: cfg.TLS.RenewCheck,
 	})
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
