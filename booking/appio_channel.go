@@ -157,9 +157,8 @@ func enqueueAppIO(tx *sql.Tx, cmd cluster.Command, n AppIONotice) error {
 	if n.FiscalCode == "" {
 		return nil
 	}
-	ctx := context.Background()
 	var enabled bool
-	err := tx.QueryRowContext(ctx, `SELECT enabled FROM booking_appio WHERE tenant = ? AND service_id = ? AND sealed_key <> ''`,
+	err := tx.QueryRowContext(context.Background(), `SELECT enabled FROM booking_appio WHERE tenant = ? AND service_id = ? AND sealed_key <> ''`,
 		cmd.Tenant, n.ServiceID).Scan(&enabled)
 	if errors.Is(err, sql.ErrNoRows) || isNoSuchTable(err) || (err == nil && !enabled) {
 		return nil
@@ -167,8 +166,24 @@ func enqueueAppIO(tx *sql.Tx, cmd cluster.Command, n AppIONotice) error {
 	if err != nil {
 		return fmt.Errorf("App IO of %s: %w", n.ServiceID, err)
 	}
+	return enqueueAppIOOn(tx, cmd, n)
+}
+
+// enqueueAppIOIf is enqueueAppIO for a caller that read from the
+// transaction whether the service has the channel on (booking.create,
+// with its configuration): it spares the query.
+func enqueueAppIOIf(tx *sql.Tx, cmd cluster.Command, n AppIONotice, enabled bool) error {
+	if n.FiscalCode == "" || !enabled {
+		return nil
+	}
+	return enqueueAppIOOn(tx, cmd, n)
+}
+
+// enqueueAppIOOn is enqueueAppIO once the channel is known to be on.
+func enqueueAppIOOn(tx *sql.Tx, cmd cluster.Command, n AppIONotice) error {
+	ctx := context.Background()
 	var at int64
-	err = tx.QueryRowContext(ctx, `SELECT at_unix FROM booking_appio_noprofile WHERE tenant = ? AND service_id = ? AND fiscal_code = ?`,
+	err := tx.QueryRowContext(ctx, `SELECT at_unix FROM booking_appio_noprofile WHERE tenant = ? AND service_id = ? AND fiscal_code = ?`,
 		cmd.Tenant, n.ServiceID, n.FiscalCode).Scan(&at)
 	if err == nil && cmd.Time.Sub(time.Unix(at, 0)) < noProfileFor {
 		return nil

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -345,8 +346,11 @@ func applyOpeningAdd(tx *sql.Tx, cmd cluster.Command) (any, error) {
 // time window, closed day, real slot, the citizen's own bookings,
 // capacity. self is the booking being moved ("" when creating): it counts
 // neither for the citizen's cap nor for the slot's capacity.
-func reserve(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, cfg serviceConfig, start time.Time, ch Channel, fiscalCode, self string) error {
-	ctx := context.Background()
+//
+// counts, when not nil, are the counts the caller read from the
+// transaction (booking.create, with its configuration); nil reads them
+// here.
+func reserve(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, cfg serviceConfig, start time.Time, ch Channel, fiscalCode, self string, counts *slotCounts) error {
 	svc := cfg.svc
 	if !svc.offers(ch) {
 		return fmt.Errorf("channel %q: %w", ch, ErrChannelOffered)
@@ -355,38 +359,83 @@ func reserve(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, cfg serviceConfig
 	if err := cfg.schedule(t).check(start, cmd.Time); err != nil {
 		return err
 	}
-	if svc.MaxActivePerCitizen > 0 {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings
-			WHERE tenant = ? AND service_id = ? AND fiscal_code = ? AND status = 'active'
-				AND start_unix > ? AND id <> ?`,
-			t.ID, svc.ID, fiscalCode, cmd.Time.Unix(), self).Scan(&n); err != nil {
-			return fmt.Errorf("count citizen bookings: %w", err)
+	if counts == nil {
+		c, err := readSlotCounts(tx, cmd, t.ID, svc, start, fiscalCode, self)
+		if err != nil {
+			return err
 		}
-		if n >= svc.MaxActivePerCitizen {
-			return fmt.Errorf("service %q: %d active: %w", svc.ID, n, ErrAlreadyBooked)
-		}
+		counts = &c
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings
-		WHERE tenant = ? AND service_id = ? AND start_unix = ? AND status = 'active' AND id <> ?`,
-		t.ID, svc.ID, start.Unix(), self).Scan(&n); err != nil {
-		return fmt.Errorf("count slot bookings: %w", err)
+	c := *counts
+	if svc.MaxActivePerCitizen > 0 && c.mine >= svc.MaxActivePerCitizen {
+		return fmt.Errorf("service %q: %d active: %w", svc.ID, c.mine, ErrAlreadyBooked)
 	}
-	// Seats held for a waiting list's offer count as taken (waitlist.go).
-	held, err := heldSeats(tx, t.ID, svc.ID, start.Unix())
-	if err != nil {
-		return err
-	}
-	if n+held >= svc.Capacity {
+	if c.slot+c.held >= svc.Capacity {
 		return fmt.Errorf("reserve slot %s: %w", start.In(loc).Format("2006-01-02T15:04"), ErrSlotFull)
 	}
 	return nil
 }
 
+// slotCounts are what reserve compares with a service's caps: the
+// citizen's active future bookings of the service (not counted, 0, when
+// it has no cap), the slot's active bookings, and the seats of the slot
+// held for waiting lists' offers (waitlist.go), which count as taken.
+type slotCounts struct {
+	mine, slot, held int
+}
+
+// readSlotCounts reads reserve's counts, excluding the booking self.
+func readSlotCounts(tx *sql.Tx, cmd cluster.Command, t tenant.ID, svc Service, start time.Time, fiscalCode, self string) (slotCounts, error) {
+	// The three counts in one statement: each statement costs a booking
+	// several microseconds of database/sql and cgo before SQLite reads a
+	// page. The citizen's count runs only for a service with a cap.
+	var c slotCounts
+	err := tx.QueryRowContext(context.Background(), `SELECT
+			CASE WHEN ?1 > 0 THEN (SELECT count(*) FROM booking_bookings
+				WHERE tenant = ?2 AND service_id = ?3 AND fiscal_code = ?4 AND status = 'active'
+					AND start_unix > ?5 AND id <> ?6) ELSE 0 END,
+			(SELECT count(*) FROM booking_bookings
+				WHERE tenant = ?2 AND service_id = ?3 AND start_unix = ?7 AND status = 'active' AND id <> ?6),
+			(SELECT count(*) FROM booking_waitlist_offers
+				WHERE tenant = ?2 AND service_id = ?3 AND start_unix = ?7 AND status = 'pending')`,
+		svc.MaxActivePerCitizen, t, svc.ID, fiscalCode, cmd.Time.Unix(), self, start.Unix()).Scan(&c.mine, &c.slot, &c.held)
+	if isNoSuchTable(err) {
+		// Before the waiting list's migration: the counts one by one.
+		c, err = reserveCounts(tx, cmd, t, svc, start, fiscalCode, self)
+	}
+	if err != nil {
+		return slotCounts{}, fmt.Errorf("count bookings: %w", err)
+	}
+	return c, nil
+}
+
+// reserveCounts is reserve's counts, one query each: the citizen's active
+// future bookings of the service (0 without a cap), the slot's bookings,
+// and the seats held for waiting lists (heldSeats, 0 before its table).
+func reserveCounts(tx *sql.Tx, cmd cluster.Command, t tenant.ID, svc Service, start time.Time, fiscalCode, self string) (c slotCounts, err error) {
+	ctx := context.Background()
+	if svc.MaxActivePerCitizen > 0 {
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings
+			WHERE tenant = ? AND service_id = ? AND fiscal_code = ? AND status = 'active'
+				AND start_unix > ? AND id <> ?`,
+			t, svc.ID, fiscalCode, cmd.Time.Unix(), self).Scan(&c.mine); err != nil {
+			return slotCounts{}, fmt.Errorf("citizen: %w", err)
+		}
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings
+		WHERE tenant = ? AND service_id = ? AND start_unix = ? AND status = 'active' AND id <> ?`,
+		t, svc.ID, start.Unix(), self).Scan(&c.slot); err != nil {
+		return slotCounts{}, fmt.Errorf("slot: %w", err)
+	}
+	if c.held, err = heldSeats(tx, t, svc.ID, start.Unix()); err != nil {
+		return slotCounts{}, err
+	}
+	return c, nil
+}
+
 func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	var p createPayload
-	if err := decodeUpTo(cmd, createVersion, &p); err != nil {
+	if err := decodeCreate(cmd, createVersion, &p); err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
@@ -399,31 +448,30 @@ func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if fc := p.Citizen.FiscalCode; fc != NormalizeFiscalCode(fc) || !ValidFiscalCode(fc) {
 		return nil, &ValidationError{Fields: map[string]string{"citizen.fiscal_code": "Il codice fiscale non è valido."}}
 	}
-	cfg, err := a.cache.service(ctx, tx, t.ID, p.ServiceID)
+	// The configuration and, in the same query, the fair-access and App
+	// IO settings and reserve's counts (nil before their tables exist:
+	// then read below).
+	cfg, settings, err := a.cache.serviceForCreate(ctx, tx, t.ID, p.ServiceID, p.Citizen.FiscalCode, p.Start, cmd.Time)
 	if err != nil {
 		return nil, err
 	}
 	svc, office := cfg.svc, cfg.office
-	if err := reserve(tx, cmd, t, cfg, p.Start, p.Channel, p.Citizen.FiscalCode, ""); err != nil {
+	var counts *slotCounts
+	if settings != nil {
+		counts = &settings.counts
+	}
+	if err := reserve(tx, cmd, t, cfg, p.Start, p.Channel, p.Citizen.FiscalCode, "", counts); err != nil {
 		return nil, err
 	}
 	if cmd.Version < 2 {
 		p.Net = ""
 	}
-	if err := checkFairCreate(tx, cmd, t, svc, p.ID, p.Start, p.Citizen, p.Net); err != nil {
+	var fair *FairSettings
+	if settings != nil {
+		fair = &settings.fair
+	}
+	if err := checkFairCreate(tx, cmd, t, svc, fair, p.ID, p.Start, p.Citizen, p.Net); err != nil {
 		return nil, err
-	}
-	// Two point lookups, one per unique key: written as one "code = ? OR
-	// id = ?" the query scans every booking of the Comune, inside the
-	// FSM's single goroutine, and booking slows down as the table grows.
-	var taken bool
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM booking_bookings WHERE tenant = ? AND code = ?)
-		OR EXISTS (SELECT 1 FROM booking_bookings WHERE tenant = ? AND id = ?)`,
-		t.ID, p.Code, t.ID, p.ID).Scan(&taken); err != nil {
-		return nil, fmt.Errorf("check code: %w", err)
-	}
-	if taken {
-		return nil, fmt.Errorf("code %s: %w", p.Code, ErrCodeTaken)
 	}
 	b := Booking{
 		ID: p.ID, Tenant: t.ID, Code: p.Code, ServiceID: svc.ID, OfficeID: svc.OfficeID,
@@ -431,37 +479,55 @@ func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		Citizen: p.Citizen, Details: p.Details, Status: Active, JoinToken: p.JoinToken,
 		Created: cmd.Time.UTC(), Updated: cmd.Time.UTC(),
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO booking_bookings (tenant, `+bookingColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, b.ID, b.Code, b.ServiceID, b.OfficeID, b.Start.Unix(), b.End.Unix(), b.Channel,
-		b.Citizen.GivenName, b.Citizen.FamilyName, b.Citizen.FiscalCode, b.Citizen.Email,
-		b.Citizen.Phone, b.Details, b.Status, p.TokenHash, b.JoinToken, b.Sequence,
-		formatTime(b.Created), formatTime(b.Updated)); err != nil {
-		return nil, fmt.Errorf("insert booking %s: %w", b.Code, err)
-	}
 	if cmd.Version < 2 {
 		// Version 1 has no language: an older member would have
 		// refused the field, so it is not honoured here either.
 		p.Lang = ""
 	}
-	if b.Lang, err = storeLang(tx, t.ID, b.ID, p.Lang); err != nil {
-		return nil, err
+	if b.Lang, err = insertBooking(tx, b, p.TokenHash, p.Lang); err != nil {
+		// The table's two unique keys, (tenant, id) and (tenant, code),
+		// are the check that the code is free: SQLite undoes the failed
+		// statement, and the error rolls the command back to its
+		// savepoint, so nothing of it stays. A separate query first
+		// would cost every booking a third lookup of the same indexes.
+		if isBookingKeyTaken(err) {
+			return nil, fmt.Errorf("code %s: %w", p.Code, ErrCodeTaken)
+		}
+		return nil, fmt.Errorf("insert booking %s: %w", b.Code, err)
 	}
 	if err := rememberManageURL(tx, t.ID, b.ID, p.BaseURL, p.ManageURL); err != nil {
 		return nil, err
 	}
 	n := newNotice(NoticeConfirm, t, b, svc, office, p.BaseURL, p.ManageURL)
-	if err := fairNotice(tx, &n, p.ManageURL); err != nil {
+	// The confirm-to-keep window comes from the fair settings read with
+	// the configuration; before their table exists, fairNotice reads them.
+	if fair != nil {
+		fairNoticeWith(&n, *fair, p.ManageURL)
+	} else if err := fairNotice(tx, &n, p.ManageURL); err != nil {
 		return nil, err
 	}
 	if err := enqueueNotice(tx, cmd, n); err != nil {
 		return nil, err
 	}
 	// The App IO twin of the email, when the service has the channel on.
-	if err := enqueueAppIO(tx, cmd, appIOOfNotice(AppIOConfirm, n, svc.ID, b.Citizen.FiscalCode)); err != nil {
+	// Known off (the common case), it costs nothing.
+	if settings == nil {
+		err = enqueueAppIO(tx, cmd, appIOOfNotice(AppIOConfirm, n, svc.ID, b.Citizen.FiscalCode))
+	} else if settings.appIO {
+		err = enqueueAppIOIf(tx, cmd, appIOOfNotice(AppIOConfirm, n, svc.ID, b.Citizen.FiscalCode), true)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return Applied{ID: b.ID, Code: b.Code, Sequence: b.Sequence, Booking: &b, ManageURL: p.ManageURL}, nil
+}
+
+// isBookingKeyTaken reports whether err is SQLite's refusal of a booking
+// row whose ID or code the Comune already uses: both keys are unique
+// constraints of booking_bookings, and SQLite names the table's columns in
+// the message for either.
+func isBookingKeyTaken(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed: booking_bookings.")
 }
 
 // loadManaged returns the booking with code if tokenHash matches its
@@ -542,7 +608,7 @@ func (a *applier) applyMove(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, err
 	}
 	office := cfg.office
-	if err := reserve(tx, cmd, t, cfg, p.Start, b.Channel, b.Citizen.FiscalCode, b.ID); err != nil {
+	if err := reserve(tx, cmd, t, cfg, p.Start, b.Channel, b.Citizen.FiscalCode, b.ID, nil); err != nil {
 		return nil, err
 	}
 	if err := checkFairMove(tx, cmd, t, svc.ID, p.Start); err != nil {
@@ -577,15 +643,24 @@ func (a *applier) applyMove(tx *sql.Tx, cmd cluster.Command) (any, error) {
 
 // enqueueNotice records the email of n in the replicated outbox, in the
 // same transaction as the change it tells of. Its key names the booking
-// and the sequence, so one change is never queued twice.
+// and the sequence, so one change is never queued twice. booking.create
+// from version createCompactVersion queues the compact form of the
+// notice (notice_compact.go), every other command the full one: the form
+// follows from the command, so every node, and a replay of an old log,
+// writes the same bytes.
 func enqueueNotice(tx *sql.Tx, cmd cluster.Command, n Notice) error {
-	payload, err := json.Marshal(n)
-	if err != nil {
-		return fmt.Errorf("encode %s notice: %w", n.Kind, err)
+	var payload []byte
+	if cmd.Type == CmdCreate && cmd.Version >= createCompactVersion {
+		payload = appendCompactNotice(make([]byte, 0, 640), n)
+	} else {
+		var err error
+		if payload, err = json.Marshal(n); err != nil {
+			return fmt.Errorf("encode %s notice: %w", n.Kind, err)
+		}
 	}
 	item := cluster.OutboxItem{
 		Kind:    OutboxKind,
-		Key:     fmt.Sprintf("booking/%s/%s/%d/%s", cmd.Tenant, n.Booking.ID, n.Sequence, n.Kind),
+		Key:     "booking/" + cmd.Tenant + "/" + n.Booking.ID + "/" + strconv.Itoa(n.Sequence) + "/" + string(n.Kind),
 		Payload: payload,
 	}
 	if err := cluster.Enqueue(tx, cmd, item); err != nil {

@@ -53,6 +53,12 @@ type Book struct {
 	// rndMu serialises reads of rnd, which need not be safe for
 	// concurrent use.
 	rndMu sync.Mutex
+	// sealer seals and opens the Comune's most sensitive texts
+	// (seal.go); empty until SealFields.
+	sealer bookSealer
+	// proofs keeps ProofBits' answers while the node applies nothing
+	// (proof_bits.go).
+	proofs proofCache
 }
 
 // NewBook returns a Book over the node's proposer and read pool. now and
@@ -260,6 +266,11 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 		}
 	}
 	base := trimBase(baseURL)
+	// The details are sealed before they reach the command (seal.go).
+	details, err := b.sealText(ctx, t.ID, detailsAAD(id), req.Details)
+	if err != nil {
+		return Created{}, fmt.Errorf("book %s: seal details: %w", req.ServiceID, err)
+	}
 	// With a client's request ID (an idempotency key), each code attempt
 	// is its own request: a replay of the whole request meets the same
 	// recorded outcomes in the same order, and its answer names the
@@ -272,7 +283,7 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 		}
 		p := createPayload{
 			ID: id, Code: code, ServiceID: req.ServiceID, Start: req.Start.UTC(), Channel: req.Channel,
-			Citizen: req.Citizen, Details: req.Details, TokenHash: hashToken(token), JoinToken: join,
+			Citizen: req.Citizen, Details: details, TokenHash: hashToken(token), JoinToken: join,
 			Comune: comuneOf(t), BaseURL: base, ManageURL: base + ManagePath(code, token),
 		}
 		if req.Admission.ProofHash == "" {
@@ -297,6 +308,7 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 			// A forwarded result crosses as JSON, which leaves the join
 			// token out: it is the one made here.
 			bk.JoinToken = join
+			bk.Details = req.Details
 			return Created{Booking: inZone(bk, t.Location()), ManageToken: token, Index: res.Index}, nil
 		}
 		if a, ok := appliedOf(res.Value); ok && a.ID != "" && a.ID != id {
@@ -310,6 +322,7 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 		if err != nil {
 			return Created{}, err
 		}
+		b.openBooking(ctx, t.ID, &bk.Booking)
 		return Created{Booking: inZone(bk.Booking, t.Location()), ManageToken: token, Index: res.Index}, nil
 	}
 	return Created{}, fmt.Errorf("book %s: %d codes in a row: %w", req.ServiceID, codeAttempts, ErrCodeTaken)
@@ -354,6 +367,7 @@ func (b *Book) Get(ctx context.Context, t tenant.ID, code, token string) (Bookin
 	if subtle.ConstantTimeCompare(bk.hash, hashToken(token)) != 1 {
 		return Booking{}, fmt.Errorf("booking %s: %w", bk.Code, ErrBadToken)
 	}
+	b.openBooking(ctx, t, &bk.Booking)
 	return bk.Booking, nil
 }
 
@@ -369,6 +383,7 @@ func (b *Book) Cancel(ctx context.Context, t tenant.Tenant, code, token, baseURL
 	if err != nil {
 		return Booking{}, err
 	}
+	b.openBooking(ctx, t.ID, &bk.Booking)
 	return inZone(bk.Booking, t.Location()), nil
 }
 
@@ -391,6 +406,7 @@ func (b *Book) Move(ctx context.Context, t tenant.Tenant, code, token string, st
 	if err != nil {
 		return Booking{}, err
 	}
+	b.openBooking(ctx, t.ID, &bk.Booking)
 	return inZone(bk.Booking, t.Location()), nil
 }
 
@@ -438,6 +454,7 @@ func (b *Book) Bookings(ctx context.Context, t tenant.ID, officeID string, from,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list bookings: %w", err)
 	}
+	b.openBookings(ctx, t, out)
 	return out, nil
 }
 

@@ -7,10 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"html/template"
 	"mime"
 	"mime/multipart"
-	"mime/quotedprintable"
 	"net/mail"
 	"net/textproto"
 	"strings"
@@ -55,9 +53,7 @@ func ComposeEmailReplyTo(n Notice, replyTo string, messageDate time.Time) (from,
 	text := emailText(v)
 	var html bytes.Buffer
 	html.Grow(4 << 10)
-	if err := emailHTML.Execute(&html, v); err != nil {
-		return "", "", nil, fmt.Errorf("compose email of %s: %w", n.Booking.Code, err)
-	}
+	writeEmailHTML(&html, v)
 
 	id := MessageID(n)
 	sum := sha256.Sum256([]byte(id))
@@ -97,6 +93,7 @@ func ComposeEmailReplyTo(n Notice, replyTo string, messageDate time.Time) (from,
 	if err := aw.SetBoundary(alt); err != nil {
 		return "", "", nil, fmt.Errorf("compose email: %w", err)
 	}
+	qp := make([]byte, 0, 8<<10)
 	for _, p := range []struct{ typ, body string }{{"text/plain", text}, {"text/html", html.String()}} {
 		w, err := aw.CreatePart(textproto.MIMEHeader{
 			"Content-Type":              {p.typ + "; charset=UTF-8"},
@@ -105,11 +102,9 @@ func ComposeEmailReplyTo(n Notice, replyTo string, messageDate time.Time) (from,
 		if err != nil {
 			return "", "", nil, fmt.Errorf("compose email: %w", err)
 		}
-		qp := quotedprintable.NewWriter(w)
-		if _, err := qp.Write([]byte(p.body)); err != nil {
-			return "", "", nil, fmt.Errorf("compose email: %w", err)
-		}
-		if err := qp.Close(); err != nil {
+		// Encoded as mime/quotedprintable does, in one pass (email_qp.go).
+		qp = appendQuotedPrintable(qp[:0], p.body)
+		if _, err := w.Write(qp); err != nil {
 			return "", "", nil, fmt.Errorf("compose email: %w", err)
 		}
 	}
@@ -201,6 +196,12 @@ func newEmailView(n Notice, loc *time.Location) emailView {
 		WhatToBring: n.WhatToBring, JoinURL: n.JoinURL, ManageURL: n.ManageURL, BookURL: n.BookURL,
 		Office: n.OfficeName, OfficePhone: n.OfficePhone, OfficeEmail: n.OfficeEmail, Details: b.Details,
 		Reason: n.Reason,
+	}
+	if isSealedText(v.Details) {
+		// Apply made the notice with the details as stored: sealed.
+		// A deliverer that opened them (Book.OpenNotice) shows them;
+		// otherwise the email goes without rather than with ciphertext.
+		v.Details = ""
 	}
 	v.Confirm, v.Move, v.Cancel = n.Kind == NoticeConfirm, n.Kind == NoticeMove, n.Kind == NoticeCancel
 	v.Reminder = n.Kind == NoticeReminder
@@ -334,68 +335,6 @@ func emailText(v emailView) string {
 	return s.String()
 }
 
-// emailHTML is the HTML part; html/template escapes every value, so names
-// and details typed by citizens cannot inject markup.
-var emailHTML = template.Must(template.New("email").Parse(`<!DOCTYPE html>
-<html lang="{{.Lang}}">
-<head><meta charset="utf-8"><title>{{.Subject}}</title></head>
-<body style="font-family: 'Titillium Web', Geneva, Tahoma, sans-serif; color: #1a1a1a; line-height: 1.5;">
-<h1 style="font-size: 1.4em; color: #0066cc;">{{.Heading}}</h1>
-<p>{{.Greeting}}</p>
-{{- if and .Move .Previous}}
-<p>{{.Intro}} {{.L.previous}}: <s>{{.Previous}}</s>.</p>
-{{- else if and .Cancel .Reason}}
-<p>{{.Intro}}</p>
-<p><strong>{{.L.reason}}:</strong> {{.Reason}}</p>
-<p>{{.L.apology}}</p>
-{{- else}}
-<p>{{.Intro}}</p>
-{{- end}}
-<table role="presentation" style="border-collapse: collapse;">
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.code}}</th><td><strong>{{.Code}}</strong></td></tr>
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.service}}</th><td>{{.Service}}</td></tr>
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.when}}</th><td>{{.When}}</td></tr>
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.channel}}</th><td>{{.Channel}}</td></tr>
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.where}}</th><td>{{.Where}}</td></tr>
-{{- if .Phone}}
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.call_number}}</th><td>{{.Phone}}</td></tr>
-{{- end}}
-{{- if .Details}}
-<tr><th scope="row" style="text-align: left; padding-right: 1em;">{{.L.details}}</th><td>{{.Details}}</td></tr>
-{{- end}}
-</table>
-{{- if not .Cancel}}
-{{- if .WhatToBring}}
-<h2 style="font-size: 1.1em;">{{.L.what_to_bring}}</h2>
-<ul>{{range .WhatToBring}}<li>{{.}}</li>{{end}}</ul>
-{{- end}}
-{{- if .Prepare}}
-<h2 style="font-size: 1.1em;">{{.L.prepare}}</h2>
-<p>{{.Prepare}}</p>
-{{- end}}
-{{- if .JoinURL}}
-<p><a href="{{.JoinURL}}" style="font-weight: bold;">{{.L.join_action}}</a></p>
-{{- end}}
-{{- if .ConfirmURL}}
-<p>{{.ConfirmText}} <a href="{{.ConfirmURL}}" style="font-weight: bold;">{{.L.confirm_keep_action}}</a></p>
-{{- end}}
-{{- if .ManageURL}}
-<p><a href="{{.ManageURL}}">{{.ManageAction}}</a>{{if .ManageByShort}} ({{.ManageByShort}}){{end}}.
-{{.L.manage_secret_long}}</p>
-{{- end}}
-<p>{{.L.attachment}}</p>
-{{- else if .BookURL}}
-<p><a href="{{.BookURL}}">{{.L.book_new}}</a></p>
-{{- end}}
-<hr>
-<p style="font-size: 0.9em;">{{.Tenant}} – {{.Office}}
-{{- if .OfficePhone}}<br>{{.L.phone}}: {{.OfficePhone}}{{end}}
-{{- if .OfficeEmail}}<br>{{.L.email}}: <a href="mailto:{{.OfficeEmail}}">{{.OfficeEmail}}</a>{{end}}<br>
-{{.L.automatic}}</p>
-</body>
-</html>
-`))
-
 // foldHeader returns a header field ending in CRLF, folded at spaces so
 // that no line exceeds 78 characters where a space allows it (RFC 5322,
 // 2.2.3). Encoded-words contain no spaces, so folding never splits one.
@@ -424,14 +363,21 @@ func foldHeader(s string) string {
 	return b.String()
 }
 
-// writeBase64Lines writes data in base64 with lines of 76 characters.
+// writeBase64Lines writes data in base64 with lines of 76 characters,
+// in one Write: a Write per line, each with its own copy, was most of the
+// attachment's cost.
 func writeBase64Lines(w interface{ Write([]byte) (int, error) }, data []byte) {
-	enc := base64.StdEncoding.EncodeToString(data)
-	for len(enc) > 76 {
-		w.Write([]byte(enc[:76] + "\r\n"))
-		enc = enc[76:]
+	enc := base64.StdEncoding
+	n := enc.EncodedLen(len(data))
+	out := make([]byte, 0, n+(n/76+1)*2)
+	// 57 input bytes are exactly one line of 76 characters.
+	for len(data) > 57 {
+		out = enc.AppendEncode(out, data[:57])
+		out = append(out, '\r', '\n')
+		data = data[57:]
 	}
-	w.Write([]byte(enc + "\r\n"))
+	out = enc.AppendEncode(out, data)
+	w.Write(append(out, '\r', '\n'))
 }
 
 func orDefault(s, def string) string {

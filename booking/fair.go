@@ -291,11 +291,16 @@ func NormalizePhone(s string) string {
 // access against the transaction and cmd.Time only: the slot is released,
 // the admission required by a proof of work is there, the email and phone
 // caps hold. It then files the booking's contacts for later caps and the
-// report, consuming the admission.
-func checkFairCreate(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, svc Service, id string, start time.Time, c Citizen, payloadNet string) error {
+// report, consuming the admission. known is the service's settings when
+// the caller already read them from the transaction, nil to read them
+// here.
+func checkFairCreate(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, svc Service, known *FairSettings, id string, start time.Time, c Citizen, payloadNet string) error {
 	ctx := context.Background()
-	s, err := loadFair(ctx, tx, t.ID, svc.ID)
-	if err != nil {
+	var s FairSettings
+	var err error
+	if known != nil {
+		s = *known
+	} else if s, err = loadFair(ctx, tx, t.ID, svc.ID); err != nil {
 		return err
 	}
 	if !s.released(start, cmd.Time, t.Location()) {

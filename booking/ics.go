@@ -25,6 +25,7 @@ func ICS(n Notice) []byte {
 		method, status = "CANCEL", "CANCELLED"
 	}
 	var w icsWriter
+	w.buf.Grow(2 << 10)
 	w.line("BEGIN", "VCALENDAR")
 	w.line("PRODID", "-//Sportello//Prenotazioni//IT")
 	w.line("VERSION", "2.0")
@@ -108,11 +109,13 @@ func noticeWhere(n Notice) string {
 // icsTime formats t as an iCalendar UTC date-time.
 func icsTime(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
 
+// icsTextEscaper escapes a TEXT value: backslash, semicolon, comma and
+// newlines. It is built once: building it for every value was a tenth of
+// composing an email. A Replacer is safe for concurrent use.
+var icsTextEscaper = strings.NewReplacer(`\`, `\\`, ";", `\;`, ",", `\,`, "\r\n", `\n`, "\n", `\n`, "\r", `\n`)
+
 // icsText escapes a TEXT value: backslash, semicolon, comma and newlines.
-func icsText(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, ";", `\;`, ",", `\,`, "\r\n", `\n`, "\n", `\n`, "\r", `\n`)
-	return r.Replace(s)
-}
+func icsText(s string) string { return icsTextEscaper.Replace(s) }
 
 // icsParam quotes a parameter value; DQUOTE and control characters cannot
 // appear in one and are dropped.

@@ -40,12 +40,24 @@ func NormalizeLang(lang string) string {
 }
 
 // createVersion is the newest payload version of booking.create: version
-// 2 adds Lang. Book.Create proposes version 1 for an Italian booking, so
-// that during a rolling upgrade older members keep applying it (they
-// decode strictly and would refuse the new field), and version 2 for the
-// others, which the cluster's version gate lets through once every
-// member knows it.
-const createVersion = 2
+// 2 adds Lang, version 3 (createCompactVersion) has the same payload and
+// queues the confirmation in the compact form (notice_compact.go).
+// Book.Create proposes version 3 once every member knows it (the
+// cluster's version gate); before that, version 1 for an Italian booking,
+// so that during a rolling upgrade older members keep applying it (they
+// decode strictly and would refuse the new field), and version 2
+// (createLangVersion) for the others.
+const createVersion = 3
+
+// createLangVersion is the version of booking.create that added Lang;
+// the waiting list's booking.wait.accept carries at most this one inside
+// (its own version does not change, so the gate would not hold a newer
+// one back from older members).
+const createLangVersion = 2
+
+// createCompactVersion is the first version of booking.create whose
+// confirmation is queued in the compact form.
+const createCompactVersion = 3
 
 // decodeUpTo checks that the payload's version is at most maxVersion and
 // decodes it.
@@ -59,24 +71,30 @@ func decodeUpTo(cmd cluster.Command, maxVersion int, v any) error {
 	return cmd.Decode(v)
 }
 
-// storeLang records the language of booking id, just inserted, and
-// returns it as stored. Italian is the column's default and needs no
-// write. Until the schema's version 6 has run the column is missing and
-// the booking stays Italian: the same on every node, since migrations
+// insertBooking inserts the new booking b, whose manage token has hash,
+// in language lang, and returns the language as stored. Italian is the
+// column's default and is not written. Another language goes in the same
+// statement as the row (an UPDATE after it cost a booking a statement and
+// a second walk of the primary key); until the schema's version 6 has
+// run the column is missing, SQLite refuses that statement, and the
+// booking is stored Italian: the same on every node, since migrations
 // are commands of the log.
-func storeLang(tx *sql.Tx, t tenant.ID, id, lang string) (string, error) {
-	lang = NormalizeLang(lang)
-	if lang == LangIT {
-		return LangIT, nil
+func insertBooking(tx *sql.Tx, b Booking, hash []byte, lang string) (string, error) {
+	ctx := context.Background()
+	args := []any{b.Tenant, b.ID, b.Code, b.ServiceID, b.OfficeID, b.Start.Unix(), b.End.Unix(), b.Channel,
+		b.Citizen.GivenName, b.Citizen.FamilyName, b.Citizen.FiscalCode, b.Citizen.Email,
+		b.Citizen.Phone, b.Details, b.Status, hash, b.JoinToken, b.Sequence,
+		formatTime(b.Created), formatTime(b.Updated)}
+	if lang = NormalizeLang(lang); lang != LangIT {
+		_, err := tx.ExecContext(ctx, `INSERT INTO booking_bookings (tenant, `+bookingColumns+`, lang)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, append(args, lang)...)
+		if !isNoSuchLang(err) {
+			return lang, err
+		}
 	}
-	_, err := tx.ExecContext(context.Background(), `UPDATE booking_bookings SET lang = ? WHERE tenant = ? AND id = ?`, lang, t, id)
-	if isNoSuchLang(err) {
-		return LangIT, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("store language of booking %s: %w", id, err)
-	}
-	return lang, nil
+	_, err := tx.ExecContext(ctx, `INSERT INTO booking_bookings (tenant, `+bookingColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	return LangIT, err
 }
 
 // loadLang returns the language of booking id, Italian before the
@@ -96,22 +114,41 @@ func loadLang(ctx context.Context, q querier, t tenant.ID, id string) (string, e
 // isNoSuchLang reports whether err is SQLite's answer to the lang column
 // before its migration.
 func isNoSuchLang(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such column: lang")
+	return err != nil && (strings.Contains(err.Error(), "no such column: lang") ||
+		strings.Contains(err.Error(), "has no column named lang"))
 }
 
-// proposeCreate proposes booking.create with p in language lang: version
-// 1 for Italian, version 2 otherwise. While some member of the cluster
-// does not know version 2 yet (a rolling upgrade), the booking is made in
-// Italian rather than refused: the citizen gets the appointment, and the
-// emails in the Comune's own language.
+// proposeCreate proposes booking.create with p in language lang:
+// version 3 once every member knows it; until then (a rolling upgrade)
+// version 1 for Italian, version 2 otherwise. While some member of the
+// cluster does not know version 2 yet, the booking is made in Italian
+// rather than refused: the citizen gets the appointment, and the emails
+// in the Comune's own language.
 func (b *Book) proposeCreate(ctx context.Context, t tenant.ID, p createPayload, lang string) (cluster.Result, error) {
-	version := 1
 	p.Lang = ""
 	if lang = NormalizeLang(lang); lang != LangIT {
 		p.Lang = lang
 	}
+	cmd, err := cluster.NewCommand(CmdCreate, createCompactVersion, string(t), p)
+	if err != nil {
+		return cluster.Result{}, err
+	}
+	res, err := b.p.Propose(ctx, cmd)
+	if !errors.Is(err, cluster.ErrNotSupportedByCluster) {
+		return res, err
+	}
+	// A member does not know the compact notice yet: the versions
+	// before it, which queue the full one.
+	return b.proposeCreateBefore(ctx, t, p)
+}
+
+// proposeCreateBefore proposes p as the versions before
+// createCompactVersion: 1 when it has neither language nor network hash,
+// else 2, and 1 again without them when a member knows only 1.
+func (b *Book) proposeCreateBefore(ctx context.Context, t tenant.ID, p createPayload) (cluster.Result, error) {
+	version := 1
 	if p.Lang != "" || p.Net != "" {
-		version = createVersion
+		version = createLangVersion
 	}
 	cmd, err := cluster.NewCommand(CmdCreate, version, string(t), p)
 	if err != nil {
@@ -120,8 +157,8 @@ func (b *Book) proposeCreate(ctx context.Context, t tenant.ID, p createPayload, 
 	res, err := b.p.Propose(ctx, cmd)
 	if version > 1 && errors.Is(err, cluster.ErrNotSupportedByCluster) {
 		// The network's hash is only for the report: drop it too.
-		p.Net = ""
-		return b.proposeCreate(ctx, t, p, LangIT)
+		p.Lang, p.Net = "", ""
+		return b.proposeCreateBefore(ctx, t, p)
 	}
 	return res, err
 }

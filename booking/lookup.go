@@ -16,5 +16,6 @@ func (b *Book) ByCode(ctx context.Context, t tenant.ID, code string) (Booking, e
 	if err != nil {
 		return Booking{}, err
 	}
+	b.openBooking(ctx, t, &bk.Booking)
 	return bk.Booking, nil
 }

@@ -106,3 +106,16 @@ func newNotice(kind NoticeKind, t tenant.Tenant, b Booking, svc Service, o Offic
 func (n Notice) location() *time.Location {
 	return tenant.Tenant{TimeZone: n.TimeZone}.Location()
 }
+
+// fairNoticeWith is fairNotice with the service's fair-access settings
+// already read (booking.create reads them with its configuration, in one
+// query): it adds the confirm-to-keep window to n when the service asks
+// for it, without a query of its own.
+func fairNoticeWith(n *Notice, s FairSettings, manageURL string) {
+	if manageURL == "" {
+		return
+	}
+	if c := confirmationOf(s, n.Booking, false); c.Required {
+		n.ConfirmURL, n.ConfirmFrom, n.ConfirmBy = confirmURLOf(manageURL), c.Opens.UTC(), c.Deadline.UTC()
+	}
+}

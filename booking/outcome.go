@@ -179,9 +179,13 @@ func registerOutcome(reg *cluster.Registry) {
 		reg.RegisterError(code, err)
 	}
 	reg.Handle(CmdArrive, payloadVersion, applyArrive)
-	reg.Handle(CmdServe, payloadVersion, applyServe)
+	// Version 2 of serve and note.add carries the text sealed
+	// (seal.go): a member that does not know it would refuse the
+	// sealed text as control characters, so the version gate holds it
+	// back until every member does.
+	reg.Handle(CmdServe, sealedNoteVersion, applyServe)
 	reg.Handle(CmdNoShow, payloadVersion, applyNoShow)
-	reg.Handle(CmdNoteAdd, payloadVersion, applyNoteAdd)
+	reg.Handle(CmdNoteAdd, sealedNoteVersion, applyNoteAdd)
 	reg.Handle(CmdOfficeCancel, payloadVersion, applyOfficeCancel)
 	// The audit row names the booking and office, never the citizen nor
 	// the texts (a reason or a note may hold personal data).
@@ -242,12 +246,25 @@ func loadForOffice(tx *sql.Tx, t tenant.ID, p outcomePayload) (storedBooking, Ha
 }
 
 // decodeOutcome decodes and checks a step's payload and loads its booking.
+// From version 2 (serve and note.add) the text may be sealed: the
+// proposer checked it in the clear, apply can only bound its size.
 func decodeOutcome(tx *sql.Tx, cmd cluster.Command, textRequired bool, max int, textField string) (outcomePayload, storedBooking, Handling, error) {
 	var p outcomePayload
-	if err := decode(cmd, &p); err != nil {
+	maxVersion := payloadVersion
+	if cmd.Type == CmdServe || cmd.Type == CmdNoteAdd {
+		maxVersion = sealedNoteVersion
+	}
+	if err := decodeUpTo(cmd, maxVersion, &p); err != nil {
 		return p, storedBooking{}, Handling{}, err
 	}
-	if err := checkOutcome(p, textRequired, max, textField); err != nil {
+	checked := p
+	if cmd.Version >= sealedNoteVersion && isSealedText(p.Text) {
+		if len(p.Text) > sealedTextMax(max) {
+			return p, storedBooking{}, Handling{}, fieldsErr(map[string]string{textField: fmt.Sprintf("Il testo è troppo lungo: al massimo %d caratteri.", max)})
+		}
+		checked.Text = "sealed"
+	}
+	if err := checkOutcome(checked, textRequired, max, textField); err != nil {
 		return p, storedBooking{}, Handling{}, err
 	}
 	b, h, err := loadForOffice(tx, tenant.ID(cmd.Tenant), p)
@@ -486,11 +503,48 @@ func (b *Book) proposeOutcome(ctx context.Context, typ string, t tenant.Tenant, 
 	if err != nil {
 		return Written{}, err
 	}
-	res, err := b.propose(ctx, typ, t.ID, p)
+	res, err := b.proposeNote(ctx, typ, t.ID, p)
 	if err != nil {
 		return Written{}, fmt.Errorf("%s %s: %w", typ, p.BookingID, err)
 	}
 	return Written{ID: p.BookingID, Index: res.Index}, nil
+}
+
+// sealedNoteVersion is the payload version of serve and note.add whose
+// text may be sealed.
+const sealedNoteVersion = 2
+
+// proposeNote proposes an office's step, with its note sealed when the
+// Book seals fields (serve's outcome note, note.add's note; the reason of
+// a cancellation is emailed to the citizen by apply and stays clear).
+// While some member does not know version 2 (a rolling upgrade) the note
+// goes in the clear rather than not at all, as before sealing.
+func (b *Book) proposeNote(ctx context.Context, typ string, t tenant.ID, p outcomePayload) (cluster.Result, error) {
+	var aad string
+	switch typ {
+	case CmdServe:
+		aad = outcomeNoteAAD(p.BookingID)
+	case CmdNoteAdd:
+		aad = noteAAD(p.BookingID, p.NoteID)
+	}
+	if aad == "" || p.Text == "" || b.fieldSealer() == nil {
+		return b.propose(ctx, typ, t, p)
+	}
+	plain := p.Text
+	var err error
+	if p.Text, err = b.sealText(ctx, t, aad, plain); err != nil {
+		return cluster.Result{}, fmt.Errorf("seal note: %w", err)
+	}
+	cmd, err := cluster.NewCommand(typ, sealedNoteVersion, string(t), p)
+	if err != nil {
+		return cluster.Result{}, err
+	}
+	res, err := b.p.Propose(ctx, cmd)
+	if errors.Is(err, cluster.ErrNotSupportedByCluster) {
+		p.Text = plain
+		return b.propose(ctx, typ, t, p)
+	}
+	return res, err
 }
 
 // AgendaItem returns one booking of the Comune with the office's record
@@ -549,6 +603,10 @@ func (b *Book) agendaItems(ctx context.Context, t tenant.Tenant, bks []Booking) 
 			return nil, err
 		}
 		h.ArrivedAt, h.OutcomeAt, h.CancelledAt = inLoc(h.ArrivedAt, loc), inLoc(h.OutcomeAt, loc), inLoc(h.CancelledAt, loc)
+		// Every reader of the agenda (the day, a search, a citizen's
+		// export) gets the sealed texts in the clear (seal.go).
+		b.openBooking(ctx, t.ID, &bk)
+		b.openHandling(ctx, t.ID, bk.ID, &h, notes)
 		out = append(out, AgendaItem{Booking: inZone(bk, loc), ServiceName: name, Handling: h, Notes: notes})
 	}
 	return out, nil

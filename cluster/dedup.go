@@ -180,9 +180,17 @@ func (f *fsm) recorded(ctx context.Context, tx *sql.Tx, cmd Command) (*response,
 }
 
 // record stores cmd's outcome under its request ID, in the savepoint of
-// the command. A value that cannot be encoded is recorded as none (the
-// replay then reads the state instead, as a forwarded caller does).
-func (f *fsm) record(ctx context.Context, tx *sql.Tx, cmd Command, value any, applyErr error) {
+// the command, which has been applied. When the ID is already recorded
+// and the record is live (recorded finds it), nothing is stored and
+// retry is true: resp is the recorded outcome, and the caller rolls the
+// command back. An expired record, not pruned yet, is replaced. A value
+// that cannot be encoded is recorded as none (the replay then reads the
+// state instead, as a forwarded caller does).
+//
+// The final state is the one of looking the ID up before applying (what
+// older binaries do): a retry's changes are rolled back to the savepoint,
+// so the two kinds of node stay identical in a rolling upgrade.
+func (f *fsm) record(ctx context.Context, tx *sql.Tx, cmd Command, value any, applyErr error) (resp *response, retry bool) {
 	var vb, eb []byte
 	if r, ok := value.(Recorded); ok {
 		value = r.RecordedValue()
@@ -202,11 +210,26 @@ func (f *fsm) record(ctx context.Context, tx *sql.Tx, cmd Command, value any, ap
 		}
 		eb = b
 	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO cluster_requests (rid, cmd_index, type, fingerprint, value, error, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rid) DO NOTHING`, cmd.RequestID, int64(cmd.Index), cmd.Type, cmd.Fingerprint, vb, eb,
+		cmd.Time.UnixMilli())
+	if err != nil {
+		panic(fmt.Sprintf("cluster: fsm: entry %d: record request %s: %v", cmd.Index, cmd.RequestID, err))
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		panic(fmt.Sprintf("cluster: fsm: entry %d: record request %s: %v", cmd.Index, cmd.RequestID, err))
+	} else if n > 0 {
+		return nil, false
+	}
+	if resp, ok := f.recorded(ctx, tx, cmd); ok {
+		return resp, true
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO cluster_requests (rid, cmd_index, type, fingerprint, value, error, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, cmd.RequestID, int64(cmd.Index), cmd.Type, cmd.Fingerprint, vb, eb,
 		cmd.Time.UnixMilli()); err != nil {
 		panic(fmt.Sprintf("cluster: fsm: entry %d: record request %s: %v", cmd.Index, cmd.RequestID, err))
 	}
+	return nil, false
 }
 
 // Recorded is implemented by apply results that keep a smaller form in the

@@ -223,12 +223,13 @@ func (f *fsm) applyCommand(ctx context.Context, tx *sql.Tx, cmd Command) *respon
 		f.log.Warn("command refused", "type", cmd.Type, "version", cmd.Version, "index", cmd.Index, "err", err)
 		return &response{Err: err}
 	}
+	// A command with a request ID is applied first and its outcome
+	// recorded after, with an insert that does nothing when the ID is
+	// already recorded: then the command is a retry, its changes are
+	// rolled back like a failed command's, and the recorded outcome is
+	// the answer (see dedup.go). Looking the ID up before applying cost
+	// every command a query, for the rare retry.
 	dedup := cmd.RequestID != "" && f.dedupReady(ctx, tx)
-	if dedup {
-		if resp, ok := f.recorded(ctx, tx, cmd); ok {
-			return resp
-		}
-	}
 	if cmd.Type == migrateType {
 		// A migration may create the request table (or roll back its
 		// creation): look again at the next command.
@@ -254,10 +255,21 @@ func (f *fsm) applyCommand(ctx context.Context, tx *sql.Tx, cmd Command) *respon
 			cmd.outbox.n = enqueued
 		}
 	}
-	f.audit(ctx, tx, cmd, err)
 	if dedup {
-		f.record(ctx, tx, cmd, value, err)
+		if resp, retry := f.record(ctx, tx, cmd, value, err); retry {
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO cmd`); rerr != nil {
+				panic(fmt.Sprintf("cluster: fsm: roll back retried entry %d: %v", cmd.Index, rerr))
+			}
+			if cmd.outbox != nil {
+				cmd.outbox.n = enqueued
+			}
+			if _, rerr := f.release.ExecContext(ctx); rerr != nil {
+				panic(fmt.Sprintf("cluster: fsm: release entry %d: %v", cmd.Index, rerr))
+			}
+			return resp
+		}
 	}
+	f.audit(ctx, tx, cmd, err)
 	if _, rerr := f.release.ExecContext(ctx); rerr != nil {
 		panic(fmt.Sprintf("cluster: fsm: release entry %d: %v", cmd.Index, rerr))
 	}

@@ -40,60 +40,112 @@ func openLogStore(path string) (*logStore, error) {
 func (l *logStore) FirstIndex() (uint64, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.s == nil {
+		// Raft's transport can still answer a peer while the node closes.
+		return 0, ErrClosed
+	}
 	return l.s.FirstIndex()
 }
 
 func (l *logStore) LastIndex() (uint64, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.s == nil {
+		// Raft's transport can still answer a peer while the node closes.
+		return 0, ErrClosed
+	}
 	return l.s.LastIndex()
 }
 
 func (l *logStore) GetLog(idx uint64, log *raft.Log) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.s == nil {
+		// Raft's transport can still answer a peer while the node closes.
+		return ErrClosed
+	}
 	return l.s.GetLog(idx, log)
 }
 
 func (l *logStore) StoreLog(log *raft.Log) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.s == nil {
+		// Raft's transport can still answer a peer while the node closes.
+		return ErrClosed
+	}
 	return l.s.StoreLog(log)
 }
 
 func (l *logStore) StoreLogs(logs []*raft.Log) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.s == nil {
+		// Raft's transport can still answer a peer while the node closes.
+		return ErrClosed
+	}
 	return l.s.StoreLogs(logs)
 }
 
 func (l *logStore) DeleteRange(min, max uint64) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.s == nil {
+		// Raft's transport can still answer a peer while the node closes.
+		return ErrClosed
+	}
 	return l.s.DeleteRange(min, max)
 }
 
 func (l *logStore) Set(k, v []byte) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.s == nil {
+		// Only raft's heartbeat fast path, which runs in the transport's
+		// goroutine and can pass its shutdown check just before the node
+		// closes, writes here after Close: it saves the current term, and
+		// raft panics on any error. Dropping that write is safe (a node
+		// that restarts with an older term learns the new one from the
+		// next message; votes are saved by raft's main loop, which has
+		// stopped), a panic while closing is not.
+		return nil
+	}
 	return l.s.Set(k, v)
 }
 
 func (l *logStore) Get(k []byte) ([]byte, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.s == nil {
+		// Raft's transport can still answer a peer while the node closes.
+		return nil, ErrClosed
+	}
 	return l.s.Get(k)
 }
 
 func (l *logStore) SetUint64(k []byte, v uint64) error {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.s == nil {
+		// Only raft's heartbeat fast path, which runs in the transport's
+		// goroutine and can pass its shutdown check just before the node
+		// closes, writes here after Close: it saves the current term, and
+		// raft panics on any error. Dropping that write is safe (a node
+		// that restarts with an older term learns the new one from the
+		// next message; votes are saved by raft's main loop, which has
+		// stopped), a panic while closing is not.
+		return nil
+	}
 	return l.s.SetUint64(k, v)
 }
 
 func (l *logStore) GetUint64(k []byte) (uint64, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	if l.s == nil {
+		// Raft's transport can still answer a peer while the node closes.
+		return 0, ErrClosed
+	}
 	return l.s.GetUint64(k)
 }
 

@@ -47,7 +47,8 @@ type Node struct {
 	deliverers map[string]Deliverer
 
 	stream atomic.Pointer[streamLayer] // set by Start
-	pool   rpcPool                     // idle RPC connections to leaders
+	mux    muxPool                     // multiplexed RPC connections (rpcmux.go)
+	pool   rpcPool                     // idle RPC connections to nodes of an older version
 	codec  *errorCodec                 // the registry's, frozen
 
 	removed removedCache // removed nodes, for the TLS peer check (admission.go)
@@ -62,6 +63,9 @@ type Node struct {
 	// answering that many propose requests (after proposing them): a lost
 	// answer, for tests (DropProposeAnswers in dedup_export_test.go).
 	dropAnswers atomic.Int32
+	// refuseMux makes serveRPC answer the multiplexing request as a node
+	// of an older version does, for tests (RefuseMultiplexedRPC).
+	refuseMux atomic.Bool
 
 	closing    chan struct{} // closed by Close; ends the run loop and the worker
 	wg         sync.WaitGroup
@@ -677,6 +681,13 @@ func (n *Node) forward(ctx context.Context, addr, id string, cmd Command) (Resul
 // shuts raft down, so what the worker delivered until then is still
 // recorded, and not sent again after a restart.
 func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
+	return n.proposeTrusted(ctx, cmd, false)
+}
+
+// proposeTrusted is propose; trusted says that cmd.Payload is known to be
+// valid JSON (it came in a frame that encoding/json accepted), so that
+// its envelope copies it instead of checking it once more.
+func (n *Node) proposeTrusted(ctx context.Context, cmd Command, trusted bool) (Result, error) {
 	r := n.raft.Load()
 	if r == nil {
 		return Result{}, ErrNotStarted
@@ -696,7 +707,11 @@ func (n *Node) propose(ctx context.Context, cmd Command) (Result, error) {
 		return Result{}, err
 	}
 	cmd.Time = n.cfg.Now().UTC()
-	data, err := encodeEntry(cmd)
+	encode := encodeEntry
+	if trusted {
+		encode = encodeTrusted
+	}
+	data, err := encode(cmd)
 	if err != nil {
 		return Result{}, fmt.Errorf("cluster: encode %s: %w", cmd.Type, err)
 	}
@@ -812,6 +827,7 @@ func (n *Node) Close() error {
 				errs = append(errs, fmt.Errorf("cluster: shut down raft: %w", err))
 			}
 		}
+		n.mux.close()
 		n.pool.close()
 		n.mu.Lock()
 		if n.trans != nil {

@@ -15,9 +15,12 @@ import (
 
 // The node-to-node RPC (stream tag 2) carries forwarded commands and
 // membership changes from any node to the leader. Framing: each message is
-// a 4-byte big-endian length then that many bytes of JSON; a connection
-// carries one request at a time, request then response, and is reused
-// (pooled by the caller) for the next. Every request is answered by the
+// a 4-byte big-endian length then that many bytes of JSON (written by
+// hand, rpcwire.go, and read by encoding/json). A connection starts in
+// the one-request-at-a-time mode, request then response, reused (pooled
+// by the caller, rpcPool) for the next; nodes of this version switch it
+// to the multiplexed mode at once (rpcmux.go), and keep the first mode
+// only with nodes of an older version. Every request is answered by the
 // node that receives it; it is never forwarded again (a follower that got
 // one answers "cluster.not_leader" and the caller retries with the leader
 // it names).
@@ -53,18 +56,31 @@ type rpcResponse struct {
 	Error *wireError      `json:"error,omitempty"`
 }
 
+// rpcRequestIn is how the leader reads an rpcRequest: the command is
+// decoded with the frame, in one pass of encoding/json, instead of kept
+// as raw JSON that decodeEntry would check and decode again.
+type rpcRequestIn struct {
+	Op        string   `json:"op"`
+	Command   *Command `json:"command,omitempty"`
+	ID        string   `json:"id,omitempty"`
+	Addr      string   `json:"addr,omitempty"`
+	TimeoutMS int64    `json:"timeout_ms,omitempty"`
+}
+
+// writeFrame writes v as one frame, through encoding/json (the admission
+// and HTTP-forwarding streams use it; the RPC's own messages go through
+// writeRequest and writeResponse).
 func writeFrame(w io.Writer, v any) error {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 4+len(body))
-	binary.BigEndian.PutUint32(buf, uint32(len(body)))
-	copy(buf[4:], body)
-	_, err = w.Write(buf)
-	return err
+	buf := frame(len(body))
+	return sendFrame(w, append(buf, body...))
 }
 
+// readFrame reads one frame into v. writeRequest and writeResponse
+// (rpcwire.go) write them.
 func readFrame(r io.Reader, v any) error {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -78,8 +94,18 @@ func readFrame(r io.Reader, v any) error {
 	if _, err := io.ReadFull(r, body); err != nil {
 		return err
 	}
-	return json.Unmarshal(body, v)
+	if err := json.Unmarshal(body, v); err != nil {
+		return &frameDecodeError{err}
+	}
+	return nil
 }
+
+// frameDecodeError is readFrame's error for a frame read whole that does
+// not decode: the connection is still in step.
+type frameDecodeError struct{ err error }
+
+func (e *frameDecodeError) Error() string { return e.err.Error() }
+func (e *frameDecodeError) Unwrap() error { return e.err }
 
 // serveRPC answers the requests of one RPC connection until it closes. It
 // runs on the stream layer's goroutine of that connection; Close of the
@@ -87,26 +113,45 @@ func readFrame(r io.Reader, v any) error {
 func (n *Node) serveRPC(c net.Conn) {
 	br := bufio.NewReader(c)
 	for {
-		var req rpcRequest
+		var req rpcRequestIn
+		var bad error
 		if err := readFrame(br, &req); err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				n.log.Debug("RPC connection ended", "remote", c.RemoteAddr().String(), "err", err)
+			var de *frameDecodeError
+			var se *json.SyntaxError
+			if !errors.As(err, &de) || errors.As(err, &se) {
+				if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+					n.log.Debug("RPC connection ended", "remote", c.RemoteAddr().String(), "err", err)
+				}
+				return
 			}
+			// Valid JSON with a value of the wrong type (a command that
+			// is not an envelope): answered with the error, as
+			// decodeEntry's refusal was; the connection stays usable.
+			bad = de.err
+		}
+		if req.Op == opMux && bad == nil && !n.refuseMux.Load() {
+			// The caller speaks the multiplexed framing (rpcmux.go):
+			// an empty answer, then the connection switches.
+			if err := writeResponse(c, rpcResponse{}); err != nil {
+				return
+			}
+			n.serveMux(c, br)
 			return
 		}
-		resp := n.handleRPC(req)
+		resp := n.handleRPC(req, bad)
 		if req.Op == opPropose && n.dropAnswers.Load() > 0 && n.dropAnswers.Add(-1) >= 0 {
 			c.Close()
 			return
 		}
-		if err := writeFrame(c, resp); err != nil {
+		if err := writeResponse(c, resp); err != nil {
 			return
 		}
 	}
 }
 
 // handleRPC runs one request on this node, which should be the leader.
-func (n *Node) handleRPC(req rpcRequest) rpcResponse {
+// bad is the error of a request that did not decode.
+func (n *Node) handleRPC(req rpcRequestIn, bad error) rpcResponse {
 	ctx, cancel := context.WithCancel(context.Background())
 	if req.TimeoutMS > 0 {
 		ctx, cancel = context.WithTimeout(context.Background(), time.Duration(req.TimeoutMS)*time.Millisecond)
@@ -117,21 +162,34 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 
 	var resp rpcResponse
 	var err error
-	switch req.Op {
-	case opPropose:
-		var cmd Command
-		if cmd, err = decodeEntry(req.Command); err != nil {
-			err = fmt.Errorf("cluster: forwarded command: %w", err)
-			break
-		}
+	switch {
+	case bad != nil:
+		err = fmt.Errorf("cluster: RPC request %q: %w", req.Op, bad)
+	case req.Op != opPropose:
+		err = n.handleOther(ctx, req, &resp)
+	case req.Command == nil:
+		err = errors.New("cluster: forwarded command: not a JSON envelope")
+	default:
+		// The frame was valid JSON, so the command's payload is: the
+		// leader's envelope copies it (encodeTrusted).
+		cmd := *req.Command
 		var res Result
-		res, err = n.propose(ctx, cmd)
+		res, err = n.proposeTrusted(ctx, cmd, true)
 		resp.Index = res.Index
 		if err == nil && res.Value != nil {
 			if resp.Value, err = json.Marshal(res.Value); err != nil {
 				err = fmt.Errorf("cluster: encode result of %s: %w", cmd.Type, err)
 			}
 		}
+	}
+	resp.Error = n.codec.encode(err)
+	return resp
+}
+
+// handleOther runs the requests other than propose.
+func (n *Node) handleOther(ctx context.Context, req rpcRequestIn, resp *rpcResponse) error {
+	var err error
+	switch req.Op {
 	case opAddVoter, opAddNonvoter, opRemove, opAddStaged:
 		err = n.changeMembership(ctx, req.Op, req.ID, req.Addr)
 	case opReadIndex:
@@ -141,8 +199,7 @@ func (n *Node) handleRPC(req rpcRequest) rpcResponse {
 	default:
 		err = fmt.Errorf("cluster: unknown RPC operation %q", req.Op)
 	}
-	resp.Error = n.codec.encode(err)
-	return resp
+	return err
 }
 
 // rpcPool keeps idle RPC connections per address, so forwarding does not
@@ -250,20 +307,30 @@ func (n *Node) call(ctx context.Context, addr, id string, req rpcRequest) (rpcRe
 	if s == nil {
 		return resp, ErrNotStarted
 	}
+	mc, err := n.mux.get(ctx, n, s, addr, id)
+	if err != nil {
+		if ctx.Err() != nil {
+			return resp, ctx.Err()
+		}
+		return resp, fmt.Errorf("%w: reach %s at %s: %v", ErrNoLeader, id, addr, err)
+	}
+	if mc != nil {
+		return mc.roundTrip(ctx, id, req)
+	}
+	// A node of an older version: one request per connection.
 	c := n.pool.get(addr)
 	if c == nil {
 		timeout := 5 * time.Second
 		if d, ok := ctx.Deadline(); ok {
 			timeout = min(timeout, max(time.Until(d), time.Millisecond))
 		}
-		var err error
 		if c, err = s.dial(addr, tagRPC, id, timeout); err != nil {
 			return resp, fmt.Errorf("%w: reach %s at %s: %v", ErrNoLeader, id, addr, err)
 		}
 	}
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
 	defer stop()
-	if err := writeFrame(c, req); err != nil {
+	if err := writeRequest(c, req); err != nil {
 		c.Close()
 		n.pool.drop(addr)
 		if ctx.Err() != nil {

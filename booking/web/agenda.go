@@ -77,6 +77,9 @@ type agendaView struct {
 type agendaRow struct {
 	ID, Code, Time, Service, Citizen, FiscalCode, Channel string
 	State, StateLabel, Badge                              string
+	// Details is what the citizen wrote about the request, in the
+	// clear (booking.ErasedText once the Comune's key is destroyed).
+	Details string
 	// History says who did what and when, one line per step.
 	History                                   []string
 	Notes                                     []noteRow
@@ -225,7 +228,7 @@ func newAgendaRow(it booking.AgendaItem, now time.Time, f agendaForm) agendaRow 
 	row := agendaRow{
 		ID: b.ID, Code: b.Code, Time: clockOf(b.Start) + "–" + clockOf(b.End), Service: it.ServiceName,
 		Citizen:    strings.TrimSpace(b.Citizen.GivenName + " " + b.Citizen.FamilyName),
-		FiscalCode: b.Citizen.FiscalCode, Channel: channelLabel(b.Channel),
+		FiscalCode: b.Citizen.FiscalCode, Channel: channelLabel(b.Channel), Details: b.Details,
 		State: st, StateLabel: stateLabels[st], Badge: stateBadges[st],
 	}
 	step := func(what string, at time.Time, by booking.Operator) string {

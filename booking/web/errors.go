@@ -65,6 +65,7 @@ const (
 	msgClosed         = "L'ufficio è chiuso nel giorno scelto: scegli un altro giorno."
 	msgChannel        = "Il servizio non offre la modalità scelta: scegline un'altra."
 	msgIdempotencyKey = "L'intestazione Idempotency-Key deve contenere da 1 a 255 caratteri ASCII stampabili."
+	msgAlreadyBooked  = "Hai già una prenotazione attiva per questo servizio: puoi spostarla o annullarla dal link ricevuto via email."
 	msgNotFound       = "Non abbiamo trovato quello che cerchi. Se hai seguito il link di una prenotazione, controlla di averlo copiato per intero."
 )
 
@@ -113,8 +114,11 @@ func classify(err error) problem {
 	case errors.Is(err, booking.ErrSlotFull):
 		return problem{http.StatusConflict, "slot_full", msgSlotFull, map[string]string{"start": msgSlotFull}}
 	case errors.Is(err, booking.ErrAlreadyBooked):
-		return problem{http.StatusConflict, "already_booked",
-			"Hai già una prenotazione attiva per questo servizio: puoi spostarla o annullarla dal link ricevuto via email.", nil}
+		// The cap is per codice fiscale: the field names it, so that an
+		// API client can point the citizen at the field the cap is about,
+		// as the email and phone caps do.
+		return problem{http.StatusConflict, "already_booked", msgAlreadyBooked,
+			map[string]string{"citizen.fiscal_code": msgAlreadyBooked}}
 	case errors.Is(err, booking.ErrPastDeadline):
 		return problem{http.StatusConflict, "past_deadline",
 			"Non è più possibile annullare o spostare l'appuntamento online: il termine è scaduto. Contatta l'ufficio.", nil}

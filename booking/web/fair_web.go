@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/internal/powjs"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
 )
@@ -144,20 +145,18 @@ type apiProof struct {
 
 // apiAdmission checks the API's proof: API clients always solve.
 func (h *Handler) apiAdmission(r *http.Request, t tenant.Tenant, serviceID string, p *apiProof) (booking.Admission, error) {
-	s, err := h.book.FairSettings(r.Context(), t.ID, serviceID)
-	if errors.Is(err, booking.ErrNotFound) {
-		// The booking itself will say the service is unknown.
-		return booking.Admission{}, nil
-	}
+	// An unknown service asks no proof: the booking itself will say it is
+	// unknown.
+	bits, err := h.book.ProofBits(r.Context(), t.ID, serviceID)
 	if err != nil {
 		return booking.Admission{}, err
 	}
 	var a booking.Admission
-	if s.ProofOfWork > 0 {
+	if bits > 0 {
 		if p == nil {
 			return a, booking.ErrProofMissing
 		}
-		if a, err = h.fair.Check(t.ID, serviceID, p.Challenge, p.Counter, s.ProofOfWork, h.now()); err != nil {
+		if a, err = h.fair.Check(t.ID, serviceID, p.Challenge, p.Counter, bits, h.now()); err != nil {
 			return a, err
 		}
 	}
@@ -187,7 +186,7 @@ func (h *Handler) serveFairScript(w http.ResponseWriter, r *http.Request, _ tena
 	hd.Set("Content-Type", "text/javascript; charset=utf-8")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Cache-Control", "no-cache")
-	http.ServeContent(w, r, "verifica.js", time.Time{}, strings.NewReader(fairPowJS))
+	http.ServeContent(w, r, "verifica.js", time.Time{}, strings.NewReader(powjs.With(fairPowJS)))
 }
 
 // confirmView is the data of the confirm-to-keep page.

@@ -41,6 +41,19 @@ func (h *Handler) loadManaged(ctx context.Context, t tenant.Tenant, code, token 
 	return managed{Booking: b, Service: svc, Office: o, Token: token}, nil
 }
 
+// details returns a booking's details as the citizen's page shows them:
+// the markers of sealed details that cannot be read in the page's
+// language (booking/seal.go).
+func (l tr) details(s string) string {
+	switch s {
+	case booking.ErasedText:
+		return l.T("details.erased")
+	case booking.UnreadableText:
+		return l.T("details.unreadable")
+	}
+	return s
+}
+
 // changeBy is the last instant the citizen may cancel or move m.
 func (m managed) changeBy() time.Time {
 	return m.Booking.Start.Add(-m.Service.CancelDeadline)
@@ -104,7 +117,7 @@ func (h *Handler) newBookingView(r *http.Request, t tenant.Tenant, m managed) bo
 		Service: newServiceView(l, m.Service), Office: newOfficeView(l, m.Office),
 		When:         l.span(b.Start.In(loc), b.End.In(loc)),
 		ChannelLabel: l.channel(b.Channel), InPerson: b.Channel == booking.InPerson, Phone: b.Channel == booking.Phone,
-		Details: b.Details, Citizen: b.Citizen,
+		Details: l.details(b.Details), Citizen: b.Citizen,
 		ShowURL:     manageURL(b.Code, m.Token, ""),
 		CalendarURL: bookingPath(b.Code, "calendario.ics", m.Token),
 		CancelURL:   bookingPath(b.Code, "annulla", m.Token),

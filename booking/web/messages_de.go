@@ -66,6 +66,8 @@ var messagesDE = map[string]string{
 	"field.email":          "E-Mail",
 	"field.telefono":       "Telefon",
 	"field.privacy":        "Datenschutzerklärung",
+	"details.erased":       "[Daten gelöscht]",
+	"details.unreadable":   "[Daten auf diesem Server nicht lesbar]",
 
 	"errors.title":      "Prüfen Sie Ihre Angaben",
 	"errors.general":    "Die Anfrage konnte nicht abgeschlossen werden",

@@ -65,6 +65,8 @@ var messagesEN = map[string]string{
 	"field.email":          "Email",
 	"field.telefono":       "Phone",
 	"field.privacy":        "Privacy notice",
+	"details.erased":       "[data erased]",
+	"details.unreadable":   "[data not readable on this server]",
 
 	"errors.title":      "Check the data you entered",
 	"errors.general":    "The request could not be completed",

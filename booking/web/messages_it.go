@@ -70,6 +70,10 @@ var messagesIT = map[string]string{
 	"field.email":          "Email",
 	"field.telefono":       "Telefono",
 	"field.privacy":        "Informativa sulla privacy",
+	// What shows in place of sealed details that cannot be read (the
+	// Comune's data key was destroyed, or this server cannot open it).
+	"details.erased":     "[dati cancellati]",
+	"details.unreadable": "[dati non leggibili su questo server]",
 
 	// Shared parts.
 	"errors.title":      "Controlla i dati inseriti",

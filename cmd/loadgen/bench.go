@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -185,29 +184,9 @@ func (b *bench) get(ctx context.Context, n *node, c *http.Client, path string) (
 	return body, err
 }
 
-// book makes booking number i through c at bookURL and returns "" or the
-// failure ("net" or the HTTP status). The body is appended by hand, not
-// marshalled from a map: loadgen shares the nodes' two cores, and every
-// microsecond it spends is one the nodes do not get.
-func (b *bench) book(ctx context.Context, c *http.Client, bookURL string, i int64) string {
-	req, err := http.NewRequestWithContext(ctx, "POST", bookURL, bytes.NewReader(b.body(i)))
-	if err != nil {
-		return "net"
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(req)
-	if err != nil {
-		return "net"
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode == http.StatusCreated {
-		return ""
-	}
-	return strconv.Itoa(resp.StatusCode)
-}
-
-// body is the JSON request of booking number i.
+// body is the JSON request of booking number i. It is appended by hand,
+// not marshalled from a map: loadgen shares the nodes' two cores, and
+// every microsecond it spends is one the nodes do not get.
 func (b *bench) body(i int64) []byte {
 	body := make([]byte, 0, 384)
 	body = append(body, `{"service_id":`...)
@@ -248,16 +227,18 @@ func (r levelResult) cpuShare(d time.Duration) float64 {
 // runLevel books over HTTP at concurrency c; worker w sends its bookings
 // to node w mod len(fleet), so the load spreads evenly over the nodes.
 func (b *bench) runLevel(ctx context.Context, c int, d time.Duration, maxBookings int) levelResult {
-	clients := make([]*http.Client, len(b.f))
-	urls := make([]string, len(b.f))
-	for k, n := range b.f {
-		clients[k] = b.client(n, c/len(b.f)+1)
-		urls[k] = b.url(n, "/api/v1/bookings")
-		defer clients[k].CloseIdleConnections()
+	all := &bookConns{}
+	defer all.closeAll()
+	stop := context.AfterFunc(ctx, all.closeAll)
+	defer stop()
+	workers := make([]*bookConn, c)
+	for w := range workers {
+		n := b.f[w%len(b.f)]
+		_, port, _ := net.SplitHostPort(n.status.HTTPAddr)
+		workers[w] = newBookConn(all, n.status.HTTPAddr, net.JoinHostPort(b.host, port), "/api/v1/bookings")
 	}
 	r := loadrun.Run(ctx, c, d, maxBookings, func(ctx context.Context, w int) string {
-		k := w % len(b.f)
-		return b.book(ctx, clients[k], urls[k], b.next.Add(1))
+		return workers[w].post(ctx, b.body(b.next.Add(1)))
 	})
 	return levelResult{Result: r}
 }

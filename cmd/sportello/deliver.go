@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"sync"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
@@ -36,18 +36,50 @@ func comuneEmailDeliverer(sender mailer.Sender, defaultFrom string, replyTo repl
 	if a, err := mail.ParseAddress(defaultFrom); err == nil {
 		fallback = tenant.Sender{Name: a.Name, Address: a.Address}
 	}
+	// The Comune's Reply-To, kept for a moment: under load the leader
+	// sends hundreds of emails a second for one Comune, and a query for
+	// each was a tenth of its work per email. A change reaches the emails
+	// replyToTTL later at most. The cache is this deliverer's own; the
+	// outbox worker calls it from several goroutines.
+	var (
+		mu      sync.Mutex
+		replies = map[tenant.ID]cachedReplyTo{}
+	)
+	lookup := func(ctx context.Context, id tenant.ID) (string, error) {
+		at := now()
+		mu.Lock()
+		c, ok := replies[id]
+		mu.Unlock()
+		if ok && at.Sub(c.at) >= 0 && at.Sub(c.at) < replyToTTL {
+			return c.addr, nil
+		}
+		addr, err := replyTo(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		mu.Lock()
+		if len(replies) >= 1024 {
+			clear(replies)
+		}
+		replies[id] = cachedReplyTo{addr: addr, at: at}
+		mu.Unlock()
+		return addr, nil
+	}
 	return func(ctx context.Context, m cluster.OutboxMessage) error {
-		var n booking.Notice
-		if err := json.Unmarshal(m.Payload, &n); err != nil {
+		n, err := booking.DecodeNotice(m.Payload)
+		if err != nil {
 			return fmt.Errorf("decode notice %s: %w", m.Key, err)
 		}
 		if n.Sender.Address == "" {
 			n.Sender = fallback
 		}
 		var reply string
-		if replyTo != nil {
+		// The Comune's Reply-To is used only when the office has no
+		// email of its own (ComposeEmailReplyTo): otherwise the lookup,
+		// a query per email on the leader, would be thrown away.
+		if replyTo != nil && n.OfficeEmail == "" {
 			var err error
-			if reply, err = replyTo(ctx, n.Tenant); err != nil {
+			if reply, err = lookup(ctx, n.Tenant); err != nil {
 				log.Warn("reply-to lookup failed", "tenant", m.Tenant, "err", err)
 			}
 		}
@@ -62,4 +94,13 @@ func comuneEmailDeliverer(sender mailer.Sender, defaultFrom string, replyTo repl
 			"notice", n.Kind, "key", m.Key, "attempt", m.Attempts+1)
 		return nil
 	}
+}
+
+// replyToTTL is how long comuneEmailDeliverer keeps a Comune's Reply-To.
+const replyToTTL = 2 * time.Second
+
+// cachedReplyTo is a Reply-To address and when it was read.
+type cachedReplyTo struct {
+	addr string
+	at   time.Time
 }

@@ -272,6 +272,10 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	if opts.secrets, err = nodeSecrets(cfg); err != nil { // admin_oidc.go
 		return err
 	}
+	// The internal CA exists from the cluster's first start (issue 7).
+	startInternalCA(ctx, node, opts.secrets, log) // tls_ca.go
+	// Citizens' free texts are sealed under the Comune's key (issue 11).
+	sealBookingFields(book, node, opts.secrets) // booking_seal.go
 	// Confirm-to-keep releases and the waiting list's offers (issue 11).
 	fair.start(ctx, node, opts.secrets, tenants, book, log)
 	// The calls (issue 6): rooms, SFU, TURN and documents; closed before
