@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/sportello-virtuale/sportello/auth"
@@ -29,32 +28,38 @@ type Applied interface {
 	WaitApplied(ctx context.Context, index uint64) error
 }
 
-// Guard admits a request only for a user allowed role, with the
-// session's CSRF token on state-changing requests; auth/web's Handler
-// implements it.
+// Guard is the operators' login, auth/web's Handler: it admits a
+// request only for a user allowed role, with the session's CSRF token on
+// state-changing requests, and answers the page's failures and saves as
+// every back-office page does.
 type Guard interface {
-	RequireRole(role auth.Role, next http.Handler) http.Handler
+	BackOffice(role auth.Role, maxBody int64,
+		fn func(w http.ResponseWriter, r *http.Request, t tenant.Tenant, s auth.Session, u auth.User)) http.Handler
+	BackOfficeFail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, notFound ...error)
+	AfterSave(w http.ResponseWriter, r *http.Request, page, outcome string, index uint64)
+	SavedFlash(r *http.Request, wait func(ctx context.Context, index uint64) error, flashes map[string]string) string
 }
 
-// Config configures a Handler; every field but Logger is required.
+// Config configures a Handler; every field but Logger and SessionFrom
+// is required.
 type Config struct {
-	Site        *site.Site
-	Privacy     *privacy.Service
-	Applied     Applied
-	Guard       Guard
+	Site    *site.Site
+	Privacy *privacy.Service
+	Applied Applied
+	Guard   Guard
+	// SessionFrom is no longer read: Guard hands every page its
+	// session. It stays until the wiring stops setting it.
 	SessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
 	Logger      *slog.Logger
 }
 
 // Handler serves /gestione/comune/privacy-dati.
 type Handler struct {
-	site        *site.Site
-	pages       *site.Templates
-	priv        *privacy.Service
-	applied     Applied
-	guard       Guard
-	sessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
-	log         *slog.Logger
+	pages   *site.Templates
+	priv    *privacy.Service
+	applied Applied
+	guard   Guard
+	log     *slog.Logger
 }
 
 //go:embed templates/*.html
@@ -66,8 +71,8 @@ func New(cfg Config) (*Handler, error) {
 	switch {
 	case cfg.Site == nil || cfg.Privacy == nil || cfg.Applied == nil:
 		return nil, errors.New("privacy/web: Config.Site, Privacy and Applied are required")
-	case cfg.Guard == nil || cfg.SessionFrom == nil:
-		return nil, errors.New("privacy/web: Config.Guard and Config.SessionFrom are required")
+	case cfg.Guard == nil:
+		return nil, errors.New("privacy/web: Config.Guard is required")
 	}
 	sub, err := fs.Sub(templateFS, "templates")
 	if err != nil {
@@ -81,8 +86,8 @@ func New(cfg Config) (*Handler, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Handler{site: cfg.Site, pages: pages, priv: cfg.Privacy, applied: cfg.Applied, guard: cfg.Guard,
-		sessionFrom: cfg.SessionFrom, log: logger.With("component", "privacy/web")}, nil
+	return &Handler{pages: pages, priv: cfg.Privacy, applied: cfg.Applied, guard: cfg.Guard,
+		log: logger.With("component", "privacy/web")}, nil
 }
 
 // Page is the path of the page.
@@ -131,43 +136,18 @@ type request struct {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, q request)
 
+// wrap serves fn behind the guard's back-office checks (body cap, role,
+// CSRF token, form), with the request's Comune and administrator.
 func (h *Handler) wrap(fn handlerFunc) http.Handler {
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, ok := site.TenantFrom(r.Context())
-		if !ok {
-			h.site.Error(w, r, http.StatusNotFound, "")
-			return
-		}
-		s, u, ok := h.sessionFrom(r.Context())
-		if !ok {
-			h.site.Error(w, r, http.StatusUnauthorized, "Accedi per continuare.")
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Frame-Options", "DENY")
-		fn(w, r, request{t: t, user: u, csrf: s.CSRF})
-	})
-	guarded := h.guard.RequireRole(auth.RoleComuneAdmin, inner)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		}
-		guarded.ServeHTTP(w, r)
-	})
+	return h.guard.BackOffice(auth.RoleComuneAdmin, maxBody,
+		func(w http.ResponseWriter, r *http.Request, t tenant.Tenant, s auth.Session, u auth.User) {
+			fn(w, r, request{t: t, user: u, csrf: s.CSRF})
+		})
 }
 
 // fail answers an error no form can show.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		h.site.Error(w, r, http.StatusRequestEntityTooLarge, "")
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		h.site.Error(w, r, http.StatusServiceUnavailable, "Il servizio è momentaneamente occupato: riprova tra qualche istante.")
-	default:
-		h.log.ErrorContext(r.Context(), "privacy back office", "path", r.URL.Path, "err", err)
-		h.site.Error(w, r, http.StatusInternalServerError, "")
-	}
+	h.guard.BackOfficeFail(w, r, h.log, err)
 }
 
 // classInfo is the Italian label and help of each class.
@@ -295,42 +275,28 @@ func summary(e privacy.Erasure) string {
 	return strings.Join(parts, "; ")
 }
 
-// Query parameters of the page a save redirects to.
-const (
-	qOutcome = "esito"
-	qIndex   = "indice"
-)
-
+// flashes are the confirmations after a save, chosen by the redirect's
+// outcome: the text never comes from the URL.
 var flashes = map[string]string{
 	"conservazione-salvata": "Tempi di conservazione salvati: valgono dalla prossima cancellazione automatica.",
 	"blocco-aggiunto":       "Blocco per obbligo di legge aggiunto: la prenotazione non sarà cancellata.",
 	"blocco-rimosso":        "Blocco rimosso: la prenotazione segue di nuovo i tempi di conservazione.",
 }
 
-// saveWait bounds how long the page after a save waits for this node to
-// apply it.
-const saveWait = 3 * time.Second
-
+// afterSave redirects to the page with the confirmation and this node's
+// applied index, which any node serving the page waits for.
 func (h *Handler) afterSave(w http.ResponseWriter, r *http.Request, outcome string) {
-	v := url.Values{qOutcome: {outcome}, qIndex: {strconv.FormatUint(h.applied.AppliedIndex(), 10)}}
-	http.Redirect(w, r, Page+"?"+v.Encode(), http.StatusSeeOther)
+	h.guard.AfterSave(w, r, Page, outcome, h.applied.AppliedIndex())
 }
 
 func (h *Handler) show(w http.ResponseWriter, r *http.Request, q request) {
-	qs := r.URL.Query()
-	if idx, err := strconv.ParseUint(qs.Get(qIndex), 10, 64); err == nil && idx > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), saveWait)
-		if err := h.applied.WaitApplied(ctx, idx); err != nil {
-			h.log.WarnContext(r.Context(), "save not applied here yet", "index", idx, "err", err)
-		}
-		cancel()
-	}
+	flash := h.guard.SavedFlash(r, h.applied.WaitApplied, flashes)
 	v, err := h.build(r.Context(), q, nil, nil)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	v.Flash = flashes[qs.Get(qOutcome)]
+	v.Flash = flash
 	h.render(w, r, http.StatusOK, v)
 }
 
@@ -342,10 +308,6 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, v v
 
 // saveRetention validates every day field and saves them together.
 func (h *Handler) saveRetention(w http.ResponseWriter, r *http.Request, q request) {
-	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	errs := map[string]string{}
 	p := privacy.Policy{Days: map[privacy.Class]int{}}
 	for _, c := range privacy.Classes() {
@@ -393,10 +355,6 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, q request, type
 
 // addHold puts the booking named by its code under legal hold.
 func (h *Handler) addHold(w http.ResponseWriter, r *http.Request, q request) {
-	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	code := strings.ToUpper(strings.TrimSpace(r.PostForm.Get(fCode)))
 	reason := strings.TrimSpace(r.PostForm.Get(fReason))
 	errs := map[string]string{}

@@ -9,10 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
-	"time"
 
 	"github.com/sportello-virtuale/sportello/assistant/knowledge"
 	"github.com/sportello-virtuale/sportello/auth"
@@ -29,11 +26,16 @@ type Applied interface {
 	WaitApplied(ctx context.Context, index uint64) error
 }
 
-// Guard admits a request to next only for a user allowed role, and only
-// with the session's CSRF token (and a same-origin request) on
-// state-changing requests; auth/web's Handler implements it.
+// Guard is the operators' login, auth/web's Handler: it admits a
+// request only for a user allowed role, with the session's CSRF token
+// (and a same-origin request) on state-changing requests, and answers
+// the pages' failures and saves as every back-office page does.
 type Guard interface {
-	RequireRole(role auth.Role, next http.Handler) http.Handler
+	BackOffice(role auth.Role, maxBody int64,
+		fn func(w http.ResponseWriter, r *http.Request, t tenant.Tenant, s auth.Session, u auth.User)) http.Handler
+	BackOfficeFail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, notFound ...error)
+	AfterSave(w http.ResponseWriter, r *http.Request, page, outcome string, index uint64)
+	SavedFlash(r *http.Request, wait func(ctx context.Context, index uint64) error, flashes map[string]string) string
 }
 
 // Config configures a Handler.
@@ -46,10 +48,11 @@ type Config struct {
 	Book *booking.Book
 	// Applied lets the page after a save show it on any node; required.
 	Applied Applied
-	// Guard and SessionFrom are the operators' login (auth/web's Handler
-	// and authweb.SessionFrom); required. Every route needs the Comune
-	// administrator's role.
-	Guard       Guard
+	// Guard is the operators' login (auth/web's Handler); required.
+	// Every route needs the Comune administrator's role.
+	Guard Guard
+	// SessionFrom is no longer read: Guard hands every page its
+	// session. It stays until the wiring stops setting it.
 	SessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
 	// Logger receives the errors; nil means slog.Default().
 	Logger *slog.Logger
@@ -57,14 +60,12 @@ type Config struct {
 
 // Handler serves /gestione/assistente.
 type Handler struct {
-	site        *site.Site
-	pages       *site.Templates
-	store       *knowledge.Store
-	book        *booking.Book
-	applied     Applied
-	guard       Guard
-	sessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
-	log         *slog.Logger
+	pages   *site.Templates
+	store   *knowledge.Store
+	book    *booking.Book
+	applied Applied
+	guard   Guard
+	log     *slog.Logger
 }
 
 //go:embed templates/*.html
@@ -80,8 +81,8 @@ func New(cfg Config) (*Handler, error) {
 		return nil, errors.New("assistant/knowledge/web: Config.Store and Config.Book are required")
 	case cfg.Applied == nil:
 		return nil, errors.New("assistant/knowledge/web: Config.Applied is required")
-	case cfg.Guard == nil || cfg.SessionFrom == nil:
-		return nil, errors.New("assistant/knowledge/web: Config.Guard and Config.SessionFrom are required")
+	case cfg.Guard == nil:
+		return nil, errors.New("assistant/knowledge/web: Config.Guard is required")
 	}
 	sub, err := fs.Sub(templateFS, "templates")
 	if err != nil {
@@ -95,11 +96,8 @@ func New(cfg Config) (*Handler, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Handler{
-		site: cfg.Site, pages: pages, store: cfg.Store, book: cfg.Book, applied: cfg.Applied,
-		guard: cfg.Guard, sessionFrom: cfg.SessionFrom,
-		log: logger.With("component", "assistant/knowledge/web"),
-	}, nil
+	return &Handler{pages: pages, store: cfg.Store, book: cfg.Book, applied: cfg.Applied, guard: cfg.Guard,
+		log: logger.With("component", "assistant/knowledge/web")}, nil
 }
 
 // Routes mounts the pages and forms. The mux must sit behind the site's
@@ -162,64 +160,23 @@ type request struct {
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, q request)
 
-// wrap caps the body, lets the guard check the role and the CSRF token
-// (it reads the form, so the cap comes first), then calls fn with the
-// request's Comune and user.
+// wrap serves fn behind the guard's back-office checks (body cap, role,
+// CSRF token, form), with the request's Comune and administrator.
 func (h *Handler) wrap(fn handlerFunc) http.Handler {
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, ok := site.TenantFrom(r.Context())
-		if !ok {
-			h.site.Error(w, r, http.StatusNotFound, "")
-			return
-		}
-		s, u, ok := h.sessionFrom(r.Context())
-		if !ok {
-			h.site.Error(w, r, http.StatusUnauthorized, "Accedi per continuare.")
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Frame-Options", "DENY")
-		fn(w, r, request{t: t, user: u, csrf: s.CSRF})
-	})
-	guarded := h.guard.RequireRole(auth.RoleComuneAdmin, inner)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		}
-		guarded.ServeHTTP(w, r)
-	})
+	return h.guard.BackOffice(auth.RoleComuneAdmin, maxBody,
+		func(w http.ResponseWriter, r *http.Request, t tenant.Tenant, s auth.Session, u auth.User) {
+			fn(w, r, request{t: t, user: u, csrf: s.CSRF})
+		})
 }
 
-// fail answers an error no form can show: logged once here when it is
-// unexpected, a neutral page for the administrator.
+// fail answers an error no form can show: a neutral page for the
+// administrator, logged when it is unexpected.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		h.site.Error(w, r, http.StatusRequestEntityTooLarge, "")
-	case errors.Is(err, knowledge.ErrNotFound), errors.Is(err, booking.ErrNotFound):
-		h.site.Error(w, r, http.StatusNotFound, "")
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		h.site.Error(w, r, http.StatusServiceUnavailable, "Il servizio è momentaneamente occupato: riprova tra qualche istante.")
-	default:
-		h.log.ErrorContext(r.Context(), "assistant back office", "path", r.URL.Path, "err", err)
-		h.site.Error(w, r, http.StatusInternalServerError, "")
-	}
+	h.guard.BackOfficeFail(w, r, h.log, err, knowledge.ErrNotFound, booking.ErrNotFound)
 }
 
-// Query parameters of the page a save redirects to.
-const (
-	qOutcome = "esito"  // which confirmation to show (flashes)
-	qIndex   = "indice" // the save's log index, to wait for
-)
-
-// saveWait bounds how long the page after a save waits for this node to
-// apply it (the redirect may reach another node). A healthy follower is a
-// few milliseconds behind.
-const saveWait = 3 * time.Second
-
-// flashes are the confirmations after a save, chosen by the esito
-// parameter: the text never comes from the URL.
+// flashes are the confirmations after a save, chosen by the redirect's
+// outcome: the text never comes from the URL.
 var flashes = map[string]string{
 	"faq-creata":         "Domanda frequente aggiunta: l'assistente la usa da subito.",
 	"faq-salvata":        "Modifiche alla domanda frequente salvate.",
@@ -229,27 +186,16 @@ var flashes = map[string]string{
 	"sinonimi-eliminati": "Gruppo di sinonimi eliminato.",
 }
 
-// afterSave redirects (303) to the overview with the confirmation and
-// this node's applied index: the save is applied here, so any node that
-// reaches that index shows it.
+// afterSave redirects to the overview with the confirmation and this
+// node's applied index, which any node serving the overview waits for.
 func (h *Handler) afterSave(w http.ResponseWriter, r *http.Request, outcome string) {
-	v := url.Values{qOutcome: {outcome}, qIndex: {strconv.FormatUint(h.applied.AppliedIndex(), 10)}}
-	http.Redirect(w, r, "/gestione/assistente?"+v.Encode(), http.StatusSeeOther)
+	h.guard.AfterSave(w, r, "/gestione/assistente", outcome, h.applied.AppliedIndex())
 }
 
-// waitSave waits (at most saveWait) for the save a redirect names, and
+// waitSave waits (a bounded time) for the save a redirect names, and
 // returns its confirmation.
 func (h *Handler) waitSave(r *http.Request) string {
-	q := r.URL.Query()
-	if idx, err := strconv.ParseUint(q.Get(qIndex), 10, 64); err == nil && idx > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), saveWait)
-		err := h.applied.WaitApplied(ctx, idx)
-		cancel()
-		if err != nil {
-			h.log.WarnContext(r.Context(), "save not applied here yet", "index", idx, "err", err)
-		}
-	}
-	return flashes[q.Get(qOutcome)]
+	return h.guard.SavedFlash(r, h.applied.WaitApplied, flashes)
 }
 
 // crumbs are the breadcrumbs of a page: Home, Gestione, Assistente, then

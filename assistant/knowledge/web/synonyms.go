@@ -1,8 +1,8 @@
 package web
 
 import (
-	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -40,53 +40,31 @@ type groupFormView struct {
 // groupEdit answers GET /gestione/assistente/sinonimi/nuovo and
 // /gestione/assistente/sinonimi/{id}.
 func (h *Handler) groupEdit(w http.ResponseWriter, r *http.Request, q request) {
-	var g knowledge.SynonymGroup
-	if id := r.PathValue("id"); id != "" {
-		var err error
-		if g, err = h.store.SynonymGroup(r.Context(), q.t.ID, id); err != nil {
-			h.fail(w, r, err)
-			return
-		}
+	g, ok := existing(h, w, r, q, h.store.SynonymGroup)
+	if !ok {
+		return
 	}
 	h.renderGroup(w, r, q, http.StatusOK, g.ID, strings.Join(g.Phrases, "\n"), g.ServiceID, formErrors{}, "")
 }
 
 // groupSave answers the POST of the form, as faqSave.
 func (h *Handler) groupSave(w http.ResponseWriter, r *http.Request, q request) {
-	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, err)
+	if _, ok := existing(h, w, r, q, h.store.SynonymGroup); !ok {
 		return
 	}
 	id := r.PathValue("id")
-	if id != "" {
-		if _, err := h.store.SynonymGroup(r.Context(), q.t.ID, id); err != nil {
-			h.fail(w, r, err)
-			return
-		}
-	}
 	text := r.PostForm.Get(fgPhrases)
 	g := knowledge.SynonymGroup{ID: id, Phrases: strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n"),
 		ServiceID: r.PostForm.Get(fgService)}
 	saved, err := h.store.SaveSynonyms(r.Context(), q.t.ID, g)
 	if err == nil {
-		outcome := "sinonimi-salvati"
-		if id == "" {
-			outcome = "sinonimi-creati"
-		}
 		h.log.InfoContext(r.Context(), "synonyms saved", "tenant", q.t.ID, "group", saved.ID, "user", q.user.ID)
-		h.afterSave(w, r, outcome)
-		return
 	}
-	fe := formErrors{}
-	general, ok := groupSpec.fromDomain(err, fe)
-	if !ok {
-		h.fail(w, r, err)
-		return
-	}
-	if errors.Is(err, knowledge.ErrFull) {
-		general = fmt.Sprintf("Il Comune ha già %d gruppi di sinonimi, il massimo: eliminane uno che non serve più per aggiungerne un altro.", knowledge.MaxGroups)
-	}
-	h.renderGroup(w, r, q, http.StatusUnprocessableEntity, id, text, g.ServiceID, fe, general)
+	h.answerSave(w, r, err, groupSpec, outcome(id, "sinonimi-creati", "sinonimi-salvati"),
+		fmt.Sprintf("Il Comune ha già %d gruppi di sinonimi, il massimo: eliminane uno che non serve più per aggiungerne un altro.", knowledge.MaxGroups),
+		func(fe formErrors, general string) {
+			h.renderGroup(w, r, q, http.StatusUnprocessableEntity, id, text, g.ServiceID, fe, general)
+		})
 }
 
 // renderGroup shows the synonym form.
@@ -111,25 +89,18 @@ func (h *Handler) renderGroup(w http.ResponseWriter, r *http.Request, q request,
 
 // groupConfirmDelete answers GET /gestione/assistente/sinonimi/{id}/elimina.
 func (h *Handler) groupConfirmDelete(w http.ResponseWriter, r *http.Request, q request) {
-	g, err := h.store.SynonymGroup(r.Context(), q.t.ID, r.PathValue("id"))
-	if err != nil {
-		h.fail(w, r, err)
+	g, ok := existing(h, w, r, q, h.store.SynonymGroup)
+	if !ok {
 		return
 	}
-	v := confirmView{CSRF: q.csrf, Heading: "Elimina il gruppo di sinonimi",
+	h.renderConfirm(w, r, q, confirmView{Heading: "Elimina il gruppo di sinonimi",
 		Question: "Vuoi eliminare questo gruppo di sinonimi? L'assistente non lo userà più.",
 		Lines:    g.Phrases, Action: "/gestione/assistente/sinonimi/" + g.ID + "/elimina",
-		Back: "/gestione/assistente/sinonimi/" + g.ID, Button: "Sì, elimina il gruppo"}
-	h.render(w, r, http.StatusOK, "gestione_assistente_elimina.html", v.Heading, crumbs(site.Crumb{Label: v.Heading}), v)
+		Back: "/gestione/assistente/sinonimi/" + g.ID, Button: "Sì, elimina il gruppo"})
 }
 
 // groupDelete answers POST /gestione/assistente/sinonimi/{id}/elimina.
 func (h *Handler) groupDelete(w http.ResponseWriter, r *http.Request, q request) {
 	id := r.PathValue("id")
-	if err := h.store.DeleteSynonyms(r.Context(), q.t.ID, id); err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	h.log.InfoContext(r.Context(), "synonyms deleted", "tenant", q.t.ID, "group", id, "user", q.user.ID)
-	h.afterSave(w, r, "sinonimi-eliminati")
+	h.answerDelete(w, r, q, h.store.DeleteSynonyms(r.Context(), q.t.ID, id), "synonyms deleted", slog.String("group", id), "sinonimi-eliminati")
 }

@@ -40,16 +40,51 @@ type formView struct {
 	General string
 }
 
-// citizenForm answers GET /privacy/richiesta.
-func (h *Handler) citizenForm(w http.ResponseWriter, r *http.Request) {
-	if _, ok := site.TenantFrom(r.Context()); !ok {
+// citizenBegin does what every citizen page does first: it finds the
+// Comune of the Host (404 elsewhere) and keeps the answer out of caches,
+// frames and Referer headers; a POST must also come from the site's own
+// pages, and its form is read under the cap. ok false means the answer
+// is written.
+func (h *Handler) citizenBegin(w http.ResponseWriter, r *http.Request) (t tenant.Tenant, ok bool) {
+	t, ok = site.TenantFrom(r.Context())
+	if !ok {
 		h.site.Error(w, r, http.StatusNotFound, "")
-		return
+		return t, false
 	}
 	citizenHeaders(w)
+	if r.Method != http.MethodPost {
+		return t, true
+	}
+	if err := h.csrf.Check(r); err != nil {
+		h.citizenRefuse(w, r, http.StatusForbidden, "err.csrf")
+		return t, false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if err := r.ParseForm(); err != nil {
+		h.fail(w, r, err)
+		return t, false
+	}
+	return t, true
+}
+
+// citizenRefuse answers a citizen's request that cannot go on with
+// status and the message key in the request's language.
+func (h *Handler) citizenRefuse(w http.ResponseWriter, r *http.Request, status int, key string) {
+	h.site.Error(w, r, status, tr(site.LangFrom(r.Context()), key))
+}
+
+// renderForm shows privacy_richiesta.html.
+func (h *Handler) renderForm(w http.ResponseWriter, r *http.Request, status int, v formView) {
 	lang := site.LangFrom(r.Context())
-	h.render(w, r, http.StatusOK, "privacy_richiesta.html", tr(lang, "form.title"),
-		citizenCrumbs(lang, tr(lang, "form.crumb")), formView{Errors: map[string]string{}})
+	h.render(w, r, status, "privacy_richiesta.html", tr(lang, "form.title"), citizenCrumbs(lang, tr(lang, "form.crumb")), v)
+}
+
+// citizenForm answers GET /privacy/richiesta.
+func (h *Handler) citizenForm(w http.ResponseWriter, r *http.Request) {
+	if _, ok := h.citizenBegin(w, r); !ok {
+		return
+	}
+	h.renderForm(w, r, http.StatusOK, formView{Errors: map[string]string{}})
 }
 
 // citizenSend answers POST /privacy/richiesta: it sends the one-time
@@ -57,33 +92,21 @@ func (h *Handler) citizenForm(w http.ResponseWriter, r *http.Request) {
 // not, and whether the address had reached its hourly limit: nothing on
 // the page tells anyone what the Comune holds.
 func (h *Handler) citizenSend(w http.ResponseWriter, r *http.Request) {
-	t, ok := site.TenantFrom(r.Context())
+	t, ok := h.citizenBegin(w, r)
 	if !ok {
-		h.site.Error(w, r, http.StatusNotFound, "")
-		return
-	}
-	citizenHeaders(w)
-	if err := h.csrf.Check(r); err != nil {
-		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.csrf"))
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	email := strings.TrimSpace(r.PostForm.Get(fEmail))
 	v := formView{Email: email, Errors: map[string]string{}}
 	lang := site.LangFrom(r.Context())
-	title, crumbs := tr(lang, "form.title"), citizenCrumbs(lang, tr(lang, "form.crumb"))
 	if !requests.ValidEmail(strings.ToLower(email)) {
 		v.Errors[fEmail] = tr(lang, "form.err.email")
-		h.render(w, r, http.StatusUnprocessableEntity, "privacy_richiesta.html", title, crumbs, v)
+		h.renderForm(w, r, http.StatusUnprocessableEntity, v)
 		return
 	}
 	if ok, _ := h.limiter.Allow(ratelimit.Key(site.ClientIP(r, h.trustProxy)), h.now()); !ok {
 		v.General = tr(lang, "form.err.rate")
-		h.render(w, r, http.StatusTooManyRequests, "privacy_richiesta.html", title, crumbs, v)
+		h.renderForm(w, r, http.StatusTooManyRequests, v)
 		return
 	}
 	base := site.Origin(r, h.trustProxy) + "/privacy/richiesta/"
@@ -91,7 +114,7 @@ func (h *Handler) citizenSend(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "privacy_richiesta.html", title, crumbs, formView{Sent: true, Email: email})
+	h.renderForm(w, r, http.StatusOK, formView{Sent: true, Email: email})
 }
 
 // confirmView is the data of privacy_conferma.html.
@@ -103,11 +126,9 @@ type confirmView struct {
 // the data. Mail filters open the links of incoming messages; spending
 // the link on a GET would let them use it up before the citizen.
 func (h *Handler) citizenConfirm(w http.ResponseWriter, r *http.Request) {
-	if _, ok := site.TenantFrom(r.Context()); !ok {
-		h.site.Error(w, r, http.StatusNotFound, "")
+	if _, ok := h.citizenBegin(w, r); !ok {
 		return
 	}
-	citizenHeaders(w)
 	lang := site.LangFrom(r.Context())
 	h.render(w, r, http.StatusOK, "privacy_conferma.html", tr(lang, "confirm.title"),
 		citizenCrumbs(lang, tr(lang, "confirm.crumb")), confirmView{Action: "/privacy/richiesta/" + r.PathValue("token")})
@@ -116,19 +137,13 @@ func (h *Handler) citizenConfirm(w http.ResponseWriter, r *http.Request) {
 // citizenOpen answers POST /privacy/richiesta/{token}: it spends the
 // link, keeps the access in a cookie and shows the data.
 func (h *Handler) citizenOpen(w http.ResponseWriter, r *http.Request) {
-	t, ok := site.TenantFrom(r.Context())
+	t, ok := h.citizenBegin(w, r)
 	if !ok {
-		h.site.Error(w, r, http.StatusNotFound, "")
-		return
-	}
-	citizenHeaders(w)
-	if err := h.csrf.Check(r); err != nil {
-		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.csrf"))
 		return
 	}
 	acc, err := h.store.UseLink(r.Context(), t.ID, r.PathValue("token"))
 	if errors.Is(err, requests.ErrLinkInvalid) {
-		h.site.Error(w, r, http.StatusGone, tr(site.LangFrom(r.Context()), "err.link"))
+		h.citizenRefuse(w, r, http.StatusGone, "err.link")
 		return
 	}
 	if err != nil {
@@ -146,7 +161,7 @@ func (h *Handler) citizenOpen(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) citizenEmail(w http.ResponseWriter, r *http.Request, t tenant.Tenant) (string, string, bool) {
 	c, err := r.Cookie(accessCookie)
 	if err != nil {
-		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.no_access"))
+		h.citizenRefuse(w, r, http.StatusForbidden, "err.no_access")
 		return "", "", false
 	}
 	email, err := h.store.AccessEmail(r.Context(), t.ID, c.Value)
@@ -158,7 +173,7 @@ func (h *Handler) citizenEmail(w http.ResponseWriter, r *http.Request, t tenant.
 		}
 	}
 	if errors.Is(err, requests.ErrAccessInvalid) {
-		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.expired"))
+		h.citizenRefuse(w, r, http.StatusForbidden, "err.expired")
 		return "", "", false
 	}
 	if err != nil {
@@ -175,47 +190,56 @@ func citizenCSRF(secret string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// citizenData answers GET /privacy/i-miei-dati: the data tied to the
-// verified address.
-func (h *Handler) citizenData(w http.ResponseWriter, r *http.Request) {
-	t, ok := site.TenantFrom(r.Context())
-	if !ok {
-		h.site.Error(w, r, http.StatusNotFound, "")
-		return
-	}
-	citizenHeaders(w)
-	email, secret, ok := h.citizenEmail(w, r, t)
-	if !ok {
-		return
-	}
+// citizenExport returns the data tied to the verified address, or
+// writes the failure and returns false.
+func (h *Handler) citizenExport(w http.ResponseWriter, r *http.Request, t tenant.Tenant, email string) (requests.Export, bool) {
 	ex, err := h.exporter.Export(r.Context(), t, requests.Subject{Email: email}, requests.ScopeCitizen)
 	if err != nil {
 		h.fail(w, r, err)
+		return requests.Export{}, false
+	}
+	return ex, true
+}
+
+// citizenOwnData begins a GET of the citizen's own data: the Comune, the
+// data tied to the verified address and the access secret. ok false
+// means the answer is written.
+func (h *Handler) citizenOwnData(w http.ResponseWriter, r *http.Request) (t tenant.Tenant, ex requests.Export, secret string, ok bool) {
+	if t, ok = h.citizenBegin(w, r); !ok {
+		return t, ex, "", false
+	}
+	email, secret, ok := h.citizenEmail(w, r, t)
+	if !ok {
+		return t, ex, "", false
+	}
+	ex, ok = h.citizenExport(w, r, t, email)
+	return t, ex, secret, ok
+}
+
+// renderExport shows the citizen's privacy_export.html.
+func (h *Handler) renderExport(w http.ResponseWriter, r *http.Request, status int, v exportView) {
+	lang := site.LangFrom(r.Context())
+	h.render(w, r, status, "privacy_export.html", tr(lang, "export.title"), citizenCrumbs(lang, tr(lang, "export.title")), v)
+}
+
+// citizenData answers GET /privacy/i-miei-dati: the data tied to the
+// verified address.
+func (h *Handler) citizenData(w http.ResponseWriter, r *http.Request) {
+	_, ex, secret, ok := h.citizenOwnData(w, r)
+	if !ok {
 		return
 	}
 	v := exportView{Export: ex, CSRF: citizenCSRF(secret), Errors: map[string]string{}}
-	lang := site.LangFrom(r.Context())
 	if r.URL.Query().Get("esito") == "registrata" {
-		v.Flash = tr(lang, "export.flash")
+		v.Flash = tr(site.LangFrom(r.Context()), "export.flash")
 	}
-	h.render(w, r, http.StatusOK, "privacy_export.html", tr(lang, "export.title"), citizenCrumbs(lang, tr(lang, "export.title")), v)
+	h.renderExport(w, r, http.StatusOK, v)
 }
 
 // citizenJSON answers GET /privacy/i-miei-dati/dati.json.
 func (h *Handler) citizenJSON(w http.ResponseWriter, r *http.Request) {
-	t, ok := site.TenantFrom(r.Context())
+	t, ex, _, ok := h.citizenOwnData(w, r)
 	if !ok {
-		h.site.Error(w, r, http.StatusNotFound, "")
-		return
-	}
-	citizenHeaders(w)
-	email, _, ok := h.citizenEmail(w, r, t)
-	if !ok {
-		return
-	}
-	ex, err := h.exporter.Export(r.Context(), t, requests.Subject{Email: email}, requests.ScopeCitizen)
-	if err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, ex, "i-miei-dati-"+string(t.ID)+".json")
@@ -224,19 +248,8 @@ func (h *Handler) citizenJSON(w http.ResponseWriter, r *http.Request) {
 // citizenErase answers POST /privacy/i-miei-dati/cancellazione: the
 // citizen's erasure request for the verified address.
 func (h *Handler) citizenErase(w http.ResponseWriter, r *http.Request) {
-	t, ok := site.TenantFrom(r.Context())
+	t, ok := h.citizenBegin(w, r)
 	if !ok {
-		h.site.Error(w, r, http.StatusNotFound, "")
-		return
-	}
-	citizenHeaders(w)
-	if err := h.csrf.Check(r); err != nil {
-		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.csrf"))
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, err)
 		return
 	}
 	email, secret, ok := h.citizenEmail(w, r, t)
@@ -244,33 +257,33 @@ func (h *Handler) citizenErase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(citizenCSRF(secret))) != 1 {
-		h.site.Error(w, r, http.StatusForbidden, tr(site.LangFrom(r.Context()), "err.csrf"))
+		h.citizenRefuse(w, r, http.StatusForbidden, "err.csrf")
 		return
 	}
-	note := r.PostForm.Get(fNote)
-	if _, err := h.store.File(r.Context(), t, requests.Filing{Subject: requests.Subject{Email: email},
-		Origin: requests.OriginCitizen, Note: note, Lang: site.LangFrom(r.Context())}); err != nil {
-		if fe, ok := fieldErrs(err); ok {
-			ex, xerr := h.exporter.Export(r.Context(), t, requests.Subject{Email: email}, requests.ScopeCitizen)
-			if xerr != nil {
-				h.fail(w, r, xerr)
-				return
-			}
-			v := exportView{Export: ex, CSRF: citizenCSRF(secret), Errors: map[string]string{}}
-			lang := site.LangFrom(r.Context())
-			for k, m := range fe {
-				if k == fNote {
-					// The domain's message is Italian; the note's only
-					// rule is its length.
-					m = tr(lang, "erase.err.note", requests.MaxNote)
-				}
-				v.Errors[k] = m
-			}
-			h.render(w, r, http.StatusUnprocessableEntity, "privacy_export.html", tr(lang, "export.title"), citizenCrumbs(lang, tr(lang, "export.title")), v)
-			return
-		}
+	lang := site.LangFrom(r.Context())
+	_, err := h.store.File(r.Context(), t, requests.Filing{Subject: requests.Subject{Email: email},
+		Origin: requests.OriginCitizen, Note: r.PostForm.Get(fNote), Lang: lang})
+	if err == nil {
+		http.Redirect(w, r, "/privacy/i-miei-dati?esito=registrata", http.StatusSeeOther)
+		return
+	}
+	fe, isInput := fieldErrs(err)
+	if !isInput {
 		h.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/privacy/i-miei-dati?esito=registrata", http.StatusSeeOther)
+	ex, ok := h.citizenExport(w, r, t, email)
+	if !ok {
+		return
+	}
+	v := exportView{Export: ex, CSRF: citizenCSRF(secret), Errors: map[string]string{}}
+	for k, m := range fe {
+		if k == fNote {
+			// The domain's message is Italian; the note's only rule is
+			// its length.
+			m = tr(lang, "erase.err.note", requests.MaxNote)
+		}
+		v.Errors[k] = m
+	}
+	h.renderExport(w, r, http.StatusUnprocessableEntity, v)
 }

@@ -20,10 +20,15 @@ import (
 	"github.com/sportello-virtuale/sportello/tenant/site"
 )
 
-// Guard admits a request only for a user allowed role, with the CSRF
-// token on state-changing requests; auth/web's Handler implements it.
+// Guard is the operators' login, auth/web's Handler: it admits a
+// back-office request only for a user allowed role, with the CSRF token
+// on state-changing requests, and redirects after a save as every
+// back-office page does.
 type Guard interface {
-	RequireRole(role auth.Role, next http.Handler) http.Handler
+	BackOffice(role auth.Role, maxBody int64,
+		fn func(w http.ResponseWriter, r *http.Request, t tenant.Tenant, s auth.Session, u auth.User)) http.Handler
+	AfterSave(w http.ResponseWriter, r *http.Request, page, outcome string, index uint64)
+	SavedFlash(r *http.Request, wait func(ctx context.Context, index uint64) error, flashes map[string]string) string
 }
 
 // Fresh brings this node up to date with the leader; *cluster.Node
@@ -60,8 +65,10 @@ type Config struct {
 	// links).
 	Files DocumentFiles
 	// Fresh is the node's freshness (optional).
-	Fresh             Fresh
-	Guard             Guard
+	Fresh Fresh
+	Guard Guard
+	// SessionFrom is no longer read: Guard hands every back-office page
+	// its session. It stays until the wiring stops setting it.
 	SessionFrom       func(ctx context.Context) (auth.Session, auth.User, bool)
 	Logger            *slog.Logger
 	Now               func() time.Time
@@ -71,20 +78,19 @@ type Config struct {
 
 // Handler serves the pages.
 type Handler struct {
-	site        *site.Site
-	pages       *site.Templates
-	store       *requests.Store
-	exporter    *requests.Exporter
-	eraser      requests.Eraser
-	files       DocumentFiles
-	fresh       Fresh
-	guard       Guard
-	sessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
-	log         *slog.Logger
-	now         func() time.Time
-	limiter     *ratelimit.Limiter
-	trustProxy  bool
-	csrf        *http.CrossOriginProtection
+	site       *site.Site
+	pages      *site.Templates
+	store      *requests.Store
+	exporter   *requests.Exporter
+	eraser     requests.Eraser
+	files      DocumentFiles
+	fresh      Fresh
+	guard      Guard
+	log        *slog.Logger
+	now        func() time.Time
+	limiter    *ratelimit.Limiter
+	trustProxy bool
+	csrf       *http.CrossOriginProtection
 }
 
 //go:embed templates/*.html
@@ -95,8 +101,8 @@ func New(cfg Config) (*Handler, error) {
 	switch {
 	case cfg.Site == nil || cfg.Store == nil || cfg.Exporter == nil:
 		return nil, errors.New("privacy/requests/web: Site, Store and Exporter are required")
-	case cfg.Guard == nil || cfg.SessionFrom == nil:
-		return nil, errors.New("privacy/requests/web: Guard and SessionFrom are required")
+	case cfg.Guard == nil:
+		return nil, errors.New("privacy/requests/web: Guard is required")
 	}
 	sub, err := fs.Sub(templateFS, "templates")
 	if err != nil {
@@ -115,7 +121,7 @@ func New(cfg Config) (*Handler, error) {
 		now = time.Now
 	}
 	return &Handler{site: cfg.Site, pages: pages, store: cfg.Store, exporter: cfg.Exporter, eraser: cfg.Eraser,
-		files: cfg.Files, fresh: cfg.Fresh, guard: cfg.Guard, sessionFrom: cfg.SessionFrom,
+		files: cfg.Files, fresh: cfg.Fresh, guard: cfg.Guard,
 		log: logger.With("component", "privacy/requests/web"), now: now, limiter: newLimiter(cfg.RateLimit),
 		trustProxy: cfg.TrustProxyHeaders, csrf: http.NewCrossOriginProtection()}, nil
 }
@@ -217,28 +223,17 @@ type staffReq struct {
 
 type staffFunc func(w http.ResponseWriter, r *http.Request, q staffReq)
 
+// staff serves fn behind the guard's back-office checks (body cap, role,
+// CSRF token, form), with the request's Comune and user. No answer of
+// these routes, refusals included, sends a Referer: their URLs name
+// citizens' requests.
 func (h *Handler) staff(role auth.Role, fn staffFunc) http.Handler {
-	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, ok := site.TenantFrom(r.Context())
-		if !ok {
-			h.site.Error(w, r, http.StatusNotFound, "")
-			return
-		}
-		s, u, ok := h.sessionFrom(r.Context())
-		if !ok {
-			h.site.Error(w, r, http.StatusUnauthorized, "Accedi per continuare.")
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("X-Frame-Options", "DENY")
-		w.Header().Set("Referrer-Policy", "no-referrer")
-		fn(w, r, staffReq{t: t, user: u, csrf: s.CSRF})
-	})
-	guarded := h.guard.RequireRole(role, inner)
+	guarded := h.guard.BackOffice(role, maxBody,
+		func(w http.ResponseWriter, r *http.Request, t tenant.Tenant, s auth.Session, u auth.User) {
+			fn(w, r, staffReq{t: t, user: u, csrf: s.CSRF})
+		})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-		}
+		w.Header().Set("Referrer-Policy", "no-referrer")
 		guarded.ServeHTTP(w, r)
 	})
 }

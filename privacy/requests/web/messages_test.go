@@ -60,6 +60,10 @@ func TestCatalogComplete(t *testing.T) {
 		for _, m := range regexp.MustCompile(`tr\([a-zA-Z.()]+, "([^"]+)"`).FindAllStringSubmatch(string(b), -1) {
 			used[m[1]] = f
 		}
+		// citizenRefuse translates the key it is given.
+		for _, m := range regexp.MustCompile(`citizenRefuse\(w, r, [a-zA-Z.]+, "([^"]+)"`).FindAllStringSubmatch(string(b), -1) {
+			used[m[1]] = f
+		}
 	}
 	// The partials build these keys from the domain's values.
 	for _, v := range []string{"booked", "arrived", "served", "no_show", "cancelled_by_citizen", "cancelled_by_office"} {

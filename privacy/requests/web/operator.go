@@ -59,10 +59,6 @@ type exportView struct {
 // codice fiscale and/or email typed, as a page or as a JSON download.
 // A POST keeps the citizen's identifiers out of URLs and server logs.
 func (h *Handler) export(w http.ResponseWriter, r *http.Request, q staffReq) {
-	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	who := requests.Subject{FiscalCode: r.PostForm.Get(fCF), Email: r.PostForm.Get(fEmail)}.Normalize()
 	if err := who.Check(); err != nil {
 		fe, ok := fieldErrs(err)
@@ -137,16 +133,12 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, q staffReq) {
 		return
 	}
 	h.render(w, r, http.StatusOK, "gestione_privacy_richieste.html", "Richieste di cancellazione",
-		crumbs(site.Crumb{Label: "Richieste di cancellazione"}), listView{Requests: reqs, Flash: flashes[r.URL.Query().Get("esito")]})
+		crumbs(site.Crumb{Label: "Richieste di cancellazione"}), listView{Requests: reqs, Flash: h.guard.SavedFlash(r, nil, flashes)})
 }
 
 // file answers POST /gestione/privacy/richieste: the operator records a
 // citizen's erasure request (made at the counter, by post, by PEC).
 func (h *Handler) file(w http.ResponseWriter, r *http.Request, q staffReq) {
-	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	who := requests.Subject{FiscalCode: r.PostForm.Get(fCF), Email: r.PostForm.Get(fEmail)}
 	req, err := h.store.File(r.Context(), q.t, requests.Filing{Subject: who, Origin: requests.OriginOperator,
 		Note: r.PostForm.Get(fNote), By: requests.Person{ID: q.user.ID, Name: q.user.DisplayName}})
@@ -161,7 +153,7 @@ func (h *Handler) file(w http.ResponseWriter, r *http.Request, q staffReq) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "erasure request filed", "tenant", q.t.ID, "user", q.user.ID, "request", req.ID)
-	http.Redirect(w, r, "/gestione/privacy/richieste/"+url.PathEscape(req.ID)+"?esito=registrata", http.StatusSeeOther)
+	h.guard.AfterSave(w, r, "/gestione/privacy/richieste/"+url.PathEscape(req.ID), "registrata", 0)
 }
 
 // detailView is the data of gestione_privacy_richiesta.html.
@@ -183,7 +175,7 @@ func (h *Handler) detail(w http.ResponseWriter, r *http.Request, q staffReq) {
 		h.fail(w, r, err)
 		return
 	}
-	h.renderDetail(w, r, q, http.StatusOK, detailView{Request: req, Flash: flashes[r.URL.Query().Get("esito")]})
+	h.renderDetail(w, r, q, http.StatusOK, detailView{Request: req, Flash: h.guard.SavedFlash(r, nil, flashes)})
 }
 
 func (h *Handler) renderDetail(w http.ResponseWriter, r *http.Request, q staffReq, status int, v detailView) {
@@ -201,10 +193,6 @@ func (h *Handler) renderDetail(w http.ResponseWriter, r *http.Request, q staffRe
 // Comune administrator only): approve, which erases, or refuse with a
 // reason.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, q staffReq) {
-	if err := r.ParseForm(); err != nil {
-		h.fail(w, r, err)
-		return
-	}
 	id := r.PathValue("id")
 	req, err := h.store.RequestFresh(r.Context(), q.t.ID, id)
 	if err != nil {
@@ -248,5 +236,5 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, q staffReq) {
 	if dec == "approva" {
 		outcome = "accolta"
 	}
-	http.Redirect(w, r, "/gestione/privacy/richieste/"+url.PathEscape(id)+"?esito="+outcome, http.StatusSeeOther)
+	h.guard.AfterSave(w, r, "/gestione/privacy/richieste/"+url.PathEscape(id), outcome, 0)
 }
