@@ -37,7 +37,11 @@ const maxNegative = 10000
 // the registry does not know are remembered for negativeTTL, so a scanner
 // that repeats random names costs at most one registry lookup per name and
 // TTL. Positive answers are never cached: a domain a Comune removes stops
-// getting certificates at once.
+// getting certificates at once, and so do the names of a deleted Comune:
+// they are unknown names like any other (a deleted Comune's ID is never
+// reused, but a custom domain it freed may go to another Comune, which
+// then waits at most negativeTTL). A disabled Comune's names are accepted:
+// they serve its "service unavailable" page.
 type Decider struct {
 	res         func(ctx context.Context, host string) (tenant.Tenant, error)
 	negativeTTL time.Duration
@@ -83,6 +87,13 @@ func (d *Decider) Decide(ctx context.Context, name string) error {
 	_, err = d.res(ctx, host)
 	switch {
 	case err == nil:
+		return nil
+	case errors.Is(err, tenant.ErrDisabled):
+		// A disabled Comune still exists: its names keep their
+		// certificates (issued, loaded and renewed), so citizens who open
+		// them get the page saying the service is unavailable over a
+		// valid connection, not a failed handshake, and nothing has to be
+		// issued again when it is enabled.
 		return nil
 	case errors.Is(err, tenant.ErrNotFound):
 		reason := fmt.Errorf("%w: %s: unknown host", ErrRefused, host)

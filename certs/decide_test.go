@@ -250,3 +250,75 @@ func TestDecideRegistry(t *testing.T) {
 		t.Errorf("removed domain: got %v, want ErrRefused", err)
 	}
 }
+
+// TestDecideDisabledDeleted: the names of a disabled Comune (its
+// subdomain and its own domain) keep getting certificates, so its
+// "unavailable" page is served over TLS; the names of a
+// deleted Comune are unknown names, refused and remembered for the TTL,
+// so a domain it freed and another Comune takes gets certificates once the
+// TTL is over.
+func TestDecideDisabledDeleted(t *testing.T) {
+	ctx := context.Background()
+	n := clustertest.Node(t, tenant.Register)
+	reg := tenant.NewRegistry(n, n.DB(), "sportello.test")
+	if _, err := reg.Create(ctx, tenant.Tenant{
+		ID: "bari", Name: "Comune di Bari", ISTAT: "072006",
+		Domains: []string{"servizi.comune.bari.it"},
+	}); err != nil {
+		t.Fatalf("create tenant: %v", err)
+	}
+	d := NewDecider(reg.Resolve, time.Minute)
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	d.now = func() time.Time { return now }
+	names := []string{"bari.sportello.test", "Servizi.Comune.Bari.IT."}
+	want := func(stage string, ok bool, why string) {
+		t.Helper()
+		for _, name := range names {
+			err := d.Decide(ctx, name)
+			switch {
+			case ok && err != nil:
+				t.Errorf("%s: Decide(%q) = %v, want nil", stage, name, err)
+			case !ok && !errors.Is(err, ErrRefused):
+				t.Errorf("%s: Decide(%q) = %v, want ErrRefused", stage, name, err)
+			case !ok && !strings.Contains(err.Error(), why):
+				t.Errorf("%s: Decide(%q) = %q, want it to say %q", stage, name, err, why)
+			}
+		}
+	}
+	want("active", true, "")
+
+	if _, err := reg.Disable(ctx, "bari", "convenzione scaduta"); err != nil {
+		t.Fatal(err)
+	}
+	want("disabled", true, "")
+	if _, err := reg.Enable(ctx, "bari"); err != nil {
+		t.Fatal(err)
+	}
+	want("enabled again", true, "")
+
+	if _, err := reg.Disable(ctx, "bari", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Delete(ctx, "bari", "bari"); err != nil {
+		t.Fatal(err)
+	}
+	want("deleted", false, "unknown host")
+	// Another Comune takes the freed domain: refused within the TTL of the
+	// remembered refusal, accepted after it. The deleted ID stays refused.
+	if _, err := reg.Create(ctx, tenant.Tenant{
+		ID: "lecce", Name: "Comune di Lecce", ISTAT: "075035",
+		Domains: []string{"servizi.comune.bari.it"},
+	}); err != nil {
+		t.Fatalf("create tenant with the freed domain: %v", err)
+	}
+	if err := d.Decide(ctx, "servizi.comune.bari.it"); !errors.Is(err, ErrRefused) {
+		t.Errorf("freed domain within the TTL: got %v, want the remembered refusal", err)
+	}
+	now = now.Add(time.Minute)
+	if err := d.Decide(ctx, "servizi.comune.bari.it"); err != nil {
+		t.Errorf("freed domain after the TTL: got %v, want nil", err)
+	}
+	if err := d.Decide(ctx, "bari.sportello.test"); !errors.Is(err, ErrRefused) {
+		t.Errorf("deleted Comune's subdomain after the TTL: got %v, want ErrRefused", err)
+	}
+}

@@ -15,6 +15,10 @@ var (
 	ErrExists = errors.New("tenant already exists")
 	// ErrDomainTaken means another Comune already answers on a domain.
 	ErrDomainTaken = errors.New("domain already used by another tenant")
+	// ErrDisabled means the Comune exists but is disabled. Resolve returns
+	// it together with the Comune, so that the site can name it on its
+	// 503 page while every caller that only checks err refuses the host.
+	ErrDisabled = errors.New("tenant disabled")
 )
 
 // ValidationError lists the invalid fields of a Tenant, keyed by the JSON
@@ -40,5 +44,6 @@ func registerErrors(reg *cluster.Registry) {
 	reg.RegisterError("tenant.not_found", ErrNotFound)
 	reg.RegisterError("tenant.exists", ErrExists)
 	reg.RegisterError("tenant.domain_taken", ErrDomainTaken)
+	reg.RegisterError("tenant.disabled", ErrDisabled)
 	reg.RegisterFieldError("tenant.invalid", func(f map[string]string) error { return &ValidationError{Fields: f} })
 }

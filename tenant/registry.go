@@ -165,6 +165,9 @@ func (r *Registry) Update(ctx context.Context, t Tenant) (Tenant, error) {
 
 func (r *Registry) save(ctx context.Context, typ, tenantID string, t Tenant) (Tenant, error) {
 	t.Created = time.Time{} // apply decides it
+	// Only Disable and Enable change the disabled state; leaving it out
+	// also keeps the payload's JSON what older nodes know.
+	t.Disabled = Disabled{}
 	cmd, err := cluster.NewCommand(typ, payloadVersion, tenantID, savePayload{Tenant: t, BaseDomain: r.base})
 	if err != nil {
 		return Tenant{}, err
@@ -205,7 +208,11 @@ func (r *Registry) List(ctx context.Context) ([]Tenant, error) {
 // Resolve returns the Comune that answers on host, as the HTTP request's
 // Host header gives it: the port, a trailing dot and letter case do not
 // matter. host is either "<id>.<base-domain>" or one of a Comune's own
-// domains; anything else gives ErrNotFound.
+// domains; anything else gives ErrNotFound, and so do the hosts of a
+// deleted Comune. For a disabled Comune it returns the Comune together
+// with an error wrapping ErrDisabled: a caller that only checks err
+// refuses the host (no page, no certificate), and the site can still name
+// the Comune on its "not available" page.
 func (r *Registry) Resolve(ctx context.Context, host string) (Tenant, error) {
 	h := NormalizeHost(host)
 	if h == "" {
@@ -215,14 +222,16 @@ func (r *Registry) Resolve(ctx context.Context, host string) (Tenant, error) {
 	if err != nil {
 		return Tenant{}, fmt.Errorf("resolve host %s: %w", h, err)
 	}
-	if t, ok := r.cache.get(v, h); ok {
-		return t, nil
+	t, ok := r.cache.get(v, h)
+	if !ok {
+		if t, err = r.resolve(ctx, h); err != nil {
+			return Tenant{}, err
+		}
+		r.cache.put(v, h, t)
 	}
-	t, err := r.resolve(ctx, h)
-	if err != nil {
-		return Tenant{}, err
+	if t.IsDisabled() {
+		return t, fmt.Errorf("resolve host %s: %s: %w", h, t.ID, ErrDisabled)
 	}
-	r.cache.put(v, h, t)
 	return t, nil
 }
 
@@ -259,7 +268,8 @@ func (r *Registry) resolve(ctx context.Context, h string) (Tenant, error) {
 // with their domains.
 func (r *Registry) query(ctx context.Context, where string, args ...any) ([]Tenant, error) {
 	rows, err := r.db.QueryContext(ctx, `SELECT id, name, region, istat, code_prefix, logo_url,
-		primary_color, time_zone, languages, patron_days, sender_name, sender_address, created
+		primary_color, time_zone, languages, patron_days, sender_name, sender_address, created,
+		disabled_at, disabled_reason
 		FROM tenants `+where+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, err
@@ -269,11 +279,12 @@ func (r *Registry) query(ctx context.Context, where string, args ...any) ([]Tena
 	byID := map[ID]int{}
 	for rows.Next() {
 		var (
-			t                      Tenant
-			langs, patrons, crated string
+			t                                Tenant
+			langs, patrons, crated, disabled string
 		)
 		err := rows.Scan(&t.ID, &t.Name, &t.Region, &t.ISTAT, &t.CodePrefix, &t.Branding.LogoURL,
-			&t.Branding.PrimaryColor, &t.TimeZone, &langs, &patrons, &t.Sender.Name, &t.Sender.Address, &crated)
+			&t.Branding.PrimaryColor, &t.TimeZone, &langs, &patrons, &t.Sender.Name, &t.Sender.Address, &crated,
+			&disabled, &t.Disabled.Reason)
 		if err != nil {
 			return nil, err
 		}
@@ -285,6 +296,11 @@ func (r *Registry) query(ctx context.Context, where string, args ...any) ([]Tena
 		}
 		if t.Created, err = parseTime(crated); err != nil {
 			return nil, err
+		}
+		if disabled != "" {
+			if t.Disabled.Since, err = parseTime(disabled); err != nil {
+				return nil, err
+			}
 		}
 		t.Domains = []string{}
 		byID[t.ID] = len(ts)

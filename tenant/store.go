@@ -67,7 +67,8 @@ CREATE UNIQUE INDEX tenant_domains_domain ON tenant_domains(domain);
 `,
 }, {
 	// tenant_version names the registry's current state: the log index
-	// and leader time of the last tenant.create or tenant.update. Every
+	// and leader time of the last command that changed the registry
+	// (create, update, disable, enable, delete). Every
 	// apply function that writes the registry's tables stores its command
 	// there, in the same transaction; Resolve keeps the Comuni it resolved
 	// in memory while the version it reads does not change.
@@ -80,6 +81,22 @@ CREATE TABLE tenant_version (
 	cmd_time  INTEGER NOT NULL
 );
 INSERT INTO tenant_version (id, cmd_index, cmd_time) VALUES (1, 0, 0);
+`,
+}, {
+	// Disabling and deleting Comuni (lifecycle.go): the disabled state on
+	// the row ('' while active), and a tombstone per deleted ID so that an
+	// ID is never given to a second Comune.
+	Component: "tenant",
+	Version:   3,
+	SQL: `
+ALTER TABLE tenants ADD COLUMN disabled_at TEXT NOT NULL DEFAULT '';
+ALTER TABLE tenants ADD COLUMN disabled_reason TEXT NOT NULL DEFAULT '';
+CREATE TABLE tenant_tombstones (
+	id      TEXT PRIMARY KEY,
+	name    TEXT NOT NULL,
+	istat   TEXT NOT NULL,
+	deleted TEXT NOT NULL
+) WITHOUT ROWID;
 `,
 }}
 
@@ -99,6 +116,7 @@ func Register(reg *cluster.Registry) {
 	reg.Migrate(migrations...)
 	reg.Handle(CommandCreate, payloadVersion, applyCreate)
 	reg.Handle(CommandUpdate, payloadVersion, applyUpdate)
+	registerLifecycle(reg)
 	registerSettings(reg)
 }
 
@@ -133,6 +151,9 @@ func applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	}
 	if n > 0 {
 		return nil, fmt.Errorf("create tenant %s: %w", t.ID, ErrExists)
+	}
+	if err := checkNotRetired(tx, t.ID); err != nil {
+		return nil, err
 	}
 	if err := checkDomainsFree(tx, t); err != nil {
 		return nil, err

@@ -39,7 +39,24 @@ type Tenant struct {
 	Sender Sender `json:"sender"`
 	// Created is when the Comune was added (leader time).
 	Created time.Time `json:"created"`
+	// Disabled is set while the Comune is disabled (tenant.disable): its
+	// hosts answer 503 and get no certificate, its data are kept. Create
+	// and Update never change it; only Disable and Enable do.
+	Disabled Disabled `json:"disabled,omitzero"`
 }
+
+// Disabled says since when and why a Comune is disabled; the zero value
+// is an active Comune.
+type Disabled struct {
+	// Since is when the Comune was disabled (leader time).
+	Since time.Time `json:"since"`
+	// Reason is the administrator's note ("convenzione scaduta"), shown to
+	// administrators only, never to citizens.
+	Reason string `json:"reason,omitempty"`
+}
+
+// IsDisabled reports whether the Comune is disabled.
+func (t Tenant) IsDisabled() bool { return !t.Disabled.Since.IsZero() }
 
 // Branding is a Comune's logo and colour.
 type Branding struct {

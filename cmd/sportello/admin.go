@@ -139,6 +139,7 @@ func newAdminServer(node *cluster.Node, tenants *tenant.Registry, book *booking.
 	debugRoutes(mux)
 	a.adminUserRoutes(mux)
 	a.oidcRoutes(mux)
+	a.tenantLifecycleRoutes(mux) // tenant_disable.go
 	a.clusterRoutes(mux)
 	a.faultRoutes(mux)
 	a.probeRoutes(mux) // only in the sportello_upgrade_probe test build

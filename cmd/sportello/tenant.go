@@ -30,6 +30,12 @@ func cmdTenant(args []string, stdout, stderr io.Writer) int {
 		return tenantList(args[1:], stdout, stderr)
 	case "show":
 		return tenantShow(args[1:], stdout, stderr)
+	case "disable":
+		return tenantDisable(args[1:], stdout, stderr)
+	case "enable":
+		return tenantEnable(args[1:], stdout, stderr)
+	case "delete":
+		return tenantDelete(args[1:], stdout, stderr)
 	case "oidc":
 		return tenantOIDC(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -46,6 +52,9 @@ func tenantUsage(w io.Writer) {
   sportello tenant create --id ID --name NAME --istat CODE [flags]
   sportello tenant list [--data DIR] [--json]
   sportello tenant show ID [--data DIR] [--json]
+  sportello tenant disable ID [--reason TEXT]   stop the Comune's service, keep its data
+  sportello tenant enable ID                    give a disabled Comune its service back
+  sportello tenant delete ID --confirm ID       remove a disabled Comune for good
   sportello tenant oidc add|list ID ...   the Comune's OpenID providers for operators
 
 The commands talk to the node running on --data (default ./sportello-data)
@@ -186,9 +195,13 @@ func tenantList(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tISTAT\tURL")
+	fmt.Fprintln(tw, "ID\tNAME\tISTAT\tURL\tSTATE")
 	for _, v := range out.Tenants {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", v.Tenant.ID, v.Tenant.Name, v.Tenant.ISTAT, v.URL)
+		state := "active"
+		if v.Tenant.IsDisabled() {
+			state = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Tenant.ID, v.Tenant.Name, v.Tenant.ISTAT, v.URL, state)
 	}
 	tw.Flush()
 	return exitOK
@@ -230,6 +243,7 @@ func tenantShow(args []string, stdout, stderr io.Writer) int {
 	row("ISTAT", t.ISTAT)
 	row("Code prefix", t.CodePrefix)
 	row("URL", v.URL)
+	row("Disabled", disabledRow(t))
 	row("Hosts", strings.Join(v.Hosts, ", "))
 	row("Time zone", t.TimeZone)
 	row("Languages", strings.Join(t.Languages, ", "))

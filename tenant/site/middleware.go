@@ -59,7 +59,8 @@ func newNonce() string {
 // every page (see securityHeaders), and Strict-Transport-Security on every
 // answer over TLS. An unknown host gets the neutral 404 page, the same
 // bytes for every unknown host, naming no Comune (a JSON error under
-// /api/). A failing resolver gets a neutral 503. Paths under /static/
+// /api/). A disabled Comune's host gets its 503 page on every path
+// (disabled.go), /gestione included. A failing resolver gets a neutral 503. Paths under /static/
 // pass through without resolving: assets are the same for every Comune
 // and the neutral page needs them too.
 func (s *Site) Tenant(next http.Handler) http.Handler {
@@ -77,6 +78,10 @@ func (s *Site) Tenant(next http.Handler) http.Handler {
 		}
 		t, err := s.resolver.Resolve(r.Context(), r.Host)
 		if err != nil {
+			if errors.Is(err, tenant.ErrDisabled) && t.ID != "" {
+				s.disabled(w, r, t)
+				return
+			}
 			if errors.Is(err, tenant.ErrNotFound) {
 				s.notFound(w, r)
 				return

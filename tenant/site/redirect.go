@@ -48,7 +48,9 @@ func (s *Site) RedirectHTTPS(httpsPort int, next http.Handler) http.Handler {
 			s.neutralError(w, r, http.StatusNotFound)
 			return
 		}
-		if _, err := s.resolver.Resolve(r.Context(), host); err != nil {
+		// A disabled Comune is redirected like any other: its HTTPS host
+		// then says the service is not available, in its own layout.
+		if _, err := s.resolver.Resolve(r.Context(), host); err != nil && !errors.Is(err, tenant.ErrDisabled) {
 			if errors.Is(err, tenant.ErrNotFound) {
 				s.neutralError(w, r, http.StatusNotFound)
 				return
