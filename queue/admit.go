@@ -385,10 +385,16 @@ func admit(tx *sql.Tx, cmd cluster.Command, cfg OfficeConfig, k Ticket, a *admit
 		// Tickets waiting for their email's confirmation count too:
 		// otherwise a script could have the office send any number of
 		// emails.
-		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM queue_tickets
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM queue_tickets
 			WHERE tenant = ? AND office_id = ? AND day = ? AND source <> 'desk')
 			+ (SELECT count(*) FROM queue_pending WHERE tenant = ? AND office_id = ? AND day = ? AND expires > ?)`,
-			k.Tenant, k.OfficeID, k.Day, k.Tenant, k.OfficeID, k.Day, cmd.Time.Unix()).Scan(&n); err != nil {
+			k.Tenant, k.OfficeID, k.Day, k.Tenant, k.OfficeID, k.Day, cmd.Time.Unix()).Scan(&n)
+		if noPendingTable(err) {
+			err = tx.QueryRowContext(ctx, `SELECT count(*) FROM queue_tickets
+				WHERE tenant = ? AND office_id = ? AND day = ? AND source <> 'desk'`,
+				k.Tenant, k.OfficeID, k.Day).Scan(&n)
+		}
+		if err != nil {
 			return fmt.Errorf("count tickets of %s: %w", k.OfficeID, err)
 		}
 		if n >= cfg.DailyCap {
@@ -406,11 +412,18 @@ func admit(tx *sql.Tx, cmd cluster.Command, cfg OfficeConfig, k Ticket, a *admit
 		var n int
 		// The partial index queue_tickets_hashed holds only tickets with a
 		// hash, which purgeClosed keeps to the active ones.
-		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM queue_tickets
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM queue_tickets
 			WHERE tenant = ? AND office_id = ? AND day = ? AND (ip_hash <> '' OR device_hash <> '')
 			AND `+c.column+` = ? AND state IN `+activeStates+`)
 			+ (SELECT count(*) FROM queue_pending WHERE tenant = ? AND office_id = ? AND day = ? AND `+c.column+` = ?
-			AND expires > ?)`, k.Tenant, k.OfficeID, k.Day, c.hash, k.Tenant, k.OfficeID, k.Day, c.hash, cmd.Time.Unix()).Scan(&n); err != nil {
+			AND expires > ?)`, k.Tenant, k.OfficeID, k.Day, c.hash, k.Tenant, k.OfficeID, k.Day, c.hash, cmd.Time.Unix()).Scan(&n)
+		if noPendingTable(err) {
+			err = tx.QueryRowContext(ctx, `SELECT count(*) FROM queue_tickets
+				WHERE tenant = ? AND office_id = ? AND day = ? AND (ip_hash <> '' OR device_hash <> '')
+				AND `+c.column+` = ? AND state IN `+activeStates,
+				k.Tenant, k.OfficeID, k.Day, c.hash).Scan(&n)
+		}
+		if err != nil {
 			return fmt.Errorf("count tickets of one client at %s: %w", k.OfficeID, err)
 		}
 		if n >= c.max {

@@ -276,7 +276,14 @@ func applyDelete(tx *sql.Tx, cmd cluster.Command) (any, error) {
 // audit rows and links name it, and must never lead to a new Comune.
 func checkNotRetired(tx *sql.Tx, id ID) error {
 	var n int
-	if err := tx.QueryRow(`SELECT count(*) FROM tenant_tombstones WHERE id = ?`, id).Scan(&n); err != nil {
+	err := tx.QueryRow(`SELECT count(*) FROM tenant_tombstones WHERE id = ?`, id).Scan(&n)
+	if err != nil && strings.Contains(err.Error(), "no such table: tenant_tombstones") {
+		// Before tenant schema version 3 (a rolling upgrade under an
+		// older leader) no Comune can have been deleted, and an older
+		// member applies the same create without this check: both agree.
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("create tenant %s: %w", id, err)
 	}
 	if n > 0 {

@@ -271,6 +271,15 @@ func (r *Registry) query(ctx context.Context, where string, args ...any) ([]Tena
 		primary_color, time_zone, languages, patron_days, sender_name, sender_address, created,
 		disabled_at, disabled_reason
 		FROM tenants `+where+` ORDER BY id`, args...)
+	if err != nil && strings.Contains(err.Error(), "no such column: disabled_at") {
+		// A node of this version under an older leader serves on the
+		// cluster's schema until every member can migrate it (tenant
+		// schema version 3): no Comune can be disabled before that.
+		rows, err = r.db.QueryContext(ctx, `SELECT id, name, region, istat, code_prefix, logo_url,
+			primary_color, time_zone, languages, patron_days, sender_name, sender_address, created,
+			'', ''
+			FROM tenants `+where+` ORDER BY id`, args...)
+	}
 	if err != nil {
 		return nil, err
 	}

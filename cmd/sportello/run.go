@@ -458,6 +458,9 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 		// Proof-of-work challenges must verify on every node: the key
 		// comes from secrets.key, which every node of the cluster holds.
 		ChallengeKey: secrets.Derive("queue.challenge"),
+		// App IO keys are sealed with the same key as booking's, which
+		// the queue's deliverer (queue_appio.go) opens them with.
+		AppIOSealer: appio.Sealer{Key: secrets.Derive(appIOPurpose)},
 	})
 	if err != nil {
 		return nil, err

@@ -80,6 +80,10 @@ func (h *Handler) citizenRoutes(mux *http.ServeMux) {
 	mux.Handle("POST /coda/{office}", c.wrap(c.take))
 	mux.Handle("GET /coda/biglietto/{id}", c.wrap(c.ticket))
 	mux.Handle("POST /coda/biglietto/{id}", c.wrap(c.leave))
+	if h.appIOOn() {
+		// "Ricevi gli avvisi anche sull'app IO" (appio_web.go).
+		mux.Handle("POST /coda/biglietto/{id}/appio", c.wrap(c.appIO))
+	}
 	// "/coda/conferma/{id}" is more specific than "/coda/{office}/{page}"
 	// like the ticket's page.
 	mux.Handle("GET "+confirmPathPrefix+"{id}", c.wrap(c.confirmForm))

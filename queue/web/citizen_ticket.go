@@ -207,6 +207,21 @@ type ticketData struct {
 	// ConfirmBy (the Comune's wall clock, "10:45").
 	Pending   bool
 	ConfirmBy string
+	// AppIO shows "Ricevi gli avvisi anche sull'app IO" (appio_web.go):
+	// the office has the channel on and the ticket still waits. AppIODone
+	// confirms a subscription; AppIOError and FiscalCode are a refused
+	// one, shown back.
+	AppIO, AppIODone       bool
+	AppIOError, FiscalCode string
+}
+
+// ticketExtras are what a request adds to the ticket's page: the
+// confirmation of leaving the line, or a refused codice fiscale with its
+// status.
+type ticketExtras struct {
+	confirm                bool
+	status                 int
+	appIOError, fiscalCode string
 }
 
 // ticket answers GET /coda/biglietto/{id}?secret=…: the number, where it
@@ -216,6 +231,11 @@ func (c *citizen) ticket(w http.ResponseWriter, r *http.Request, t tenant.Tenant
 }
 
 func (c *citizen) showTicket(w http.ResponseWriter, r *http.Request, t tenant.Tenant, secret string, confirm bool) {
+	c.showTicketWith(w, r, t, secret, ticketExtras{confirm: confirm})
+}
+
+func (c *citizen) showTicketWith(w http.ResponseWriter, r *http.Request, t tenant.Tenant, secret string, x ticketExtras) {
+	confirm := x.confirm
 	// The page's URL holds the ticket's secret: no link or resource may
 	// carry it to anyone in a Referer.
 	w.Header().Set("Referrer-Policy", "no-referrer")
@@ -249,10 +269,19 @@ func (c *citizen) showTicket(w http.ResponseWriter, r *http.Request, t tenant.Te
 	if d.Pending {
 		d.ConfirmBy = clock(k.ConfirmBy, t)
 	}
+	if k.State == queue.Waiting || k.State == queue.Parked {
+		d.AppIO = c.h.ticketAppIOOn(ctx, t.ID, k)
+		d.AppIODone = d.AppIO && x.appIOError == "" && r.URL.Query().Get(qAppIO) == "attivo"
+		d.AppIOError, d.FiscalCode = x.appIOError, x.fiscalCode
+	}
+	status := http.StatusOK
+	if x.status != 0 {
+		status = x.status
+	}
 	if c.h.changes != nil && d.Active {
 		d.Events = "/api/v1/tickets/" + url.PathEscape(k.ID) + "/events?secret=" + url.QueryEscape(secret)
 	}
-	c.pages.Render(w, r, http.StatusOK, "coda_biglietto.html", site.Page{
+	c.pages.Render(w, r, status, "coda_biglietto.html", site.Page{
 		Title:       tr(lang, "ticket.title", k.Number),
 		Breadcrumbs: []site.Crumb{{Label: tr(lang, "home"), URL: "/"}, {Label: tr(lang, "ticket.heading")}},
 		Data:        d,

@@ -166,6 +166,9 @@ type configView struct {
 	Errors []fieldError
 	// General is an error no field shows.
 	General string
+	// AppIO links the office's App IO settings (appio_web.go) when the
+	// node serves them.
+	AppIO bool
 }
 
 // configOffices returns the Comune's active offices; the administrator
@@ -332,7 +335,7 @@ func (p *officePages) configRender(w http.ResponseWriter, r *http.Request, a des
 		p.fail(w, r, err)
 		return
 	}
-	v := configView{CSRF: a.csrf, Flash: flash, HasOffices: len(offices) > 0, General: fe[""]}
+	v := configView{CSRF: a.csrf, Flash: flash, HasOffices: len(offices) > 0, General: fe[""], AppIO: p.h.appIOOn()}
 	if officeID == "" && len(offices) > 0 && status == http.StatusOK {
 		officeID = offices[0].ID
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sportello-virtuale/sportello/auth"
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/internal/appio"
 	"github.com/sportello-virtuale/sportello/internal/ratelimit"
 	"github.com/sportello-virtuale/sportello/queue"
 	"github.com/sportello-virtuale/sportello/tenant"
@@ -66,6 +67,14 @@ type Config struct {
 	// videochiamata" at the desk for a remote ticket. The binary sets it
 	// when it serves the calls' routes.
 	Calls bool
+	// AppIOSealer seals the offices' App IO API keys that
+	// /gestione/coda/appio saves (appio_web.go), with the same key as
+	// booking/web's services (derived from secrets.key). Its Key also
+	// turns the queue's App IO pages on: with none, the settings page is
+	// not mounted, the ticket's page offers no "Ricevi gli avvisi anche
+	// sull'app IO" and POST /api/v1/tickets/{id}/appio answers 404, as
+	// for a binary without queue.RegisterAppIO.
+	AppIOSealer appio.Sealer
 }
 
 // Handler serves the queue's /api/v1 routes of every Comune on the node.
@@ -95,6 +104,8 @@ type Handler struct {
 	pushLimiter *ratelimit.Limiter
 	// videoCalls is Config.Calls.
 	videoCalls bool
+	// appIO is Config.AppIOSealer (appio_web.go).
+	appIO appio.Sealer
 }
 
 // New returns a Handler.
@@ -107,6 +118,7 @@ func New(cfg Config) (*Handler, error) {
 		trustProxy: cfg.TrustProxyHeaders, csrf: http.NewCrossOriginProtection(), limiter: newLimiter(cfg.RateLimit),
 		changes: cfg.Changes, hubs: newHubs(cfg.Queue, cfg.Changes), proofs: newProofCache(cfg.ChallengeKey),
 		pushKey: cfg.PushKey, pushLimiter: newLimiter(cfg.RateLimit), videoCalls: cfg.Calls,
+		appIO: cfg.AppIOSealer,
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -145,6 +157,9 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.Handle("DELETE /api/v1/tickets/{id}/push", h.wrap(h.apiPushUnsubscribe))
 	mux.Handle("POST /chiamata/{code}/notifiche", h.wrap(h.waitingPushSubscribe))
 	mux.HandleFunc("GET "+pushScriptPath, servePushScript)
+	// App IO of tickets (appio_web.go): the citizen's codice fiscale,
+	// through the API and the ticket's page.
+	h.appIORoutes(mux)
 	h.deskRoutes(mux)
 	h.officeRoutes(mux)
 	h.citizenRoutes(mux)

@@ -177,4 +177,15 @@ var messagesDE = map[string]string{
 	"problem.kiosk_not_enrolled": "Dieses Terminal ist für das Amt nicht registriert: Bitte fragen Sie das Personal.",
 	"problem.confirm_expired":    "Der Bestätigungslink ist abgelaufen: Bitte ziehen Sie eine neue Nummer.",
 	"problem.already_confirmed":  "Die Nummer ist bereits bestätigt: Sie sind in der Warteschlange.",
+
+	// "Ricevi gli avvisi anche sull'app IO" on the ticket's page
+	// (appio_web.go).
+	"appio.legend":      "Hinweise auch in der App IO erhalten",
+	"appio.label":       "Steuernummer (codice fiscale)",
+	"appio.help":        "Wenn Sie die App IO haben, geben Sie Ihre Steuernummer ein: Wir senden Ihnen dort die Hinweise „bald an der Reihe“ und „Sie sind an der Reihe“ zu dieser Nummer. Wir verwenden sie nur dafür.",
+	"appio.submit":      "In der App IO benachrichtigen",
+	"appio.done":        "Erledigt: Sie erhalten die Hinweise zu dieser Nummer auch in der App IO, wenn Sie dort die Nachrichten der Gemeinde aktiviert haben.",
+	"appio.off":         "Hinweise in der App IO sind für das Amt dieser Nummer nicht verfügbar.",
+	"appio.closed":      "Die Nummer ist nicht mehr aktiv: Es gibt keine Hinweise mehr zu senden.",
+	"field.fiscal_code": "Die Steuernummer ist ungültig: Prüfen Sie die 16 Buchstaben und Ziffern.",
 }

@@ -176,4 +176,15 @@ var messagesEN = map[string]string{
 	"problem.kiosk_not_enrolled": "This kiosk is not enrolled for the office: please ask the staff.",
 	"problem.confirm_expired":    "The confirmation link has expired: please take a new number.",
 	"problem.already_confirmed":  "The number is already confirmed: you are in the queue.",
+
+	// "Ricevi gli avvisi anche sull'app IO" on the ticket's page
+	// (appio_web.go).
+	"appio.legend":      "Get the notices on the IO app too",
+	"appio.label":       "Italian tax code (codice fiscale)",
+	"appio.help":        "If you have the IO app, enter your tax code: we will send there the \"your turn is coming up\" and \"it's your turn\" notices of this ticket. We use it only for these notices.",
+	"appio.submit":      "Notify me on the IO app",
+	"appio.done":        "Done: you will get this ticket's notices on the IO app too, if you have enabled the Comune's messages in the app.",
+	"appio.off":         "Notices on the IO app are not available for this ticket's office.",
+	"appio.closed":      "The ticket is no longer active: there are no more notices to send.",
+	"field.fiscal_code": "The tax code is not valid: check its 16 letters and digits.",
 }

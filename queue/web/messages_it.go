@@ -191,4 +191,15 @@ var messagesIT = map[string]string{
 	"problem.kiosk_not_enrolled": "Questo chiosco non è registrato per l'ufficio: chiedi al personale.",
 	"problem.confirm_expired":    "Il collegamento di conferma è scaduto: prendi un nuovo numero.",
 	"problem.already_confirmed":  "Il numero è già confermato: sei in coda.",
+
+	// "Ricevi gli avvisi anche sull'app IO" on the ticket's page
+	// (appio_web.go).
+	"appio.legend":      "Ricevi gli avvisi anche sull'app IO",
+	"appio.label":       "Codice fiscale",
+	"appio.help":        "Se hai l'app IO, scrivi il tuo codice fiscale: ti mandiamo lì gli avvisi «manca poco» e «è il tuo turno» di questo numero. Lo usiamo solo per questi avvisi.",
+	"appio.submit":      "Avvisami sull'app IO",
+	"appio.done":        "Fatto: riceverai gli avvisi di questo numero anche sull'app IO, se hai attivato i messaggi del Comune nell'app.",
+	"appio.off":         "Gli avvisi sull'app IO non sono attivi per l'ufficio di questo biglietto.",
+	"appio.closed":      "Il biglietto non è più attivo: non ci sono più avvisi da mandare.",
+	"field.fiscal_code": "Il codice fiscale non è valido: controlla le 16 lettere e cifre.",
 }
