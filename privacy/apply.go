@@ -42,6 +42,14 @@ func Register(r *cluster.Registry) {
 	r.Handle(CmdHold, payloadVersion, applyHold)
 	r.Handle(CmdKeyCreate, payloadVersion, applyKeyCreate)
 	r.Handle(CmdKeyDestroy, payloadVersion, applyKeyDestroy)
+	r.Handle(CmdForgetSent, payloadVersion, applyForgetSent)
+	r.Describe(CmdForgetSent, func(cmd cluster.Command) string {
+		var p forgetSentPayload
+		if cmd.Decode(&p) != nil {
+			return ""
+		}
+		return fmt.Sprintf("emails=%d", len(p.IDs))
+	})
 	r.HandleResult(CmdErase, func(raw json.RawMessage) (any, error) {
 		var rep Report
 		err := json.Unmarshal(raw, &rep)
@@ -186,6 +194,36 @@ func applyErase(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if cmd.Tenant == "" || p.Limit <= 0 || (p.Subject == nil && len(p.Cutoffs) == 0) {
 		return nil, ErrInvalid
 	}
+	return eraseIn(tx, cmd, p)
+}
+
+// EraseCitizenIn erases everything about who in the command's Comune
+// inside the caller's apply transaction, and records the erasure (under
+// cmd's log index) as privacy.erase does. privacy/requests' approving
+// decision (version 2) calls it, so that the erasure, the digesting of
+// the request's subject and the decision email are one log entry: the
+// compactor, woken by the erasure's row, can then never snapshot the
+// request with its subject still in clear (DESIGN.md, "Issue 11, point
+// by point"). reason must not name the citizen.
+func EraseCitizenIn(tx *sql.Tx, cmd cluster.Command, who Subject, reason string) (Report, error) {
+	who.FiscalCode = strings.ToUpper(strings.TrimSpace(who.FiscalCode))
+	who.Email = strings.ToLower(strings.TrimSpace(who.Email))
+	if cmd.Tenant == "" {
+		return Report{}, ErrInvalid
+	}
+	if who.FiscalCode == "" && who.Email == "" {
+		return Report{}, ErrNoSubject
+	}
+	rep, err := eraseIn(tx, cmd, erasePayload{Subject: &who, Reason: reason, Limit: maxBatch})
+	if err != nil {
+		return Report{}, err
+	}
+	r, _ := rep.(Report)
+	return r, nil
+}
+
+// eraseIn runs the erasure p in tx and records it in privacy_erasures.
+func eraseIn(tx *sql.Tx, cmd cluster.Command, p erasePayload) (any, error) {
 	e := &eraser{tx: tx, t: tenant.ID(cmd.Tenant), now: cmd.Time.UnixMilli(), limit: p.Limit, counts: map[Class]int{}}
 	if err := e.loadTables(); err != nil {
 		return nil, err

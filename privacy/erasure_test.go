@@ -55,8 +55,15 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t)
+}
+
+// newEnvWith is newEnv with more packages registered (tenant, for the
+// tests that create and delete the Comune).
+func newEnvWith(t *testing.T, more ...func(*cluster.Registry)) *env {
+	t.Helper()
 	e := &env{clock: clustertest.NewClock(startTime)}
-	e.node = clustertest.New(t, cluster.Config{Now: e.clock.Now}, register)
+	e.node = clustertest.New(t, cluster.Config{Now: e.clock.Now}, append([]func(*cluster.Registry){register}, more...)...)
 	clustertest.Start(t, e.node)
 	e.book = booking.NewBook(e.node, e.node.DB(), e.clock.Now, rand.Reader)
 	e.q = queue.New(e.node, e.node.DB(), e.book, e.clock.Now, rand.Reader)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
@@ -34,6 +35,9 @@ type Service struct {
 	db   *sql.DB
 	log  *slog.Logger
 	now  func() time.Time
+	// settingsErrors counts the failed reads of a Comune's document
+	// period (SettingsErrors).
+	settingsErrors atomic.Int64
 }
 
 // Options configure a Service; the zero value is valid.

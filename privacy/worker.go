@@ -2,7 +2,10 @@ package privacy
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
@@ -84,7 +87,15 @@ func (s *Service) RetainTenant(ctx context.Context, t tenant.ID) (int, error) {
 		if c == ClassDocuments {
 			// The document period of the Comune's settings (media/docs
 			// stamps it on each upload) wins over the class default.
-			if d := s.documentDays(ctx, t); d > 0 {
+			d, err := s.documentDays(ctx, t)
+			if err != nil {
+				// Erasing under the default could destroy documents the
+				// Comune keeps longer; skipping keeps them one more pass.
+				s.settingsErrors.Add(1)
+				s.log.Error("privacy: documents skipped by this retention pass", "tenant", t, "err", err)
+				continue
+			}
+			if d > 0 {
 				if _, own := pol.Days[c]; !own || pol.Days[c] == DefaultPolicy().Days[c] {
 					days = d
 				}
@@ -115,9 +126,19 @@ func (s *Service) RetainTenant(ctx context.Context, t tenant.ID) (int, error) {
 	return total, nil
 }
 
-// tenants lists the Comuni.
+// tenants lists the Comuni whose data retention must reach: the live
+// ones and the deleted ones (tenant_tombstones). Deleting a Comune
+// removes only its registry rows; its bookings, tickets, documents and
+// audit stay in the other packages' tables, and only the retention (or
+// an erasure) removes them, so a deleted Comune must not drop out of this
+// list. Before the tenant schema has tombstones (an older cluster being
+// upgraded) there are none to add.
 func (s *Service) tenants(ctx context.Context) ([]tenant.ID, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM tenants ORDER BY id`)
+	q := `SELECT id FROM tenants UNION SELECT id FROM tenant_tombstones ORDER BY id`
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil && strings.Contains(err.Error(), "no such table: tenant_tombstones") {
+		rows, err = s.db.QueryContext(ctx, `SELECT id FROM tenants ORDER BY id`)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -133,15 +154,30 @@ func (s *Service) tenants(ctx context.Context) ([]tenant.ID, error) {
 	return out, rows.Err()
 }
 
-// documentDays reads the Comune's document period from its settings (0
-// when unset or when the settings have no such column yet).
-func (s *Service) documentDays(ctx context.Context, t tenant.ID) int {
+// documentDays reads the Comune's document period from its settings: 0
+// when it has none (no row, the default; or a cluster whose settings
+// have not migrated to the column yet). Any other failure is an error:
+// the caller then leaves the documents alone for this pass rather than
+// erase them under a period that is not the Comune's.
+func (s *Service) documentDays(ctx context.Context, t tenant.ID) (int, error) {
 	var d int
-	if err := s.db.QueryRowContext(ctx, `SELECT document_retention_days FROM tenant_settings WHERE tenant = ?`, t).Scan(&d); err != nil {
-		return 0
+	err := s.db.QueryRowContext(ctx, `SELECT document_retention_days FROM tenant_settings WHERE tenant_id = ?`, t).Scan(&d)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, nil
+	case err != nil && (strings.Contains(err.Error(), "no such table: tenant_settings") ||
+		strings.Contains(err.Error(), "no such column: document_retention_days")):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("privacy: document retention of %s: %w", t, err)
 	}
-	return d
+	return d, nil
 }
+
+// SettingsErrors is how many times the retention could not read a
+// Comune's document period since the service started; every one is
+// logged too. It is exposed for the node's metrics and for tests.
+func (s *Service) SettingsErrors() int64 { return s.settingsErrors.Load() }
 
 // RunCompactor drops the old copies of erased data from this node's disk
 // until ctx ends: every node runs it (each has its own files). It looks
@@ -166,6 +202,14 @@ func (s *Service) RunCompactor(ctx context.Context, c Compactor, poll, every tim
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if s.node.IsLeader() {
+			// Delivered decision emails of granted erasures go first,
+			// so that one compaction drops them with the erasure's
+			// copies when the email left before this look.
+			if _, err := s.ForgetDelivered(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("privacy: forget delivered decision emails", "err", err)
+			}
 		}
 		idx, err := s.lastErasure(ctx)
 		if err != nil || idx <= done || time.Since(last) < every {

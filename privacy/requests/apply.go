@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/privacy"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -23,8 +24,16 @@ const (
 	CmdDecide    = "privacyreq.decide"
 )
 
-// payloadVersion is the version of every payload of the package.
+// payloadVersion is the version of every payload of the package but
+// the decision's.
 const payloadVersion = 1
+
+// decideVersion is the newest version of privacyreq.decide. Version 2
+// approves by running the erasure in the decision's own apply (see
+// applyDecide); version 1 records an erasure that ran before, as its own
+// command, and is what a cluster with an older member still gets (the
+// version gate refuses version 2 there; Store.Decide falls back).
+const decideVersion = 2
 
 // comune is what an email needs of the Comune, stamped by the proposer
 // so that apply reads no other table for it.
@@ -86,8 +95,10 @@ type filePayload struct {
 	Lang string `json:"lang,omitempty"`
 }
 
-// decidePayload records the administrator's decision; for an approval,
-// the erasure's report (it ran before, as its own replicated command).
+// decidePayload records the administrator's decision. Version 1: for an
+// approval, the erasure's report (it ran before, as its own replicated
+// command). Version 2: the same fields, without the report: an approval
+// erases in the same apply, so EraseIndex and EraseCounts are empty.
 type decidePayload struct {
 	ID          string         `json:"id"`
 	Decision    State          `json:"decision"`
@@ -106,7 +117,7 @@ func Register(r *cluster.Registry) {
 	r.Handle(CmdLinkIssue, payloadVersion, applyLinkIssue)
 	r.Handle(CmdLinkUse, payloadVersion, applyLinkUse)
 	r.Handle(CmdFile, payloadVersion, applyFile)
-	r.Handle(CmdDecide, payloadVersion, applyDecide)
+	r.Handle(CmdDecide, decideVersion, applyDecide)
 	r.HandleResult(CmdLinkIssue, decodeResult[linkIssued])
 	r.HandleResult(CmdLinkUse, decodeResult[linkUsed])
 	// The audit log names the request, never the citizen.
@@ -285,6 +296,23 @@ func applyDecide(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if State(state) != StatePending {
 		return nil, ErrDecided
 	}
+	if p.Decision == StateApproved && cmd.Version >= 2 {
+		// The erasure runs here, before the digests and the email: one
+		// log entry erases the citizen, pseudonymises the request and
+		// queues the answer, so no snapshot can fall between them (the
+		// compactor wakes on the erasure's row, written here under this
+		// same index). The outcome email is queued after the erasure,
+		// which would otherwise delete it with the citizen's other emails.
+		rep, err := privacy.EraseCitizenIn(tx, cmd, privacy.Subject{FiscalCode: cf, Email: email}, "richiesta "+p.ID)
+		if err != nil {
+			return nil, fmt.Errorf("erase for request %s: %w", p.ID, err)
+		}
+		p.EraseIndex = rep.Index
+		p.EraseCounts = make(map[string]int, len(rep.Counts))
+		for c, n := range rep.Counts {
+			p.EraseCounts[string(c)] = n
+		}
+	}
 	counts, err := json.Marshal(nonNilCounts(p.EraseCounts))
 	if err != nil {
 		return nil, fmt.Errorf("encode counts: %w", err)
@@ -306,6 +334,8 @@ func applyDecide(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	if email == "" {
 		return nil, nil
 	}
+	// privacy.forget_sent finds this email by its exact key once it is
+	// delivered (privacy/forget.go): keep the two alike.
 	return nil, enqueue(tx, cmd, notice{Kind: noticeDecision, Tenant: tenant.ID(cmd.Tenant), Comune: p.Comune,
 		To: email, RequestID: p.ID, Decision: p.Decision, Reason: p.Reason, Lang: lang,
 		Key: "privacyreq/" + cmd.Tenant + "/" + p.ID + "/decision/1"})

@@ -41,6 +41,7 @@ type Export struct {
 	Generated time.Time        `json:"generated"`
 	Bookings  []ExportBooking  `json:"bookings"`
 	Tickets   []ExportTicket   `json:"tickets"`
+	Waitlist  []ExportWaiting  `json:"waiting_lists"`
 	Documents []ExportDocument `json:"documents"`
 	Push      []ExportPush     `json:"push_subscriptions"`
 	Emails    []ExportEmail    `json:"emails"`
@@ -105,6 +106,28 @@ type ExportTicket struct {
 	Taken       time.Time `json:"taken"`
 	Called      time.Time `json:"called,omitzero"`
 	Done        time.Time `json:"done,omitzero"`
+}
+
+// ExportWaiting is one of the citizen's waiting-list entries (waiting,
+// offered a seat, or closed and not yet removed by the retention), with
+// the contacts they left; the entry's secret token is not part of it.
+type ExportWaiting struct {
+	ID         string    `json:"id"`
+	ServiceID  string    `json:"service_id"`
+	Service    string    `json:"service"`
+	GivenName  string    `json:"given_name"`
+	FamilyName string    `json:"family_name"`
+	FiscalCode string    `json:"fiscal_code,omitempty"`
+	Email      string    `json:"email"`
+	Phone      string    `json:"phone,omitempty"`
+	Days       []string  `json:"days"`
+	Lang       string    `json:"lang"`
+	Status     string    `json:"status"`
+	Joined     time.Time `json:"joined"`
+	// OfferStart and OfferExpires describe the seat held for the entry
+	// while Status is "offered".
+	OfferStart   time.Time `json:"offer_start,omitzero"`
+	OfferExpires time.Time `json:"offer_expires,omitzero"`
 }
 
 // ExportDocument is a document exchanged in a call about one of the
@@ -187,7 +210,7 @@ func (e *Exporter) Export(ctx context.Context, t tenant.Tenant, who Subject, sco
 	}
 	out := Export{Format: ExportFormat, Comune: ExportComune{ID: t.ID, Name: t.Name}, Subject: who, Scope: scope,
 		Generated: now().In(loc).Truncate(time.Second),
-		Bookings:  []ExportBooking{}, Tickets: []ExportTicket{}, Documents: []ExportDocument{}, Push: []ExportPush{},
+		Bookings:  []ExportBooking{}, Tickets: []ExportTicket{}, Waitlist: []ExportWaiting{}, Documents: []ExportDocument{}, Push: []ExportPush{},
 		Emails: []ExportEmail{}, Audit: []ExportAudit{}, Requests: []Request{}}
 	// ids are the identifiers of the citizen's records: the outbox and
 	// the audit log name records by them.
@@ -216,6 +239,9 @@ func (e *Exporter) Export(ctx context.Context, t tenant.Tenant, who Subject, sco
 		ids[b.ID] = "booking:" + b.Code
 		ids[b.Code] = "booking:" + b.Code
 		codes = append(codes, b.Code)
+	}
+	if out.Waitlist, err = e.waitlist(ctx, t, who, ids); err != nil {
+		return Export{}, err
 	}
 	var tickets []queue.CitizenTicket
 	if e.Queue != nil {
@@ -270,6 +296,42 @@ func (e *Exporter) Export(ctx context.Context, t tenant.Tenant, who Subject, sco
 	}
 	if out.Audit, err = e.audit(ctx, t.ID, ids, loc); err != nil {
 		return Export{}, err
+	}
+	return out, nil
+}
+
+// waitlist lists the citizen's waiting-list entries (matched exactly on
+// the codice fiscale or the email, as the bookings are) and adds their
+// IDs to ids: the emails of an offer and the audit log name an entry by
+// its ID.
+func (e *Exporter) waitlist(ctx context.Context, t tenant.Tenant, who Subject, ids map[string]string) ([]ExportWaiting, error) {
+	out := []ExportWaiting{}
+	entries, err := e.Book.CitizenWaitlist(ctx, t.ID, who.FiscalCode, who.Email)
+	if err != nil {
+		return nil, err
+	}
+	loc := t.Location()
+	names := map[string]string{}
+	for _, w := range entries {
+		name, ok := names[w.ServiceID]
+		if !ok {
+			// A service deleted since keeps its ID in the export.
+			if svc, err := e.Book.Service(ctx, t.ID, w.ServiceID); err == nil {
+				name = svc.Name
+			}
+			names[w.ServiceID] = name
+		}
+		ew := ExportWaiting{ID: w.ID, ServiceID: w.ServiceID, Service: name, GivenName: w.Citizen.GivenName,
+			FamilyName: w.Citizen.FamilyName, FiscalCode: w.Citizen.FiscalCode, Email: w.Citizen.Email,
+			Phone: w.Citizen.Phone, Days: []string{}, Lang: w.Lang, Status: string(w.Status), Joined: inLoc(w.Joined, loc)}
+		for _, d := range w.Days {
+			ew.Days = append(ew.Days, strings.ToLower(d.String()))
+		}
+		if w.Offer != nil {
+			ew.OfferStart, ew.OfferExpires = inLoc(w.Offer.Start, loc), inLoc(w.Offer.Expires, loc)
+		}
+		out = append(out, ew)
+		ids[w.ID] = "waitlist:" + w.ID
 	}
 	return out, nil
 }

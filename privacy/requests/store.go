@@ -392,13 +392,42 @@ func (s *Store) Decide(ctx context.Context, t tenant.Tenant, id string, d Decisi
 		return Request{}, ErrDecided
 	}
 	p := decidePayload{ID: id, Decision: StateRefused, Reason: d.Reason, By: d.By.ID, ByName: d.By.Name, Comune: comuneOf(t)}
+	res, err := s.decide(ctx, t, id, d, p, req, eraser)
+	if err != nil {
+		return Request{}, err
+	}
+	if err := s.p.WaitApplied(ctx, res.Index); err != nil {
+		return Request{}, err
+	}
+	return s.Request(ctx, t.ID, id)
+}
+
+// decide proposes the decision. An approval goes as version 2, which
+// erases in the decision's own apply; when the version gate refuses it
+// (a member still runs a binary without version 2), it falls back to
+// version 1 after a separate erasure, as before.
+func (s *Store) decide(ctx context.Context, t tenant.Tenant, id string, d Decision, p decidePayload, req Request, eraser Eraser) (cluster.Result, error) {
+	if d.Approve {
+		p.Decision = StateApproved
+		cmd, err := cluster.NewCommand(CmdDecide, decideVersion, string(t.ID), p)
+		if err != nil {
+			return cluster.Result{}, err
+		}
+		res, err := s.p.Propose(ctx, cmd)
+		if !errors.Is(err, cluster.ErrNotSupportedByCluster) {
+			if err != nil {
+				return cluster.Result{}, fmt.Errorf("decide request %s: %w", id, err)
+			}
+			return res, nil
+		}
+	}
 	if d.Approve {
 		if eraser == nil {
-			return Request{}, errors.New("privacyreq: no eraser configured")
+			return cluster.Result{}, errors.New("privacyreq: no eraser configured")
 		}
 		rep, err := eraser.EraseCitizen(ctx, t.ID, privacy.Subject{FiscalCode: req.FiscalCode, Email: req.Email}, "richiesta "+id)
 		if err != nil {
-			return Request{}, fmt.Errorf("erase for request %s: %w", id, err)
+			return cluster.Result{}, fmt.Errorf("erase for request %s: %w", id, err)
 		}
 		p.Decision, p.EraseIndex = StateApproved, rep.Index
 		p.EraseCounts = map[string]int{}
@@ -408,12 +437,9 @@ func (s *Store) Decide(ctx context.Context, t tenant.Tenant, id string, d Decisi
 	}
 	res, err := s.propose(ctx, CmdDecide, t.ID, p)
 	if err != nil {
-		return Request{}, fmt.Errorf("decide request %s: %w", id, err)
+		return cluster.Result{}, fmt.Errorf("decide request %s: %w", id, err)
 	}
-	if err := s.p.WaitApplied(ctx, res.Index); err != nil {
-		return Request{}, err
-	}
-	return s.Request(ctx, t.ID, id)
+	return res, nil
 }
 
 const requestColumns = `id, subject_cf, subject_email, origin, note, filed, filed_by, filed_by_name, state,

@@ -72,6 +72,12 @@ func TestCatalogComplete(t *testing.T) {
 	for _, v := range []string{"in_person", "video", "phone"} {
 		used["channel."+v] = "pr-channel"
 	}
+	for _, v := range []string{"waiting", "offered", "booked", "left", "lapsed"} {
+		used["waitstatus."+v] = "pr-waitstatus"
+	}
+	for d := time.Sunday; d <= time.Saturday; d++ {
+		used["weekday."+strings.ToLower(d.String())] = "privacy_export.html"
+	}
 	if len(used) < 60 {
 		t.Fatalf("found only %d keys in use: the scan is broken", len(used))
 	}

@@ -473,6 +473,16 @@ func TestBackOfficeAccess(t *testing.T) {
 	bm := e.bookFor(e.bari, 0, maria)
 	bo := e.bookFor(e.bari, 1, mario)
 	bl := e.bookFor(e.lecce, 0, maria)
+	// Waiting lists: Maria's entry (with a phone she left only there)
+	// is in her readable export, Mario's on the same list is not.
+	wm := maria
+	wm.Phone = "3339876543"
+	for _, c := range []booking.Citizen{wm, mario} {
+		if _, err := e.book.JoinWaitlist(ctx, e.bari, booking.WaitRequest{ServiceID: "cie", Citizen: c,
+			Days: []time.Weekday{time.Tuesday}, PrivacyAccepted: true}, "https://"+bariHost); err != nil {
+			t.Fatalf("JoinWaitlist: %v", err)
+		}
+	}
 	d, err := e.docs.Put(ctx, "bari", "stanza", "booking:"+bm.ID, "Maria", "ricevuta.pdf",
 		bytes.NewReader([]byte("%PDF-1.7\n%\xe2\xe3\xcf\xd3\nx\n%%EOF\n")), docs.Policy{})
 	if err != nil {
@@ -506,9 +516,13 @@ func TestBackOfficeAccess(t *testing.T) {
 	r = sup.post("/gestione/privacy/esporta", url.Values{})
 	wantText(t, "empty", r, http.StatusUnprocessableEntity, "Scrivi il codice fiscale")
 	r = sup.post("/gestione/privacy/esporta", url.Values{"codice_fiscale": {maria.FiscalCode}, "formato": {"html"}})
-	wantText(t, "export", r, http.StatusOK, "Dati personali", bm.Code, "ricevuta.pdf", "Scarica in formato JSON")
+	wantText(t, "export", r, http.StatusOK, "Dati personali", bm.Code, "ricevuta.pdf", "Scarica in formato JSON",
+		"Liste d'attesa (1)", "Stato: in attesa", wm.Phone, "Giorni indicati: martedì")
 	if strings.Contains(r.Body, bo.Code) || strings.Contains(r.Body, bl.Code) {
 		t.Error("the export page shows Mario's or Lecce's booking")
+	}
+	if strings.Contains(r.Body, mario.Email) || strings.Contains(r.Body, mario.FiscalCode) {
+		t.Error("the export page shows Mario's waiting-list entry")
 	}
 	if !strings.Contains(r.Body, `href="/gestione/privacy/documenti/`+d.ID+`"`) {
 		t.Error("the export lacks the document's link")
