@@ -184,22 +184,24 @@ var accessTable = map[string]route{
 	// supervisors and the administrator, each on their own offices). A
 	// call without office and desk is 422; an unknown ticket is 404 to
 	// whoever may use the page at all.
-	"/gestione/coda":                      {path: "/gestione/coda", get: staffGET(200), post: noMethod},
-	"/gestione/coda/chiama":               {path: "/gestione/coda/chiama", get: noMethod, post: staffPOST(422)},
-	"/gestione/coda/{id}/inizia":          {path: "/gestione/coda/nessuno/inizia", get: noMethod, post: staffPOST(404)},
-	"/gestione/coda/{id}/servito":         {path: "/gestione/coda/nessuno/servito", get: noMethod, post: staffPOST(404)},
-	"/gestione/coda/{id}/assente":         {path: "/gestione/coda/nessuno/assente", get: noMethod, post: staffPOST(404)},
-	"/gestione/coda/{id}/richiama":        {path: "/gestione/coda/nessuno/richiama", get: noMethod, post: staffPOST(404)},
-	"/gestione/coda/{id}/chiama":          {path: "/gestione/coda/nessuno/chiama", get: noMethod, post: staffPOST(404)},
-	"/gestione/coda/{id}/attesa":          {path: "/gestione/coda/nessuno/attesa", get: noMethod, post: staffPOST(404)},
-	"/gestione/coda/{id}/riprendi":        {path: "/gestione/coda/nessuno/riprendi", get: noMethod, post: staffPOST(404)},
-	"/gestione/coda/{id}/trasferisci":     {path: "/gestione/coda/nessuno/trasferisci", get: staffGET(404), post: staffPOST(404)},
-	"/gestione/coda/aggiungi":             {path: "/gestione/coda/aggiungi", get: noMethod, post: staffPOST(422)},
-	"/gestione/coda/pausa":                {path: "/gestione/coda/pausa", get: noMethod, post: staffPOST(422)},
-	"/gestione/coda/riapri":               {path: "/gestione/coda/riapri", get: noMethod, post: staffPOST(422)},
-	"/gestione/coda/eventi":               {path: "/gestione/coda/eventi", get: staffGET(404), post: noMethod},
-	"/gestione/coda/cartello":             {path: "/gestione/coda/cartello", get: staffGET(200), post: noMethod},
-	"/gestione/coda/cartello.svg":         {path: "/gestione/coda/cartello.svg", get: staffGET(200), post: noMethod},
+	"/gestione/coda":                  {path: "/gestione/coda", get: staffGET(200), post: noMethod},
+	"/gestione/coda/chiama":           {path: "/gestione/coda/chiama", get: noMethod, post: staffPOST(422)},
+	"/gestione/coda/{id}/inizia":      {path: "/gestione/coda/nessuno/inizia", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/servito":     {path: "/gestione/coda/nessuno/servito", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/assente":     {path: "/gestione/coda/nessuno/assente", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/richiama":    {path: "/gestione/coda/nessuno/richiama", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/chiama":      {path: "/gestione/coda/nessuno/chiama", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/attesa":      {path: "/gestione/coda/nessuno/attesa", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/riprendi":    {path: "/gestione/coda/nessuno/riprendi", get: noMethod, post: staffPOST(404)},
+	"/gestione/coda/{id}/trasferisci": {path: "/gestione/coda/nessuno/trasferisci", get: staffGET(404), post: staffPOST(404)},
+	"/gestione/coda/aggiungi":         {path: "/gestione/coda/aggiungi", get: noMethod, post: staffPOST(422)},
+	"/gestione/coda/pausa":            {path: "/gestione/coda/pausa", get: noMethod, post: staffPOST(422)},
+	"/gestione/coda/riapri":           {path: "/gestione/coda/riapri", get: noMethod, post: staffPOST(422)},
+	"/gestione/coda/eventi":           {path: "/gestione/coda/eventi", get: staffGET(404), post: noMethod},
+	// The poster is of the person's first office: the operator of
+	// another office has one the booking package does not know (404).
+	"/gestione/coda/cartello":             {path: "/gestione/coda/cartello", get: expect{toLogin, notFound, 200, 200, toLogin, toLogin, 200}, post: noMethod},
+	"/gestione/coda/cartello.svg":         {path: "/gestione/coda/cartello.svg", get: expect{toLogin, notFound, 200, 200, toLogin, toLogin, 200}, post: noMethod},
 	"/gestione/coda/appio":                {path: "/gestione/coda/appio", get: adminGET(200), post: adminPOST(http.StatusUnprocessableEntity)},
 	"/gestione/coda/{id}/rilascia":        {path: "/gestione/coda/nessuno/rilascia", get: noMethod, post: staffPOST(404)},
 	"/gestione/coda/chioschi":             {path: "/gestione/coda/chioschi", get: supervisorGET(200), post: supervisorPOST(404)},
@@ -383,7 +385,7 @@ type accessEnv struct {
 
 func newAccessEnv(t *testing.T) *accessEnv {
 	t.Helper()
-	node := clustertest.Node(t, tenant.Register, booking.Register, queue.Register, auth.Register, push.Register,
+	node := clustertest.Node(t, tenant.Register, booking.Register, queue.Register, queue.RegisterAppIO, auth.Register, push.Register,
 		media.Register, docs.Register, knowledge.Register, legal.Register, privacy.Register, requests.Register)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -406,7 +408,13 @@ func newAccessEnv(t *testing.T) *accessEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(calls.close)
-	handler, err := newHandler(cfg, runOptions{calls: calls}, node, tenants, book, nil, &pushWiring{}, clustertest.Logger(t))
+	// The node's secrets key, as every node made by run has: the pages
+	// that seal what they save (App IO keys) are mounted only with it.
+	secrets, err := auth.CreateSecrets(filepath.Join(t.TempDir(), auth.SecretsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler, err := newHandler(cfg, runOptions{calls: calls, secrets: secrets}, node, tenants, book, nil, &pushWiring{}, clustertest.Logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -192,7 +192,7 @@ func TestServe(t *testing.T) {
 			{"create invalid", []string{"tenant", "create", "--data", dataDir, "--id", "taranto", "--name", "Comune di Taranto", "--istat", "73"}, exitFailure, nil, "istat"},
 			{"create without flags", []string{"tenant", "create", "--data", dataDir, "--id", "x"}, exitUsage, nil, "missing --istat, --name"},
 			{"no node", []string{"tenant", "list", "--data", t.TempDir()}, exitUnavailable, nil, "no node is running"},
-			{"unknown subcommand", []string{"tenant", "delete"}, exitUsage, nil, "unknown command"},
+			{"unknown subcommand", []string{"tenant", "rename"}, exitUsage, nil, "unknown command"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

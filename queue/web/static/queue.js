@@ -162,10 +162,16 @@
   // or calls change: the stream's first event is the line as the page
   // shows it, every later one a change. The page marks the element only
   // when it reloads itself anyway (no form open, no error shown).
+  // Once the operator sends a form (call, serve, transfer…), the page
+  // no longer reloads itself: the form's own answer is the next page, and
+  // a reload would abort its navigation (the change the form made moves
+  // the line, so its event arrives while the answer is on its way).
   var desk = document.querySelector("[data-coda-desk]");
   if (desk) {
-    var seen = null;
+    var seen = null, sending = false;
+    document.addEventListener("submit", function () { sending = true; });
     follow(desk.getAttribute("data-coda-desk"), "line", function (v) {
+      if (sending) return false;
       if (seen === null) { seen = v.line; return true; }
       if (v.line !== seen) {
         window.location.replace(desk.getAttribute("data-coda-desk-reload"));
