@@ -129,6 +129,15 @@ func (w *ReminderWorker) tickTenant(ctx context.Context, t tenant.Tenant, now ti
 	return queued, nil
 }
 
+// dueRemindersQuery lists the active bookings of Comune ?1 starting in
+// (?2, ?3], by start. It reads booking_bookings_slot, one range per
+// service of the Comune (schema_v8.go): without the name SQLite, which
+// has no statistics, would rather walk the Comune's whole primary key.
+const dueRemindersQuery = `SELECT ` + bookingColumns + ` FROM booking_bookings INDEXED BY booking_bookings_slot
+		WHERE tenant = ?1 AND service_id IN (SELECT id FROM booking_services WHERE tenant = ?1)
+			AND status = 'active' AND start_unix > ?2 AND start_unix <= ?3
+		ORDER BY start_unix, id`
+
 // dueReminders lists the reminders of Comune t due at now and not yet
 // recorded, from the node's local view. Apply checks each again against
 // the replicated state, so a stale view costs a refused command at most.
@@ -139,9 +148,7 @@ func (b *Book) dueReminders(ctx context.Context, t tenant.ID, now time.Time) ([]
 	}
 	// Only bookings whose appointment is ahead and within the longest
 	// offset can have a reminder due.
-	rows, err := b.db.QueryContext(ctx, `SELECT `+bookingColumns+` FROM booking_bookings
-		WHERE tenant = ? AND status = 'active' AND start_unix > ? AND start_unix <= ?
-		ORDER BY start_unix, id`, t, now.Unix(), now.Add(offsets[0]).Unix())
+	rows, err := b.db.QueryContext(ctx, dueRemindersQuery, t, now.Unix(), now.Add(offsets[0]).Unix())
 	if err != nil {
 		return nil, fmt.Errorf("list bookings to remind: %w", err)
 	}

@@ -194,5 +194,7 @@ func Migrations() []cluster.Migration {
 		{Component: "booking", Version: 6, SQL: schemaV6},
 		// Version 7, fair access to scarce slots (fair_schema.go).
 		{Component: "booking", Version: 7, SQL: schemaV7},
+		// Version 8, one index of booking_bookings fewer (schema_v8.go).
+		{Component: "booking", Version: 8, SQL: schemaV8},
 	}
 }

@@ -156,10 +156,11 @@ func (s schedule) check(start, now time.Time) error {
 		return fmt.Errorf("slot %s: %w", when, err)
 	}
 	d := civil.DateOf(start.In(s.loc))
-	if _, closed, reason := s.openOn(d); closed {
+	ivs, closed, reason := s.openOn(d)
+	if closed {
 		return fmt.Errorf("slot %s (%s): %w", when, reason, ErrClosed)
 	}
-	if s.isSlot(d, start) {
+	if s.isSlotIn(ivs, d, start) {
 		return nil
 	}
 	return fmt.Errorf("slot %s: %w", when, ErrNotASlot)
@@ -172,6 +173,15 @@ func (s schedule) check(start, now time.Time) error {
 // with m = iv.Start + k·step inside an interval, so only start's own wall
 // minute can match; the same two wallTime checks as slotsOn then decide.
 func (s schedule) isSlot(d civil.Date, start time.Time) bool {
+	ivs, _, _ := s.openOn(d)
+	return s.isSlotIn(ivs, d, start)
+}
+
+// isSlotIn is isSlot with the day's intervals, openOn(d), already read:
+// check has them, and openOn costs the Comune's holidays of the year
+// (tenant.Tenant.ClosedOn builds the list), the largest allocation of a
+// booking's apply before check read them once.
+func (s schedule) isSlotIn(ivs []Interval, d civil.Date, start time.Time) bool {
 	step := int(s.svc.Duration / time.Minute)
 	if step <= 0 {
 		return false
@@ -181,7 +191,6 @@ func (s schedule) isSlot(d civil.Date, start time.Time) bool {
 		return false
 	}
 	m := w.Hour()*60 + w.Minute()
-	ivs, _, _ := s.openOn(d)
 	for _, iv := range ivs {
 		if m < iv.Start || m+step > iv.End || (m-iv.Start)%step != 0 {
 			continue

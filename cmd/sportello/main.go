@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 )
 
 // Exit codes of every subcommand.
@@ -33,19 +32,8 @@ const (
 )
 
 func main() {
-	tuneGC()
+	tuneGCMemory() // gc_tune.go
 	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
-}
-
-// tuneGC lets the heap grow to three times the live data between
-// collections (GOGC=200) unless GOGC is set. A node's live heap is small
-// (tens of MB: caches, connections, requests in flight) and most of what
-// it allocates is short-lived request and JSON garbage; under load the
-// collector took 5–6% of each node's CPU at the default of 100.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(200)
-	}
 }
 
 // dispatch runs the subcommand named by args[0] and returns its exit code.
