@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/certs/pebbletest"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -33,7 +34,7 @@ func (tn *testNode) peerCert(name string, roots *x509.CertPool) (*x509.Certifica
 // over HTTP-01 (its zone allows no updates), pebble resolving it through
 // the same BIND.
 func TestWildcardDNS01Pebble(t *testing.T) {
-	needPebble(t)
+	pebbletest.Need(t)
 	bnd := startBind(t)
 	ctx := context.Background()
 	nodes := certCluster(t)
@@ -53,10 +54,10 @@ func TestWildcardDNS01Pebble(t *testing.T) {
 		t.Fatal(err)
 	}
 	bPort := bHTTP.Addr().(*net.TCPAddr).Port
-	pb := startPebbleDNS(t, bPort, 0, 0, bnd.addr)
+	pb := pebbletest.Start(t, pebbletest.Options{HTTPPort: bPort, DNSAddr: bnd.addr})
 	acmeCfg := ACME{
-		DirectoryURL: pb.directory,
-		CARootsFile:  pb.rootsFile,
+		DirectoryURL: pb.Directory,
+		CARootsFile:  pb.RootsFile,
 		HTTP01:       true,
 		AltHTTPPort:  bPort,
 		DNS:          bnd.provider(),
@@ -84,11 +85,11 @@ func TestWildcardDNS01Pebble(t *testing.T) {
 	}
 	t.Logf("wildcard and apex obtained over DNS-01 in %v", time.Since(start).Round(time.Millisecond))
 	// certmagic keeps one name per certificate: two orders, not four.
-	if got := pb.orders(); got != 2 {
+	if got := pb.Orders(); got != 2 {
 		t.Errorf("orders for *.%s and %s on two nodes: got %d, want 2", testZone, testZone, got)
 	}
 
-	wild, err := a.peerCert("bari.comuni.test", pb.issued)
+	wild, err := a.peerCert("bari.comuni.test", pb.Issued)
 	if err != nil {
 		t.Fatalf("handshake with bari.comuni.test: %v", err)
 	}
@@ -96,12 +97,12 @@ func TestWildcardDNS01Pebble(t *testing.T) {
 		t.Errorf("bari.comuni.test served a certificate for %q, want the wildcard", wild.DNSNames)
 	}
 	t.Run("every host of the base domain", func(t *testing.T) {
-		before := pb.orders()
+		before := pb.Orders()
 		// A Comune not created yet is covered too; what it is served over
 		// HTTP is the site's business (the neutral 404).
 		for _, n := range []*testNode{a, b} {
 			for _, host := range []string{"bari.comuni.test", "BARI.comuni.test.", "altamura.comuni.test"} {
-				c, err := n.peerCert(host, pb.issued)
+				c, err := n.peerCert(host, pb.Issued)
 				if err != nil {
 					t.Errorf("handshake with %s on %s: %v", host, n.node.Config().NodeID, err)
 					continue
@@ -111,16 +112,16 @@ func TestWildcardDNS01Pebble(t *testing.T) {
 				}
 			}
 		}
-		apex, err := b.peerCert(testZone, pb.issued)
+		apex, err := b.peerCert(testZone, pb.Issued)
 		if err != nil || !slices.Equal(apex.DNSNames, []string{testZone}) {
 			t.Errorf("handshake with %s: %v, %v; want its own certificate", testZone, apex, err)
 		}
 		// Two labels below the base: no wildcard covers it, and the
 		// registry knows no such name.
-		if _, err := a.peerCert("x.bari.comuni.test", pb.issued); err == nil {
+		if _, err := a.peerCert("x.bari.comuni.test", pb.Issued); err == nil {
 			t.Errorf("handshake with x.bari.comuni.test succeeded, want refused")
 		}
-		if got := pb.orders() - before; got != 0 {
+		if got := pb.Orders() - before; got != 0 {
 			t.Errorf("orders: got %d, want 0", got)
 		}
 		st, err := a.mgr.Status(ctx, "bari.comuni.test")
@@ -144,16 +145,16 @@ func TestWildcardDNS01Pebble(t *testing.T) {
 	})
 
 	t.Run("own domain on demand over HTTP-01", func(t *testing.T) {
-		before := pb.orders()
+		before := pb.Orders()
 		challenges := b.challenges.Load()
-		c, err := a.peerCert(own, pb.issued)
+		c, err := a.peerCert(own, pb.Issued)
 		if err != nil {
 			t.Fatalf("handshake with %s: %v", own, err)
 		}
 		if !slices.Equal(c.DNSNames, []string{own}) {
 			t.Errorf("%s served a certificate for %q", own, c.DNSNames)
 		}
-		if got := pb.orders() - before; got != 1 {
+		if got := pb.Orders() - before; got != 1 {
 			t.Errorf("orders: got %d, want 1", got)
 		}
 		if b.challenges.Load() == challenges {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/libdns/libdns"
 	"github.com/miekg/dns"
+
+	"github.com/sportello-virtuale/sportello/certs/pebbletest"
 )
 
 // The TSIG keys of the test DNS server: "acme" may update comuni.test,
@@ -35,7 +37,7 @@ const (
 // Comune's own domain, not updatable).
 type bind struct {
 	addr string // "127.0.0.1:port", UDP and TCP
-	out  *lockedBuffer
+	out  *pebbletest.Buffer
 }
 
 // needBind skips the test when BIND is not installed, unless
@@ -68,7 +70,7 @@ func startBind(t *testing.T) *bind {
 	t.Helper()
 	named := needBind(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := pebbletest.FreePort(t)
 	conf := fmt.Sprintf(`options {
 	directory %[1]q;
 	pid-file %[1]q "/named.pid";
@@ -119,10 +121,10 @@ servizi	IN A 127.0.0.1
 			t.Fatal(err)
 		}
 	}
-	b := &bind{addr: fmt.Sprintf("127.0.0.1:%d", port), out: &lockedBuffer{}}
+	b := &bind{addr: fmt.Sprintf("127.0.0.1:%d", port), out: &pebbletest.Buffer{}}
 	// -g: foreground, log to stderr. As root named keeps running as root
 	// (no -u): the test's files belong to the current user.
-	startProcess(t, b.out, nil, named, "-g", "-c", filepath.Join(dir, "named.conf"), "-p", fmt.Sprint(port))
+	pebbletest.Run(t, b.out, nil, named, "-g", "-c", filepath.Join(dir, "named.conf"), "-p", fmt.Sprint(port))
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("named log:\n%s", b.out)
@@ -361,7 +363,7 @@ func TestRFC2136BIND(t *testing.T) {
 
 	t.Run("server down", func(t *testing.T) {
 		down := b.provider()
-		down.Server = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		down.Server = fmt.Sprintf("127.0.0.1:%d", pebbletest.FreePort(t))
 		down.Net = "tcp"
 		down.Timeout = time.Second
 		_, err := down.AppendRecords(ctx, testZone, []libdns.Record{libdns.TXT{Name: "x", Text: "y"}})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/certs/pebbletest"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -21,7 +22,7 @@ import (
 // order is ever made and no certificate obtained, and the administrator
 // sees why in Status.
 func TestPebbleEAB(t *testing.T) {
-	needPebble(t)
+	pebbletest.Need(t)
 	ctx := context.Background()
 	nodes := certCluster(t)
 	a, b, c := nodes[0], nodes[1], nodes[2]
@@ -48,12 +49,12 @@ func TestPebbleEAB(t *testing.T) {
 		t.Fatal(err)
 	}
 	cPort := cHTTP.Addr().(*net.TCPAddr).Port
-	pb := startPebbleWith(t, cPort, 0, 0, "", pebbleOptions{eabKeys: map[string]string{kid: macKey}})
+	pb := pebbletest.Start(t, pebbletest.Options{HTTPPort: cPort, EABKeys: map[string]string{kid: macKey}})
 
 	// The managers log into a buffer shown only on failure: a refused
 	// account is retried by certmagic in the background until the test's
 	// context ends, and its lines must not reach a finished test's output.
-	logs := &lockedBuffer{}
+	logs := &pebbletest.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -68,7 +69,7 @@ func TestPebbleEAB(t *testing.T) {
 		t.Helper()
 		host := id + ".sportello.test"
 		acmeCfg := ACME{
-			DirectoryURL: pb.directory, Email: email, CARootsFile: pb.rootsFile,
+			DirectoryURL: pb.Directory, Email: email, CARootsFile: pb.RootsFile,
 			HTTP01: true, AltHTTPPort: cPort,
 			EABKeyID: keyID, EABMACKey: key,
 		}
@@ -122,7 +123,7 @@ func TestPebbleEAB(t *testing.T) {
 				t.Errorf("storage holds %s for the refused account %s", k, email)
 			}
 		}
-		if got := pb.orders(); got != 0 {
+		if got := pb.Orders(); got != 0 {
 			t.Errorf("pebble orders: got %d, want 0 (the account was refused first)", got)
 		}
 	}
@@ -148,7 +149,7 @@ func TestPebbleEAB(t *testing.T) {
 		var serial string
 		var err error
 		for {
-			serial, err = c.handshake(host, pb.issued, 10*time.Second)
+			serial, err = c.handshake(host, pb.Issued, 10*time.Second)
 			if err == nil {
 				break
 			}
@@ -158,7 +159,7 @@ func TestPebbleEAB(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 		}
 		t.Logf("certificate %s for %s after %v", serial, host, time.Since(began).Round(time.Millisecond))
-		if got := pb.orders(); got != 1 {
+		if got := pb.Orders(); got != 1 {
 			t.Errorf("pebble orders: got %d, want 1", got)
 		}
 		st, err := c.mgr.Status(ctx, host)

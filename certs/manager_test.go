@@ -27,6 +27,7 @@ import (
 	"github.com/mholt/acmez/v3/acme"
 	"go.uber.org/zap"
 
+	"github.com/sportello-virtuale/sportello/certs/pebbletest"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -358,7 +359,7 @@ func TestConfigErrors(t *testing.T) {
 func TestStatusFailed(t *testing.T) {
 	ctx := context.Background()
 	nodes := certCluster(t)
-	var logBuf lockedBuffer
+	var logBuf pebbletest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg := Config{
 		Mode:   ModeACME,

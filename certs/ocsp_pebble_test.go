@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/certs/pebbletest"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -19,7 +20,7 @@ import (
 // because the Manager sets OCSP.HTTPProxy. The certificate is served
 // without a staple once that timeout (30 s) ends.
 func TestPebbleOCSPResponderHangs(t *testing.T) {
-	needPebble(t)
+	pebbletest.Need(t)
 	ctx := context.Background()
 	nodes := certCluster(t)
 	a := nodes[0]
@@ -65,9 +66,9 @@ func TestPebbleOCSPResponderHangs(t *testing.T) {
 	aPort := aHTTP.Addr().(*net.TCPAddr).Port
 	// pebble's default lifetime (five years): certmagic ignores OCSP
 	// failures only for certificates shorter than a week.
-	pb := startPebbleWith(t, aPort, 0, 0, "", pebbleOptions{ocspURL: "http://" + ocspLn.Addr().String() + "/"})
+	pb := pebbletest.Start(t, pebbletest.Options{HTTPPort: aPort, OCSPURL: "http://" + ocspLn.Addr().String() + "/"})
 
-	logs := &lockedBuffer{}
+	logs := &pebbletest.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("manager's log:\n%s", logs)
@@ -75,13 +76,13 @@ func TestPebbleOCSPResponderHangs(t *testing.T) {
 	})
 	a.serve(t, Config{
 		Mode:   ModeACME,
-		ACME:   ACME{DirectoryURL: pb.directory, CARootsFile: pb.rootsFile, HTTP01: true, AltHTTPPort: aPort},
+		ACME:   ACME{DirectoryURL: pb.Directory, CARootsFile: pb.RootsFile, HTTP01: true, AltHTTPPort: aPort},
 		Decide: NewDecider(a.reg.Resolve, time.Minute).Decide,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}, options{}, aHTTP, nil)
 
 	start := time.Now()
-	if _, err := a.handshake(domain, pb.issued, 90*time.Second); err != nil {
+	if _, err := a.handshake(domain, pb.Issued, 90*time.Second); err != nil {
 		t.Fatalf("handshake with %s while the OCSP responder hangs: %v", domain, err)
 	}
 	t.Logf("first handshake took %v with a hanging OCSP responder", time.Since(start).Round(time.Millisecond))
@@ -90,7 +91,7 @@ func TestPebbleOCSPResponderHangs(t *testing.T) {
 	}
 	// Later handshakes use the cached certificate and do not wait again.
 	start = time.Now()
-	if _, err := a.handshake(domain, pb.issued, 5*time.Second); err != nil {
+	if _, err := a.handshake(domain, pb.Issued, 5*time.Second); err != nil {
 		t.Fatalf("second handshake with %s: %v", domain, err)
 	}
 	if d := time.Since(start); d > 2*time.Second {

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/sportello-virtuale/sportello/certs/pebbletest"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -85,7 +86,7 @@ func (o *ocspResponder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // next handshake after the staple's refresh time finds out and node A
 // replaces the certificate with a new one (one new order), stapled "good".
 func TestPebbleOCSPStapled(t *testing.T) {
-	needPebble(t)
+	pebbletest.Need(t)
 	ctx := context.Background()
 	nodes := certCluster(t)
 	a, b := nodes[0], nodes[1]
@@ -115,12 +116,12 @@ func TestPebbleOCSPStapled(t *testing.T) {
 	// pebble's default lifetime (five years): staples must expire before
 	// the certificate, and certmagic staples only certificates of a week
 	// or more.
-	pb := startPebbleWith(t, aPort, 0, 0, "", pebbleOptions{ocspURL: "http://" + ocspLn.Addr().String() + "/"})
-	interPEM, err := pb.mgmt("/intermediates/0")
+	pb := pebbletest.Start(t, pebbletest.Options{HTTPPort: aPort, OCSPURL: "http://" + ocspLn.Addr().String() + "/"})
+	interPEM, err := pb.Mgmt("/intermediates/0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyPEM, err := pb.mgmt("/intermediate-keys/0")
+	keyPEM, err := pb.Mgmt("/intermediate-keys/0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestPebbleOCSPStapled(t *testing.T) {
 	resp.issuer, resp.key = inter, key
 	resp.mu.Unlock()
 
-	acmeCfg := ACME{DirectoryURL: pb.directory, CARootsFile: pb.rootsFile, HTTP01: true, AltHTTPPort: aPort}
+	acmeCfg := ACME{DirectoryURL: pb.Directory, CARootsFile: pb.RootsFile, HTTP01: true, AltHTTPPort: aPort}
 	a.serve(t, Config{Mode: ModeACME, ACME: acmeCfg, Decide: NewDecider(a.reg.Resolve, time.Minute).Decide}, options{}, aHTTP, nil)
 	b.serve(t, Config{Mode: ModeACME, ACME: acmeCfg, Decide: NewDecider(b.reg.Resolve, time.Minute).Decide}, options{}, nil, nil)
 
@@ -156,7 +157,7 @@ func TestPebbleOCSPStapled(t *testing.T) {
 	// staple's status (-1 for no staple).
 	stapled := func(tn *testNode) (*x509.Certificate, int, error) {
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 90 * time.Second}, "tcp", tn.tlsAddr,
-			&tls.Config{ServerName: domain, RootCAs: pb.issued, NextProtos: []string{"http/1.1"}})
+			&tls.Config{ServerName: domain, RootCAs: pb.Issued, NextProtos: []string{"http/1.1"}})
 		if err != nil {
 			return nil, 0, err
 		}
@@ -212,7 +213,7 @@ func TestPebbleOCSPStapled(t *testing.T) {
 	resp.mu.Lock()
 	resp.revoked[leaf.SerialNumber.Text(16)] = true
 	resp.mu.Unlock()
-	before := pb.orders()
+	before := pb.Orders()
 	revokedAt := time.Now()
 	deadline := revokedAt.Add(60 * time.Second)
 	for {
@@ -229,7 +230,7 @@ func TestPebbleOCSPStapled(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Logf("node A replaced the revoked certificate %v after the revocation", time.Since(revokedAt).Round(100*time.Millisecond))
-	if got := pb.orders() - before; got != 1 {
+	if got := pb.Orders() - before; got != 1 {
 		t.Errorf("orders after the revocation: %d, want 1", got)
 	}
 
@@ -254,5 +255,5 @@ func TestPebbleOCSPStapled(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.Logf("node B replaced the revoked certificate %v after the revocation; orders since: %d",
-		time.Since(revokedAt).Round(100*time.Millisecond), pb.orders()-before)
+		time.Since(revokedAt).Round(100*time.Millisecond), pb.Orders()-before)
 }

@@ -1,25 +1,18 @@
 package queue
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
 	netmail "net/mail"
-	"net/textproto"
 	"strings"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/internal/mail"
+	"github.com/sportello-virtuale/sportello/internal/mailpage"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -137,23 +130,11 @@ var emailLangs = map[string]emailTexts{
 // deskWord is how a desk whose label is only a number is named.
 var deskWord = map[string]string{"it": "sportello", "en": "desk", "de": "Schalter"}
 
-// emailView is what one email says, in its language.
-type emailView struct {
-	Lang, Subject, Heading, Tenant string
-	Lines                          []string
-	Footer                         string
-	// Link is the confirmation link (noticeConfirm only), the one link
-	// a queue email ever carries, to the Comune's own host.
-	Link string
-	// After are the lines after the link.
-	After []string
-}
-
 // newEmailView writes the words of notice n.
-func newEmailView(n notice) emailView {
+func newEmailView(n notice) mailpage.Page {
 	lang := normLang(n.Lang)
 	tx := emailLangs[lang]
-	v := emailView{Lang: lang, Tenant: n.TenantName, Footer: tx.Footer}
+	v := mailpage.Page{Lang: lang, Tenant: n.TenantName, Footer: tx.Footer}
 	desk := n.Desk
 	if desk != "" && strings.Trim(desk, "0123456789") == "" {
 		desk = deskWord[lang] + " " + desk
@@ -162,6 +143,8 @@ func newEmailView(n notice) emailView {
 	case noticeConfirm:
 		v.Subject = fmt.Sprintf(tx.ConfirmSubject, n.Office)
 		v.Heading = v.Subject
+		// The confirmation link is the one link a queue email ever
+		// carries, to the Comune's own host.
 		v.Link = n.Link
 		until := n.Expires.In(tenant.Tenant{TimeZone: n.TimeZone}.Location()).Format("15:04")
 		v.Lines = []string{fmt.Sprintf(tx.ConfirmBody, n.Office)}
@@ -192,43 +175,9 @@ func newEmailView(n notice) emailView {
 	return v
 }
 
-// emailHTML is the HTML part: no image, style sheet or anything else
-// fetched from elsewhere, so that opening it tells nobody anything; the
-// only link is a confirmation's, which the citizen opens on purpose.
-var emailHTML = template.Must(template.New("queue-email").Parse(`<!DOCTYPE html>
-<html lang="{{.Lang}}">
-<head><meta charset="utf-8"><title>{{.Subject}}</title></head>
-<body style="font-family: sans-serif; line-height: 1.5; color: #1a1a1a;">
-<p style="font-size: 0.9em; color: #5c6f82;">{{.Tenant}}</p>
-<h1 style="font-size: 1.4em;">{{.Heading}}</h1>
-{{range .Lines}}<p>{{.}}</p>
-{{end}}{{if .Link}}<p><a href="{{.Link}}">{{.Link}}</a></p>
-{{end}}{{range .After}}<p>{{.}}</p>
-{{end}}<hr>
-<p style="font-size: 0.85em; color: #5c6f82;">{{.Footer}}</p>
-</body>
-</html>
-`))
-
-// emailText is the plain-text part.
-func emailText(v emailView) string {
-	var b strings.Builder
-	b.WriteString(v.Tenant + "\n\n" + v.Heading + "\n\n")
-	for _, l := range v.Lines {
-		b.WriteString(l + "\n")
-	}
-	if v.Link != "" {
-		b.WriteString("\n" + v.Link + "\n\n")
-	}
-	for _, l := range v.After {
-		b.WriteString(l + "\n")
-	}
-	b.WriteString("\n-- \n" + v.Footer + "\n")
-	return b.String()
-}
-
-// composeEmail builds the MIME message of n: multipart/alternative with
-// text/plain and text/html, UTF-8, quoted-printable. The Message-ID and
+// composeEmail builds the MIME message of n with internal/mailpage's
+// layout (no image, style sheet or anything else fetched from elsewhere,
+// so that opening it tells nobody anything). The Message-ID and
 // the boundary depend only on the notice, so a resend of the same email
 // (the outbox delivers at least once) carries the same Message-ID and a
 // mail client can drop the copy; date only sets the Date header.
@@ -240,51 +189,14 @@ func composeEmail(n notice, date time.Time) (from, to string, msg []byte, err er
 	if to == "" {
 		return "", "", nil, fmt.Errorf("queue email %s: no recipient", n.Key)
 	}
-	v := newEmailView(n)
-	var html bytes.Buffer
-	if err := emailHTML.Execute(&html, v); err != nil {
-		return "", "", nil, fmt.Errorf("queue email %s: %w", n.Key, err)
-	}
-	sum := sha256.Sum256([]byte(n.Key))
-	boundary := "sportello-q-" + hex.EncodeToString(sum[:12])
-	var buf bytes.Buffer
-	header := func(name, value string) { buf.WriteString(name + ": " + value + "\r\n") }
 	name := n.Sender.Name
 	if name == "" {
 		name = n.TenantName
 	}
-	header("From", (&netmail.Address{Name: name, Address: from}).String())
-	header("To", (&netmail.Address{Address: to}).String())
-	header("Subject", mime.QEncoding.Encode("utf-8", v.Subject))
-	header("Date", date.Format(time.RFC1123Z))
-	header("Message-ID", "<"+hex.EncodeToString(sum[:16])+"@"+string(n.Tenant)+".queue.sportello>")
-	header("MIME-Version", "1.0")
-	header("Content-Type", `multipart/alternative; boundary="`+boundary+`"`)
-	header("Content-Language", v.Lang)
-	header("Auto-Submitted", "auto-generated")
-	buf.WriteString("\r\n")
-	mw := multipart.NewWriter(&buf)
-	if err := mw.SetBoundary(boundary); err != nil {
-		return "", "", nil, fmt.Errorf("queue email: %w", err)
+	msg, err = mailpage.Compose(mailpage.Envelope{From: netmail.Address{Name: name, Address: from}, To: to, Date: date,
+		Key: n.Key, Domain: string(n.Tenant) + ".queue.sportello", BoundaryPrefix: "sportello-q-"}, newEmailView(n))
+	if err != nil {
+		return "", "", nil, fmt.Errorf("queue email %s: %w", n.Key, err)
 	}
-	for _, p := range []struct{ typ, body string }{{"text/plain", emailText(v)}, {"text/html", html.String()}} {
-		w, err := mw.CreatePart(textproto.MIMEHeader{
-			"Content-Type":              {p.typ + "; charset=UTF-8"},
-			"Content-Transfer-Encoding": {"quoted-printable"},
-		})
-		if err != nil {
-			return "", "", nil, fmt.Errorf("queue email: %w", err)
-		}
-		qp := quotedprintable.NewWriter(w)
-		if _, err := qp.Write([]byte(strings.ReplaceAll(p.body, "\n", "\r\n"))); err != nil {
-			return "", "", nil, fmt.Errorf("queue email: %w", err)
-		}
-		if err := qp.Close(); err != nil {
-			return "", "", nil, fmt.Errorf("queue email: %w", err)
-		}
-	}
-	if err := mw.Close(); err != nil {
-		return "", "", nil, fmt.Errorf("queue email: %w", err)
-	}
-	return from, to, buf.Bytes(), nil
+	return from, to, msg, nil
 }

@@ -1,8 +1,8 @@
 // Package pebbletest runs Let's Encrypt's test ACME server, pebble (the
-// Debian package `pebble`), as a process for one test, for tests outside
-// the certs package: the end-to-end tests of the binary, whose nodes are
-// separate processes. The certs package's own tests keep their helper
-// (manager_pebble_test.go), which this one follows.
+// Debian package `pebble`), as a process for one test. The certs
+// package's own tests use it, and so do the end-to-end tests of the
+// binary, whose nodes are separate processes; it does not import certs,
+// so that the internal tests of certs can import it.
 package pebbletest
 
 import (
@@ -38,6 +38,16 @@ type Options struct {
 	// Validity, when not zero, is the lifetime of the certificates pebble
 	// issues (renewal tests).
 	Validity time.Duration
+	// DNSAddr ("host:port") is pebble's DNS server; empty: a
+	// pebble-challtestsrv answering 127.0.0.1 for every name.
+	DNSAddr string
+	// EABKeys, when not empty, makes External Account Binding required:
+	// pebble refuses to create an account whose binding is not signed by
+	// one of these keys (key ID to base64url HMAC key).
+	EABKeys map[string]string
+	// OCSPURL is the OCSP responder pebble writes into the certificates
+	// it issues (pebble runs none itself); empty: none.
+	OCSPURL string
 }
 
 // Server is a running pebble.
@@ -49,8 +59,14 @@ type Server struct {
 	RootsFile string
 	// Issued is pebble's root, which signs the certificates it issues.
 	Issued *x509.CertPool
-	out    *buffer
+	out    *Buffer
+	// mgmt reads a path of pebble's management interface.
+	mgmt func(path string) ([]byte, error)
 }
+
+// Mgmt reads a path of pebble's management interface ("/roots/0",
+// "/intermediates/0", "/intermediate-keys/0").
+func (s *Server) Mgmt(path string) ([]byte, error) { return s.mgmt(path) }
 
 // Orders is how many orders pebble has created: it logs each one, so this
 // is what the CA saw, not what a client believes it sent.
@@ -93,6 +109,7 @@ func Start(t testing.TB, o Options) *Server {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost"},
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -113,36 +130,47 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatal(err)
 	}
 
-	chall := &buffer{}
-	dnsAddr := "127.0.0.1:" + fmt.Sprint(freePort(t))
-	run(t, chall, nil, "pebble-challtestsrv",
-		"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
-		"-dns01", dnsAddr, "-http01", "", "-https01", "", "-tlsalpn01", "",
-		"-management", "127.0.0.1:"+fmt.Sprint(freePort(t)))
+	// DNS, unless the test brings its own server: every name is
+	// 127.0.0.1; no AAAA answers, no challenge servers.
+	chall := &Buffer{}
+	dnsAddr := o.DNSAddr
+	if dnsAddr == "" {
+		dnsAddr = "127.0.0.1:" + fmt.Sprint(FreePort(t))
+		Run(t, chall, nil, "pebble-challtestsrv",
+			"-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+			"-dns01", dnsAddr, "-http01", "", "-https01", "", "-tlsalpn01", "",
+			"-management", "127.0.0.1:"+fmt.Sprint(FreePort(t)))
+	}
 
 	if o.HTTPPort == 0 {
-		o.HTTPPort = freePort(t)
+		o.HTTPPort = FreePort(t)
 	}
 	if o.TLSPort == 0 {
-		o.TLSPort = freePort(t)
+		o.TLSPort = FreePort(t)
 	}
-	acmeAddr := "127.0.0.1:" + fmt.Sprint(freePort(t))
-	mgmtAddr := "127.0.0.1:" + fmt.Sprint(freePort(t))
-	conf, _ := json.Marshal(map[string]any{"pebble": map[string]any{
-		"listenAddress":             acmeAddr,
-		"managementListenAddress":   mgmtAddr,
-		"certificate":               certFile,
-		"privateKey":                keyFile,
-		"httpPort":                  o.HTTPPort,
-		"tlsPort":                   o.TLSPort,
-		"certificateValidityPeriod": int(o.Validity / time.Second),
-	}})
+	acmeAddr := "127.0.0.1:" + fmt.Sprint(FreePort(t))
+	mgmtAddr := "127.0.0.1:" + fmt.Sprint(FreePort(t))
+	pc := map[string]any{
+		"listenAddress":                  acmeAddr,
+		"managementListenAddress":        mgmtAddr,
+		"certificate":                    certFile,
+		"privateKey":                     keyFile,
+		"httpPort":                       o.HTTPPort,
+		"tlsPort":                        o.TLSPort,
+		"ocspResponderURL":               o.OCSPURL,
+		"externalAccountBindingRequired": len(o.EABKeys) > 0,
+		"certificateValidityPeriod":      int(o.Validity / time.Second),
+	}
+	if len(o.EABKeys) > 0 {
+		pc["externalAccountMACKeys"] = o.EABKeys
+	}
+	conf, _ := json.Marshal(map[string]any{"pebble": pc})
 	confFile := filepath.Join(dir, "pebble.json")
 	if err := os.WriteFile(confFile, conf, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Directory: "https://" + acmeAddr + "/dir", RootsFile: certFile, out: &buffer{}}
-	run(t, s.out, []string{
+	s := &Server{Directory: "https://" + acmeAddr + "/dir", RootsFile: certFile, out: &Buffer{}}
+	Run(t, s.out, []string{
 		"PEBBLE_VA_NOSLEEP=1", "PEBBLE_VA_ALWAYS_VALID=0",
 		"PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=100",
 	}, "pebble", "-config", confFile, "-dnsserver", dnsAddr)
@@ -155,7 +183,8 @@ func Start(t testing.TB, o Options) *Server {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(certPEM)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
-	defer client.CloseIdleConnections()
+	// The client stays for Mgmt until the test ends.
+	t.Cleanup(client.CloseIdleConnections)
 	deadline := time.Now().Add(30 * time.Second)
 	var root []byte
 	for {
@@ -171,6 +200,7 @@ func Start(t testing.TB, o Options) *Server {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	s.mgmt = func(path string) ([]byte, error) { return get(client, "https://"+mgmtAddr+path) }
 	s.Issued = x509.NewCertPool()
 	if !s.Issued.AppendCertsFromPEM(root) {
 		t.Fatalf("pebble's root is not PEM: %q", root)
@@ -178,8 +208,10 @@ func Start(t testing.TB, o Options) *Server {
 	return s
 }
 
-// run starts a process that lives until the test ends.
-func run(t testing.TB, out io.Writer, env []string, name string, args ...string) {
+// Run starts a process that lives until the test ends, its output going
+// to out; env is added to the test's environment. The certs tests run
+// named (BIND) with it too.
+func Run(t testing.TB, out io.Writer, env []string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -193,8 +225,8 @@ func run(t testing.TB, out io.Writer, env []string, name string, args ...string)
 	})
 }
 
-// freePort returns a port of 127.0.0.1 free a moment ago.
-func freePort(t testing.TB) int {
+// FreePort returns a port of 127.0.0.1 free a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -220,19 +252,20 @@ func get(c *http.Client, url string) ([]byte, error) {
 	return b, nil
 }
 
-// buffer collects a process's output for the test to read.
-type buffer struct {
+// Buffer collects a process's output for the test to read; it is safe
+// for the process's writes and the test's reads at the same time.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *buffer) Write(p []byte) (int, error) {
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *buffer) String() string {
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

@@ -6,7 +6,7 @@
 //
 // It holds the layout only. The words, their language and who the email
 // goes to are the calling package's (privacy/requests, booking's waiting
-// list): each keeps its own catalog and frozen notice. The Message-ID and
+// list, the queue's notices): each keeps its own catalog and frozen notice. The Message-ID and
 // the MIME boundary derive from a key the caller names, so a resend of
 // the same notice after a failure or a change of leader carries the same
 // Message-ID and mail clients see one message.
@@ -47,6 +47,9 @@ type Page struct {
 	// the address is then shown below it as well, for a reader whose
 	// client does not follow links.
 	Link, LinkText, LinkLabel string
+	// After are paragraphs below the link (what happens next, what to
+	// do if the citizen did not ask).
+	After []string
 	// Footer closes the email, below a rule.
 	Footer string
 }
@@ -74,6 +77,9 @@ func (p Page) Text() string {
 		}
 		b.WriteString(p.Link + "\n\n")
 	}
+	for _, l := range p.After {
+		b.WriteString(l + "\n\n")
+	}
 	b.WriteString("-- \n" + p.Footer + "\n")
 	return b.String()
 }
@@ -89,7 +95,8 @@ var page = template.Must(template.New("mailpage").Parse(`<!DOCTYPE html>
 {{end}}{{range .Lines}}<p>{{.}}</p>
 {{end}}{{with .Link}}<p>{{with $.LinkText}}{{.}}<br>{{end}}<a href="{{.}}">{{if $.LinkLabel}}{{$.LinkLabel}}{{else}}{{.}}{{end}}</a></p>
 {{if $.LinkLabel}}<p style="font-size: 0.85em;">{{.}}</p>
-{{end}}{{end}}<hr>
+{{end}}{{end}}{{range .After}}<p>{{.}}</p>
+{{end}}<hr>
 <p style="font-size: 0.85em; color: #5c6f82;">{{.Footer}}</p>
 </body>
 </html>
