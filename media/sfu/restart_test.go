@@ -40,7 +40,8 @@ func restartEffect(sub *sfutest.Client, since time.Time) (gap time.Duration, key
 // 0.57 to 2.55 s after the restart, or not within 1.5 s. After it,
 // typically 10–80 ms; on a loaded machine the publisher's side of the
 // new ICE path occasionally takes up to a second to carry the SFU's
-// PLIs, hence a median rather than a worst case.
+// PLIs (or, rarely, not within the 1.5 s window, counted as 1.5 s),
+// hence a median rather than a worst case.
 func TestKeyframeSoonAfterPubRestart(t *testing.T) {
 	leaktest.Check(t)
 	s := newServer(t, sfu.Config{})
@@ -69,16 +70,17 @@ func TestKeyframeSoonAfterPubRestart(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		gap, key := restartEffect(cit, t0)
 		if key.IsZero() {
-			t.Errorf("restart %d: no key frame within 1.5 s (longest silence %v)", i, gap.Round(time.Millisecond))
+			// Counted as the whole window: one slow path on a loaded
+			// machine moves the median by one place, while a missing
+			// PLI at the restart (the bug) misses most rounds.
+			t.Logf("restart %d: no key frame within 1.5 s (longest silence %v)", i, gap.Round(time.Millisecond))
+			delays = append(delays, 1500*time.Millisecond)
 			continue
 		}
 		d := key.Sub(t0)
 		delays = append(delays, d)
 		t.Logf("restart %d: key frame %v after the restart (longest silence between video packets %v)",
 			i, d.Round(time.Millisecond), gap.Round(time.Millisecond))
-	}
-	if len(delays) < runs {
-		return
 	}
 	slices.Sort(delays)
 	median := delays[runs/2]
