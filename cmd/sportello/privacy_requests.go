@@ -57,7 +57,7 @@ func mountPrivacyRequests(d privacyRequestsDeps, mux *http.ServeMux) error {
 	ex := &requests.Exporter{Book: d.Book, Queue: d.Queue, Store: store, DB: d.Node.DB(),
 		DocURL: func(id string) string { return "/gestione/privacy/documenti/" + url.PathEscape(id) }}
 	cfg := privacyreqweb.Config{Site: d.Site, Store: store, Exporter: ex, Eraser: d.Eraser, Fresh: d.Node,
-		Guard: d.Guard, SessionFrom: authweb.SessionFrom, Logger: d.Log, TrustProxyHeaders: d.HTTP.TrustProxyHeaders}
+		Guard: d.Guard, Logger: d.Log, TrustProxyHeaders: d.HTTP.TrustProxyHeaders}
 	// A nil *docs.Store must not become a non-nil interface.
 	if d.Docs != nil {
 		ex.Docs = d.Docs

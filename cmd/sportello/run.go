@@ -489,7 +489,7 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	// /privacy/richiesta), issue 11.
 	priv := privacy.NewService(node, node.DB(), privacy.Options{Logger: log.With("component", "privacy")})
 	privPages, err := privacyweb.New(privacyweb.Config{Site: s, Privacy: priv, Applied: node, Guard: logins,
-		SessionFrom: authweb.SessionFrom, Logger: log})
+		Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -500,7 +500,7 @@ func newHandler(cfg Config, opts runOptions, node *cluster.Node, tenants *tenant
 	}
 	// The assistant's FAQ and synonyms, for the Comune administrator.
 	kadmin, err := knowledgeweb.New(knowledgeweb.Config{Site: s, Store: know, Book: book, Applied: node, Guard: logins,
-		SessionFrom: authweb.SessionFrom, Logger: log})
+		Logger: log})
 	if err != nil {
 		return nil, err
 	}

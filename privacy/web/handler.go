@@ -40,17 +40,13 @@ type Guard interface {
 	SavedFlash(r *http.Request, wait func(ctx context.Context, index uint64) error, flashes map[string]string) string
 }
 
-// Config configures a Handler; every field but Logger and SessionFrom
-// is required.
+// Config configures a Handler; every field but Logger is required.
 type Config struct {
 	Site    *site.Site
 	Privacy *privacy.Service
 	Applied Applied
 	Guard   Guard
-	// SessionFrom is no longer read: Guard hands every page its
-	// session. It stays until the wiring stops setting it.
-	SessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
-	Logger      *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Handler serves /gestione/comune/privacy-dati.

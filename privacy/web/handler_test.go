@@ -61,7 +61,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	priv := privacy.NewService(n, n.DB(), privacy.Options{Logger: clustertest.Logger(t)})
-	h, err := New(Config{Site: s, Privacy: priv, Applied: n, Guard: logins, SessionFrom: authweb.SessionFrom, Logger: clustertest.Logger(t)})
+	h, err := New(Config{Site: s, Privacy: priv, Applied: n, Guard: logins, Logger: clustertest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

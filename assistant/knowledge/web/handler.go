@@ -51,9 +51,6 @@ type Config struct {
 	// Guard is the operators' login (auth/web's Handler); required.
 	// Every route needs the Comune administrator's role.
 	Guard Guard
-	// SessionFrom is no longer read: Guard hands every page its
-	// session. It stays until the wiring stops setting it.
-	SessionFrom func(ctx context.Context) (auth.Session, auth.User, bool)
 	// Logger receives the errors; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -75,7 +75,7 @@ func newEnvs(t *testing.T, nodes []*cluster.Node) []*env {
 		book := booking.NewBook(n, n.DB(), time.Now, rand.Reader)
 		store := knowledge.NewStore(n, n.DB(), book)
 		h, err := New(Config{Site: s, Store: store, Book: book, Applied: n, Guard: logins,
-			SessionFrom: authweb.SessionFrom, Logger: clustertest.Logger(t)})
+			Logger: clustertest.Logger(t)})
 		if err != nil {
 			t.Fatalf("New: %v", err)
 		}

@@ -65,11 +65,8 @@ type Config struct {
 	// links).
 	Files DocumentFiles
 	// Fresh is the node's freshness (optional).
-	Fresh Fresh
-	Guard Guard
-	// SessionFrom is no longer read: Guard hands every back-office page
-	// its session. It stays until the wiring stops setting it.
-	SessionFrom       func(ctx context.Context) (auth.Session, auth.User, bool)
+	Fresh             Fresh
+	Guard             Guard
 	Logger            *slog.Logger
 	Now               func() time.Time
 	RateLimit         RateLimit

@@ -172,7 +172,7 @@ func newEnvOn(t *testing.T, n *cluster.Node, srv *smtptest.Server) *env {
 	ex := &requests.Exporter{Book: book, Queue: q, Docs: ds, Store: st, DB: n.DB(),
 		DocURL: func(id string) string { return "/gestione/privacy/documenti/" + id }}
 	h, err := New(Config{Site: s, Store: st, Exporter: ex, Eraser: privacy.NewService(n, n.DB(), privacy.Options{}),
-		Files: ds, Fresh: n, Guard: logins, SessionFrom: authweb.SessionFrom, Logger: clustertest.Logger(t)})
+		Files: ds, Fresh: n, Guard: logins, Logger: clustertest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
