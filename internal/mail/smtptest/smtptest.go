@@ -85,6 +85,8 @@ type Server struct {
 	changed  chan struct{} // closed and replaced on every new message
 	failNext int
 	failCode int
+	// refused maps a recipient to the code RCPT TO gets (RefuseRecipient).
+	refused map[string]int
 }
 
 // Start starts a server on 127.0.0.1:0 and stops it when the test ends.
@@ -218,6 +220,17 @@ func (s *Server) FailNext(n, code int) {
 	s.failNext, s.failCode = n, code
 }
 
+// RefuseRecipient makes the server refuse RCPT TO:<addr> with code,
+// from now on.
+func (s *Server) RefuseRecipient(addr string, code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[string]int{}
+	}
+	s.refused[addr] = code
+}
+
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	return &session{srv: s, conn: c}, nil
 }
@@ -267,6 +280,12 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.srv.mu.Lock()
+	code := ss.srv.refused[to]
+	ss.srv.mu.Unlock()
+	if code != 0 {
+		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: "smtptest: recipient refused as asked by the test"}
+	}
 	ss.to = append(ss.to, to)
 	return nil
 }
