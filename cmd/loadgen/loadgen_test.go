@@ -113,7 +113,10 @@ func TestSMTPSinkTakesWhatTheNodeSends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := []byte("From: a@b.it\r\nTo: c@d.it\r\nSubject: prova\r\n\r\nriga uno\r\n.riga col punto\r\n")
+	// A line longer than the sink's buffer (4 KiB), whose last piece is
+	// ".\r\n", must not end the message early.
+	long := strings.Repeat("x", 4096) + ".\r\n"
+	msg := []byte("From: a@b.it\r\nTo: c@d.it\r\nSubject: prova\r\n\r\nriga uno\r\n.riga col punto\r\n" + long + "fine\r\n")
 	for range 3 {
 		if err := sender.Send(context.Background(), "a@b.it", []string{"c@d.it"}, msg); err != nil {
 			t.Fatalf("Send: %v", err)

@@ -31,6 +31,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -38,6 +39,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,6 +65,7 @@ func run() int {
 		fsyncN     = flag.Int("fsync-samples", 500, "fsyncs of the raw disk measurement")
 		keep       = flag.Bool("keep", false, "keep the started nodes' data dirs")
 		profDir    = flag.String("profile", "", "save each node's CPU, block and mutex profiles of each level into `dir`")
+		timeline   = flag.String("timeline", "", "write every HTTP booking of every level as a CSV line (nodes, concurrency, node, start ms, latency ms) into `file`")
 		store      = flag.Bool("store", true, "also measure the direct-to-store ceiling (Book.Create in the leader's process)")
 		mailTo     = flag.String("mail", "smtp", "where the nodes deliver email: `smtp` (a sink in loadgen standing for the mail relay) or mailbox (files in each node's data dir)")
 		drain      = flag.Duration("drain", 2*time.Minute, "before each HTTP level, wait at most this long for the cluster to deliver the emails of the previous one (0: do not wait)")
@@ -146,7 +149,7 @@ func run() int {
 			return 1
 		}
 		results, err := measure(ctx, f, levels, options{
-			duration: *duration, maxPer: *maxPer, store: *store, drain: *drain, profDir: *profDir,
+			duration: *duration, maxPer: *maxPer, store: *store, drain: *drain, profDir: *profDir, timeline: *timeline,
 		})
 		info.Node = f[0].status.Version
 		f.Close()
@@ -171,6 +174,7 @@ type options struct {
 	store    bool
 	drain    time.Duration
 	profDir  string
+	timeline string
 }
 
 // measure runs every level on the cluster f: the direct-to-store level on
@@ -243,6 +247,14 @@ func measure(ctx context.Context, f fleet, levels []int, o options) ([]levelResu
 		fmt.Fprintf(os.Stderr, "loadgen: %d node(s), HTTP, concurrency %d: %d bookings in %v, %.0f/s, p50 %v, p99 %v, errors %v, CPU loadgen %.0f%% nodes %.0f%% (%v per booking; emails of the previous level drained in %v)\n",
 			len(f), c, r.OK, r.Elapsed.Round(time.Millisecond), r.Rate(), r.P(50), r.P(99), r.ErrorString(),
 			r.cpuShare(r.loadgenCPU), r.cpuShare(r.nodeCPU), perBooking.Round(time.Microsecond), drained.Round(time.Millisecond))
+		if o.timeline != "" {
+			if err := writeTimeline(o.timeline, len(f), c, r.Result); err != nil {
+				return nil, err
+			}
+		}
+		if len(f) > 1 {
+			fmt.Fprintf(os.Stderr, "loadgen: %d node(s), HTTP, concurrency %d, by node the clients reached: %s\n", len(f), c, byNode(r.Result, len(f)))
+		}
 		results = append(results, r)
 	}
 	return results, nil
@@ -271,4 +283,48 @@ func parseLevels(s string) ([]int, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// byNode describes the latencies of the clients of each node (worker w
+// books through node w mod nodes): on a cluster the leader's own clients
+// skip the forwarding hop, and the gap between the groups is where the
+// tail of the whole comes from.
+func byNode(r loadrun.Result, nodes int) string {
+	var parts []string
+	for n := range nodes {
+		g := loadrun.Result{Elapsed: r.Elapsed}
+		for w := n; w < len(r.ByWorker); w += nodes {
+			g.Latencies = append(g.Latencies, r.ByWorker[w]...)
+		}
+		slices.Sort(g.Latencies)
+		g.OK = len(g.Latencies)
+		parts = append(parts, fmt.Sprintf("node %d: %.0f/s p50 %v p99 %v", n+1, g.Rate(), g.P(50).Round(time.Millisecond), g.P(99).Round(time.Millisecond)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// writeTimeline appends the bookings of r to the CSV file path, one line
+// each: cluster size, concurrency, the node the client reached, the
+// booking's start and its latency in milliseconds. A worker books back to
+// back, so a booking starts when the worker's previous one ended: the
+// timeline shows whether the slow bookings come together (a stall of the
+// whole cluster) or spread out (queueing).
+func writeTimeline(path string, nodes, c int, r loadrun.Result) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for wk, lat := range r.ByWorker {
+		var at time.Duration
+		for _, l := range lat {
+			fmt.Fprintf(w, "%d,%d,%d,%.3f,%.3f\n", nodes, c, wk%nodes+1, at.Seconds()*1000, l.Seconds()*1000)
+			at += l
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

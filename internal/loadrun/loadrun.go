@@ -22,6 +22,9 @@ type Result struct {
 	Latencies []time.Duration `json:"latencies_ns"`
 	// Errors counts the failures by kind (an HTTP status, "net", an error code).
 	Errors map[string]int `json:"errors"`
+	// ByWorker holds each worker's own latencies, in the order measured,
+	// so that a caller can compare groups of workers (those of one node).
+	ByWorker [][]time.Duration `json:"-"`
 }
 
 // Op runs one operation for worker w (0 ≤ w < concurrency) and returns ""
@@ -64,6 +67,7 @@ func Run(ctx context.Context, c int, d time.Duration, max int, op Op) Result {
 	r := Result{Concurrency: c, Elapsed: time.Since(start), Errors: map[string]int{}}
 	for _, w := range workers {
 		r.Latencies = append(r.Latencies, w.lat...)
+		r.ByWorker = append(r.ByWorker, w.lat)
 		for s, n := range w.errors {
 			r.Errors[s] += n
 		}
