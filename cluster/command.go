@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -75,6 +76,29 @@ func (c Command) Decode(v any) error {
 // result must be JSON-encodable (it may cross the network when a follower
 // forwards a write).
 type ApplyFunc func(tx *sql.Tx, cmd Command) (result any, err error)
+
+// JSONAppender is a result value that writes its own JSON, the bytes
+// json.Marshal would write, without reflection.
+type JSONAppender interface{ AppendJSON(dst []byte) []byte }
+
+// marshalResult encodes an apply result, as forwarded answers and request
+// records carry it: through its own AppendJSON when it has one (a
+// booking's result went through json.Marshal's reflection once on the
+// leader for the answer and once on every node for the record), through
+// json.Marshal otherwise, and for a nil pointer (json.Marshal writes
+// null, and AppendJSON need not expect one).
+func marshalResult(v any) ([]byte, error) {
+	if a, ok := v.(JSONAppender); ok && !nilPointer(v) {
+		return a.AppendJSON(make([]byte, 0, 256)), nil
+	}
+	return json.Marshal(v)
+}
+
+// nilPointer reports whether v holds a nil pointer.
+func nilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
 
 // Migration is one schema step of a component. Migrations run inside apply
 // (command "cluster.migrate"), so every node migrates at the same log index.

@@ -196,7 +196,7 @@ func (f *fsm) record(ctx context.Context, tx *sql.Tx, cmd Command, value any, ap
 		value = r.RecordedValue()
 	}
 	if value != nil {
-		b, err := json.Marshal(value)
+		b, err := marshalResult(value)
 		if err != nil {
 			f.log.Warn("result not recorded: cannot encode it", "type", cmd.Type, "index", cmd.Index, "err", err)
 		} else {

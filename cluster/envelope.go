@@ -13,9 +13,9 @@ import (
 // booking inside a shared entry went through that four times (the entry,
 // the list of envelopes, its envelope, its payload): about a fifth of the
 // FSM's time per booking, on every node. The entry itself is still
-// decoded and checked by encoding/json (decodeEntry); its payload is then
-// known to be valid JSON, so splitBatch and decodeTrusted only need to
-// find where values end. Anything unusual in an envelope (an escaped or
+// decoded and checked whole by decodeEntry (by hand, jsonscan.go, or by
+// encoding/json); its payload is then known to be valid JSON, so
+// splitBatch and decodeTrusted only need to find where values end. Anything unusual in an envelope (an escaped or
 // non-UTF-8 string, a key not spelt exactly as encodeEntry writes it, a
 // field this code does not decode) sends that envelope to encoding/json,
 // so the Command is always the one json.Unmarshal gives.

@@ -11,7 +11,7 @@ import (
 
 // envelopeCorpus is envelopes as encodeEntry writes them, and others it
 // never writes but a newer binary or a hand-made entry could.
-func envelopeCorpus(t *testing.T) [][]byte {
+func envelopeCorpus(t testing.TB) [][]byte {
 	t.Helper()
 	at := time.Date(2027, 3, 11, 9, 30, 0, 123456789, time.UTC)
 	var out [][]byte

@@ -296,18 +296,37 @@ func (f *fsm) call(fn ApplyFunc, tx *sql.Tx, cmd Command) (value any, err error)
 
 // encodeEntry is the log format of a command: its JSON envelope. Index is
 // not encoded; Time is.
+// The bytes are json.Marshal's: written by hand (encodeTrusted) when the
+// payload is already in the form json.Marshal would copy unchanged,
+// through json.Marshal otherwise (and for its error).
 func encodeEntry(cmd Command) ([]byte, error) {
 	cmd.Index = 0
+	if cmd.Payload == nil || marshalForm(cmd.Payload) {
+		if b, err := encodeTrusted(cmd); err == nil {
+			return b, nil
+		}
+	}
 	return json.Marshal(cmd)
 }
 
 // decodeEntry reverses encodeEntry. Unknown envelope fields are ignored, so
-// a newer binary can add some without stopping older nodes.
+// a newer binary can add some without stopping older nodes. The command
+// is json.Unmarshal's: decoded by hand (decodeEnvelope, which checks all
+// it reads) when the envelope has the plain shape encodeEntry writes, by
+// json.Unmarshal otherwise, so a corrupt entry is still its error. The
+// payload is a copy, except a cluster.batch entry's, which is only split
+// into envelopes that are copied in turn.
 func decodeEntry(data []byte) (Command, error) {
-	var cmd Command
 	if len(data) == 0 || data[0] != '{' {
-		return cmd, errors.New("not a JSON envelope")
+		return Command{}, errors.New("not a JSON envelope")
 	}
+	if cmd, end, ok := decodeEnvelope(data, 0); ok && skipSpace(data, end) == len(data) {
+		if cmd.Payload != nil && (cmd.Type != batchType || cmd.Version != 1) {
+			cmd.Payload = append(json.RawMessage(nil), cmd.Payload...)
+		}
+		return cmd, nil
+	}
+	var cmd Command
 	err := json.Unmarshal(data, &cmd)
 	return cmd, err
 }

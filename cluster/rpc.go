@@ -16,7 +16,8 @@ import (
 // The node-to-node RPC (stream tag 2) carries forwarded commands and
 // membership changes from any node to the leader. Framing: each message is
 // a 4-byte big-endian length then that many bytes of JSON (written by
-// hand, rpcwire.go, and read by encoding/json). A connection starts in
+// hand, rpcwire.go, and read by hand, jsonscan.go, with encoding/json for
+// any shape the hand decoders do not know). A connection starts in
 // the one-request-at-a-time mode, request then response, reused (pooled
 // by the caller, rpcPool) for the next; nodes of this version switch it
 // to the multiplexed mode at once (rpcmux.go), and keep the first mode
@@ -57,8 +58,9 @@ type rpcResponse struct {
 }
 
 // rpcRequestIn is how the leader reads an rpcRequest: the command is
-// decoded with the frame, in one pass of encoding/json, instead of kept
-// as raw JSON that decodeEntry would check and decode again.
+// decoded with the frame, in one pass (decodeRequest, or encoding/json),
+// instead of kept as raw JSON that decodeEntry would check and decode
+// again.
 type rpcRequestIn struct {
 	Op        string   `json:"op"`
 	Command   *Command `json:"command,omitempty"`
@@ -94,10 +96,30 @@ func readFrame(r io.Reader, v any) error {
 	if _, err := io.ReadFull(r, body); err != nil {
 		return err
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if err := unmarshalFrame(body, v); err != nil {
 		return &frameDecodeError{err}
 	}
 	return nil
+}
+
+// unmarshalFrame decodes the JSON of a frame into v, a zero value, as
+// json.Unmarshal does: requests and answers of the plain shapes our
+// writers produce by hand (jsonscan.go), anything else through
+// json.Unmarshal.
+func unmarshalFrame(body []byte, v any) error {
+	switch v := v.(type) {
+	case *rpcRequestIn:
+		if req, ok := decodeRequest(body); ok {
+			*v = req
+			return nil
+		}
+	case *rpcResponse:
+		if resp, ok := decodeResponse(body); ok {
+			*v = resp
+			return nil
+		}
+	}
+	return json.Unmarshal(body, v)
 }
 
 // frameDecodeError is readFrame's error for a frame read whole that does
@@ -177,7 +199,7 @@ func (n *Node) handleRPC(req rpcRequestIn, bad error) rpcResponse {
 		res, err = n.proposeTrusted(ctx, cmd, true)
 		resp.Index = res.Index
 		if err == nil && res.Value != nil {
-			if resp.Value, err = json.Marshal(res.Value); err != nil {
+			if resp.Value, err = marshalResult(res.Value); err != nil {
 				err = fmt.Errorf("cluster: encode result of %s: %w", cmd.Type, err)
 			}
 		}

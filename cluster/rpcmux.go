@@ -213,7 +213,7 @@ func (mc *muxConn) read() {
 			return
 		}
 		var r muxReply
-		if err := json.Unmarshal(body, &r.resp); err != nil {
+		if err := unmarshalFrame(body, &r.resp); err != nil {
 			r.err = fmt.Errorf("cluster: RPC answer: %w", err)
 		}
 		mc.mu.Lock()
@@ -401,7 +401,7 @@ func (n *Node) serveMux(c net.Conn, br *bufio.Reader) {
 		}
 		var req rpcRequestIn
 		var bad error
-		if err := json.Unmarshal(body, &req); err != nil {
+		if err := unmarshalFrame(body, &req); err != nil {
 			var se *json.SyntaxError
 			if errors.As(err, &se) {
 				n.log.Debug("RPC connection ended", "remote", c.RemoteAddr().String(), "err", err)

@@ -92,7 +92,7 @@ func appendRequest(b []byte, req rpcRequest) []byte {
 }
 
 // writeResponse writes resp as json.Marshal would, with resp.Value (valid
-// JSON: json.Marshal's output) copied as it is.
+// JSON: marshalResult's output, json.Marshal's bytes) copied as it is.
 func writeResponse(w io.Writer, resp rpcResponse) error {
 	b, err := appendResponse(frame(32+len(resp.Value)), resp)
 	if err != nil {
@@ -136,11 +136,12 @@ func appendResponse(b []byte, resp rpcResponse) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// encodeTrusted is encodeEntry for a command whose Payload is known to be
-// valid JSON (decoded from a frame, or built by the batcher from
+// encodeTrusted writes the envelope of a command whose Payload is known
+// to be valid JSON (decoded from a frame, or built by the batcher from
 // envelopes): the payload is copied instead of scanned again. The entry
-// decodes to the same Command as encodeEntry's; its bytes are the same
-// too when the payload is compact, as json.Marshal writes it.
+// decodes to the same Command as json.Marshal's; its bytes are the same
+// too when the payload is in json.Marshal's form (marshalForm), which is
+// how encodeEntry uses it.
 func encodeTrusted(cmd Command) ([]byte, error) {
 	t, err := cmd.Time.MarshalJSON()
 	if err != nil {
