@@ -8,29 +8,47 @@ import (
 	"sync"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 )
 
-// logStore is the node's raft log and stable store: a raft-boltdb file
-// that can be rewritten while raft runs (rewrite). Bolt does not clear
-// the pages it frees: after log compaction the deleted entries' bytes
-// stay in the file's free pages until they happen to be reused, so
-// erased personal data would survive there. rewrite copies the live
+// logStore is the node's raft log and stable store: a bolt file in
+// raft-boltdb's layout (boltlog.go) that can be rewritten while raft runs
+// (rewrite). Bolt does not clear the pages it frees: after log compaction
+// the deleted entries' bytes stay in the file's free pages until they
+// happen to be reused, so erased personal data would survive there. rewrite copies the live
 // entries and keys into a new file and replaces the old one; the lock
 // holds raft's log calls for that short time (after a compaction with no
 // trailing entries, the log holds a handful of entries).
+//
+// It also keeps the entries it stored last (recent) and answers GetLog
+// for them from memory. Raft reads every entry back soon after storing
+// it: the leader once per follower to send it, a follower to apply it.
+// From the file, each read was a bolt transaction, a msgpack decode
+// through reflection and a copy of the entry's data (a shared entry is
+// tens of KB): the followers' CPU and garbage for bytes still in memory.
+// Compaction (DeleteRange) and rewrite empty it, so an erased entry does
+// not stay here either.
 type logStore struct {
 	mu   sync.RWMutex
 	path string
-	s    *raftboltdb.BoltStore
+	s    *boltLog
+
+	recentMu sync.Mutex
+	recent   [recentLogs]*raft.Log
 }
+
+// recentLogs is how many of the last stored entries logStore keeps. A
+// follower that keeps up needs the last few: raft sends and applies
+// entries within milliseconds of storing them (MaxAppendEntries at a
+// time); older ones are read from the file. Shared entries are up to a
+// few hundred KB, so the cache stays small.
+const recentLogs = 32
 
 // stableKeys are the keys raft keeps in its stable store (raft.go of
 // hashicorp/raft); rewrite copies them.
 var stableKeys = []string{"CurrentTerm", "LastVoteTerm", "LastVoteCand"}
 
 func openLogStore(path string) (*logStore, error) {
-	s, err := raftboltdb.New(raftboltdb.Options{Path: path})
+	s, err := openBoltLog(path)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +82,42 @@ func (l *logStore) GetLog(idx uint64, log *raft.Log) error {
 		// Raft's transport can still answer a peer while the node closes.
 		return ErrClosed
 	}
+	if l.getRecent(idx, log) {
+		return nil
+	}
 	return l.s.GetLog(idx, log)
+}
+
+// getRecent copies the entry idx into log if it is among the recent ones.
+// The copy shares Data with the stored entry, as raft's own LogCache
+// does: raft and the FSM only read it.
+func (l *logStore) getRecent(idx uint64, log *raft.Log) bool {
+	l.recentMu.Lock()
+	defer l.recentMu.Unlock()
+	e := l.recent[idx%recentLogs]
+	if e == nil || e.Index != idx {
+		return false
+	}
+	*log = *e
+	return true
+}
+
+// remember keeps logs, just stored, among the recent entries.
+func (l *logStore) remember(logs []*raft.Log) {
+	l.recentMu.Lock()
+	defer l.recentMu.Unlock()
+	for _, e := range logs {
+		l.recent[e.Index%recentLogs] = e
+	}
+}
+
+// forgetRecent drops the recent entries: after DeleteRange (raft deletes
+// a conflicting suffix before storing the leader's entries), a rewrite
+// or Close.
+func (l *logStore) forgetRecent() {
+	l.recentMu.Lock()
+	defer l.recentMu.Unlock()
+	clear(l.recent[:])
 }
 
 func (l *logStore) StoreLog(log *raft.Log) error {
@@ -74,7 +127,11 @@ func (l *logStore) StoreLog(log *raft.Log) error {
 		// Raft's transport can still answer a peer while the node closes.
 		return ErrClosed
 	}
-	return l.s.StoreLog(log)
+	if err := l.s.StoreLogs([]*raft.Log{log}); err != nil {
+		return err
+	}
+	l.remember([]*raft.Log{log})
+	return nil
 }
 
 func (l *logStore) StoreLogs(logs []*raft.Log) error {
@@ -84,7 +141,11 @@ func (l *logStore) StoreLogs(logs []*raft.Log) error {
 		// Raft's transport can still answer a peer while the node closes.
 		return ErrClosed
 	}
-	return l.s.StoreLogs(logs)
+	if err := l.s.StoreLogs(logs); err != nil {
+		return err
+	}
+	l.remember(logs)
+	return nil
 }
 
 func (l *logStore) DeleteRange(min, max uint64) error {
@@ -94,6 +155,9 @@ func (l *logStore) DeleteRange(min, max uint64) error {
 		// Raft's transport can still answer a peer while the node closes.
 		return ErrClosed
 	}
+	// Forgotten first: once the range is gone from the file, no reader
+	// may find those entries here.
+	l.forgetRecent()
 	return l.s.DeleteRange(min, max)
 }
 
@@ -157,6 +221,7 @@ func (l *logStore) Close() error {
 	}
 	err := l.s.Close()
 	l.s = nil
+	l.forgetRecent()
 	return err
 }
 
@@ -170,6 +235,9 @@ func (l *logStore) rewrite() error {
 	if l.s == nil {
 		return ErrClosed
 	}
+	// The entries stay the same, but the store may end closed or reopened
+	// on the old file: start again from the file.
+	l.forgetRecent()
 	first, err := l.s.FirstIndex()
 	if err != nil {
 		return err
@@ -194,15 +262,15 @@ func (l *logStore) rewrite() error {
 		switch {
 		case err == nil:
 			stable[k] = v
-		case errors.Is(err, raftboltdb.ErrKeyNotFound):
-			// raft-boltdb's ErrKeyNotFound: never set on this node.
+		case errors.Is(err, errKeyNotFound):
+			// Never set on this node.
 		default:
 			return fmt.Errorf("cluster: rewrite raft log: key %s: %w", k, err)
 		}
 	}
 	tmp := l.path + ".rewrite"
 	os.Remove(tmp)
-	fresh, err := raftboltdb.New(raftboltdb.Options{Path: tmp})
+	fresh, err := openBoltLog(tmp)
 	if err != nil {
 		return fmt.Errorf("cluster: rewrite raft log: %w", err)
 	}
@@ -236,7 +304,7 @@ func (l *logStore) rewrite() error {
 	}
 	// Whatever happened, the node needs a log: reopen the file at path
 	// (the new one, or the old one when the rename failed).
-	s, err := raftboltdb.New(raftboltdb.Options{Path: l.path})
+	s, err := openBoltLog(l.path)
 	if err != nil {
 		l.s = nil
 		return errors.Join(renameErr, fmt.Errorf("cluster: reopen raft log: %w", err))
