@@ -69,9 +69,7 @@ func register(reg *cluster.Registry, createMax int) {
 	// Applied (without the join token, which it made itself), so it does
 	// not read the row again after the command is applied.
 	reg.HandleResult(CmdCreate, func(raw json.RawMessage) (any, error) {
-		var a Applied
-		err := json.Unmarshal(raw, &a)
-		return a, err
+		return decodeApplied(raw)
 	})
 }
 

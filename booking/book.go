@@ -337,8 +337,8 @@ func appliedOf(v any) (Applied, bool) {
 	case *Applied:
 		return *v, v != nil
 	case json.RawMessage:
-		var a Applied
-		if err := json.Unmarshal(v, &a); err != nil {
+		a, err := decodeApplied(v)
+		if err != nil {
 			return Applied{}, false
 		}
 		return a, true

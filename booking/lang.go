@@ -129,7 +129,7 @@ func (b *Book) proposeCreate(ctx context.Context, t tenant.ID, p createPayload, 
 	if lang = NormalizeLang(lang); lang != LangIT {
 		p.Lang = lang
 	}
-	cmd, err := cluster.NewCommand(CmdCreate, createCompactVersion, string(t), p)
+	cmd, err := newCreateCommand(createCompactVersion, string(t), p)
 	if err != nil {
 		return cluster.Result{}, err
 	}
@@ -150,7 +150,7 @@ func (b *Book) proposeCreateBefore(ctx context.Context, t tenant.ID, p createPay
 	if p.Lang != "" || p.Net != "" {
 		version = createLangVersion
 	}
-	cmd, err := cluster.NewCommand(CmdCreate, version, string(t), p)
+	cmd, err := newCreateCommand(version, string(t), p)
 	if err != nil {
 		return cluster.Result{}, err
 	}
