@@ -133,7 +133,7 @@ func (h *Handler) formAdmission(r *http.Request, t tenant.Tenant, serviceID stri
 			return a, err
 		}
 	}
-	a.Net = h.fair.NetHash(t.ID, h.clientIP(r))
+	a.Net = h.nets.get(t.ID, h.clientIP(r), h.fair.NetHash)
 	return a, nil
 }
 
@@ -160,7 +160,7 @@ func (h *Handler) apiAdmission(r *http.Request, t tenant.Tenant, serviceID strin
 			return a, err
 		}
 	}
-	a.Net = h.fair.NetHash(t.ID, h.clientIP(r))
+	a.Net = h.nets.get(t.ID, h.clientIP(r), h.fair.NetHash)
 	return a, nil
 }
 

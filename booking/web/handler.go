@@ -114,6 +114,9 @@ type Handler struct {
 	docs        CallDocuments
 	// fair issues and checks proofs of work (fair_web.go).
 	fair *booking.Challenges
+	// nets keeps the network hashes of recent client addresses
+	// (nethash.go).
+	nets netHashes
 	// appIO seals App IO keys (waitlist_admin.go).
 	appIO appio.Sealer
 }

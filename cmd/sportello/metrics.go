@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,6 +79,9 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	streams  *prometheus.GaugeVec
 	bookings *prometheus.CounterVec
+	// sse is streams' child for event streams, which every request's
+	// recorder holds: looked up once here rather than per request.
+	sse prometheus.Gauge
 }
 
 // bookingCreated tells whether a request to route that answered status
@@ -124,7 +126,7 @@ func NewMetrics(src MetricsSources) *Metrics {
 			Help: "Bookings created through this node's HTTP (web form or API), by Comune. Sum over the nodes for the cluster's total.",
 		}, []string{"tenant", "channel"}),
 	}
-	m.streams.WithLabelValues("sse")
+	m.sse = m.streams.WithLabelValues("sse")
 	m.streams.WithLabelValues("websocket")
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -153,17 +155,17 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
-// routeNote carries, in the request's context, what the inner handlers
-// learn about the request that the outer Middleware labels it with: the
-// route pattern of the tenant mux (which sees a copy of the request,
-// made by the tenant middleware, so its Pattern is not visible outside)
-// and the Comune.
+// routeNote carries, in Middleware's response writer, what the inner
+// handlers learn about the request that the outer Middleware labels it
+// with: the route pattern of the tenant mux (which sees a copy of the
+// request, made by the tenant middleware, so its Pattern is not visible
+// outside) and the Comune. It rides in the writer rather than in the
+// request's context, which would cost a copy of the request and a
+// context value on every request.
 type routeNote struct {
 	pattern string
 	tenant  string
 }
-
-type routeNoteKey struct{}
 
 // Middleware measures every request of next: its duration by route
 // pattern and status class, and the bookings it creates. It must wrap
@@ -185,16 +187,15 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		note := &routeNote{}
-		r2 := r.WithContext(context.WithValue(r.Context(), routeNoteKey{}, note))
-		rec := &statusRecorder{ResponseWriter: w, streams: m.streams.WithLabelValues("sse")}
+		rec := &statusRecorder{ResponseWriter: w, streams: m.sse}
+		note := &rec.note
 		start := time.Now()
 		defer func() {
 			if rec.stream {
 				rec.streams.Dec()
 			}
 		}()
-		next.ServeHTTP(rec, r2)
+		next.ServeHTTP(rec, r)
 		if rec.stream {
 			return
 		}
@@ -205,7 +206,7 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		}
 		route := note.pattern
 		if route == "" {
-			route = r2.Pattern
+			route = r.Pattern
 		}
 		if route == "" {
 			route = "unmatched"
@@ -226,8 +227,8 @@ func (m *Metrics) Route(next http.Handler) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		next.ServeHTTP(w, r)
-		note, ok := r.Context().Value(routeNoteKey{}).(*routeNote)
-		if !ok {
+		note := noteOf(w)
+		if note == nil {
 			return
 		}
 		// ServeMux sets Pattern on the request it was given, this one.
@@ -241,12 +242,37 @@ func (m *Metrics) Route(next http.Handler) http.Handler {
 	})
 }
 
-// statusClass turns a status into its class label, "2xx" to "5xx".
-func statusClass(status int) string {
-	if status < 100 || status > 599 {
-		return "other"
+// noteOf returns the route note of Middleware's recorder among w and the
+// writers it wraps (through Unwrap), nil outside Middleware.
+func noteOf(w http.ResponseWriter) *routeNote {
+	for {
+		switch x := w.(type) {
+		case *statusRecorder:
+			return &x.note
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return nil
+		}
 	}
-	return strconv.Itoa(status/100) + "xx"
+}
+
+// statusClass turns a status into its class label, "1xx" to "5xx". The
+// labels are constants, so that labelling a request builds no string.
+func statusClass(status int) string {
+	switch {
+	case status < 100 || status > 599:
+		return "other"
+	case status < 200:
+		return "1xx"
+	case status < 300:
+		return "2xx"
+	case status < 400:
+		return "3xx"
+	case status < 500:
+		return "4xx"
+	}
+	return "5xx"
 }
 
 // statusRecorder remembers the status written through it and notices
@@ -257,6 +283,7 @@ type statusRecorder struct {
 	status  int
 	stream  bool
 	streams prometheus.Gauge
+	note    routeNote
 }
 
 func (s *statusRecorder) WriteHeader(code int) {

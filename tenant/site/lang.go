@@ -35,6 +35,16 @@ func OfferedLanguages(t tenant.Tenant) []string {
 	return out
 }
 
+// firstOffered returns OfferedLanguages(t)[0] without building the list.
+func firstOffered(t tenant.Tenant) string {
+	for _, l := range t.Languages {
+		if l = strings.ToLower(strings.TrimSpace(l)); isSupported(l) {
+			return l
+		}
+	}
+	return defaultLang
+}
+
 // Negotiate picks the language of r among offered (non-empty, the default
 // first): the ?lang= of the address when offered (the language switch),
 // else the sv_lang cookie when offered (an earlier choice), else the best
@@ -125,6 +135,12 @@ func negotiateLang(w http.ResponseWriter, r *http.Request, t tenant.Tenant) stri
 		return defaultLang
 	}
 	w.Header().Add("Vary", "Accept-Language, Cookie")
+	if r.URL.RawQuery == "" && len(r.Header["Cookie"]) == 0 && len(r.Header["Accept-Language"]) == 0 {
+		// Nothing to negotiate with (API clients mostly): Negotiate would
+		// answer the first offered language, found here without building
+		// the list or parsing an empty query.
+		return firstOffered(t)
+	}
 	lang, chosen := Negotiate(r, OfferedLanguages(t))
 	if chosen && !strings.HasPrefix(r.URL.Path, "/api/") {
 		http.SetCookie(w, &http.Cookie{

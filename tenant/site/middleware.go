@@ -49,9 +49,12 @@ func withNonce(ctx context.Context, nonce string) context.Context {
 }
 
 func newNonce() string {
-	b := make([]byte, 16)
-	rand.Read(b) // never fails since Go 1.24
-	return base64.RawURLEncoding.EncodeToString(b)
+	var b [16]byte
+	rand.Read(b[:]) // never fails since Go 1.24
+	// 22 is base64.RawURLEncoding.EncodedLen(16).
+	var s [22]byte
+	base64.RawURLEncoding.Encode(s[:], b[:])
+	return string(s[:])
 }
 
 // Tenant resolves the request's Host to a Comune and puts it, with a fresh
@@ -104,8 +107,7 @@ func (s *Site) Tenant(next http.Handler) http.Handler {
 // Content-Security-Policy (JSON, event streams, downloads) replace that
 // header only; the others stay.
 func securityHeaders(h http.Header, r *http.Request, nonce string, t tenant.Tenant) {
-	h.Set("Permissions-Policy", permissionsPolicy(r.URL.Path))
-	setPageHeaders(h, nonce, t)
+	writePageHeaders(h, permissionsPolicy(r.URL.Path), nonce, t)
 }
 
 // setPageHeaders sets the security headers of a page. Images may come from
@@ -114,18 +116,39 @@ func securityHeaders(h http.Header, r *http.Request, nonce string, t tenant.Tena
 // Permissions-Policy is the deny-all one unless the Tenant middleware
 // already chose one for the path. No cookie is ever set here.
 func setPageHeaders(h http.Header, nonce string, t tenant.Tenant) {
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("X-Frame-Options", "DENY")
+	policy := ""
+	if h.Get("Permissions-Policy") == "" {
+		policy = permissionsPolicy("")
+	}
+	writePageHeaders(h, policy, nonce, t)
+}
+
+// writePageHeaders sets the headers of setPageHeaders, and the
+// Permissions-Policy when policy is not "". It sets what h.Set would,
+// with the values in one array instead of one allocation per header:
+// every request for a Comune, API calls included, gets these headers.
+// Each header's slice has a capacity of one, so that adding a value to
+// one header (Header.Add) copies it rather than writing over the next.
+func writePageHeaders(h http.Header, policy, nonce string, t tenant.Tenant) {
+	v := make([]string, 6)
+	v[0] = "nosniff"
+	h["X-Content-Type-Options"] = v[0:1:1]
+	v[1] = "same-origin"
+	h["Referrer-Policy"] = v[1:2:2]
+	v[2] = "DENY"
+	h["X-Frame-Options"] = v[2:3:3]
 	// A page opened from another site (window.open, a link with an
 	// opener) gets a browsing context group of its own: the other site
 	// cannot reach this window through its handle or window.opener, nor
 	// this page a window it opened elsewhere (Sportello opens none).
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	if h.Get("Permissions-Policy") == "" {
-		h.Set("Permissions-Policy", permissionsPolicy(""))
+	v[3] = "same-origin"
+	h["Cross-Origin-Opener-Policy"] = v[3:4:4]
+	if policy != "" {
+		v[4] = policy
+		h["Permissions-Policy"] = v[4:5:5]
 	}
-	h.Set("Content-Security-Policy", csp(nonce, logoOrigin(t.Branding.LogoURL)))
+	v[5] = csp(nonce, logoOrigin(t.Branding.LogoURL))
+	h["Content-Security-Policy"] = v[5:6:6]
 }
 
 // csp builds the policy: default-src 'self' and no framing, with the nonce
@@ -134,21 +157,28 @@ func setPageHeaders(h http.Header, nonce string, t tenant.Tenant) {
 // handler attribute, so no nonce is offered to script-src and an injected
 // <script> runs nowhere. JSON data blocks (<script type="application/json">)
 // are never executed and need no permission.
+//
+// Every request builds it, so each case is one concatenation (one
+// allocation) of constant parts and the two values.
 func csp(nonce, imgOrigin string) string {
-	var b strings.Builder
-	b.WriteString("default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
-	// The app's manifest and service worker come from this host only.
-	b.WriteString("; manifest-src 'self'; worker-src 'self'")
-	// Bootstrap Italia's stylesheet embeds an icon font as a data: URL.
-	b.WriteString("; font-src 'self' data:; img-src 'self' data:")
-	if imgOrigin != "" {
-		b.WriteString(" " + imgOrigin)
+	const (
+		head = "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'" +
+			// The app's manifest and service worker come from this host only.
+			"; manifest-src 'self'; worker-src 'self'" +
+			// Bootstrap Italia's stylesheet embeds an icon font as a data: URL.
+			"; font-src 'self' data:; img-src 'self' data:"
+		script = "; script-src 'self'"
+		style  = "; style-src 'self' 'nonce-"
+	)
+	switch {
+	case imgOrigin == "" && nonce == "":
+		return head + script
+	case imgOrigin == "":
+		return head + script + style + nonce + "'"
+	case nonce == "":
+		return head + " " + imgOrigin + script
 	}
-	b.WriteString("; script-src 'self'")
-	if nonce != "" {
-		b.WriteString("; style-src 'self' 'nonce-" + nonce + "'")
-	}
-	return b.String()
+	return head + " " + imgOrigin + script + style + nonce + "'"
 }
 
 // callPathPrefixes are the paths of the pages that hold a video call: the
