@@ -293,6 +293,11 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 		if idempotent && attempt > 0 {
 			pctx = cluster.WithRequestID(ctx, fmt.Sprintf("%s/%d", rid, attempt), fp)
 		}
+		// The answer is the apply function's result, not a read: a
+		// follower need not apply the booking before answering
+		// (cluster/ownwrites.go). Reads of it on this node (Get, ByCode)
+		// wait for this node's own writes when they miss it.
+		pctx = cluster.WithoutLocalApply(pctx)
 		res, err := b.proposeCreate(pctx, t.ID, p, req.Lang)
 		if errors.Is(err, ErrCodeTaken) {
 			continue
@@ -317,6 +322,11 @@ func (b *Book) Create(ctx context.Context, t tenant.Tenant, req Request, baseURL
 			if token, err = manageTokenOf(a.ManageURL); err != nil {
 				return Created{}, fmt.Errorf("book %s: replayed request: %w", req.ServiceID, err)
 			}
+		}
+		// This path reads the booking back: it needs this node to have
+		// applied the command.
+		if err := b.p.WaitApplied(ctx, res.Index); err != nil {
+			return Created{}, fmt.Errorf("book %s: %w", req.ServiceID, err)
 		}
 		bk, err := loadBookingByID(ctx, b.db, t.ID, id)
 		if err != nil {
@@ -360,7 +370,7 @@ func manageTokenOf(manageURL string) (string, error) {
 // does not match. Times are in UTC. It reads the local node; after a write
 // on another node, WaitApplied on the write's index first.
 func (b *Book) Get(ctx context.Context, t tenant.ID, code, token string) (Booking, error) {
-	bk, err := loadBookingByCode(ctx, b.db, t, NormalizeCode(code))
+	bk, err := b.loadByCode(ctx, t, code)
 	if err != nil {
 		return Booking{}, err
 	}
@@ -369,6 +379,33 @@ func (b *Book) Get(ctx context.Context, t tenant.ID, code, token string) (Bookin
 	}
 	b.openBooking(ctx, t, &bk.Booking)
 	return bk.Booking, nil
+}
+
+// ownWriter is the part of cluster.Node that loadByCode uses when the
+// proposer has it (cluster/ownwrites.go).
+type ownWriter interface {
+	WaitOwnWrites(ctx context.Context) error
+}
+
+// loadByCode reads the booking with code from this node. A code it does
+// not know may be a booking just made through this node and not applied
+// here yet (Create proposes without waiting for that): the read waits for
+// this node's own writes and looks once more, so that the citizen who
+// just booked finds the booking on the node that took it.
+func (b *Book) loadByCode(ctx context.Context, t tenant.ID, code string) (storedBooking, error) {
+	code = NormalizeCode(code)
+	bk, err := loadBookingByCode(ctx, b.db, t, code)
+	if !errors.Is(err, ErrNotFound) {
+		return bk, err
+	}
+	w, ok := b.p.(ownWriter)
+	if !ok {
+		return bk, err
+	}
+	if werr := w.WaitOwnWrites(ctx); werr != nil {
+		return bk, err
+	}
+	return loadBookingByCode(ctx, b.db, t, code)
 }
 
 // Cancel cancels the booking, within its cancellation deadline, and queues

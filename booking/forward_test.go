@@ -19,49 +19,11 @@ import (
 func TestCreateThroughFollower(t *testing.T) {
 	t.Parallel()
 	nodes := clustertest.Cluster(t, 3, Register)
-	leader := clustertest.Leader(t, nodes...)
-	var follower *cluster.Node
-	for _, n := range nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	leader, follower := leaderAndFollower(t, nodes)
 	book := NewBook(follower, follower.DB(), time.Now, rand.Reader)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-
-	var week Week
-	for d := time.Monday; d <= time.Friday; d++ {
-		week[d] = []Interval{{hm(8, 30), hm(12, 30)}}
-	}
-	office, err := book.SaveOffice(ctx, bari.ID, Office{Name: "Anagrafe", Address: "Corso Vittorio Emanuele II 84, 70122 Bari", Hours: week})
-	if err != nil {
-		t.Fatalf("SaveOffice through a follower: %v", err)
-	}
-	svc, err := book.SaveService(ctx, bari.ID, Service{
-		OfficeID: office.ID, Name: "Rilascio carta d'identità elettronica", Category: "Anagrafe e stato civile",
-		Duration: 30 * time.Minute, Channels: []Channel{InPerson, Video}, Capacity: 1,
-		MinNotice: 2 * time.Hour, HorizonDays: 60, CancelDeadline: 24 * time.Hour, MaxActivePerCitizen: 1,
-	})
-	if err != nil {
-		t.Fatalf("SaveService through a follower: %v", err)
-	}
-
-	// A weekday at least three days ahead, 10:00 in Rome.
-	loc := bari.Location()
-	day := time.Now().In(loc).AddDate(0, 0, 3)
-	for day.Weekday() == time.Saturday || day.Weekday() == time.Sunday {
-		day = day.AddDate(0, 0, 1)
-	}
-	start := time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, loc)
-	req := func(citizen int) Request {
-		return Request{
-			ServiceID: svc.ID, Start: start, Channel: InPerson, PrivacyAccepted: true,
-			Citizen: Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: testFiscalCode(citizen),
-				Email: "maria@example.it"},
-		}
-	}
+	start, req := followerService(t, ctx, book)
 
 	created, err := book.Create(ctx, bari, req(1), "https://bari.example.it")
 	if err != nil {
@@ -103,6 +65,116 @@ func TestCreateThroughFollower(t *testing.T) {
 	onLeader, err := leaderBook.Get(ctx, bari.ID, created.Booking.Code, created.ManageToken)
 	if err != nil || onLeader.ID != created.Booking.ID {
 		t.Errorf("Get on the leader: got %+v, %v", onLeader, err)
+	}
+}
+
+// leaderAndFollower returns the leader of nodes and one follower.
+func leaderAndFollower(t *testing.T, nodes []*cluster.Node) (leader, follower *cluster.Node) {
+	t.Helper()
+	leader = clustertest.Leader(t, nodes...)
+	for _, n := range nodes {
+		if n != leader {
+			return leader, n
+		}
+	}
+	t.Fatal("no follower")
+	return nil, nil
+}
+
+// followerService saves, through book, an office and a one-desk service
+// open on weekday mornings, and returns a slot three weekdays ahead and
+// the request of citizen number i for it.
+func followerService(t *testing.T, ctx context.Context, book *Book) (time.Time, func(i int) Request) {
+	t.Helper()
+	var week Week
+	for d := time.Monday; d <= time.Friday; d++ {
+		week[d] = []Interval{{hm(8, 30), hm(12, 30)}}
+	}
+	office, err := book.SaveOffice(ctx, bari.ID, Office{Name: "Anagrafe", Address: "Corso Vittorio Emanuele II 84, 70122 Bari", Hours: week})
+	if err != nil {
+		t.Fatalf("SaveOffice through a follower: %v", err)
+	}
+	svc, err := book.SaveService(ctx, bari.ID, Service{
+		OfficeID: office.ID, Name: "Rilascio carta d'identità elettronica", Category: "Anagrafe e stato civile",
+		Duration: 30 * time.Minute, Channels: []Channel{InPerson, Video}, Capacity: 1,
+		MinNotice: 2 * time.Hour, HorizonDays: 60, CancelDeadline: 24 * time.Hour, MaxActivePerCitizen: 1,
+	})
+	if err != nil {
+		t.Fatalf("SaveService through a follower: %v", err)
+	}
+
+	// A weekday at least three days ahead, 10:00 in Rome.
+	loc := bari.Location()
+	day := time.Now().In(loc).AddDate(0, 0, 3)
+	for day.Weekday() == time.Saturday || day.Weekday() == time.Sunday {
+		day = day.AddDate(0, 0, 1)
+	}
+	start := time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, loc)
+	req := func(citizen int) Request {
+		return Request{
+			ServiceID: svc.ID, Start: start, Channel: InPerson, PrivacyAccepted: true,
+			Citizen: Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: testFiscalCode(citizen),
+				Email: "maria@example.it"},
+		}
+	}
+	return start, req
+}
+
+// TestGetFindsOwnWriteOnLaggingFollower: Create on a follower answers with
+// the leader's result without waiting for the follower to apply it; a
+// read of the new booking on that follower (the page the form redirects
+// to, the API's GET) waits for the follower's own writes instead, so the
+// citizen finds the booking there.
+func TestGetFindsOwnWriteOnLaggingFollower(t *testing.T) {
+	t.Parallel()
+	gate := clustertest.NewGate()
+	nodes := clustertest.Cluster(t, 3, Register, gate.Register)
+	t.Cleanup(gate.ReleaseAll) // before the nodes close
+	leader, follower := leaderAndFollower(t, nodes)
+	book := NewBook(follower, follower.DB(), time.Now, rand.Reader)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, req := followerService(t, ctx, book)
+
+	gate.Hold(follower.Config().NodeID)
+	if err := gate.Stop(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	created, err := book.Create(ctx, bari, req(1), "https://bari.example.it")
+	if err != nil {
+		t.Fatalf("Create on a lagging follower: %v", err)
+	}
+	if follower.AppliedIndex() >= created.Index {
+		t.Fatalf("the follower applied %d, want it behind the booking at %d (held)", follower.AppliedIndex(), created.Index)
+	}
+	type result struct {
+		b   Booking
+		err error
+	}
+	got := make(chan result, 2)
+	go func() {
+		b, err := book.Get(ctx, bari.ID, created.Booking.Code, created.ManageToken)
+		got <- result{b, err}
+	}()
+	go func() {
+		b, err := book.ByCode(ctx, bari.ID, created.Booking.Code)
+		got <- result{b, err}
+	}()
+	select {
+	case r := <-got:
+		t.Fatalf("a read returned %+v, %v while the follower had not applied the booking", r.b, r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	gate.Release(follower.Config().NodeID)
+	for range 2 {
+		r := <-got
+		if r.err != nil || r.b.ID != created.Booking.ID {
+			t.Errorf("read on the follower after its catch-up: %+v, %v; want booking %s", r.b, r.err, created.Booking.ID)
+		}
+	}
+	// A code that does not exist is still not found, at once.
+	if _, err := book.Get(ctx, bari.ID, "PR-0000-0000", created.ManageToken); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown code: %v, want ErrNotFound", err)
 	}
 }
 

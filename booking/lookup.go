@@ -12,7 +12,7 @@ import (
 // join token of a video or phone appointment, which the caller compares.
 // Never hand its result to a citizen as is. Times are in UTC.
 func (b *Book) ByCode(ctx context.Context, t tenant.ID, code string) (Booking, error) {
-	bk, err := loadBookingByCode(ctx, b.db, t, NormalizeCode(code))
+	bk, err := b.loadByCode(ctx, t, code)
 	if err != nil {
 		return Booking{}, err
 	}

@@ -36,6 +36,8 @@ type Node struct {
 	restoreOnStart bool
 
 	raft atomic.Pointer[raft.Raft]
+	// own is the highest index this node forwarded (ownwrites.go).
+	own ownWrites
 	// unbatched hands raft an FSM without ApplyBatch (one transaction per
 	// entry); only benchmarks set it, to measure what batching gains.
 	unbatched bool
@@ -630,7 +632,8 @@ const outcomeRetryBudget = 10 * time.Second
 // forward sends cmd to the leader over the node-to-node RPC, which
 // proposes it (stamping Time) and answers with the index, the result as
 // JSON and the error through the registry's error codec. Then it waits
-// until this node has applied the index. A forwarded Result.Value is the
+// until this node has applied the index, unless ctx says
+// WithoutLocalApply (ownwrites.go). A forwarded Result.Value is the
 // apply function's value decoded by the Registry.HandleResult decoder of
 // its type, or else the JSON itself (json.RawMessage): callers without a
 // decoder read the state at Result.Index instead, as booking.Create does.
@@ -644,6 +647,7 @@ func (n *Node) forward(ctx context.Context, addr, id string, cmd Command) (Resul
 		return Result{}, fmt.Errorf("cluster: forward %s: %w", cmd.Type, err)
 	}
 	res := Result{Index: resp.Index}
+	n.own.note(resp.Index)
 	if len(resp.Value) > 0 {
 		res.Value = resp.Value
 		if decode := n.cfg.Registry.resultDecoder(cmd.Type); decode != nil {
@@ -660,7 +664,7 @@ func (n *Node) forward(ctx context.Context, addr, id string, cmd Command) (Resul
 			// be in the log that the next leader commits.
 			return res, fmt.Errorf("cluster: forward %s: %w: %w", cmd.Type, ErrOutcomeUnknown, err)
 		}
-		if resp.Index == 0 {
+		if resp.Index == 0 || withoutLocalApply(ctx) {
 			return res, err
 		}
 		// A domain error was still committed at Index: wait so that a
@@ -669,6 +673,9 @@ func (n *Node) forward(ctx context.Context, addr, id string, cmd Command) (Resul
 			return res, errors.Join(err, werr)
 		}
 		return res, err
+	}
+	if withoutLocalApply(ctx) {
+		return res, nil
 	}
 	if err := n.WaitApplied(ctx, resp.Index); err != nil {
 		return res, fmt.Errorf("cluster: wait for forwarded %s at %d: %w", cmd.Type, resp.Index, err)

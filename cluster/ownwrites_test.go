@@ -1,0 +1,91 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sportello-virtuale/sportello/cluster"
+	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+)
+
+// TestWithoutLocalApply: a follower whose apply lags answers a write
+// proposed WithoutLocalApply as soon as the leader has applied it, while
+// a plain Propose still waits for the follower's own apply; WaitOwnWrites
+// then waits until the follower has caught up with what it forwarded.
+func TestWithoutLocalApply(t *testing.T) {
+	t.Parallel()
+	gate := clustertest.NewGate()
+	nodes := clustertest.Cluster(t, 3, registerKVDecoded, gate.Register)
+	t.Cleanup(gate.ReleaseAll) // before the nodes close
+	leader, f := follower(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// Nothing forwarded yet: nothing to wait for.
+	if err := f.WaitOwnWrites(ctx); err != nil {
+		t.Fatalf("WaitOwnWrites with nothing forwarded: %v", err)
+	}
+	id := f.Config().NodeID
+	gate.Hold(id)
+	if err := gate.Stop(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd, err := cluster.NewCommand("kv.put", 1, "bari", putPayload{Key: "own-1", Value: "uno"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Propose(cluster.WithoutLocalApply(ctx), cmd)
+	if err != nil {
+		t.Fatalf("Propose WithoutLocalApply on a lagging follower: %v", err)
+	}
+	if res.Value != "ok:own-1" {
+		t.Errorf("result %v, want the leader's result %q", res.Value, "ok:own-1")
+	}
+	if got := f.AppliedIndex(); got >= res.Index {
+		t.Fatalf("follower applied %d, want it behind the write at %d (held)", got, res.Index)
+	}
+	if got := readKV(t, f, "own-1"); got != "" {
+		t.Errorf("follower already has own-1 = %q while held", got)
+	}
+	if got := readKV(t, leader, "own-1"); got != "uno" {
+		t.Errorf("leader has own-1 = %q, want uno", got)
+	}
+
+	// A plain Propose waits for the follower's own apply.
+	short, stop := context.WithTimeout(ctx, 300*time.Millisecond)
+	cmd2, _ := cluster.NewCommand("kv.put", 1, "bari", putPayload{Key: "own-2", Value: "due"})
+	_, err = f.Propose(short, cmd2)
+	stop()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("plain Propose on a held follower: %v, want it to wait for the local apply past its deadline", err)
+	}
+
+	waited := make(chan error, 1)
+	go func() { waited <- f.WaitOwnWrites(ctx) }()
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitOwnWrites returned %v while the follower was held", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	gate.Release(id)
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("WaitOwnWrites: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("WaitOwnWrites did not return after the release")
+	}
+	if got := f.AppliedIndex(); got < res.Index {
+		t.Errorf("after WaitOwnWrites the follower applied %d, want at least %d", got, res.Index)
+	}
+	for key, want := range map[string]string{"own-1": "uno", "own-2": "due"} {
+		if got := readKV(t, f, key); got != want {
+			t.Errorf("after WaitOwnWrites the follower has %s = %q, want %q", key, got, want)
+		}
+	}
+	waitSameDumps(t, nodes...)
+}
