@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,9 @@ type proposal struct {
 	at   time.Time // the command's Time
 	data []byte    // the command's envelope (Time stamped)
 	done chan proposalResult
+	// early: answer as soon as the command is applied, before its
+	// entry's commit (early.go).
+	early bool
 }
 
 type proposalResult struct {
@@ -92,7 +96,7 @@ func (b *batcher) canBatch(ctx context.Context, r *raft.Raft) bool {
 // propose sends cmd (already checked, Time stamped) through the batcher
 // and waits for its result, as Node.propose does for a lone entry.
 func (b *batcher) propose(ctx context.Context, cmd Command, data []byte) (Result, error) {
-	p := proposal{at: cmd.Time, data: data, done: make(chan proposalResult, 1)}
+	p := proposal{at: cmd.Time, data: data, done: make(chan proposalResult, 1), early: withoutLocalApply(ctx)}
 	select {
 	case b.in <- p:
 	case <-ctx.Done():
@@ -103,6 +107,10 @@ func (b *batcher) propose(ctx context.Context, cmd Command, data []byte) (Result
 	select {
 	case res := <-p.done:
 		out := Result{Index: res.index}
+		if p.early {
+			// Its reader on this node may have to wait for it (WaitOwnWrites).
+			b.n.own.note(res.index)
+		}
 		if res.err != nil {
 			return out, res.err
 		}
@@ -159,11 +167,12 @@ func (b *batcher) run(r *raft.Raft) {
 		}
 		b.entries.Add(1)
 		b.commands.Add(uint64(len(batch)))
+		b.n.fsm.early.add(data, batch)
 		f := r.Apply(data, 10*time.Second)
 		// Not in the node's WaitGroup: like Node.propose's waiter, it
 		// ends when raft resolves the future, which it always does
 		// (applied, failed, or shut down after Close's wait).
-		go b.await(r, f, batch)
+		go b.await(r, f, data, batch)
 	}
 }
 
@@ -208,9 +217,21 @@ const (
 	batchEntryPayload = `,"payload":[`
 )
 
-// await hands each proposal of batch its result once raft resolves f.
-func (b *batcher) await(r *raft.Raft, f raft.ApplyFuture, batch []proposal) {
+// await hands each proposal of batch its result once raft resolves f,
+// except those the FSM answered early (early.go).
+func (b *batcher) await(r *raft.Raft, f raft.ApplyFuture, data []byte, batch []proposal) {
 	err := f.Error()
+	if answered := b.n.fsm.early.remove(data); slices.Contains(answered, true) {
+		// Only the others are answered below. A batch response is
+		// matched by position, so the answered ones stay in place,
+		// without a channel.
+		batch = slices.Clone(batch)
+		for i := range batch {
+			if answered[i] {
+				batch[i].done = nil
+			}
+		}
+	}
 	<-b.slots
 	if err != nil {
 		switch {
@@ -227,7 +248,9 @@ func (b *batcher) await(r *raft.Raft, f raft.ApplyFuture, batch []proposal) {
 			err = fmt.Errorf("cluster: propose: %w", err)
 		}
 		for _, p := range batch {
-			p.done <- proposalResult{err: err}
+			if p.done != nil {
+				p.done <- proposalResult{err: err}
+			}
 		}
 		return
 	}
@@ -239,13 +262,17 @@ func (b *batcher) await(r *raft.Raft, f raft.ApplyFuture, batch []proposal) {
 			if i < len(resp.resps) {
 				r = resp.resps[i]
 			}
-			p.done <- proposalResult{index: idx, resp: r}
+			if p.done != nil {
+				p.done <- proposalResult{index: idx, resp: r}
+			}
 		}
 	case *response:
 		batch[0].done <- proposalResult{index: idx, resp: resp}
 	default:
 		for _, p := range batch {
-			p.done <- proposalResult{index: idx}
+			if p.done != nil {
+				p.done <- proposalResult{index: idx}
+			}
 		}
 	}
 }
@@ -264,7 +291,7 @@ func (b *batcher) failQueued(err error) {
 
 // applyBatchEntry applies the commands of a cluster.batch entry, each in
 // its own savepoint, with the entry's index and time.
-func (f *fsm) applyBatchEntry(ctx context.Context, tx *sql.Tx, batch Command) *batchResponse {
+func (f *fsm) applyBatchEntry(ctx context.Context, tx *sql.Tx, batch Command, data []byte) *batchResponse {
 	// The entry was decoded, and so checked, by decodeEntry (which
 	// checks the whole entry as encoding/json would): its payload is
 	// valid JSON, and the envelopes need not be checked again
@@ -284,6 +311,7 @@ func (f *fsm) applyBatchEntry(ctx context.Context, tx *sql.Tx, batch Command) *b
 		}
 		cmd.Index, cmd.Time, cmd.outbox = batch.Index, batch.Time, batch.outbox
 		out.resps[i] = f.applyCommand(ctx, tx, cmd)
+		f.early.answer(data, i, batch.Index, out.resps[i])
 	}
 	return out
 }

@@ -43,6 +43,9 @@ type fsm struct {
 	// onCommit is called after every committed batch and restore (it wakes
 	// the outbox worker); it must not block.
 	onCommit func()
+	// early answers the leader's proposals that need not wait for the
+	// commit (early.go).
+	early earlyAnswers
 	// capGen counts changes of the recorded capabilities (see gate.go); it
 	// moves when a capabilities command is applied and again once its
 	// batch is committed, and on every restore. capDirty is set by the
@@ -61,6 +64,9 @@ type fsm struct {
 	// between batches). Executed as plain text, SQLite compiled them
 	// again for every command.
 	savepoint, release *sql.Stmt
+	// ckpt copies the WAL into the database file in the background
+	// (checkpoint.go).
+	ckpt *checkpointer
 }
 
 // newFSM opens (or creates) the SQLite state in dir.
@@ -78,7 +84,13 @@ func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
 		db.Close()
 		return nil, err
 	}
+	ckpt, err := startCheckpointer(filepath.Join(dir, stateFile), log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	f := &fsm{
+		ckpt:       ckpt,
 		db:         db,
 		dir:        dir,
 		log:        log,
@@ -115,7 +127,7 @@ func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
 	return f, nil
 }
 
-func (f *fsm) close() error { return f.db.Close() }
+func (f *fsm) close() error { return errors.Join(f.ckpt.close(), f.db.Close()) }
 
 // lookup finds the apply function for cmd, or returns the
 // *UnknownCommandError that is the command's result.
@@ -204,7 +216,7 @@ func (f *fsm) applyOne(ctx context.Context, tx *sql.Tx, l *raft.Log) any {
 	cmd.Index = l.Index
 	cmd.outbox = &outboxSeq{}
 	if cmd.Type == batchType && cmd.Version == 1 {
-		resp := f.applyBatchEntry(ctx, tx, cmd)
+		resp := f.applyBatchEntry(ctx, tx, cmd, l.Data)
 		f.prune(ctx, tx, cmd.Time, prunePerEntry+prunePerCommand*len(resp.resps))
 		return resp
 	}

@@ -89,3 +89,100 @@ func TestWithoutLocalApply(t *testing.T) {
 	}
 	waitSameDumps(t, nodes...)
 }
+
+// TestEarlyAnswerBeforeCommit: on the leader, a command proposed
+// WithoutLocalApply that shares an entry is answered once it is applied,
+// before the entry's commit (early.go), while a plain one of the same
+// entry waits for the commit; every node ends with the same state.
+func TestEarlyAnswerBeforeCommit(t *testing.T) {
+	t.Parallel()
+	gate := clustertest.NewGate()
+	shareKV := func(r *cluster.Registry) { r.ShareEntries("kv.put") }
+	nodes := clustertest.Cluster(t, 3, registerKVDecoded, shareKV, gate.Register)
+	t.Cleanup(gate.ReleaseAll) // before the nodes close
+	leader, _ := follower(t, nodes)
+	id := leader.Config().NodeID
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// The leader stops at "a"; "a" and "b" take both of the batcher's
+	// slots, so the commands after them queue and go into one entry:
+	// the early put, the plain put, then "c", where the leader stops
+	// again before that entry's commit.
+	gate.HoldAt(id, "a")
+	gate.HoldAt(id, "c")
+	type answer struct {
+		res cluster.Result
+		err error
+	}
+	async := func(f func() (cluster.Result, error)) chan answer {
+		ch := make(chan answer, 1)
+		go func() {
+			res, err := f()
+			ch <- answer{res, err}
+		}()
+		return ch
+	}
+	hold := func(name string) chan answer {
+		return async(func() (cluster.Result, error) { return gate.Propose(ctx, leader, name) })
+	}
+	putWith := func(pctx context.Context, key string) chan answer {
+		return async(func() (cluster.Result, error) {
+			cmd, err := cluster.NewCommand("kv.put", 1, "bari", putPayload{Key: key, Value: key})
+			if err != nil {
+				return cluster.Result{}, err
+			}
+			return leader.Propose(pctx, cmd)
+		})
+	}
+	pause := func() { time.Sleep(100 * time.Millisecond) }
+	a := hold("a")
+	pause()
+	b := hold("b")
+	pause()
+	early := putWith(cluster.WithoutLocalApply(ctx), "early")
+	pause()
+	plain := putWith(ctx, "plain")
+	pause()
+	c := hold("c")
+	pause()
+	gate.ReleaseAt(id, "a")
+
+	var got answer
+	select {
+	case got = <-early:
+	case <-ctx.Done():
+		t.Fatal("the early put got no answer while the leader was stopped after it in the same entry")
+	}
+	if got.err != nil || got.res.Value != "ok:early" {
+		t.Fatalf("early put: %+v, %v", got.res, got.err)
+	}
+	if applied := leader.AppliedIndex(); applied >= got.res.Index {
+		t.Errorf("leader applied %d, want it before the entry %d's commit", applied, got.res.Index)
+	}
+	select {
+	case p := <-plain:
+		t.Fatalf("the plain put was answered (%+v, %v) before its entry's commit", p.res, p.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	gate.ReleaseAt(id, "c")
+	p := <-plain
+	if p.err != nil || p.res.Index != got.res.Index {
+		t.Errorf("plain put: %+v, %v; want it in the early put's entry %d", p.res, p.err, got.res.Index)
+	}
+	if leader.AppliedIndex() < p.res.Index {
+		t.Errorf("the plain put was answered before the leader applied %d", p.res.Index)
+	}
+	for _, ch := range []chan answer{a, b, c} {
+		if r := <-ch; r.err != nil {
+			t.Errorf("hold: %v", r.err)
+		}
+	}
+	if err := leader.WaitOwnWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if readKV(t, leader, "early") != "early" || readKV(t, leader, "plain") != "plain" {
+		t.Error("the leader lacks a put after WaitOwnWrites")
+	}
+	waitSameDumps(t, nodes...)
+}

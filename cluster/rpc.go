@@ -196,7 +196,10 @@ func (n *Node) handleRPC(req rpcRequestIn, bad error) rpcResponse {
 		// leader's envelope copies it (encodeTrusted).
 		cmd := *req.Command
 		var res Result
-		res, err = n.proposeTrusted(ctx, cmd, true)
+		// The follower reads its own state, never this node's, after
+		// a forwarded command: the answer may leave before this node's
+		// commit (early.go).
+		res, err = n.proposeTrusted(WithoutLocalApply(ctx), cmd, true)
 		resp.Index = res.Index
 		if err == nil && res.Value != nil {
 			if resp.Value, err = marshalResult(res.Value); err != nil {
