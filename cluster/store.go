@@ -81,7 +81,7 @@ func openWriteDB(path string) (*sql.DB, error) {
 	db := sql.OpenDB(hookConnector{
 		dsn: sqliteDSN(path,
 			"_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_secure_delete=on&_mutex=no&_stmt_cache_size="+stmtCacheSize),
-		driver: &sqlite3.SQLiteDriver{ConnectHook: memoryTempStore},
+		driver: &sqlite3.SQLiteDriver{ConnectHook: writeConnHook},
 	})
 	db.SetMaxOpenConns(1)
 	db.SetMaxIdleConns(1)
@@ -98,6 +98,34 @@ func openWriteDB(path string) (*sql.DB, error) {
 func memoryTempStore(c *sqlite3.SQLiteConn) error {
 	_, err := c.Exec("PRAGMA temp_store=MEMORY", nil)
 	return err
+}
+
+// writeConnHook is memoryTempStore for the FSM's connection, which also
+// leaves the checkpoints to the checkpointer (checkpoint.go) but for a
+// backstop.
+func writeConnHook(c *sqlite3.SQLiteConn) error {
+	_, err := c.Exec("PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint="+strconv.Itoa(checkpointBackstop), nil)
+	return err
+}
+
+// openCheckpointDB opens the checkpointer's connection: read-write (a
+// checkpoint writes the database file), with the FSM's settings, and it
+// never writes a row.
+func openCheckpointDB(path string) (*sql.DB, error) {
+	db := sql.OpenDB(hookConnector{
+		dsn: sqliteDSN(path,
+			"_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_secure_delete=on&_mutex=no"),
+		driver: &sqlite3.SQLiteDriver{ConnectHook: memoryTempStore},
+	})
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cluster: open %s for checkpoints: %w", path, err)
+	}
+	return db, nil
 }
 
 // hookConnector opens connections with a driver that has a connect hook,
