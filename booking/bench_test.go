@@ -51,7 +51,11 @@ func BenchmarkCreateSpread(b *testing.B) {
 // 5-minute slots (4 320), so i·spreadStride mod n visits every slot.
 const spreadStride = 7919
 
-func benchCreate(b *testing.B, clients int, stride int64) {
+// benchBook starts a one-node cluster with its real raft log and SQLite
+// and saves, through its Book, a service open around the clock in
+// 5-minute slots of 1000 places.
+func benchBook(b *testing.B) (*cluster.Node, *Book, Service) {
+	b.Helper()
 	node := clustertest.New(b, cluster.Config{Logger: clustertest.Logger(b)}, Register)
 	clustertest.Start(b, node)
 	ctx := context.Background()
@@ -71,6 +75,12 @@ func benchCreate(b *testing.B, clients int, stride int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return node, book, svc
+}
+
+func benchCreate(b *testing.B, clients int, stride int64) {
+	_, book, svc := benchBook(b)
+	ctx := context.Background()
 	today := civil.DateOf(time.Now())
 	all, err := book.Slots(ctx, bari, svc.ID, today, today.AddDays(14))
 	if err != nil {

@@ -2,12 +2,9 @@ package booking
 
 import (
 	"context"
-	"crypto/rand"
 	"testing"
 	"time"
 
-	"github.com/sportello-virtuale/sportello/cluster"
-	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 	"github.com/sportello-virtuale/sportello/internal/civil"
 )
 
@@ -17,25 +14,8 @@ import (
 //
 //	go test ./booking/ -run '^$' -bench ServiceForCreate
 func BenchmarkServiceForCreate(b *testing.B) {
-	node := clustertest.New(b, cluster.Config{Logger: clustertest.Logger(b)}, Register)
-	clustertest.Start(b, node)
+	node, book, svc := benchBook(b)
 	ctx := context.Background()
-	book := NewBook(node, node.DB(), time.Now, rand.Reader)
-	var week Week
-	for d := range week {
-		week[d] = []Interval{{0, minutesPerDay}}
-	}
-	office, err := book.SaveOffice(ctx, bari.ID, Office{Name: "Anagrafe", Address: "Corso Vittorio Emanuele II 84", Hours: week})
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc, err := book.SaveService(ctx, bari.ID, Service{
-		OfficeID: office.ID, Name: "Carta d'identità", Description: "Prova di carico.",
-		Duration: 5 * time.Minute, Channels: []Channel{InPerson}, Capacity: 1000, HorizonDays: 15,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
 	today := civil.DateOf(time.Now())
 	start, _ := today.AddDays(2).In(bari.Location(), 10, 0)
 	for i := range int64(5) {

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 )
 
@@ -19,7 +18,7 @@ import (
 func TestCreateThroughFollower(t *testing.T) {
 	t.Parallel()
 	nodes := clustertest.Cluster(t, 3, Register)
-	leader, follower := leaderAndFollower(t, nodes)
+	leader, follower := clustertest.LeaderAndFollower(t, nodes...)
 	book := NewBook(follower, follower.DB(), time.Now, rand.Reader)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -66,19 +65,6 @@ func TestCreateThroughFollower(t *testing.T) {
 	if err != nil || onLeader.ID != created.Booking.ID {
 		t.Errorf("Get on the leader: got %+v, %v", onLeader, err)
 	}
-}
-
-// leaderAndFollower returns the leader of nodes and one follower.
-func leaderAndFollower(t *testing.T, nodes []*cluster.Node) (leader, follower *cluster.Node) {
-	t.Helper()
-	leader = clustertest.Leader(t, nodes...)
-	for _, n := range nodes {
-		if n != leader {
-			return leader, n
-		}
-	}
-	t.Fatal("no follower")
-	return nil, nil
 }
 
 // followerService saves, through book, an office and a one-desk service
@@ -130,7 +116,7 @@ func TestGetFindsOwnWriteOnLaggingFollower(t *testing.T) {
 	gate := clustertest.NewGate()
 	nodes := clustertest.Cluster(t, 3, Register, gate.Register)
 	t.Cleanup(gate.ReleaseAll) // before the nodes close
-	leader, follower := leaderAndFollower(t, nodes)
+	leader, follower := clustertest.LeaderAndFollower(t, nodes...)
 	book := NewBook(follower, follower.DB(), time.Now, rand.Reader)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

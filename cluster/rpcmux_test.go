@@ -50,14 +50,7 @@ func forwardMany(t *testing.T, n *cluster.Node, prefix string, count, workers in
 
 func follower(t *testing.T, nodes []*cluster.Node) (leader, f *cluster.Node) {
 	t.Helper()
-	leader = clustertest.Leader(t, nodes...)
-	for _, n := range nodes {
-		if n != leader {
-			return leader, n
-		}
-	}
-	t.Fatal("no follower")
-	return nil, nil
+	return clustertest.LeaderAndFollower(t, nodes...)
 }
 
 // TestForwardingSharesOneConnection: concurrent commands forwarded by a

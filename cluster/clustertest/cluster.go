@@ -139,6 +139,20 @@ func Leader(t testing.TB, nodes ...*cluster.Node) *cluster.Node {
 	return nil
 }
 
+// LeaderAndFollower waits for a leader among nodes and returns it with
+// one of the others.
+func LeaderAndFollower(t testing.TB, nodes ...*cluster.Node) (leader, follower *cluster.Node) {
+	t.Helper()
+	leader = Leader(t, nodes...)
+	for _, n := range nodes {
+		if n != leader {
+			return leader, n
+		}
+	}
+	t.Fatal("no follower")
+	return nil, nil
+}
+
 // waitAddr waits until node's transport listens and returns its address.
 func waitAddr(ctx context.Context, node *cluster.Node) string {
 	for {
