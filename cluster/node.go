@@ -29,7 +29,7 @@ type Node struct {
 	log    *slog.Logger
 	fsm    *fsm
 	readDB *sql.DB
-	store  *logStore // raft-boltdb, rewritable after an erasure (logstore.go)
+	store  *logStore // raft-boltdb's file over bbolt, rewritable after an erasure (logstore.go)
 	snaps  *raft.FileSnapshotStore
 	// restoreOnStart tells raft to restore the newest snapshot at start:
 	// true only when state.db lacks entries that the log no longer has.
