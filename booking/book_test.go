@@ -671,6 +671,12 @@ func TestConcurrentBookings(t *testing.T) {
 	if ok != 20 || full != 280 {
 		t.Errorf("%d booked, %d refused as full, want 20 and 280", ok, full)
 	}
+	// Create answers once its booking is applied, before the commit of
+	// the entry it shares (cluster/early.go): a direct read of the
+	// database waits for this node's own writes first, as Get does.
+	if err := f.book.WaitOwnWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var rows, perSlot int
 	if err := f.node.DB().QueryRow(`SELECT count(*), max(n) FROM (SELECT count(*) AS n FROM booking_bookings
 		WHERE tenant = 'bari' AND service_id = ? AND status = 'active' GROUP BY start_unix)`, svc.ID).Scan(&rows, &perSlot); err != nil {

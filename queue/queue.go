@@ -216,16 +216,23 @@ func (q *Queue) findBooking(ctx context.Context, t tenant.Tenant, officeID, code
 	loc := t.Location()
 	now := q.now().In(loc)
 	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
-	list, err := q.book.Bookings(ctx, t.ID, officeID, from, from.AddDate(0, 0, 1))
-	if err != nil {
-		return booking.Booking{}, err
-	}
-	for _, bk := range list {
-		if bk.Code == code && bk.Status == booking.Active {
-			return bk, nil
+	// A booking made through this node a moment ago may not be applied
+	// here yet (booking.Create answers without waiting for that): a
+	// miss waits for this node's own writes and looks once more.
+	for attempt := 0; ; attempt++ {
+		list, err := q.book.Bookings(ctx, t.ID, officeID, from, from.AddDate(0, 0, 1))
+		if err != nil {
+			return booking.Booking{}, err
+		}
+		for _, bk := range list {
+			if bk.Code == code && bk.Status == booking.Active {
+				return bk, nil
+			}
+		}
+		if attempt > 0 || q.book.WaitOwnWrites(ctx) != nil {
+			return booking.Booking{}, fmt.Errorf("booking %s at %s today: %w", code, officeID, ErrNotToday)
 		}
 	}
-	return booking.Booking{}, fmt.Errorf("booking %s at %s today: %w", code, officeID, ErrNotToday)
 }
 
 // Cancel takes the citizen's ticket out of the line; secret is the one

@@ -586,3 +586,52 @@ func TestDesignExample(t *testing.T) {
 		t.Errorf("line at 10:20: got %v, want %s", got, want)
 	}
 }
+
+// TestCheckInRightAfterBookingOnLaggingFollower: a citizen books through
+// a follower whose apply lags (booking.Create answers with the leader's
+// result, without waiting for it) and checks in at once on that node: the
+// check-in waits for the node's own writes instead of finding no booking.
+func TestCheckInRightAfterBookingOnLaggingFollower(t *testing.T) {
+	clock := clustertest.NewClock(startTime)
+	gate := clustertest.NewGate()
+	nodes := clustertest.ClusterAt(t, 3, clock.Now, register, gate.Register)
+	t.Cleanup(gate.ReleaseAll) // before the nodes close
+	leader, via := clustertest.LeaderAndFollower(t, nodes...)
+	ctx := context.Background()
+	book := booking.NewBook(via, via.DB(), clock.Now, rand.Reader)
+	q := New(via, via.DB(), book, clock.Now, rand.Reader)
+	office, cie, _ := setupOffice(t, book, bari.ID)
+	if err := q.Configure(ctx, bari.ID, OfficeConfig{OfficeID: office.ID, Sample: 3,
+		EarlyCheckIn: DefaultEarlyCheckIn, LateCheckIn: DefaultLateCheckIn}); err != nil {
+		t.Fatal(err)
+	}
+	if err := via.WaitOwnWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gate.Hold(via.Config().NodeID)
+	if err := gate.Stop(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	c, err := book.Create(ctx, bari, booking.Request{
+		ServiceID: cie.ID, Start: at(10, 0), Channel: booking.InPerson, PrivacyAccepted: true,
+		Citizen: booking.Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: "RSSMRA85T10A562S", Email: "maria@example.it"},
+	}, "https://bari.example.it")
+	if err != nil {
+		t.Fatalf("book on a lagging follower: %v", err)
+	}
+	clock.Set(at(9, 50))
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.Take(ctx, bari, TakeRequest{OfficeID: office.ID, Channel: InPerson, BookingCode: c.Booking.Code, Source: SourceDesk})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("check-in returned %v while the follower had not applied the booking", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	gate.Release(via.Config().NodeID)
+	if err := <-done; err != nil {
+		t.Fatalf("check-in after the follower caught up: %v", err)
+	}
+}

@@ -31,6 +31,18 @@ func Cluster(t testing.TB, n int, register ...func(*cluster.Registry)) []*cluste
 // may be nil.
 func ClusterWith(t testing.TB, n int, setup func(*cluster.Node), register ...func(*cluster.Registry)) []*cluster.Node {
 	t.Helper()
+	return clusterAt(t, n, nil, setup, register...)
+}
+
+// ClusterAt is Cluster with every node's clock (Config.Now) set to now, a
+// Clock's Now for a test that moves time.
+func ClusterAt(t testing.TB, n int, now func() time.Time, register ...func(*cluster.Registry)) []*cluster.Node {
+	t.Helper()
+	return clusterAt(t, n, now, nil, register...)
+}
+
+func clusterAt(t testing.TB, n int, now func() time.Time, setup func(*cluster.Node), register ...func(*cluster.Registry)) []*cluster.Node {
+	t.Helper()
 	ca, err := pki.NewCA("test", time.Now())
 	if err != nil {
 		t.Fatalf("new CA: %v", err)
@@ -43,6 +55,7 @@ func ClusterWith(t testing.TB, n int, setup func(*cluster.Node), register ...fun
 			Identity:         Identity(t, ca, id),
 			Join:             i > 0,
 			HeartbeatTimeout: clusterHeartbeat,
+			Now:              now,
 		}, register...)
 		if setup != nil {
 			setup(nodes[i])
