@@ -1,6 +1,9 @@
 package cluster
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // Early answers. The leader applies a shared entry (batcher.go) command
 // by command and commits the SQLite transaction once at its end; raft
@@ -42,11 +45,7 @@ func (e *earlyAnswers) add(data []byte, batch []proposal) {
 	if len(data) == 0 || len(batch) < 2 {
 		return
 	}
-	any := false
-	for _, p := range batch {
-		any = any || p.early
-	}
-	if !any {
+	if !slices.ContainsFunc(batch, func(p proposal) bool { return p.early }) {
 		return
 	}
 	e.mu.Lock()
