@@ -89,6 +89,12 @@ func (t Tenant) Closures(year int) []Holiday {
 // several holidays fall on d, reason names them all ("Pasqua e Festa della
 // Liberazione").
 func (t Tenant) ClosedOn(d civil.Date) (closed bool, reason string) {
+	// Every booking asks this of its day, on every node (the FSM checks
+	// the slot): the usual answer, open, comes without building and
+	// sorting the year's list.
+	if !t.closedOn(d) {
+		return false, ""
+	}
 	var names []string
 	for _, h := range t.Closures(d.Year) {
 		if h.Date == d {
@@ -102,6 +108,38 @@ func (t Tenant) ClosedOn(d civil.Date) (closed bool, reason string) {
 		return true, names[0]
 	}
 	return true, strings.Join(names[:len(names)-1], ", ") + " e " + names[len(names)-1]
+}
+
+// closedOn reports whether d is among Closures(d.Year), without building
+// the list. TestClosedOnMatchesClosures holds the two together.
+func (t Tenant) closedOn(d civil.Date) bool {
+	switch {
+	case d.Month == time.January && (d.Day == 1 || d.Day == 6),
+		d.Month == time.April && d.Day == 25,
+		d.Month == time.May && d.Day == 1,
+		d.Month == time.June && d.Day == 2,
+		d.Month == time.August && d.Day == 15,
+		d.Month == time.October && d.Day == 4 && d.Year >= firstYearOfSaintFrancis,
+		d.Month == time.November && d.Day == 1,
+		d.Month == time.December && (d.Day == 8 || d.Day == 25 || d.Day == 26):
+		return true
+	case d.Month == time.March || d.Month == time.April:
+		if e := Easter(d.Year); d == e || d == e.AddDays(1) {
+			return true
+		}
+	}
+	for _, p := range t.PatronDays {
+		switch {
+		case !p.Date.IsZero():
+			if p.Date == d {
+				return true
+			}
+		case p.Month == time.February && p.Day == 29 && !isLeap(d.Year):
+		case p.Month == d.Month && p.Day == d.Day:
+			return true
+		}
+	}
+	return false
 }
 
 func isLeap(year int) bool {

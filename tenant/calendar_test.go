@@ -182,3 +182,52 @@ func TestLocation(t *testing.T) {
 		t.Errorf("Location() = %s, want Europe/Zurich", got)
 	}
 }
+
+// TestClosedOnMatchesClosures checks the quick test ClosedOn makes first
+// against the list it stands for: every day of fifty years, with patron
+// days of every kind (a yearly day, 29 February, one dated day, one that
+// falls on a national holiday, and an incomplete one that closes nothing).
+func TestClosedOnMatchesClosures(t *testing.T) {
+	t.Parallel()
+	tn := tenant.Tenant{PatronDays: []tenant.PatronDay{
+		{Name: "San Nicola", Month: time.May, Day: 8},
+		{Name: "San Romano", Month: time.February, Day: 29},
+		{Name: "Visita del Presidente", Date: date(2031, time.March, 3)},
+		{Name: "San Giovanni", Month: time.June, Day: 2},
+		{Name: "Senza giorno", Month: time.July},
+	}}
+	for year := 2000; year < 2050; year++ {
+		listed := map[civil.Date]bool{}
+		for _, h := range tn.Closures(year) {
+			listed[h.Date] = true
+		}
+		for d := date(year, time.January, 1); d.Year == year; d = d.AddDays(1) {
+			got, reason := tn.ClosedOn(d)
+			if got != listed[d] {
+				t.Fatalf("ClosedOn(%v) = %v, Closures lists it: %v", d, got, listed[d])
+			}
+			if got != (reason != "") {
+				t.Fatalf("ClosedOn(%v) = %v with reason %q", d, got, reason)
+			}
+		}
+	}
+	for _, c := range []struct {
+		d    civil.Date
+		want string
+	}{
+		{date(2030, time.May, 8), "San Nicola"},
+		{date(2028, time.February, 29), "San Romano"},
+		{date(2027, time.March, 1), ""},
+		{date(2031, time.March, 3), "Visita del Presidente"},
+		{date(2032, time.March, 3), ""},
+		{date(2030, time.June, 2), "Festa della Repubblica e San Giovanni"},
+		{date(2030, time.July, 1), ""},
+		{date(2038, time.April, 25), "Pasqua e Festa della Liberazione"},
+		{date(2025, time.October, 4), ""},
+		{date(2026, time.October, 4), "San Francesco d'Assisi e Santa Caterina da Siena"},
+	} {
+		if closed, reason := tn.ClosedOn(c.d); closed != (c.want != "") || reason != c.want {
+			t.Errorf("ClosedOn(%v) = %v, %q; want %q", c.d, closed, reason, c.want)
+		}
+	}
+}
