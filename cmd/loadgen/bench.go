@@ -208,6 +208,8 @@ type levelResult struct {
 	// loadgenCPU and nodeCPU are the CPU time loadgen and the nodes (all
 	// of them) used during the level, warm-up included.
 	loadgenCPU, nodeCPU time.Duration
+	// nodeIO is what the nodes wrote during the level.
+	nodeIO procIO
 	// store is the direct-to-store level of the same concurrency, run just
 	// before on the leader (nil without -store).
 	store *loadrun.Result

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +50,7 @@ func TestReport(t *testing.T) {
 	store.OK = len(store.Latencies)
 	level := func(rate int) levelResult {
 		r := levelResult{Result: loadrun.Result{Concurrency: 16, Elapsed: 2 * time.Second, Errors: map[string]int{"net": 1, "503": 2}},
-			store: &store, loadgenCPU: time.Second, nodeCPU: 3 * time.Second}
+			store: &store, loadgenCPU: time.Second, nodeCPU: 3 * time.Second, nodeIO: procIO{bytes: 1024 * int64(rate) * 2 * 3}}
 		for i := 1; i <= 2*rate; i++ {
 			r.Latencies = append(r.Latencies, time.Duration(i)*time.Millisecond)
 		}
@@ -60,8 +62,8 @@ func TestReport(t *testing.T) {
 		[]sizeRun{{nodes: 1, results: []levelResult{level(50)}}, {nodes: 3, results: []levelResult{level(40)}}})
 	for _, want := range []string{
 		"**1 node(s)**", "**3 node(s)**",
-		"| concurrency | HTTP bookings/s | HTTP p50 | HTTP p99 | errors | store bookings/s | store p50 | store p99 | HTTP / store | store / fsync | CPU loadgen | CPU nodes |",
-		"| 16 | 50 | 50.0 ms | 99.0 ms | 2×503 1×net | 200 | 2.00 ms | 2.00 ms | 0.25 | 2.00 | 50% | 150% |",
+		"| concurrency | HTTP bookings/s | HTTP p50 | HTTP p99 | errors | store bookings/s | store p50 | store p99 | HTTP / store | store / fsync | CPU loadgen | CPU nodes | disk per booking |",
+		"| 16 | 50 | 50.0 ms | 99.0 ms | 2×503 1×net | 200 | 2.00 ms | 2.00 ms | 0.25 | 2.00 | 50% | 150% | 3.0 KiB |",
 		"| 16 | 40 | 40.0 ms | 79.0 ms | 2×503 1×net | 200 |",
 		"| concurrency | 3 nodes / 1 node |",
 		"| 16 | 0.80 |",
@@ -129,5 +131,36 @@ func TestSMTPSinkTakesWhatTheNodeSends(t *testing.T) {
 	// Close (of the sink, deferred) does not wait for the idle one.
 	if got := sink.conns.Load(); got != 1 {
 		t.Errorf("sink accepted %d connections, want 1", got)
+	}
+}
+
+// TestReadProcIO checks that the nodes' disk writes are read from /proc:
+// this process's own count grows by what it writes and syncs.
+func TestReadProcIO(t *testing.T) {
+	if _, err := os.Stat("/proc/self/io"); err != nil {
+		t.Skip("no /proc/self/io on this system")
+	}
+	before := readProcIO(os.Getpid())
+	f, err := os.Create(filepath.Join(t.TempDir(), "w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for range 4 {
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	got := readProcIO(os.Getpid()).minus(before)
+	if got.calls < 4 {
+		t.Errorf("write calls grew by %d, want at least 4", got.calls)
+	}
+	// tmpfs sends nothing to a block device; any disk gets the 256 KiB.
+	if got.bytes != 0 && got.bytes < 256<<10 {
+		t.Errorf("write_bytes grew by %d, want 0 (tmpfs) or at least %d", got.bytes, 256<<10)
 	}
 }

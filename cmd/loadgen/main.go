@@ -234,6 +234,7 @@ func measure(ctx context.Context, f fleet, levels []int, o options) ([]levelResu
 		r := b.runLevel(ctx, c, o.duration, o.maxPer)
 		after := f.readCPU()
 		r.loadgenCPU, r.nodeCPU = after.self-before.self, after.nodes-before.nodes
+		r.nodeIO = after.io.minus(before.io)
 		r.store, r.drainedBefore = sr, drained
 		for _, w := range waits {
 			w()
@@ -241,12 +242,15 @@ func measure(ctx context.Context, f fleet, levels []int, o options) ([]levelResu
 		// The nodes' CPU per booking is the steadier figure on a shared
 		// machine, where the rate follows whatever else runs.
 		var perBooking time.Duration
+		var kbPerBooking, callsPerBooking float64
 		if r.OK > 0 {
 			perBooking = r.nodeCPU / time.Duration(r.OK)
+			kbPerBooking = float64(r.nodeIO.bytes) / 1024 / float64(r.OK)
+			callsPerBooking = float64(r.nodeIO.calls) / float64(r.OK)
 		}
-		fmt.Fprintf(os.Stderr, "loadgen: %d node(s), HTTP, concurrency %d: %d bookings in %v, %.0f/s, p50 %v, p99 %v, errors %v, CPU loadgen %.0f%% nodes %.0f%% (%v per booking; emails of the previous level drained in %v)\n",
+		fmt.Fprintf(os.Stderr, "loadgen: %d node(s), HTTP, concurrency %d: %d bookings in %v, %.0f/s, p50 %v, p99 %v, errors %v, CPU loadgen %.0f%% nodes %.0f%% (%v per booking; all nodes wrote %.1f KiB to disk in %.1f write calls per booking; emails of the previous level drained in %v)\n",
 			len(f), c, r.OK, r.Elapsed.Round(time.Millisecond), r.Rate(), r.P(50), r.P(99), r.ErrorString(),
-			r.cpuShare(r.loadgenCPU), r.cpuShare(r.nodeCPU), perBooking.Round(time.Microsecond), drained.Round(time.Millisecond))
+			r.cpuShare(r.loadgenCPU), r.cpuShare(r.nodeCPU), perBooking.Round(time.Microsecond), kbPerBooking, callsPerBooking, drained.Round(time.Millisecond))
 		if o.timeline != "" {
 			if err := writeTimeline(o.timeline, len(f), c, r.Result); err != nil {
 				return nil, err

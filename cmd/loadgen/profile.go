@@ -15,10 +15,22 @@ import (
 )
 
 // cpuTimes is the CPU time used so far by loadgen itself and by the nodes
-// it started (zero for a running node it did not start).
+// it started (zero for a running node it did not start), with the nodes'
+// writes: the bytes they sent to the disk and their write calls.
 type cpuTimes struct {
 	self, nodes time.Duration
+	io          procIO
 }
+
+// procIO is what a process wrote, from /proc/PID/io: bytes that reached
+// the block layer (write_bytes, so page cache rewrites of one page
+// before writeback count once) and write system calls (syscw: write,
+// pwrite, sendmsg alike).
+type procIO struct {
+	bytes, calls int64
+}
+
+func (a procIO) minus(b procIO) procIO { return procIO{a.bytes - b.bytes, a.calls - b.calls} }
 
 // readCPU samples the CPU time of this process and of the nodes' processes.
 func (f fleet) readCPU() cpuTimes {
@@ -30,6 +42,9 @@ func (f fleet) readCPU() cpuTimes {
 	for _, n := range f {
 		if n.cmd != nil && n.cmd.Process != nil {
 			c.nodes += procCPU(n.cmd.Process.Pid)
+			io := readProcIO(n.cmd.Process.Pid)
+			c.io.bytes += io.bytes
+			c.io.calls += io.calls
 		}
 	}
 	return c
@@ -60,6 +75,33 @@ func procCPU(pid int) time.Duration {
 	}
 	const ticksPerSecond = 100 // USER_HZ, 100 on every Linux architecture Go supports
 	return time.Duration(ut+st) * time.Second / ticksPerSecond
+}
+
+// readProcIO reads write_bytes and syscw of pid from /proc (Linux, and
+// only for a process of the same user); zero elsewhere.
+func readProcIO(pid int) procIO {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return procIO{}
+	}
+	var io procIO
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "write_bytes":
+			io.bytes = n
+		case "syscw":
+			io.calls = n
+		}
+	}
+	return io
 }
 
 // profiler saves CPU, block and mutex profiles of the node, taken over the
