@@ -11,8 +11,9 @@ import (
 // Config configures a Node. Dir, NodeID, RaftAddr and Registry are
 // required; every zero duration or count takes the default named beside it.
 type Config struct {
-	// Dir holds the node's state: raft.db (log and stable store),
-	// snapshots/ and state.db (the SQLite materialised view).
+	// Dir holds the node's state: raftlog/ (raft's log and stable store,
+	// segment files; raft.db is only a note that keeps older binaries
+	// out), snapshots/ and state.db (the SQLite materialised view).
 	Dir string
 	// NodeID is the node's stable Raft server ID.
 	NodeID string

@@ -10,14 +10,15 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// logStore is the node's raft log and stable store: a bolt file in
-// raft-boltdb's layout (boltlog.go) that can be rewritten while raft runs
-// (rewrite). Bolt does not clear the pages it frees: after log compaction
-// the deleted entries' bytes stay in the file's free pages until they
-// happen to be reused, so erased personal data would survive there. rewrite copies the live
-// entries and keys into a new file and replaces the old one; the lock
-// holds raft's log calls for that short time (after a compaction with no
-// trailing entries, the log holds a handful of entries).
+// logStore is the node's raft log and stable store: segment files
+// (seglog.go) in raftlog/ beside path, or, in tests, a bolt file in
+// raft-boltdb's layout (boltlog.go). Either can be rewritten while raft
+// runs (rewrite): compaction leaves the deleted entries' bytes in the file
+// (bolt's free pages, the first segment's hidden records), so erased
+// personal data would survive there. rewrite copies the live entries into
+// a new file and replaces the old one; the lock holds raft's log calls for
+// that short time (after a compaction with no trailing entries, the log
+// holds a handful of entries).
 //
 // It also keeps the entries it stored last (recent) and answers GetLog
 // for them from memory. Raft reads every entry back soon after storing
@@ -30,11 +31,36 @@ import (
 type logStore struct {
 	mu   sync.RWMutex
 	path string
-	s    *boltLog
+	s    logBackend
+	// repaired says what opening cut from a write torn by a crash, for
+	// the node to log; empty when nothing was cut.
+	repaired string
+	// migrated is set when opening moved the entries of a bolt raft.db
+	// into the segments (a node upgraded from before them).
+	migrated bool
 
 	recentMu sync.Mutex
 	recent   [recentLogs]*raft.Log
 }
+
+// logBackend is what logStore needs of a log file: *segLog, or *boltLog
+// for files written before the segments.
+type logBackend interface {
+	FirstIndex() (uint64, error)
+	LastIndex() (uint64, error)
+	GetLog(idx uint64, log *raft.Log) error
+	StoreLogs(logs []*raft.Log) error
+	DeleteRange(min, max uint64) error
+	Set(k, v []byte) error
+	Get(k []byte) ([]byte, error)
+	SetUint64(k []byte, v uint64) error
+	GetUint64(k []byte) (uint64, error)
+	Sync() error
+	Close() error
+}
+
+// segLogDir is the folder of the segment log, beside raft.db.
+const segLogDir = "raftlog"
 
 // recentLogs is how many of the last stored entries logStore keeps. A
 // follower that keeps up needs the last few: raft sends and applies
@@ -47,12 +73,20 @@ const recentLogs = 32
 // hashicorp/raft); rewrite copies them.
 var stableKeys = []string{"CurrentTerm", "LastVoteTerm", "LastVoteCand"}
 
+// openLogStore opens the segment log in raftlog/ beside path (raft.db),
+// moving the entries of a bolt file at path there first if needed
+// (migrateBoltLog).
 func openLogStore(path string) (*logStore, error) {
-	s, err := openBoltLog(path)
+	dir := filepath.Join(filepath.Dir(path), segLogDir)
+	migrated, err := migrateBoltLog(path, dir)
 	if err != nil {
 		return nil, err
 	}
-	return &logStore{path: path, s: s}, nil
+	s, err := openSegLog(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &logStore{path: path, s: s, repaired: s.repaired, migrated: migrated}, nil
 }
 
 func (l *logStore) FirstIndex() (uint64, error) {
@@ -229,6 +263,7 @@ func (l *logStore) Close() error {
 // entries and stable keys, so that no deleted entry's bytes remain in it.
 // The new file is written beside the old one, synced, and renamed over
 // it; a crash before the rename leaves the old file, which is complete.
+// A segment log does this for its first segment (segLog.rewrite).
 func (l *logStore) rewrite() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -238,6 +273,9 @@ func (l *logStore) rewrite() error {
 	// The entries stay the same, but the store may end closed or reopened
 	// on the old file: start again from the file.
 	l.forgetRecent()
+	if seg, ok := l.s.(*segLog); ok {
+		return seg.rewrite()
+	}
 	first, err := l.s.FirstIndex()
 	if err != nil {
 		return err

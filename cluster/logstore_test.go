@@ -141,7 +141,9 @@ func BenchmarkLogStoreEntry(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer l.Close()
-		l.s.db.NoSync = true
+		if b, ok := l.s.(*boltLog); ok {
+			b.db.NoSync = true
+		}
 		run(b, l)
 	})
 }

@@ -117,6 +117,12 @@ func New(cfg Config) (*Node, error) {
 	if n.store, err = openLogStore(filepath.Join(cfg.Dir, raftFile)); err != nil {
 		return nil, fmt.Errorf("cluster: open raft log: %w", err)
 	}
+	if n.store.migrated {
+		log.Info("moved the raft log from raft.db to segment files", "dir", filepath.Join(cfg.Dir, segLogDir))
+	}
+	if n.store.repaired != "" {
+		log.Warn("raft log: cut a record torn by a crash; raft fetches it again from the leader if it was committed", "repair", n.store.repaired)
+	}
 	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, snapshotsDir),
 		cfg.SnapshotRetain, newRaftLogger(log)); err != nil {
 		return nil, fmt.Errorf("cluster: open snapshot store: %w", err)

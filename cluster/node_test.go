@@ -347,9 +347,10 @@ func TestNewRefusesStateWithoutLog(t *testing.T) {
 	clustertest.Start(t, n)
 	put(t, n, "a", "1")
 	n.Close()
-	if err := os.Remove(filepath.Join(dir, "raft.db")); err != nil {
+	if err := os.RemoveAll(filepath.Join(dir, "raftlog")); err != nil {
 		t.Fatal(err)
 	}
+	os.Remove(filepath.Join(dir, "raft.db"))
 	r := cluster.NewRegistry()
 	registerKV(r)
 	m, err := cluster.New(cluster.Config{Dir: dir, NodeID: "node1", RaftAddr: "127.0.0.1:0", Registry: r})

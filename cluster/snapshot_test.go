@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 )
@@ -58,12 +56,7 @@ func copyDir(t *testing.T, src, dst string, skip ...string) {
 // firstLogIndex opens a closed node's raft log and returns its first index.
 func firstLogIndex(t *testing.T, dir string) uint64 {
 	t.Helper()
-	s, err := raftboltdb.NewBoltStore(filepath.Join(dir, "raft.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	first, err := s.FirstIndex()
+	first, err := cluster.FirstLogIndex(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
