@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"go.etcd.io/bbolt"
 )
 
 func TestProposeAndRead(t *testing.T) {
@@ -206,6 +208,56 @@ func TestRestartKeepsStateOnNewPort(t *testing.T) {
 	put(t, n, "d", "vd")
 	if got := readKV(t, n, "d"); got != "vd" {
 		t.Errorf("d: got %q, want vd", got)
+	}
+}
+
+// TestRestartMovesBoltLogToSegments starts a node on the data folder an
+// older version left (the raft log in a bolt raft.db): it moves the log
+// into segments, keeps its state and term, takes writes, and leaves in
+// raft.db a note that bbolt, and so an older binary, refuses.
+func TestRestartMovesBoltLogToSegments(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	n := clustertest.New(t, cluster.Config{Dir: dir}, registerKV)
+	clustertest.Start(t, n)
+	for _, k := range []string{"a", "b", "c"} {
+		put(t, n, k, "v"+k)
+	}
+	before := withoutAppliedIndex(clustertest.Dump(t, n))
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := cluster.RevertLogToBolt(dir)
+	if err != nil {
+		t.Fatalf("RevertLogToBolt: %v", err)
+	}
+	if entries < 4 {
+		t.Fatalf("the old log held %d entries, want the bootstrap and three puts at least", entries)
+	}
+	n = clustertest.New(t, cluster.Config{Dir: dir}, registerKV)
+	clustertest.Start(t, n)
+	if d := clustertest.Diff(withoutAppliedIndex(clustertest.Dump(t, n)), before); d != "" {
+		t.Fatalf("state after the move differs from before: %s", d)
+	}
+	put(t, n, "d", "vd")
+	if got := readKV(t, n, "d"); got != "vd" {
+		t.Errorf("d: got %q, want vd", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "raftlog")); err != nil {
+		t.Errorf("no raftlog/ after the move: %v", err)
+	}
+	note, err := os.ReadFile(filepath.Join(dir, "raft.db"))
+	if err != nil || !bytes.HasPrefix(note, []byte("sportello: the raft log moved")) {
+		t.Errorf("raft.db after the move = %q, %v; want the note", note[:min(len(note), 60)], err)
+	}
+	if db, err := bbolt.Open(filepath.Join(dir, "raft.db"), 0o600, &bbolt.Options{Timeout: time.Second}); err == nil {
+		db.Close()
+		t.Error("bbolt opened raft.db after the move: an older binary would start without its log")
+	}
+	// And again: a second restart finds the segments, no bolt file.
+	n = restart(t, n, dir, registerKV)
+	if got := readKV(t, n, "d"); got != "vd" {
+		t.Errorf("after a second restart, d: got %q, want vd", got)
 	}
 }
 
