@@ -89,6 +89,14 @@ func openLogStore(path string) (*logStore, error) {
 	return &logStore{path: path, s: s, repaired: s.repaired, migrated: migrated}, nil
 }
 
+// IsMonotonic tells raft (raft.MonotonicLogStore) that entries must follow
+// each other: the segments refuse a gap. After installing a snapshot
+// ahead of its log, raft then deletes the whole log before it stores the
+// entries after the snapshot, instead of leaving a gap; a follower that
+// kept trailing entries would otherwise refuse every entry from the
+// leader (seen in the end-to-end TestOpsSnapshotCatchUp).
+func (l *logStore) IsMonotonic() bool { return true }
+
 func (l *logStore) FirstIndex() (uint64, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()

@@ -147,3 +147,36 @@ func BenchmarkLogStoreEntry(b *testing.B) {
 		run(b, l)
 	})
 }
+
+// TestLogStoreIsMonotonic checks that raft sees the store as monotonic:
+// the segments refuse a gap, so raft must delete the log after a snapshot
+// install rather than store the next entries after a gap.
+func TestLogStoreIsMonotonic(t *testing.T) {
+	t.Parallel()
+	l, err := openLogStore(filepath.Join(t.TempDir(), "raft.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var store raft.LogStore = l
+	m, ok := store.(raft.MonotonicLogStore)
+	if !ok || !m.IsMonotonic() {
+		t.Fatal("logStore is not a monotonic raft.LogStore")
+	}
+	if err := l.StoreLogs([]*raft.Log{{Index: 1, Term: 1}, {Index: 2, Term: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StoreLogs([]*raft.Log{{Index: 5, Term: 1}}); err == nil {
+		t.Fatal("a gap after entry 2 was stored")
+	}
+	// What raft does after installing a snapshot at 4 (removeOldLogs).
+	if err := l.DeleteRange(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StoreLogs([]*raft.Log{{Index: 5, Term: 2}}); err != nil {
+		t.Fatalf("entry 5 after the log was emptied: %v", err)
+	}
+	if first, _ := l.FirstIndex(); first != 5 {
+		t.Errorf("FirstIndex %d, want 5", first)
+	}
+}

@@ -1062,6 +1062,14 @@ func copyBoltLog(boltPath, dir string) (err error) {
 	if err != nil {
 		return err
 	}
+	// bbolt took a gap: raft, seeing a store that is not monotonic, left
+	// the entries it kept before installing a snapshot and stored the
+	// next ones after the snapshot's index. The segments take no gap, and
+	// the entries before the last one are below a snapshot, which raft
+	// would compact anyway: only the run after the last gap moves.
+	if first, err = lastRunStart(src, first, last); err != nil {
+		return err
+	}
 	for from := first; last > 0 && from <= last; from += migrateChunk {
 		to := min(last, from+migrateChunk-1)
 		logs := make([]*raft.Log, 0, to-from+1)
@@ -1089,6 +1097,22 @@ func copyBoltLog(boltPath, dir string) (err error) {
 		}
 	}
 	return dst.Sync()
+}
+
+// lastRunStart returns the first index of the last gap-free run of
+// entries of src between first and last.
+func lastRunStart(src *boltLog, first, last uint64) (uint64, error) {
+	for i := last; i > first; i-- {
+		var l raft.Log
+		err := src.GetLog(i-1, &l)
+		switch {
+		case errors.Is(err, raft.ErrLogNotFound):
+			return i, nil
+		case err != nil:
+			return 0, fmt.Errorf("entry %d: %w", i-1, err)
+		}
+	}
+	return first, nil
 }
 
 func writeMigratedMarker(boltPath, dir string) error {

@@ -896,3 +896,40 @@ func TestSegLogInterruptedHeadDelete(t *testing.T) {
 		t.Fatalf("CurrentTerm = %d, %v", v, err)
 	}
 }
+
+// TestSegLogMigrateGap moves a bolt log with a gap, as raft left one
+// when it installed a snapshot over kept entries of a store it did not
+// know to be monotonic: only the entries after the gap move, and the
+// segments take entries after them.
+func TestSegLogMigrateGap(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	boltPath := filepath.Join(data, "raft.db")
+	dir := filepath.Join(data, "raftlog")
+	old, err := raftboltdb.NewBoltStore(boltPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.StoreLogs(segEntries(41, 44)); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.StoreLogs(segEntries(85, 90)); err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+	if migrated, err := migrateBoltLog(boltPath, dir); err != nil || !migrated {
+		t.Fatalf("migrateBoltLog = %v, %v; want true, nil", migrated, err)
+	}
+	s := openSegLogT(t, dir, 0)
+	checkSegRange(t, "after the gap", s, 85, 90)
+	if first, _ := s.FirstIndex(); first != 85 {
+		t.Errorf("FirstIndex %d, want 85", first)
+	}
+	var l raft.Log
+	if err := s.GetLog(44, &l); !errors.Is(err, raft.ErrLogNotFound) {
+		t.Errorf("GetLog(44) before the gap: %v, want ErrLogNotFound", err)
+	}
+	if err := s.StoreLogs(segEntries(91, 92)); err != nil {
+		t.Fatal(err)
+	}
+}
