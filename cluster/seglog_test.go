@@ -709,15 +709,23 @@ func TestSegLogErasure(t *testing.T) {
 	}
 }
 
-func TestSegLogMigrate(t *testing.T) {
-	t.Parallel()
+// oldBoltLog creates, in a new data folder, the raft.db a version before
+// the segments wrote (raft-boltdb's own store), and returns it with the
+// paths of the file and of the segments' folder.
+func oldBoltLog(t *testing.T) (old *raftboltdb.BoltStore, boltPath, dir string) {
+	t.Helper()
 	data := t.TempDir()
-	boltPath := filepath.Join(data, "raft.db")
-	dir := filepath.Join(data, "raftlog")
+	boltPath = filepath.Join(data, "raft.db")
 	old, err := raftboltdb.NewBoltStore(boltPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return old, boltPath, filepath.Join(data, "raftlog")
+}
+
+func TestSegLogMigrate(t *testing.T) {
+	t.Parallel()
+	old, boltPath, dir := oldBoltLog(t)
 	// More than one chunk, after a compaction.
 	for i := uint64(1); i <= 700; i += 100 {
 		if err := old.StoreLogs(segEntries(i, i+99)); err != nil {
@@ -903,13 +911,7 @@ func TestSegLogInterruptedHeadDelete(t *testing.T) {
 // segments take entries after them.
 func TestSegLogMigrateGap(t *testing.T) {
 	t.Parallel()
-	data := t.TempDir()
-	boltPath := filepath.Join(data, "raft.db")
-	dir := filepath.Join(data, "raftlog")
-	old, err := raftboltdb.NewBoltStore(boltPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	old, boltPath, dir := oldBoltLog(t)
 	if err := old.StoreLogs(segEntries(41, 44)); err != nil {
 		t.Fatal(err)
 	}
