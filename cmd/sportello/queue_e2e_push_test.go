@@ -78,11 +78,14 @@ func (qp *qePush) subscribe(t *testing.T, c *qeClient, k *qeTicket) {
 
 // check waits for the pushes of the subscribed tickets: each is told "è il
 // tuo turno" exactly once, by the desk that called it, in Italian, after
-// any "manca poco"; nothing reaches an endpoint no ticket subscribed.
+// any "manca poco" (and "ti stiamo chiamando di nuovo" after it when the
+// desk recalled the citizen before marking a no-show); nothing reaches an
+// endpoint no ticket subscribed.
 func (qp *qePush) check(t *testing.T, byID map[string]*qeTicket, deskOf func(id string) string) {
 	t.Helper()
 	type msg struct {
 		Kind, TicketID, Number, Desk, Lang, Title string
+		Recall                                    bool
 	}
 	got := map[string][]msg{}
 	called := func() int {
@@ -108,6 +111,7 @@ func (qp *qePush) check(t *testing.T, byID map[string]*qeTicket, deskOf func(id 
 				Desk     string `json:"desk"`
 				Lang     string `json:"lang"`
 				Title    string `json:"title"`
+				Recall   bool   `json:"recall"`
 			}
 			if err := json.Unmarshal(rcv.Payload, &m); err != nil {
 				t.Fatalf("push payload %q: %v", rcv.Payload, err)
@@ -115,7 +119,7 @@ func (qp *qePush) check(t *testing.T, byID map[string]*qeTicket, deskOf func(id 
 			if qp.endpoints[m.TicketID] != rcv.Endpoint {
 				t.Fatalf("push for ticket %s reached %s, subscribed %q", m.TicketID, rcv.Endpoint, qp.endpoints[m.TicketID])
 			}
-			got[m.TicketID] = append(got[m.TicketID], msg{m.Kind, m.TicketID, m.Number, m.Desk, m.Lang, m.Title})
+			got[m.TicketID] = append(got[m.TicketID], msg{m.Kind, m.TicketID, m.Number, m.Desk, m.Lang, m.Title, m.Recall})
 		case <-deadline:
 			t.Fatalf("pushes after 30s: %+v; want a call for each of %d tickets", got, len(qp.endpoints))
 		}
@@ -129,7 +133,13 @@ func (qp *qePush) check(t *testing.T, byID map[string]*qeTicket, deskOf func(id 
 			}
 			switch m.Kind {
 			case "called":
-				calls++
+				if m.Recall {
+					if calls == 0 {
+						t.Errorf("push of %s: a recall before the call: %+v", k.Number, got[id])
+					}
+				} else {
+					calls++
+				}
 				if want := deskOf(id); m.Desk != want {
 					t.Errorf("call push of %s names desk %q, it was called by %q", k.Number, m.Desk, want)
 				}
