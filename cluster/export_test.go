@@ -74,3 +74,10 @@ func RevertLogToBolt(dir string) (entries int, err error) {
 	}
 	return entries, os.RemoveAll(filepath.Join(dir, segLogDir))
 }
+
+// OutboxDueQuery and OutboxNextQuery are the worker's queries for one
+// kind.
+var (
+	OutboxDueQuery  = outboxDueQuery("?")
+	OutboxNextQuery = outboxNextQuery("?")
+)

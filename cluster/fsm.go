@@ -103,7 +103,7 @@ func newFSM(dir string, reg *Registry, log *slog.Logger) (*fsm, error) {
 		codec:         reg.errorCodecOf(),
 		resultDecoder: reg.resultDecoder,
 	}
-	f.migrations[reservedComponent] = append(clusterMigrations(), dedupMigration(), auditMigration(), leanMigration())
+	f.migrations[reservedComponent] = append(clusterMigrations(), dedupMigration(), auditMigration(), leanMigration(), leanOutboxMigration())
 	f.builtins = map[string]handler{
 		migrateType:      {maxVersion: 1, fn: f.applyMigrate},
 		outboxSentType:   {maxVersion: outboxSentVersion, fn: applyOutboxSent},

@@ -37,3 +37,32 @@ ALTER TABLE cluster_requests_v5 RENAME TO cluster_requests;
 CREATE INDEX cluster_requests_at ON cluster_requests (at);`,
 	}
 }
+
+// leanOutboxMigration is version 6 of the cluster component: the outbox's
+// due index keeps only the rows still to deliver (pending) or kept for
+// inspection (failed), and carries the worker's whole sort order.
+//
+//   - Before, the index held every row, the delivered ones too, which are
+//     nearly all of the table for as long as retention keeps them: every
+//     node's insert of a booking's email went into a B-tree that grew with
+//     the table, and every "sent" mark moved the row's entry within it (a
+//     delete and an insert). Now the mark only deletes the entry, and the
+//     index stays as small as the backlog.
+//   - The columns (status, next_attempt, cmd_index, id) are the due
+//     query's equality and ORDER BY, so SQLite reads the 64 due rows in
+//     order instead of sorting them in a temporary B-tree.
+//
+// SQLite uses a partial index only for a query whose WHERE contains the
+// index's condition, so the queries that rely on it (outboxDueWhere, the
+// metrics) say "status <> 'sent'" as well; before this version the term
+// is harmless. The queries that read sent rows (retention, export) scan
+// the table, as they did before.
+func leanOutboxMigration() Migration {
+	return Migration{
+		Component: reservedComponent,
+		Version:   6,
+		SQL: `
+DROP INDEX cluster_outbox_due;
+CREATE INDEX cluster_outbox_due ON cluster_outbox (status, next_attempt, cmd_index, id) WHERE status <> 'sent';`,
+	}
+}

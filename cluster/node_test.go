@@ -288,8 +288,8 @@ func TestMigrations(t *testing.T) {
 	}
 	n := clustertest.New(t, cluster.Config{Dir: dir}, v1)
 	clustertest.Start(t, n)
-	if got := schema(n); got["kv"] != 1 || got["cluster"] != 5 {
-		t.Fatalf("schema after v1: got %v, want kv=1 cluster=5", got)
+	if got := schema(n); got["kv"] != 1 || got["cluster"] != 6 {
+		t.Fatalf("schema after v1: got %v, want kv=1 cluster=6", got)
 	}
 	n = restart(t, n, dir, v2)
 	if got := schema(n); got["kv"] != 2 {

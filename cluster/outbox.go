@@ -370,6 +370,24 @@ func (n *Node) runOutbox(ctx context.Context, r *raft.Raft) {
 	}
 }
 
+// outboxPending selects the pending rows of cluster_outbox through its
+// partial due index (leanOutboxMigration): SQLite uses that index only
+// when the query names the index's own condition too.
+const outboxPending = `status <> 'sent' AND status = 'pending'`
+
+// outboxDueQuery reads the first outboxBatch items due at a time; in is
+// the placeholders of the kinds ("?,?").
+func outboxDueQuery(in string) string {
+	return `SELECT ` + outboxColumns + ` FROM cluster_outbox
+		WHERE ` + outboxPending + ` AND next_attempt <= ? AND kind IN (` + in + `)
+		ORDER BY next_attempt, cmd_index, id LIMIT ?`
+}
+
+// outboxNextQuery reads when the next pending item of the kinds is due.
+func outboxNextQuery(in string) string {
+	return `SELECT MIN(next_attempt) FROM cluster_outbox WHERE ` + outboxPending + ` AND kind IN (` + in + `)`
+}
+
 // deliverDue delivers the items due now and returns when the next pending
 // item is due (zero when none is pending; now when more are due).
 func (n *Node) deliverDue(ctx context.Context, log interface {
@@ -383,9 +401,7 @@ func (n *Node) deliverDue(ctx context.Context, log interface {
 	now := n.cfg.Now()
 	args := append([]any{now.UnixNano()}, kinds...)
 	args = append(args, outboxBatch)
-	rows, err := n.readDB.QueryContext(ctx, `SELECT `+outboxColumns+` FROM cluster_outbox
-		WHERE status = 'pending' AND next_attempt <= ? AND kind IN (`+in+`)
-		ORDER BY next_attempt, cmd_index, id LIMIT ?`, args...)
+	rows, err := n.readDB.QueryContext(ctx, outboxDueQuery(in), args...)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read due outbox items: %w", err)
 	}
@@ -409,8 +425,7 @@ func (n *Node) deliverDue(ctx context.Context, log interface {
 		return now, nil
 	}
 	var next sql.NullInt64
-	if err := n.readDB.QueryRowContext(ctx, `SELECT MIN(next_attempt) FROM cluster_outbox
-		WHERE status = 'pending' AND kind IN (`+in+`)`, kinds...).Scan(&next); err != nil {
+	if err := n.readDB.QueryRowContext(ctx, outboxNextQuery(in), kinds...).Scan(&next); err != nil {
 		return time.Time{}, fmt.Errorf("read next outbox item: %w", err)
 	}
 	if !next.Valid {
