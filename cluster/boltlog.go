@@ -190,7 +190,12 @@ func (b *boltLog) SetUint64(k []byte, v uint64) error {
 }
 
 func (b *boltLog) GetUint64(k []byte) (uint64, error) {
-	v, err := b.Get(k)
+	return stableUint64(b.Get(k))
+}
+
+// stableUint64 reads a stable value that SetUint64 wrote (boltKey's eight
+// big-endian bytes), as Get returned it.
+func stableUint64(v []byte, err error) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}

@@ -927,14 +927,7 @@ func (s *segLog) SetUint64(k []byte, v uint64) error {
 }
 
 func (s *segLog) GetUint64(k []byte) (uint64, error) {
-	v, err := s.Get(k)
-	if err != nil {
-		return 0, err
-	}
-	if len(v) != 8 {
-		return 0, errors.New("cluster: raft log: stable value is not 8 bytes")
-	}
-	return binary.BigEndian.Uint64(v), nil
+	return stableUint64(s.Get(k))
 }
 
 // Sync flushes the last segment. Every write is synced before it returns,
