@@ -51,10 +51,7 @@ func dueIndexed(t *testing.T, n *cluster.Node) (indexed, all int) {
 // items still to deliver, not the delivered ones.
 func TestOutboxDueIndex(t *testing.T) {
 	t.Parallel()
-	rec := newRecorder(0)
-	sender := clustertest.New(t, cluster.Config{}, registerKV)
-	sender.HandleOutbox("test", rec.deliver)
-	clustertest.Start(t, sender)
+	sender := deliveringNode(t, newRecorder(0))
 	held := clustertest.Node(t, registerKV) // no deliverer: its items stay pending
 
 	for _, q := range []string{cluster.OutboxDueQuery, cluster.OutboxNextQuery} {

@@ -70,12 +70,20 @@ func waitStatus(t *testing.T, n *cluster.Node, key, status string) cluster.Outbo
 	return cluster.OutboxMessage{}
 }
 
-func TestOutboxDeliversOnce(t *testing.T) {
-	t.Parallel()
-	rec := newRecorder(0)
+// deliveringNode starts a one-node cluster whose outbox hands the items
+// of kind "test" to rec.
+func deliveringNode(t *testing.T, rec *recorder) *cluster.Node {
+	t.Helper()
 	n := clustertest.New(t, cluster.Config{}, registerKV)
 	n.HandleOutbox("test", rec.deliver)
 	clustertest.Start(t, n)
+	return n
+}
+
+func TestOutboxDeliversOnce(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(0)
+	n := deliveringNode(t, rec)
 
 	res, err := propose(n, putPayload{Key: "a", Value: "1", Outbox: true})
 	if err != nil {
