@@ -53,7 +53,7 @@ CREATE INDEX cluster_requests_at ON cluster_requests (at);`,
 //     order instead of sorting them in a temporary B-tree.
 //
 // SQLite uses a partial index only for a query whose WHERE contains the
-// index's condition, so the queries that rely on it (outboxDueWhere, the
+// index's condition, so the queries that rely on it (outboxPending, the
 // metrics) say "status <> 'sent'" as well; before this version the term
 // is harmless. The queries that read sent rows (retention, export) scan
 // the table, as they did before.

@@ -435,7 +435,8 @@ func (c *stateCollector) fail(ch chan<- prometheus.Metric, d *prometheus.Desc, e
 // collectOutbox counts the outbox items not yet delivered. The scan goes
 // through the partial due index, which holds the pending and failed rows
 // only, never the sent ones, which are most of the table (the query names
-// the index's condition, status <> 'sent', so that SQLite uses it). Kinds are fixed by the code ("email", "queue.push", ...).
+// the index's condition, status <> 'sent', so that SQLite uses it). Kinds
+// are fixed by the code ("email", "queue.push", ...).
 func (c *stateCollector) collectOutbox(ctx context.Context, gauge func(*prometheus.Desc, float64, ...string)) error {
 	rows, err := c.src.Node.DB().QueryContext(ctx, `SELECT kind, status, COUNT(*), MIN(created) FROM cluster_outbox
 		WHERE status <> 'sent' AND status IN ('pending', 'failed') GROUP BY kind, status`)
