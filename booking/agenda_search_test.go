@@ -1,10 +1,11 @@
 package booking
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 )
 
 // TestSearchAgendaPlan checks that the search reads the office index,
@@ -14,21 +15,7 @@ func TestSearchAgendaPlan(t *testing.T) {
 	f := newFixture(t, false)
 	s := AgendaSearch{Offices: []string{f.office.ID, "altro"}, From: startTime, To: startTime.Add(24 * time.Hour)}
 	q, args := searchQuery(bari.ID, s, "maria rossi", 51)
-	rows, err := f.node.DB().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
-	if err != nil {
-		t.Fatalf("explain: %v", err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	got := strings.Join(plan, "; ")
+	got := clustertest.QueryPlan(t, f.node, q, args...)
 	if !strings.Contains(got, "USING INDEX booking_bookings_office (tenant=? AND office_id=? AND start_unix>? AND start_unix<?)") {
 		t.Errorf("plan %q: want a search of booking_bookings_office by tenant, office and start", got)
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 )
 
 // Schema 8 drops booking_bookings_start; the reminder scan it served reads
@@ -22,21 +24,7 @@ func TestSchemaV8RemindersWithoutStartIndex(t *testing.T) {
 		t.Error("booking_bookings_start still exists after schema 8")
 	}
 
-	rows, err := f.node.DB().Query(`EXPLAIN QUERY PLAN `+dueRemindersQuery, bari.ID, 0, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	rows.Close()
-	if got := strings.Join(plan, "\n"); !strings.Contains(got, "USING INDEX booking_bookings_slot (tenant=? AND service_id=? AND start_unix>? AND start_unix<?)") {
+	if got := clustertest.QueryPlan(t, f.node, dueRemindersQuery, bari.ID, 0, 1); !strings.Contains(got, "USING INDEX booking_bookings_slot (tenant=? AND service_id=? AND start_unix>? AND start_unix<?)") {
 		t.Errorf("plan of the reminder scan:\n%s\nwant a range of booking_bookings_slot per service", got)
 	}
 

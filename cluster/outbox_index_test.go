@@ -1,36 +1,12 @@
 package cluster_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 )
-
-// queryPlan returns SQLite's plan of query, one step per line.
-func queryPlan(t *testing.T, n *cluster.Node, query string, args ...any) string {
-	t.Helper()
-	rows, err := n.DB().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var steps []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		steps = append(steps, detail)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return strings.Join(steps, "\n")
-}
 
 // dueIndexed counts the rows the outbox's partial due index holds.
 func dueIndexed(t *testing.T, n *cluster.Node) (indexed, all int) {
@@ -59,7 +35,7 @@ func TestOutboxDueIndex(t *testing.T) {
 		if q == cluster.OutboxNextQuery {
 			args = []any{"test"}
 		}
-		plan := queryPlan(t, sender, q, args...)
+		plan := clustertest.QueryPlan(t, sender, q, args...)
 		if !strings.Contains(plan, "USING INDEX cluster_outbox_due") || strings.Contains(plan, "TEMP B-TREE") {
 			t.Errorf("plan of %q:\n%s\nwant a search of cluster_outbox_due and no sort", q, plan)
 		}
