@@ -229,13 +229,25 @@ func (n *Node) startPromoter(r *raft.Raft) func() {
 	}
 }
 
+// promoteWarnEvery is how long a staged node may wait for its promotion
+// before the leader says at Warn why it is held back, and how often it
+// says it again while the reason lasts.
+const promoteWarnEvery = 10 * time.Second
+
+// stagedWatch is what the leader's promoter remembers of one staged node.
+type stagedWatch struct {
+	waitingSince time.Time // first seen staged by this leader
+	healthySince time.Time // caught up without a break since; zero if not
+	warned       time.Time // last Warn about it
+}
+
 // runPromoter, on the leader, looks at the staged nodes every half
 // heartbeat and promotes each one that has been caught up for
 // Config.PromoteAfter. When each staged node became healthy is kept here,
 // in memory: a new leader starts the stable period again.
 func (n *Node) runPromoter(ctx context.Context, r *raft.Raft) {
 	log := n.log.With("worker", "promoter")
-	healthySince := map[string]time.Time{}
+	watch := map[string]*stagedWatch{}
 	tick := time.NewTicker(max(n.cfg.HeartbeatTimeout/2, 20*time.Millisecond))
 	defer tick.Stop()
 	for {
@@ -247,20 +259,38 @@ func (n *Node) runPromoter(ctx context.Context, r *raft.Raft) {
 		if r.State() != raft.Leader {
 			continue
 		}
-		n.promoteRound(ctx, r, healthySince, log)
+		n.promoteRound(ctx, r, watch, log)
 	}
 }
 
+// heldBack says why a staged node whose status is st (or err) does not
+// count as caught up with a leader at term and commit; "" when it does.
+func heldBack(st Status, err error, term, commit uint64, staleAfter time.Duration) string {
+	switch {
+	case err != nil:
+		return "its status does not answer: " + memberError(err)
+	case st.Term != term:
+		return fmt.Sprintf("it is at term %d, the leader at %d", st.Term, term)
+	case st.AppliedIndex+promoteMaxLag < commit:
+		return fmt.Sprintf("it has applied %d of %d committed entries", st.AppliedIndex, commit)
+	case st.LastContact < 0:
+		return "it has had no contact with the leader"
+	case st.LastContact >= staleAfter:
+		return fmt.Sprintf("its last contact with the leader was %s ago", st.LastContact.Round(time.Millisecond))
+	}
+	return ""
+}
+
 // promoteRound checks every staged node once.
-func (n *Node) promoteRound(ctx context.Context, r *raft.Raft, healthySince map[string]time.Time, log *slog.Logger) {
+func (n *Node) promoteRound(ctx context.Context, r *raft.Raft, watch map[string]*stagedWatch, log *slog.Logger) {
 	staged, err := n.stagedNodes(ctx)
 	if err != nil {
 		log.Warn("read staged nodes", "err", err)
 		return
 	}
-	for id := range healthySince {
+	for id := range watch {
 		if !staged[id] {
-			delete(healthySince, id)
+			delete(watch, id)
 		}
 	}
 	if len(staged) == 0 {
@@ -284,7 +314,7 @@ func (n *Node) promoteRound(ctx context.Context, r *raft.Raft, healthySince map[
 		case srv == nil:
 			// Not a member (yet): the join is on its way, or the node
 			// was removed while staged. Nothing to promote.
-			delete(healthySince, id)
+			delete(watch, id)
 			continue
 		case srv.Suffrage == raft.Voter:
 			// Promoted by a leader that lost leadership before it could
@@ -292,27 +322,33 @@ func (n *Node) promoteRound(ctx context.Context, r *raft.Raft, healthySince map[
 			if err := n.proposeStage(ctx, id, false); err != nil {
 				log.Debug("clear the intent of a promoted node", "server", id, "err", err)
 			}
-			delete(healthySince, id)
+			delete(watch, id)
 			continue
+		}
+		w := watch[id]
+		if w == nil {
+			w = &stagedWatch{waitingSince: time.Now()}
+			watch[id] = w
 		}
 		st, err := n.memberStatus(ctx, *srv)
-		caughtUp := err == nil && st.Term == term && st.AppliedIndex+promoteMaxLag >= commit &&
-			st.LastContact >= 0 && st.LastContact < n.cfg.StaleAfter
-		if !caughtUp {
-			if _, was := healthySince[id]; was {
-				log.Info("staged node fell behind: its stable period starts again", "server", id,
-					"applied", st.AppliedIndex, "commit", commit, "err", err)
+		if why := heldBack(st, err, term, commit, n.cfg.StaleAfter); why != "" {
+			if !w.healthySince.IsZero() {
+				log.Info("staged node fell behind: its stable period starts again", "server", id, "why", why)
 			}
-			delete(healthySince, id)
+			w.healthySince = time.Time{}
+			if waited := time.Since(w.waitingSince); waited >= promoteWarnEvery && time.Since(w.warned) >= promoteWarnEvery {
+				log.Warn("staged node not promoted yet", "server", id, "addr", string(srv.Address),
+					"waiting", waited.Round(time.Second).String(), "why", why)
+				w.warned = time.Now()
+			}
 			continue
 		}
-		since, ok := healthySince[id]
-		if !ok {
-			healthySince[id] = time.Now()
+		if w.healthySince.IsZero() {
+			w.healthySince = time.Now()
 			log.Debug("staged node caught up", "server", id, "applied", st.AppliedIndex, "commit", commit)
 			continue
 		}
-		if time.Since(since) < n.cfg.PromoteAfter {
+		if time.Since(w.healthySince) < n.cfg.PromoteAfter {
 			continue
 		}
 		if err := r.AddVoter(srv.ID, srv.Address, 0, 10*time.Second).Error(); err != nil {
@@ -320,8 +356,9 @@ func (n *Node) promoteRound(ctx context.Context, r *raft.Raft, healthySince map[
 			continue
 		}
 		log.Info("staged node promoted to voter", "server", id, "applied", st.AppliedIndex, "commit", commit,
-			"caught_up_for", time.Since(since).Round(time.Millisecond).String())
-		delete(healthySince, id)
+			"caught_up_for", time.Since(w.healthySince).Round(time.Millisecond).String(),
+			"waited", time.Since(w.waitingSince).Round(time.Millisecond).String())
+		delete(watch, id)
 		if err := n.proposeStage(ctx, id, false); err != nil {
 			log.Warn("clear the intent of a promoted node (the next round does)", "server", id, "err", err)
 		}
@@ -330,11 +367,22 @@ func (n *Node) promoteRound(ctx context.Context, r *raft.Raft, healthySince map[
 
 // waitVoter blocks until this node's configuration names it a voter.
 func (n *Node) waitVoter(ctx context.Context) error {
+	start, said := time.Now(), time.Now()
 	for {
-		for _, s := range n.Status().Servers {
+		st := n.Status()
+		for _, s := range st.Servers {
 			if s.IsSelf && s.Voter {
 				return nil
 			}
+		}
+		if time.Since(said) >= promoteWarnEvery {
+			// What the leader's promoter compares, from this side: the
+			// leader says why it holds the node back (promoteRound).
+			n.log.Info("still a non-voter: waiting for the leader to promote this node",
+				"waiting", time.Since(start).Round(time.Second).String(), "leader", st.LeaderID,
+				"term", st.Term, "applied", st.AppliedIndex, "commit", st.CommitIndex,
+				"last_contact", st.LastContact.Round(time.Millisecond).String())
+			said = time.Now()
 		}
 		select {
 		case <-ctx.Done():

@@ -143,6 +143,13 @@ func a11yOpen(bctx context.Context, rawURL string) (int, error) {
 	ctx, cancel := context.WithTimeout(bctx, a11yTimeout)
 	defer cancel()
 	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(rawURL))
+	for try := 0; try < 2 && err != nil && strings.Contains(err.Error(), "net::ERR_ABORTED"); try++ {
+		// The page shown before reloads itself (the call page before
+		// the call opens, the desk pages): a reload that fires as this
+		// navigation starts cancels it. Again, as a citizen would.
+		time.Sleep(200 * time.Millisecond)
+		resp, err = chromedp.Run(ctx, chromedp.NavigateResponse(rawURL))
+	}
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", rawURL, err)
 	}

@@ -84,13 +84,6 @@ type axeChecker struct {
 func (c *axeChecker) open(what, path string, want int) bool {
 	c.t.Helper()
 	status, err := a11yOpen(c.bctx, c.e.base+path)
-	if err != nil && strings.Contains(err.Error(), "net::ERR_ABORTED") {
-		// The page shown before reloads itself (the call page before
-		// the call opens, the desk pages): a reload that fires as this
-		// navigation starts cancels it. Once more, as a citizen would.
-		time.Sleep(200 * time.Millisecond)
-		status, err = a11yOpen(c.bctx, c.e.base+path)
-	}
 	if err != nil {
 		c.t.Errorf("%s: %v", what, err)
 		return false

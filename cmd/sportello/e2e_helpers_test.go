@@ -185,7 +185,8 @@ func startProc(t *testing.T, dataDir string, args ...string) *proc {
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sportello did not serve within 60s: %v; stderr:\n%s", err, p.stderr.String())
+			t.Fatalf("sportello did not serve within 60s: %v; stderr:\n%s\ngoroutines in package cluster:\n%s",
+				err, p.stderr.String(), p.clusterGoroutines())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -324,6 +325,31 @@ func wantStatus(t *testing.T, what string, r response, want int) {
 	if r.Status != want {
 		t.Fatalf("%s: status %d, want %d; body:\n%s", what, r.Status, want, tail(r.Body, 60))
 	}
+}
+
+// clusterGoroutines stops a process that does not answer with SIGQUIT,
+// which makes the Go runtime print every goroutine's stack, and returns
+// the stacks that pass through package cluster (where a node waits to
+// join), at most 200 lines: enough to see where it is stuck.
+func (p *proc) clusterGoroutines() string {
+	before := len(p.stderr.String())
+	p.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		return "(no goroutine dump within 10s)"
+	}
+	var out []string
+	for _, g := range strings.Split(p.stderr.String()[before:], "\n\n") {
+		if strings.HasPrefix(g, "goroutine ") && strings.Contains(g, "sportello/cluster.") {
+			out = append(out, g)
+		}
+	}
+	lines := strings.Split(strings.Join(out, "\n\n"), "\n")
+	if len(lines) > 200 {
+		lines = append(lines[:200], "…")
+	}
+	return strings.Join(lines, "\n")
 }
 
 func tail(s string, lines int) string {
