@@ -311,6 +311,9 @@ func (f *fsm) applyBatchEntry(ctx context.Context, tx *sql.Tx, batch Command, da
 		}
 		cmd.Index, cmd.Time, cmd.outbox = batch.Index, batch.Time, batch.outbox
 		out.resps[i] = f.applyCommand(ctx, tx, cmd)
+		if f.opt.aborted {
+			return out
+		}
 		f.early.answer(data, i, batch.Index, out.resps[i])
 	}
 	return out

@@ -27,7 +27,8 @@ type response struct {
 
 // fsm applies committed log entries to SQLite. It implements
 // raft.BatchingFSM: each batch is one SQLite transaction, each command one
-// SAVEPOINT inside it, and the index of the batch's last entry is stored in
+// SAVEPOINT inside it (unless the batch is tried without, optimistic.go),
+// and the index of the batch's last entry is stored in
 // cluster_state by the same transaction. ApplyBatch, Snapshot and Restore
 // are called only from raft's FSM goroutine (never concurrently); db is the
 // only read-write connection and is used by nobody else once raft runs.
@@ -67,6 +68,8 @@ type fsm struct {
 	// ckpt copies the WAL into the database file in the background
 	// (checkpoint.go).
 	ckpt *checkpointer
+	// opt is the state of the savepoint-free passes (optimistic.go).
+	opt optimism
 }
 
 // newFSM opens (or creates) the SQLite state in dir.
@@ -171,25 +174,71 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if last <= applied {
 		return resps
 	}
-	ctx := context.Background()
-	tx, err := f.db.BeginTx(ctx, nil)
-	if err != nil {
-		panic(fmt.Sprintf("cluster: fsm: begin transaction for entries up to %d: %v", last, err))
-	}
-	// The statements belong to tx: its commit closes them (and hands
-	// them back to the connection's statement cache).
-	if f.savepoint, err = tx.PrepareContext(ctx, `SAVEPOINT cmd`); err != nil {
-		panic(fmt.Sprintf("cluster: fsm: prepare savepoint: %v", err))
-	}
-	if f.release, err = tx.PrepareContext(ctx, `RELEASE cmd`); err != nil {
-		panic(fmt.Sprintf("cluster: fsm: prepare release: %v", err))
-	}
-	defer func() { f.savepoint, f.release = nil, nil }()
+	// Each entry is decoded once, for both passes; the types say
+	// whether the batch may be tried without savepoints (optimistic.go).
+	cmds := make([]Command, len(logs))
+	free := true
 	for i, l := range logs {
 		if l.Index <= applied || l.Type != raft.LogCommand {
 			continue
 		}
-		resps[i] = f.applyOne(ctx, tx, l)
+		cmd, err := decodeEntry(l.Data)
+		if err != nil {
+			panic(fmt.Sprintf("cluster: fsm: entry %d is not a command: %v", l.Index, err))
+		}
+		cmd.Index = l.Index
+		cmds[i] = cmd
+		if cmd.Type != batchType || cmd.Version != 1 {
+			free = free && f.savepointFree(cmd.Type)
+		}
+	}
+	ctx := context.Background()
+	if free && f.opt.tryNext() {
+		if f.applyAll(ctx, logs, cmds, applied, last, resps, true) {
+			return resps
+		}
+		clear(resps)
+	}
+	f.applyAll(ctx, logs, cmds, applied, last, resps, false)
+	return resps
+}
+
+// applyAll applies logs (after applied, up to last) in one transaction,
+// filling resps, and commits it. Without savepoints (optimistic) it stops
+// at the first command that fails or is not known to be safe that way,
+// rolls the transaction back and returns false; otherwise it returns true.
+func (f *fsm) applyAll(ctx context.Context, logs []*raft.Log, cmds []Command, applied, last uint64, resps []any, optimistic bool) bool {
+	tx, err := f.db.BeginTx(ctx, nil)
+	if err != nil {
+		panic(fmt.Sprintf("cluster: fsm: begin transaction for entries up to %d: %v", last, err))
+	}
+	if !optimistic {
+		// The statements belong to tx: its commit closes them (and hands
+		// them back to the connection's statement cache).
+		if f.savepoint, err = tx.PrepareContext(ctx, `SAVEPOINT cmd`); err != nil {
+			panic(fmt.Sprintf("cluster: fsm: prepare savepoint: %v", err))
+		}
+		if f.release, err = tx.PrepareContext(ctx, `RELEASE cmd`); err != nil {
+			panic(fmt.Sprintf("cluster: fsm: prepare release: %v", err))
+		}
+		defer func() { f.savepoint, f.release = nil, nil }()
+	}
+	dedup := f.dedup
+	f.opt.begin(optimistic)
+	for i, l := range logs {
+		if l.Index <= applied || l.Type != raft.LogCommand {
+			continue
+		}
+		resps[i] = f.applyOne(ctx, tx, cmds[i], l.Data)
+		if f.opt.aborted {
+			if err := tx.Rollback(); err != nil {
+				panic(fmt.Sprintf("cluster: fsm: roll back entries up to %d: %v", last, err))
+			}
+			// What the pass learnt of the schema went with it.
+			f.dedup = dedup
+			f.opt.end(false)
+			return false
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE cluster_state SET applied_index = ? WHERE id = 1`, int64(last)); err != nil {
 		panic(fmt.Sprintf("cluster: fsm: store applied index %d: %v", last, err))
@@ -197,43 +246,57 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	if err := tx.Commit(); err != nil {
 		panic(fmt.Sprintf("cluster: fsm: commit entries up to %d: %v", last, err))
 	}
+	f.opt.end(true)
 	f.applied.set(last)
 	if f.capDirty {
 		f.capDirty = false
 		f.capGen.Add(1)
 	}
 	f.onCommit()
-	return resps
+	return true
 }
 
-// applyOne applies one command entry: a command inside its own
-// savepoint, or each command of a cluster.batch entry inside its own.
-func (f *fsm) applyOne(ctx context.Context, tx *sql.Tx, l *raft.Log) any {
-	cmd, err := decodeEntry(l.Data)
-	if err != nil {
-		panic(fmt.Sprintf("cluster: fsm: entry %d is not a command: %v", l.Index, err))
-	}
-	cmd.Index = l.Index
+// applyOne applies one command entry, cmd decoded from data: a command
+// inside its own savepoint, or each command of a cluster.batch entry
+// inside its own (or without, in a savepoint-free pass).
+func (f *fsm) applyOne(ctx context.Context, tx *sql.Tx, cmd Command, data []byte) any {
 	cmd.outbox = &outboxSeq{}
 	if cmd.Type == batchType && cmd.Version == 1 {
-		resp := f.applyBatchEntry(ctx, tx, cmd, l.Data)
+		resp := f.applyBatchEntry(ctx, tx, cmd, data)
+		if f.opt.aborted {
+			return nil
+		}
 		f.prune(ctx, tx, cmd.Time, prunePerEntry+prunePerCommand*len(resp.resps))
 		return resp
 	}
 	resp := f.applyCommand(ctx, tx, cmd)
+	if f.opt.aborted {
+		return nil
+	}
 	f.prune(ctx, tx, cmd.Time, prunePerEntry+prunePerCommand)
 	return resp
 }
 
 // applyCommand applies one command inside its own savepoint.
 func (f *fsm) applyCommand(ctx context.Context, tx *sql.Tx, cmd Command) *response {
+	if f.opt.active && !f.savepointFree(cmd.Type) {
+		f.opt.aborted = true
+		return nil
+	}
 	fn, err := f.lookup(cmd)
 	if err == nil && fn == nil {
 		err = &UnknownCommandError{Type: cmd.Type, Version: cmd.Version}
 	}
 	if err != nil {
+		if f.opt.active {
+			f.opt.aborted = true
+			return nil
+		}
 		f.log.Warn("command refused", "type", cmd.Type, "version", cmd.Version, "index", cmd.Index, "err", err)
 		return &response{Err: err}
+	}
+	if f.opt.active {
+		return f.applyWithoutSavepoint(ctx, tx, fn, cmd)
 	}
 	// A command with a request ID is applied first and its outcome
 	// recorded after, with an insert that does nothing when the ID is

@@ -338,6 +338,8 @@ var (
 	descRaftLeader = prometheus.NewDesc("sportello_raft_leader_known", "1 when this node knows a leader.", nil, nil)
 	descRaftStale  = prometheus.NewDesc("sportello_raft_stale",
 		"1 when this node may lag the cluster (no leader, or no contact with it for longer than stale_after): its slot listings answer 503.", nil, nil)
+	descFSMPasses = prometheus.NewDesc("sportello_fsm_savepoint_free_batches_total",
+		"Batches of log entries this node's state machine applied without a savepoint per command, by outcome: committed, or redone with savepoints because a command failed (cluster/optimistic.go).", []string{"outcome"}, nil)
 	descOutbox = prometheus.NewDesc("sportello_outbox_items",
 		"Outbox items (emails, push messages) waiting to be delivered (pending) or given up on (failed), by kind.", []string{"kind", "status"}, nil)
 	descOutboxAge = prometheus.NewDesc("sportello_outbox_oldest_pending_seconds",
@@ -357,7 +359,7 @@ var (
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRaftState, descRaftTerm, descRaftLastIndex, descRaftCommitIndex,
 		descRaftApplied, descRaftLag, descRaftContact, descRaftServers, descRaftLeader, descRaftStale,
-		descOutbox, descOutboxAge, descQueue, descSFURooms, descSFUParticipants, descSFUTracks, descSFUPackets,
+		descFSMPasses, descOutbox, descOutboxAge, descQueue, descSFURooms, descSFUParticipants, descSFUTracks, descSFUPackets,
 		descTURNAllocs, descTURNDropped} {
 		ch <- d
 	}
@@ -402,6 +404,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descRaftLeader, b2f(st.LeaderID != ""))
 	stale, _ := node.Stale()
 	gauge(descRaftStale, b2f(stale))
+	committed, redone := node.SavepointFreePasses()
+	ch <- prometheus.MustNewConstMetric(descFSMPasses, prometheus.CounterValue, float64(committed), "committed")
+	ch <- prometheus.MustNewConstMetric(descFSMPasses, prometheus.CounterValue, float64(redone), "redone")
 
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()

@@ -243,6 +243,14 @@ func TestMetricsOnARealNode(t *testing.T) {
 	if _, ok := value(after, "sportello_http_request_duration_seconds", map[string]string{"route": "/"}); ok {
 		t.Error("a request labelled with the root catch-all pattern")
 	}
+	// The booking was applied without savepoints; both outcomes have
+	// their series from the start.
+	if v, _ := value(after, "sportello_fsm_savepoint_free_batches_total", map[string]string{"outcome": "committed"}); v < 1 {
+		t.Errorf("savepoint-free batches committed = %v, want at least 1", v)
+	}
+	if _, ok := value(after, "sportello_fsm_savepoint_free_batches_total", map[string]string{"outcome": "redone"}); !ok {
+		t.Error("no series of savepoint-free batches redone")
+	}
 	// The booking's confirmation email waits in the outbox (this node
 	// has no email deliverer).
 	if v, _ := value(after, "sportello_outbox_items", map[string]string{"kind": booking.OutboxKind}); v < 1 {
