@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -372,6 +373,9 @@ func (c *removedCache) invalidate() {
 	c.mu.Unlock()
 }
 
+// peerCheckTimeout bounds peerCheck's read of the removed nodes.
+const peerCheckTimeout = time.Second
+
 // peerCheck is the pki.WithPeerCheck function of the node's listener and
 // dialler: it refuses removed nodes.
 func (n *Node) peerCheck(nodeID string, _ *x509.Certificate) error {
@@ -380,7 +384,11 @@ func (n *Node) peerCheck(nodeID string, _ *x509.Certificate) error {
 	defer c.mu.Unlock()
 	if time.Since(c.loaded) > removedCacheTTL {
 		ids := make(map[string]bool)
-		rows, err := n.readDB.Query(`SELECT node_id FROM cluster_removed`)
+		// Every handshake waits here: a read that cannot get a
+		// connection soon keeps the list it has instead.
+		ctx, cancel := context.WithTimeout(context.Background(), peerCheckTimeout)
+		defer cancel()
+		rows, err := n.readDB.QueryContext(ctx, `SELECT node_id FROM cluster_removed`)
 		if err == nil {
 			for rows.Next() {
 				var id string
@@ -391,10 +399,15 @@ func (n *Node) peerCheck(nodeID string, _ *x509.Certificate) error {
 			err = rows.Err()
 			rows.Close()
 		}
-		// Before the migration the table does not exist: nobody is removed.
-		if err == nil || c.ids == nil {
+		// Before the migration the table does not exist: nobody is
+		// removed. Another error keeps the list read before; with none
+		// read yet, the handshake is refused (the peer dials again).
+		switch {
+		case err == nil || strings.Contains(err.Error(), "no such table"):
 			c.ids = ids
 			c.loaded = time.Now()
+		case c.ids == nil:
+			return fmt.Errorf("cluster: read the removed nodes: %w", err)
 		}
 	}
 	if c.ids[nodeID] {

@@ -265,7 +265,11 @@ func (n *Node) Status() Status {
 			st.LastContact = time.Since(lc)
 		}
 	}
-	staged, _ := n.stagedNodes(context.Background())
+	// Status answers the promoter and the join's wait: a read that
+	// cannot get a connection soon leaves the staged marks out.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	staged, _ := n.stagedNodes(ctx)
 	if f := r.GetConfiguration(); f.Error() == nil {
 		for _, s := range f.Configuration().Servers {
 			st.Servers = append(st.Servers, ServerStatus{

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -36,5 +37,33 @@ func TestHeldBack(t *testing.T) {
 	err := fmt.Errorf("%w: reach node2 at 127.0.0.1:7000: refused", ErrNoLeader)
 	if got := heldBack(ok, err, term, commit, stale); strings.Contains(got, ErrNoLeader.Error()) || !strings.Contains(got, "reach node2") {
 		t.Errorf("reason for %q: %q", err, got)
+	}
+}
+
+// TestPeerCheckWithoutReads checks the handshake's check of removed nodes
+// when its read fails: with no list read yet it refuses (a removed node
+// is never let in), with one it keeps using it.
+func TestPeerCheckWithoutReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	w, err := openWriteDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	db, err := openReadDB(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close() // a closed pool: every read fails at once
+	n := &Node{readDB: db}
+	if err := n.peerCheck("node2", nil); err == nil {
+		t.Fatal("no list of removed nodes read: the handshake was let through")
+	}
+	n.removed.ids = map[string]bool{"node3": true} // read before, now stale
+	if err := n.peerCheck("node2", nil); err != nil {
+		t.Errorf("node2 (not removed), list read before: %v", err)
+	}
+	if err := n.peerCheck("node3", nil); !errors.Is(err, ErrNodeRemoved) {
+		t.Errorf("node3 (removed), list read before: got %v, want ErrNodeRemoved", err)
 	}
 }
