@@ -384,8 +384,8 @@ func (n *Node) peerCheck(nodeID string, _ *x509.Certificate) error {
 	defer c.mu.Unlock()
 	if time.Since(c.loaded) > removedCacheTTL {
 		ids := make(map[string]bool)
-		// Every handshake waits here: a read that cannot get a
-		// connection soon keeps the list it has instead.
+		// Every handshake waits here: the read is bounded (see the
+		// switch below for what a failed one does).
 		ctx, cancel := context.WithTimeout(context.Background(), peerCheckTimeout)
 		defer cancel()
 		rows, err := n.readDB.QueryContext(ctx, `SELECT node_id FROM cluster_removed`)

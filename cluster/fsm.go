@@ -277,7 +277,9 @@ func (f *fsm) applyOne(ctx context.Context, tx *sql.Tx, cmd Command, data []byte
 	return resp
 }
 
-// applyCommand applies one command inside its own savepoint.
+// applyCommand applies one command inside its own savepoint, or, in a
+// savepoint-free pass, without one (applyWithoutSavepoint), stopping the
+// pass at a command that needs one.
 func (f *fsm) applyCommand(ctx context.Context, tx *sql.Tx, cmd Command) *response {
 	if f.opt.active && !f.savepointFree(cmd.Type) {
 		f.opt.aborted = true
