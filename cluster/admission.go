@@ -9,7 +9,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -403,7 +402,7 @@ func (n *Node) peerCheck(nodeID string, _ *x509.Certificate) error {
 		// removed. Another error keeps the list read before; with none
 		// read yet, the handshake is refused (the peer dials again).
 		switch {
-		case err == nil || strings.Contains(err.Error(), "no such table"):
+		case err == nil || isNoSuchTable(err):
 			c.ids = ids
 			c.loaded = time.Now()
 		case c.ids == nil:
