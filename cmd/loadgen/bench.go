@@ -206,8 +206,13 @@ func (b *bench) body(i int64) []byte {
 type levelResult struct {
 	loadrun.Result
 	// loadgenCPU and nodeCPU are the CPU time loadgen and the nodes (all
-	// of them) used during the level, warm-up included.
+	// of them) used during the level, warm-up and catch-up included.
 	loadgenCPU, nodeCPU time.Duration
+	// catchUp is how long after the level's end the last node took to
+	// apply everything applied anywhere at that end, and lag how many
+	// log entries it was behind then.
+	catchUp time.Duration
+	lag     uint64
 	// nodeIO is what the nodes wrote during the level.
 	nodeIO procIO
 	// store is the direct-to-store level of the same concurrency, run just
@@ -218,12 +223,23 @@ type levelResult struct {
 	drainedBefore time.Duration
 }
 
-// cpuShare returns d as a percentage of one core over the level.
+// cpuShare returns d as a percentage of one core over the level and its
+// catch-up.
 func (r levelResult) cpuShare(d time.Duration) float64 {
-	if r.Elapsed <= 0 {
+	if r.Elapsed+r.catchUp <= 0 {
 		return 0
 	}
-	return 100 * d.Seconds() / r.Elapsed.Seconds()
+	return 100 * d.Seconds() / (r.Elapsed + r.catchUp).Seconds()
+}
+
+// sustained is the rate counted until every node has applied the level:
+// what the cluster keeps up, not only what the leader answers while the
+// followers fall behind.
+func (r levelResult) sustained() float64 {
+	if r.Elapsed+r.catchUp <= 0 {
+		return 0
+	}
+	return float64(r.OK) / (r.Elapsed + r.catchUp).Seconds()
 }
 
 // runLevel books over HTTP at concurrency c; worker w sends its bookings

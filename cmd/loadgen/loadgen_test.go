@@ -48,9 +48,9 @@ func TestReport(t *testing.T) {
 		store.Latencies = append(store.Latencies, 2*time.Millisecond)
 	}
 	store.OK = len(store.Latencies)
-	level := func(rate int) levelResult {
+	level := func(rate int, catchUp time.Duration) levelResult {
 		r := levelResult{Result: loadrun.Result{Concurrency: 16, Elapsed: 2 * time.Second, Errors: map[string]int{"net": 1, "503": 2}},
-			store: &store, loadgenCPU: time.Second, nodeCPU: 3 * time.Second, nodeIO: procIO{bytes: 1024 * int64(rate) * 2 * 3}}
+			store: &store, loadgenCPU: time.Second, nodeCPU: 3 * time.Second, catchUp: catchUp, nodeIO: procIO{bytes: 1024 * int64(rate) * 2 * 3}}
 		for i := 1; i <= 2*rate; i++ {
 			r.Latencies = append(r.Latencies, time.Duration(i)*time.Millisecond)
 		}
@@ -59,12 +59,14 @@ func TestReport(t *testing.T) {
 	}
 	var b strings.Builder
 	report(&b, reportInfo{When: time.Unix(0, 0), CPUs: 2, FsyncPerSec: 100, FsyncSamples: 10, Duration: 2 * time.Second, Drain: true},
-		[]sizeRun{{nodes: 1, results: []levelResult{level(50)}}, {nodes: 3, results: []levelResult{level(40)}}})
+		[]sizeRun{{nodes: 1, results: []levelResult{level(50, 0)}}, {nodes: 3, results: []levelResult{level(40, 2*time.Second)}}})
 	for _, want := range []string{
 		"**1 node(s)**", "**3 node(s)**",
-		"| concurrency | HTTP bookings/s | HTTP p50 | HTTP p99 | errors | store bookings/s | store p50 | store p99 | HTTP / store | store / fsync | CPU loadgen | CPU nodes | disk per booking |",
-		"| 16 | 50 | 50.0 ms | 99.0 ms | 2×503 1×net | 200 | 2.00 ms | 2.00 ms | 0.25 | 2.00 | 50% | 150% | 3.0 KiB |",
-		"| 16 | 40 | 40.0 ms | 79.0 ms | 2×503 1×net | 200 |",
+		"| concurrency | HTTP bookings/s | HTTP p50 | HTTP p99 | errors | caught up | with catch-up | store bookings/s | store p50 | store p99 | HTTP / store | store / fsync | CPU loadgen | CPU nodes | disk per booking |",
+		"| 16 | 50 | 50.0 ms | 99.0 ms | 2×503 1×net | 0.00 ms | 50 | 200 | 2.00 ms | 2.00 ms | 0.25 | 2.00 | 50% | 150% | 3.0 KiB |",
+		// The followers took 2 s more to apply the 80 bookings of 2 s:
+		// the rate they keep up is 20/s, and the CPU is over 4 s.
+		"| 16 | 40 | 40.0 ms | 79.0 ms | 2×503 1×net | 2000 ms | 20 | 200 | 2.00 ms | 2.00 ms | 0.20 | 2.00 | 25% | 75% | 3.0 KiB |",
 		"| concurrency | 3 nodes / 1 node |",
 		"| 16 | 0.80 |",
 		"100 fsyncs/s",

@@ -232,6 +232,9 @@ func measure(ctx context.Context, f fleet, levels []int, o options) ([]levelResu
 		}
 		before := f.readCPU()
 		r := b.runLevel(ctx, c, o.duration, o.maxPer)
+		if r.catchUp, r.lag, err = f.waitCaughtUp(ctx, 2*time.Minute); err != nil {
+			return nil, fmt.Errorf("level %d: %w", c, err)
+		}
 		after := f.readCPU()
 		r.loadgenCPU, r.nodeCPU = after.self-before.self, after.nodes-before.nodes
 		r.nodeIO = after.io.minus(before.io)
@@ -248,8 +251,9 @@ func measure(ctx context.Context, f fleet, levels []int, o options) ([]levelResu
 			kbPerBooking = float64(r.nodeIO.bytes) / 1024 / float64(r.OK)
 			callsPerBooking = float64(r.nodeIO.calls) / float64(r.OK)
 		}
-		fmt.Fprintf(os.Stderr, "loadgen: %d node(s), HTTP, concurrency %d: %d bookings in %v, %.0f/s, p50 %v, p99 %v, errors %v, CPU loadgen %.0f%% nodes %.0f%% (%v per booking; all nodes wrote %.1f KiB to disk in %.1f write calls per booking; emails of the previous level drained in %v)\n",
+		fmt.Fprintf(os.Stderr, "loadgen: %d node(s), HTTP, concurrency %d: %d bookings in %v, %.0f/s, p50 %v, p99 %v, errors %v, every node caught up %v later (%d entries behind; %.0f/s counting it), CPU loadgen %.0f%% nodes %.0f%% (%v per booking; all nodes wrote %.1f KiB to disk in %.1f write calls per booking; emails of the previous level drained in %v)\n",
 			len(f), c, r.OK, r.Elapsed.Round(time.Millisecond), r.Rate(), r.P(50), r.P(99), r.ErrorString(),
+			r.catchUp.Round(time.Millisecond), r.lag, r.sustained(),
 			r.cpuShare(r.loadgenCPU), r.cpuShare(r.nodeCPU), perBooking.Round(time.Microsecond), kbPerBooking, callsPerBooking, drained.Round(time.Millisecond))
 		if o.timeline != "" {
 			if err := writeTimeline(o.timeline, len(f), c, r.Result); err != nil {

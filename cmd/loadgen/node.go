@@ -11,17 +11,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 )
 
 // status is the part of the admin API's GET /v1/status loadgen needs.
 type status struct {
-	NodeID     string `json:"node_id"`
-	Leader     bool   `json:"leader"`
-	Version    string `json:"version"`
-	HTTPAddr   string `json:"http_addr"`
-	BaseDomain string `json:"base_domain"`
+	NodeID string `json:"node_id"`
+	Leader bool   `json:"leader"`
+	// AppliedIndex is the last raft index applied to the node's SQLite.
+	AppliedIndex uint64 `json:"applied_index"`
+	Version      string `json:"version"`
+	HTTPAddr     string `json:"http_addr"`
+	BaseDomain   string `json:"base_domain"`
 }
 
 // node is the sportello node under load: started by loadgen (cmd set) or
@@ -277,6 +280,47 @@ func (f fleet) leader(ctx context.Context) *node {
 		}
 	}
 	return nil
+}
+
+// waitCaughtUp waits, at most timeout, until every node has applied what
+// the most advanced one had applied when it was called, and returns how
+// long that took and the largest gap in log entries it saw at the start.
+// A follower applies after the leader has answered, so at the end of a
+// level it may still hold work of the level: the level is not over, for
+// the CPU and for the rate, until that work is done.
+func (f fleet) waitCaughtUp(ctx context.Context, timeout time.Duration) (time.Duration, uint64, error) {
+	start := time.Now()
+	applied := func() ([]uint64, error) {
+		out := make([]uint64, len(f))
+		for i, n := range f {
+			var st status
+			if _, err := n.adminCall(ctx, "GET", "/v1/status", nil, &st); err != nil {
+				return nil, fmt.Errorf("status of node %d: %w", i+1, err)
+			}
+			out[i] = st.AppliedIndex
+		}
+		return out, nil
+	}
+	first, err := applied()
+	if err != nil {
+		return 0, 0, err
+	}
+	target := slices.Max(first)
+	lag := target - slices.Min(first)
+	for cur := first; slices.Min(cur) < target; {
+		if time.Since(start) > timeout {
+			return time.Since(start), lag, fmt.Errorf("a node is still behind index %d after %v", target, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Since(start), lag, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+		if cur, err = applied(); err != nil {
+			return time.Since(start), lag, err
+		}
+	}
+	return time.Since(start), lag, nil
 }
 
 // Close stops every node.
