@@ -169,6 +169,17 @@ func readAppliedIndex(ctx context.Context, q interface {
 	return uint64(idx), nil
 }
 
+// AppliedIn returns the index of the last entry whose effects q sees: read
+// inside a read transaction, it is the index of exactly that
+// transaction's state. AppliedIndex may lag it for a moment (the FSM
+// commits a batch, then raises the index), so a reader that labels what
+// it read with an index takes it from here.
+func AppliedIn(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (uint64, error) {
+	return readAppliedIndex(ctx, q)
+}
+
 // readSchema returns every component's stored schema version.
 func readSchema(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
 
@@ -18,6 +19,9 @@ type Snapshot struct {
 	OfficeID string
 	// Day is the Comune-local date read ("2026-03-09").
 	Day string
+	// Index is the applied index of the state read: the index of the
+	// last command whose effects it shows.
+	Index uint64
 	// At is the clock the positions were computed at (an appointment
 	// becoming due moves others back, so they depend on it).
 	At time.Time
@@ -81,6 +85,9 @@ func (q *Queue) Snapshot(ctx context.Context, t tenant.Tenant, officeID string, 
 		return Snapshot{}, fmt.Errorf("snapshot of %s: %w", officeID, err)
 	}
 	defer tx.Rollback()
+	if s.Index, err = cluster.AppliedIn(ctx, tx); err != nil {
+		return Snapshot{}, fmt.Errorf("snapshot of %s: %w", officeID, err)
+	}
 	all, err := loadDay(ctx, tx, t.ID, officeID, s.Day)
 	if err != nil {
 		return Snapshot{}, err

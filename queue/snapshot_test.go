@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 )
@@ -97,4 +99,76 @@ func TestSnapshotAgreesWithStatus(t *testing.T) {
 	if _, _, ok := (Snapshot{}).Ticket(ids[0]); ok {
 		t.Error("an empty snapshot found a ticket")
 	}
+}
+
+// TestSnapshotIndexIsTheReadsOwn: a snapshot's Index is the applied index
+// of the state it shows, also while commands commit during the reads:
+// two snapshots at the same index hold the same tickets, and a later
+// index never shows fewer. (The node's AppliedIndex, read just before a
+// read, may lag it: the FSM commits a batch, then raises the index.)
+func TestSnapshotIndexIsTheReadsOwn(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	const takers, each = 4, 12
+	done := make(chan struct{})
+	errs := make(chan error, takers)
+	for range takers {
+		go func() {
+			for range each {
+				if _, err := f.q.Take(ctx, bari, TakeRequest{OfficeID: f.office.ID, ServiceID: f.cie.ID, Channel: InPerson}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	go func() {
+		for range takers {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		close(done)
+	}()
+	seen := map[uint64]int{}
+	reads := 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		s, err := f.q.Snapshot(ctx, bari, f.office.ID, 8)
+		if err != nil {
+			// The takers go on until done: the node must outlive them.
+			t.Error(err)
+			<-done
+			return
+		}
+		reads++
+		if n, ok := seen[s.Index]; ok && n != s.Len() {
+			t.Errorf("index %d: one snapshot has %d tickets, another %d", s.Index, n, s.Len())
+			<-done
+			return
+		}
+		seen[s.Index] = s.Len()
+	}
+	var prev uint64
+	last := -1
+	for _, idx := range slices.Sorted(maps.Keys(seen)) {
+		if seen[idx] < last {
+			t.Errorf("index %d shows %d tickets, the earlier index %d showed %d", idx, seen[idx], prev, last)
+		}
+		prev, last = idx, seen[idx]
+	}
+	s, err := f.q.Snapshot(ctx, bari, f.office.ID, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Index != f.node.AppliedIndex() || s.Len() != takers*each {
+		t.Errorf("at rest: snapshot at index %d with %d tickets, want the node's %d with %d", s.Index, s.Len(), f.node.AppliedIndex(), takers*each)
+	}
+	t.Logf("%d reads at %d indexes", reads, len(seen))
 }

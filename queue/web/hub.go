@@ -242,7 +242,6 @@ func (hb *hub) run() {
 	read := true
 	for {
 		if read {
-			cur := hb.hs.changes.AppliedIndex()
 			snap, err := hb.hs.q.Snapshot(hb.ctx, hb.t, hb.key.office, boardCalls)
 			hb.hs.reads.Add(1)
 			if hb.ctx.Err() != nil {
@@ -252,8 +251,12 @@ func (hb *hub) run() {
 				hb.fail(err)
 				return
 			}
-			idx = cur
-			hb.publish(&published{snap: snap, index: cur, calls: callsOf(snap.Calls, snap.DeskLabels)})
+			// The index comes from the read itself: AppliedIndex, read
+			// before it, may lag the state it sees (the FSM commits,
+			// then raises the index), and an event's id must not name
+			// an older index than its view.
+			idx = snap.Index
+			hb.publish(&published{snap: snap, index: idx, calls: callsOf(snap.Calls, snap.DeskLabels)})
 		} else {
 			hb.mu.Lock()
 			missing := hb.handAll(hb.last)
