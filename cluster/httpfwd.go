@@ -200,10 +200,23 @@ func (f *forwarding) plain() error {
 	rc.EnableFullDuplex()
 	stop := context.AfterFunc(f.r.Context(), func() { f.c.Close() })
 	defer stop()
+	// body tells whether the writer is done with the client's body: until
+	// then it may be blocked reading it from the client.
+	var body *watchedBody
+	if f.out.Body != nil && f.out.Body != http.NoBody {
+		body = &watchedBody{ReadCloser: f.out.Body}
+		f.out.Body = body
+	}
+	bodyPending := func() bool { return body != nil && !body.done.Load() }
 	wrote := make(chan error, 1)
 	go func() { wrote <- f.out.Write(f.c) }()
-	// finish stops the request writer, which may wait on the client's
-	// body, and waits for it.
+	// finish stops the request writer and waits for it. Closing the
+	// other node's connection ends a write to it; a writer still
+	// reading the client's body is woken by a read deadline on the
+	// client's connection. That deadline makes net/http cancel the
+	// connection's context, and with it every later request on the
+	// connection, so it is set only for a body not read to its end, and
+	// such an answer closes the connection (see copyResponse).
 	finish := func() {
 		select {
 		case <-wrote:
@@ -211,7 +224,9 @@ func (f *forwarding) plain() error {
 		default:
 		}
 		f.c.Close()
-		rc.SetReadDeadline(time.Now())
+		if bodyPending() {
+			rc.SetReadDeadline(time.Now())
+		}
 		<-wrote
 	}
 	resp, err := readResponse(f.br, f.out)
@@ -224,7 +239,9 @@ func (f *forwarding) plain() error {
 		return f.errorf("read the answer: %w", err)
 	}
 	defer resp.Body.Close()
-	err = copyResponse(f.w, resp)
+	// An answer that comes before the whole body was read (413) ends the
+	// client's connection: what is left of the body is never read.
+	err = copyResponse(f.w, resp, bodyPending())
 	finish()
 	if err != nil {
 		abort(f.w)
@@ -256,7 +273,7 @@ func (f *forwarding) upgrade() error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusSwitchingProtocols {
-		if err := copyResponse(f.w, resp); err != nil {
+		if err := copyResponse(f.w, resp, false); err != nil {
 			abort(f.w)
 			return f.errorf("copy the answer: %w", err)
 		}
@@ -366,10 +383,26 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
+// watchedBody is a forwarded request's body that says when its reader is
+// done with it (the end, or an error).
+type watchedBody struct {
+	io.ReadCloser
+	done atomic.Bool
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.done.Store(true)
+	}
+	return n, err
+}
+
 // copyResponse copies resp to w: headers without the hop-by-hop ones,
 // status, then the body, flushing after each read so that a stream
-// (server-sent events) reaches the client as it is written.
-func copyResponse(w http.ResponseWriter, resp *http.Response) error {
+// (server-sent events) reaches the client as it is written. closeConn
+// asks the client's connection to close after the answer.
+func copyResponse(w http.ResponseWriter, resp *http.Response, closeConn bool) error {
 	h := w.Header()
 	for k, vv := range resp.Header {
 		h[k] = append([]string(nil), vv...)
@@ -383,6 +416,9 @@ func copyResponse(w http.ResponseWriter, resp *http.Response) error {
 	}
 	for _, name := range hopHeaders {
 		h.Del(name)
+	}
+	if closeConn {
+		h.Set("Connection", "close")
 	}
 	w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(w)

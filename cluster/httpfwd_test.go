@@ -108,6 +108,10 @@ func newBackend(n *cluster.Node) *backend {
 		}
 		fmt.Fprint(w, "data: two\n\n")
 	})
+	mux.HandleFunc("/early", func(w http.ResponseWriter, r *http.Request) {
+		// Answers before reading the body, as a size limit does.
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	})
 	mux.HandleFunc("/loop", func(w http.ResponseWriter, r *http.Request) {
 		err := n.ForwardHTTP(w, r, "node3")
 		b.loopErr <- err
@@ -317,6 +321,60 @@ func TestForwardHTTP(t *testing.T) {
 			if err := f.outcome(t); err != nil {
 				t.Errorf("ForwardHTTP: %v", err)
 			}
+		}
+	})
+	f.drain()
+
+	t.Run("one client connection carries request after request", func(t *testing.T) {
+		// The forward once ended its request writer with a read deadline
+		// on the client's connection even when the writer was not reading
+		// from it; net/http then cancels the connection's context, and the
+		// next request on the connection found itself "gone" and got an
+		// empty 200.
+		conns := map[string]bool{}
+		for i := range 200 {
+			resp := get(t, f, "/echo", "node2", nil)
+			e := decodeEcho(t, resp)
+			resp.Body.Close()
+			if e.Method != "GET" {
+				t.Fatalf("request %d: %+v", i, e)
+			}
+			if err := f.outcome(t); err != nil {
+				t.Fatalf("request %d: ForwardHTTP: %v", i, err)
+			}
+			conns[resp.Header.Get("X-Front-Remote")] = true
+		}
+		if len(conns) != 1 {
+			t.Errorf("the client used %d connections, want 1 (keep-alive)", len(conns))
+		}
+	})
+
+	t.Run("an answer before the whole body closes the client's connection", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, f.srv.URL+"/early", pr)
+		req.Header.Set("X-To", "node2")
+		go pw.Write(bytes.Repeat([]byte("x"), 64<<10)) // then the body stays open
+		resp, err := f.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !resp.Close {
+			t.Errorf("got %d, close %v; want 413 with the connection closed", resp.StatusCode, resp.Close)
+		}
+		pw.Close()
+		f.outcome(t)
+		// The next request works, on a new connection.
+		e := decodeEcho(t, get(t, f, "/echo", "node2", nil))
+		if e.Method != "GET" {
+			t.Errorf("next request: %+v", e)
+		}
+		if err := f.outcome(t); err != nil {
+			t.Errorf("next request: ForwardHTTP: %v", err)
 		}
 	})
 	f.drain()
