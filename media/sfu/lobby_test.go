@@ -344,3 +344,76 @@ func TestBadSubAnswerRecovers(t *testing.T) {
 	waitFor(t, "the guest's audio at the citizen", func() bool { return len(cit.Streams()) == 2 })
 	receiving(t, cit, "media after the refused answer", 10)
 }
+
+// TestICERestartCandidatesFollowTheirDescription: when a participant
+// restarts ICE, no candidate of the SFU's new ICE generation reaches the
+// browser before the answer (pub) or the offer (sub) naming its ufrag. A
+// browser drops such a candidate (addIceCandidate refuses an unknown
+// ufrag); pion gathers a restart's candidates inside CreateOffer and
+// SetRemoteDescription, so they used to overtake the description.
+func TestICERestartCandidatesFollowTheirDescription(t *testing.T) {
+	leaktest.Check(t)
+	s := newServer(t, sfu.Config{})
+	op := s.join(t, "ir", "op", "operator", false)
+	next(t, op, "welcome")
+	cit := s.join(t, "ir", "cit", "citizen", false)
+	next(t, cit, "welcome")
+	publish(t, op, sfutest.Media{Audio: true, Video: true})
+	receiving(t, cit, "media before the restarts", 10)
+	publish(t, cit, sfutest.Media{Audio: true})
+	waitFor(t, "the operator to hear the citizen", func() bool { a, _ := op.Received(); return a > 10 })
+	for round := range 5 {
+		// What was queued before this round (the negotiations so far).
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			_, err := cit.Next(ctx)
+			cancel()
+			if err != nil {
+				break
+			}
+		}
+		known := map[string]map[string]bool{
+			"pub": {cit.RemoteUfrag("pub"): true},
+			"sub": {cit.RemoteUfrag("sub"): true},
+		}
+		if err := cit.RestartICE(contextFor(t)); err != nil {
+			t.Fatal(err)
+		}
+		var newSub, candidates int
+		for newSub == 0 || candidates < 2 {
+			m := next(t, cit, "answer", "offer", "candidate")
+			pc := m.Str("pc")
+			switch m.Type() {
+			case "answer", "offer":
+				u := ufrag(m.Str("sdp"))
+				if pc == "sub" && !known["sub"][u] {
+					newSub++
+				}
+				known[pc][u] = true
+			case "candidate":
+				c, _ := m["candidate"].(map[string]any)
+				line, _ := c["candidate"].(string)
+				u := candidateUfrag(line)
+				if u == "" {
+					t.Fatalf("round %d: candidate without a ufrag: %v", round, m)
+				}
+				if !known[pc][u] {
+					t.Fatalf("round %d: a %s candidate of ufrag %s came before the description naming it", round, pc, u)
+				}
+				candidates++
+			}
+		}
+		receiving(t, cit, "media after the restart", 10)
+	}
+}
+
+// candidateUfrag returns the ufrag extension of an ICE candidate line.
+func candidateUfrag(line string) string {
+	f := strings.Fields(line)
+	for i := 0; i+1 < len(f); i++ {
+		if f[i] == "ufrag" {
+			return f[i+1]
+		}
+	}
+	return ""
+}

@@ -219,11 +219,15 @@ func (m *member) newPC(name string) (*webrtc.PeerConnection, error) {
 	if err != nil {
 		return nil, err
 	}
+	gate := &m.pubCands
+	if name == "sub" {
+		gate = &m.subCands
+	}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
 		}
-		m.send(encode(candidateMsg{Type: "candidate", PC: name, Candidate: c.ToJSON()}))
+		gate.pass(encode(candidateMsg{Type: "candidate", PC: name, Candidate: c.ToJSON()}), m.send)
 	})
 	return pc, nil
 }
@@ -277,6 +281,10 @@ func (m *member) onPubOffer(offer string) {
 	ufrag := sdpAttr(offer, "a=ice-ufrag:")
 	restarted := m.pubUfrag != "" && ufrag != m.pubUfrag
 	m.pubUfrag = ufrag
+	// An offer that restarts ICE starts gathering in
+	// SetRemoteDescription: its candidates wait for the answer.
+	m.pubCands.hold()
+	defer m.pubCands.release(m.send)
 	if err := m.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		m.sendError("bad_sdp", "the offer was refused: "+err.Error())
 		return
@@ -287,10 +295,12 @@ func (m *member) onPubOffer(offer string) {
 		m.sendError("bad_sdp", "cannot answer the offer: "+err.Error())
 		return
 	}
-	// The answer is queued before SetLocalDescription starts gathering,
-	// so no candidate reaches the browser before the description it
-	// belongs to.
+	// The answer is queued before the candidates gathered so far (an
+	// ICE restart) and before SetLocalDescription starts gathering
+	// otherwise, so no candidate reaches the browser before the
+	// description it belongs to.
 	m.send(encode(sdpMsg{Type: "answer", PC: "pub", SDP: m.capVideo(answer.SDP)}))
+	m.pubCands.release(m.send)
 	if err := m.pub.SetLocalDescription(answer); err != nil {
 		m.s.log.Warn("sfu: pub answer", "room", m.room.id, "participant", m.p.ID, "err", err)
 		m.sendError("internal", "cannot apply the answer")
@@ -533,17 +543,22 @@ func (m *member) offerLocked() {
 		// The last answer was refused: withdraw that offer first.
 		_ = m.sub.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback})
 	}
+	// An ICE restart starts gathering in CreateOffer: its candidates
+	// wait for the offer.
+	m.subCands.hold()
+	defer m.subCands.release(m.send)
 	offer, err := m.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err != nil {
 		m.s.log.Warn("sfu: sub offer", "room", m.room.id, "participant", m.p.ID, "err", err)
 		return
 	}
-	// Queued before gathering starts, as the pub answer; the browser's
+	// Queued before any candidate, as the pub answer; the browser's
 	// answer cannot overtake SetLocalDescription, which runs under
 	// subMu as onSubAnswer does.
 	m.inFlight = true
 	m.send(encode(tracksMsg{Type: "tracks", Tracks: m.infos}))
 	m.send(encode(sdpMsg{Type: "offer", PC: "sub", SDP: m.capVideo(offer.SDP)}))
+	m.subCands.release(m.send)
 	if err := m.sub.SetLocalDescription(offer); err != nil {
 		m.s.log.Warn("sfu: sub offer", "room", m.room.id, "participant", m.p.ID, "err", err)
 	}

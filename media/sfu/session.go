@@ -76,7 +76,10 @@ type member struct {
 	pending        bool        // the tracks changed while an offer was in flight
 	restart        bool        // the next offer restarts ICE
 	mediaDown      bool        // the peer connections are closed for good
-	noVideo        bool        // prefs: the participant receives no video
+	// pubCands and subCands hold each connection's candidates while
+	// the description they belong to is made (candgate.go).
+	pubCands, subCands candGate
+	noVideo            bool // prefs: the participant receives no video
 	// layer is the simulcast layer the participant asks for (prefs;
 	// "h" by default): a phone's page asks for less.
 	layer string

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,50 @@ type Client struct {
 	// guarded by mu.
 	feeds       map[string]*feed
 	offerFilter func(string) string
+	// pubCands and subCands hold each connection's candidates until
+	// the description naming their ICE credentials is sent, as a
+	// browser's come after it: pion gathers an ICE restart's
+	// candidates earlier (CreateOffer, SetRemoteDescription).
+	pubCands, subCands candHold
+}
+
+// candHold holds candidate messages while held is set.
+type candHold struct {
+	mu   sync.Mutex
+	held bool
+	buf  []map[string]any
+}
+
+func (h *candHold) hold() {
+	h.mu.Lock()
+	h.held = true
+	h.mu.Unlock()
+}
+
+// release sends what was held; later candidates go at once.
+func (h *candHold) release(c *Client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.buf {
+		c.sendCandidate(m)
+	}
+	h.buf, h.held = nil, false
+}
+
+func (h *candHold) pass(c *Client, m map[string]any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held {
+		h.buf = append(h.buf, m)
+		return
+	}
+	c.sendCandidate(m)
+}
+
+func (c *Client) sendCandidate(m map[string]any) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.Send(ctx, m)
 }
 
 // Arrival is one video packet received on the sub connection.
@@ -183,6 +228,26 @@ func (c *Client) Next(ctx context.Context, types ...string) (Message, error) {
 // Done is closed when the socket has closed.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
+// RemoteUfrag returns the ICE ufrag of the applied remote description of
+// connection pc ("pub" or "sub"), or "" when there is none.
+func (c *Client) RemoteUfrag(pc string) string {
+	c.mu.Lock()
+	p := c.sub
+	if pc == "pub" {
+		p = c.pub
+	}
+	c.mu.Unlock()
+	if p == nil || p.RemoteDescription() == nil {
+		return ""
+	}
+	for _, l := range strings.Split(p.RemoteDescription().SDP, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "a=ice-ufrag:"); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // Received returns the RTP packets received so far.
 func (c *Client) Received() (audio, video uint64) { return c.audio.Load(), c.video.Load() }
 
@@ -252,13 +317,15 @@ func (c *Client) newPC(name string) (*webrtc.PeerConnection, error) {
 	if err != nil {
 		return nil, err
 	}
+	h := &c.pubCands
+	if name == "sub" {
+		h = &c.subCands
+	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand == nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = c.Send(ctx, map[string]any{"type": "candidate", "pc": name, "candidate": cand.ToJSON()})
+		h.pass(c, map[string]any{"type": "candidate", "pc": name, "candidate": cand.ToJSON()})
 	})
 	return pc, nil
 }
@@ -308,6 +375,8 @@ func (c *Client) onOffer(sdp string) {
 		// A broken answer first; the real one follows.
 		_ = c.Send(ctx, map[string]any{"type": "answer", "pc": "sub", "sdp": "v=0\r\n"})
 	}
+	c.subCands.hold()
+	defer c.subCands.release(c)
 	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return
 	}
@@ -316,6 +385,7 @@ func (c *Client) onOffer(sdp string) {
 		return
 	}
 	_ = c.Send(ctx, map[string]any{"type": "answer", "pc": "sub", "sdp": answer.SDP})
+	c.subCands.release(c)
 	_ = c.sub.SetLocalDescription(answer)
 }
 
@@ -487,6 +557,8 @@ func (c *Client) RestartICE(ctx context.Context) error {
 func (c *Client) offer(ctx context.Context, pc *webrtc.PeerConnection, opts *webrtc.OfferOptions) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.pubCands.hold()
+	defer c.pubCands.release(c)
 	offer, err := pc.CreateOffer(opts)
 	if err != nil {
 		return err
@@ -498,6 +570,7 @@ func (c *Client) offer(ctx context.Context, pc *webrtc.PeerConnection, opts *web
 	if err := c.Send(ctx, map[string]any{"type": "offer", "pc": "pub", "sdp": sent}); err != nil {
 		return err
 	}
+	c.pubCands.release(c)
 	return pc.SetLocalDescription(offer)
 }
 
