@@ -166,3 +166,49 @@ func TestReadProcIO(t *testing.T) {
 		t.Errorf("write_bytes grew by %d, want 0 (tmpfs) or at least %d", got.bytes, 256<<10)
 	}
 }
+
+// TestRepeatsShowTheMedianRun: with -repeat the tables show, at each
+// level, the run of median HTTP rate (a real run, not figures mixed from
+// several), and a table lists every run in order with the medians.
+func TestRepeatsShowTheMedianRun(t *testing.T) {
+	t.Parallel()
+	level := func(conc, rate int) levelResult {
+		r := levelResult{Result: loadrun.Result{Concurrency: conc, Elapsed: time.Second, Errors: map[string]int{}}}
+		for i := 1; i <= rate; i++ {
+			r.Latencies = append(r.Latencies, time.Duration(i)*time.Millisecond)
+		}
+		r.OK = len(r.Latencies)
+		return r
+	}
+	// Two levels, three runs: at 16 clients the rates are 50, 30, 40;
+	// at 64 they are 20, 60, 10.
+	sr := newSizeRun(3, [][]levelResult{
+		{level(16, 50), level(64, 20)},
+		{level(16, 30), level(64, 60)},
+		{level(16, 40), level(64, 10)},
+	})
+	if got := []float64{sr.results[0].Rate(), sr.results[1].Rate()}; got[0] != 40 || got[1] != 20 {
+		t.Fatalf("median runs: rates %v, want [40 20]", got)
+	}
+	if even := newSizeRun(1, [][]levelResult{{level(16, 50)}, {level(16, 30)}}); even.results[0].Rate() != 30 {
+		t.Errorf("two runs: picked %v/s, want the lower middle 30", even.results[0].Rate())
+	}
+	var b strings.Builder
+	report(&b, reportInfo{When: time.Unix(0, 0), CPUs: 2, Duration: time.Second, Repeat: 3}, []sizeRun{sr})
+	for _, want := range []string{
+		"each row is the run of median HTTP rate",
+		"| 16 | 40 | 20.0 ms | 40.0 ms |",
+		"| 64 | 20 | 10.0 ms | 20.0 ms |",
+		"| 3 | 16 | 50 at 50.0 ms, 30 at 30.0 ms, 40 at 40.0 ms | 40 | 40.0 ms |",
+		"| 3 | 64 | 20 at 20.0 ms, 60 at 59.0 ms, 10 at 10.0 ms | 20 | 20.0 ms |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	var one strings.Builder
+	report(&one, reportInfo{When: time.Unix(0, 0), CPUs: 2, Duration: time.Second, Repeat: 1}, []sizeRun{newSizeRun(3, [][]levelResult{{level(16, 50)}})})
+	if strings.Contains(one.String(), "Every run") || strings.Contains(one.String(), "median HTTP rate") {
+		t.Errorf("one run: the report speaks of repeats:\n%s", one.String())
+	}
+}

@@ -68,6 +68,7 @@ func run() int {
 		timeline   = flag.String("timeline", "", "write every HTTP booking of every level as a CSV line (nodes, concurrency, node, start ms, latency ms) into `file`")
 		store      = flag.Bool("store", true, "also measure the direct-to-store ceiling (Book.Create in the leader's process)")
 		mailTo     = flag.String("mail", "smtp", "where the nodes deliver email: `smtp` (a sink in loadgen standing for the mail relay) or mailbox (files in each node's data dir)")
+		repeat     = flag.Int("repeat", 1, "measure each cluster size this many `times`, each on its own new cluster; the tables show the run of median HTTP rate at each level, and a table lists every run (the host's speed moves from run to run)")
 		drain      = flag.Duration("drain", 2*time.Minute, "before each HTTP level, wait at most this long for the cluster to deliver the emails of the previous one (0: do not wait)")
 	)
 	flag.Parse()
@@ -83,6 +84,10 @@ func run() int {
 	sizes, err := parseSizes(*nodesFlag)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "loadgen: -nodes: %v\n", err)
+		return 2
+	}
+	if *repeat < 1 || *repeat > 100 {
+		fmt.Fprintf(os.Stderr, "loadgen: -repeat: want 1 to 100\n")
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -134,34 +139,46 @@ func run() int {
 		DataDir: work, Duration: *duration, FsyncPerSec: fsyncs, FsyncSamples: *fsyncN, Drain: *drain > 0,
 		Mail: *mailTo,
 	}
+	if *dataDir != "" {
+		*repeat = 1 // one running node: nothing to start afresh
+	}
+	info.Repeat = *repeat
 	var runs []sizeRun
 	for _, size := range sizes {
-		var f fleet
-		if *dataDir != "" {
-			n, err := targetNode(ctx, *dataDir)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		var reps [][]levelResult
+		for rep := range *repeat {
+			var f fleet
+			if *dataDir != "" {
+				n, err := targetNode(ctx, *dataDir)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+					return 1
+				}
+				f = fleet{n}
+			} else if f, err = startCluster(ctx, *bin, work, size, smtpPort, *keep); err != nil {
+				fmt.Fprintf(os.Stderr, "loadgen: %d nodes: %v\n", size, err)
 				return 1
 			}
-			f = fleet{n}
-		} else if f, err = startCluster(ctx, *bin, work, size, smtpPort, *keep); err != nil {
-			fmt.Fprintf(os.Stderr, "loadgen: %d nodes: %v\n", size, err)
-			return 1
+			if *repeat > 1 {
+				fmt.Fprintf(os.Stderr, "loadgen: %d node(s), run %d of %d\n", size, rep+1, *repeat)
+			}
+			// Profiles and the timeline are of the last run.
+			results, err := measure(ctx, f, levels, options{
+				duration: *duration, maxPer: *maxPer, store: *store, drain: *drain, profDir: *profDir, timeline: *timeline,
+			})
+			info.Node = f[0].status.Version
+			f.Close()
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "loadgen: %d nodes: %v\n", size, err)
+				return 1
+			}
+			reps = append(reps, results)
+			if ctx.Err() != nil {
+				fmt.Fprintln(os.Stderr, "loadgen: interrupted")
+				return 1
+			}
 		}
-		results, err := measure(ctx, f, levels, options{
-			duration: *duration, maxPer: *maxPer, store: *store, drain: *drain, profDir: *profDir, timeline: *timeline,
-		})
-		info.Node = f[0].status.Version
-		f.Close()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "loadgen: %d nodes: %v\n", size, err)
-			return 1
-		}
-		runs = append(runs, sizeRun{nodes: size, results: results})
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "loadgen: interrupted")
-			return 1
-		}
+		runs = append(runs, newSizeRun(size, reps))
 	}
 	report(os.Stdout, info, runs)
 	return 0

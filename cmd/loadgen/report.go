@@ -1,8 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -22,12 +25,38 @@ type reportInfo struct {
 	Drain bool
 	// Mail is where the nodes delivered email: "smtp" or "mailbox".
 	Mail string
+	// Repeat is how many runs, each on a new cluster, each size had.
+	Repeat int
 }
 
-// sizeRun is the results of every level on a cluster of nodes nodes.
+// sizeRun is the results of every level on a cluster of nodes nodes:
+// results holds, for each level, the run of median HTTP rate, and runs
+// every run's results in the order measured (one run without -repeat).
 type sizeRun struct {
 	nodes   int
 	results []levelResult
+	runs    [][]levelResult
+}
+
+// newSizeRun picks, for each level, the run of median HTTP rate among
+// runs (the lower middle one of an even count), so that the tables show
+// one real run rather than figures mixed from several.
+func newSizeRun(nodes int, runs [][]levelResult) sizeRun {
+	sr := sizeRun{nodes: nodes, runs: runs}
+	if len(runs) == 0 {
+		return sr
+	}
+	for i := range runs[0] {
+		var at []levelResult
+		for _, run := range runs {
+			if i < len(run) {
+				at = append(at, run[i])
+			}
+		}
+		slices.SortStableFunc(at, func(a, b levelResult) int { return cmp.Compare(a.Rate(), b.Rate()) })
+		sr.results = append(sr.results, at[(len(at)-1)/2])
+	}
+	return sr
 }
 
 // report prints the results as Markdown, ready for cluster/DESIGN.md: one
@@ -57,6 +86,9 @@ func report(w io.Writer, info reportInfo, runs []sizeRun) {
 	fmt.Fprintf(w, "with catch-up: the HTTP bookings over the level and that wait, the rate every node keeps up.\n")
 	fmt.Fprintf(w, "CPU: share of one core used by loadgen and by all nodes together during the HTTP level and its catch-up (%d cores in all).\n", info.CPUs)
 	fmt.Fprintf(w, "Disk: what all nodes together wrote to the disk (write_bytes of /proc/PID/io) per HTTP booking, catch-up included.\n")
+	if info.Repeat > 1 {
+		fmt.Fprintf(w, "Each size ran %d times, each time on a new cluster: each row is the run of median HTTP rate at that level; every run is listed after the tables.\n", info.Repeat)
+	}
 	for _, run := range runs {
 		fmt.Fprintf(w, "\n**%d node(s)**\n\n", run.nodes)
 		fmt.Fprintln(w, "| concurrency | HTTP bookings/s | HTTP p50 | HTTP p99 | errors | caught up | with catch-up | store bookings/s | store p50 | store p99 | HTTP / store | store / fsync | CPU loadgen | CPU nodes | disk per booking |")
@@ -84,6 +116,9 @@ func report(w io.Writer, info reportInfo, runs []sizeRun) {
 				r.Concurrency, r.Rate(), ms(r.P(50)), ms(r.P(99)), errs, ms(r.catchUp), r.sustained(), storeRate, storeP50, storeP99,
 				httpPerStore, storePerFsync, r.cpuShare(r.loadgenCPU), r.cpuShare(r.nodeCPU), disk)
 		}
+	}
+	if info.Repeat > 1 {
+		reportRepeats(w, runs)
 	}
 	if len(runs) < 2 || runs[0].nodes != 1 {
 		return
@@ -121,4 +156,26 @@ func ms(d time.Duration) string {
 		return fmt.Sprintf("%.1f ms", v)
 	}
 	return fmt.Sprintf("%.0f ms", v)
+}
+
+// reportRepeats lists the HTTP rate and p99 of every run of every level,
+// in the order measured, with their medians.
+func reportRepeats(w io.Writer, runs []sizeRun) {
+	fmt.Fprintf(w, "\nEvery run, in the order measured (HTTP bookings/s at p99):\n\n")
+	fmt.Fprintln(w, "| nodes | concurrency | runs | median bookings/s | median p99 |")
+	fmt.Fprintln(w, "|---:|---:|---|---:|---:|")
+	for _, sr := range runs {
+		for i, med := range sr.results {
+			var each []string
+			var p99s []time.Duration
+			for _, run := range sr.runs {
+				if i < len(run) {
+					each = append(each, fmt.Sprintf("%.0f at %s", run[i].Rate(), ms(run[i].P(99))))
+					p99s = append(p99s, run[i].P(99))
+				}
+			}
+			slices.Sort(p99s)
+			fmt.Fprintf(w, "| %d | %d | %s | %.0f | %s |\n", sr.nodes, med.Concurrency, strings.Join(each, ", "), med.Rate(), ms(p99s[(len(p99s)-1)/2]))
+		}
+	}
 }
