@@ -373,8 +373,8 @@ func TestICERestartCandidatesFollowTheirDescription(t *testing.T) {
 			}
 		}
 		known := map[string]map[string]bool{
-			"pub": {cit.RemoteUfrag("pub"): true},
-			"sub": {cit.RemoteUfrag("sub"): true},
+			"pub": {ufrag(cit.RemoteSDP("pub")): true},
+			"sub": {ufrag(cit.RemoteSDP("sub")): true},
 		}
 		if err := cit.RestartICE(contextFor(t)); err != nil {
 			t.Fatal(err)

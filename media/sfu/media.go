@@ -227,7 +227,7 @@ func (m *member) newPC(name string) (*webrtc.PeerConnection, error) {
 		if c == nil {
 			return
 		}
-		gate.pass(encode(candidateMsg{Type: "candidate", PC: name, Candidate: c.ToJSON()}), m.send)
+		gate.Pass(encode(candidateMsg{Type: "candidate", PC: name, Candidate: c.ToJSON()}), m.send)
 	})
 	return pc, nil
 }
@@ -283,8 +283,8 @@ func (m *member) onPubOffer(offer string) {
 	m.pubUfrag = ufrag
 	// An offer that restarts ICE starts gathering in
 	// SetRemoteDescription: its candidates wait for the answer.
-	m.pubCands.hold()
-	defer m.pubCands.release(m.send)
+	m.pubCands.Hold()
+	defer m.pubCands.Release(m.send)
 	if err := m.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		m.sendError("bad_sdp", "the offer was refused: "+err.Error())
 		return
@@ -300,7 +300,7 @@ func (m *member) onPubOffer(offer string) {
 	// otherwise, so no candidate reaches the browser before the
 	// description it belongs to.
 	m.send(encode(sdpMsg{Type: "answer", PC: "pub", SDP: m.capVideo(answer.SDP)}))
-	m.pubCands.release(m.send)
+	m.pubCands.Release(m.send)
 	if err := m.pub.SetLocalDescription(answer); err != nil {
 		m.s.log.Warn("sfu: pub answer", "room", m.room.id, "participant", m.p.ID, "err", err)
 		m.sendError("internal", "cannot apply the answer")
@@ -545,8 +545,8 @@ func (m *member) offerLocked() {
 	}
 	// An ICE restart starts gathering in CreateOffer: its candidates
 	// wait for the offer.
-	m.subCands.hold()
-	defer m.subCands.release(m.send)
+	m.subCands.Hold()
+	defer m.subCands.Release(m.send)
 	offer, err := m.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err != nil {
 		m.s.log.Warn("sfu: sub offer", "room", m.room.id, "participant", m.p.ID, "err", err)
@@ -558,7 +558,7 @@ func (m *member) offerLocked() {
 	m.inFlight = true
 	m.send(encode(tracksMsg{Type: "tracks", Tracks: m.infos}))
 	m.send(encode(sdpMsg{Type: "offer", PC: "sub", SDP: m.capVideo(offer.SDP)}))
-	m.subCands.release(m.send)
+	m.subCands.Release(m.send)
 	if err := m.sub.SetLocalDescription(offer); err != nil {
 		m.s.log.Warn("sfu: sub offer", "room", m.room.id, "participant", m.p.ID, "err", err)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/sportello-virtuale/sportello/media/sfu/internal/trickle"
 )
 
 const roleOperator = "operator"
@@ -77,8 +79,8 @@ type member struct {
 	restart        bool        // the next offer restarts ICE
 	mediaDown      bool        // the peer connections are closed for good
 	// pubCands and subCands hold each connection's candidates while
-	// the description they belong to is made (candgate.go).
-	pubCands, subCands candGate
+	// the description they belong to is made (package trickle).
+	pubCands, subCands trickle.Gate[[]byte]
 	noVideo            bool // prefs: the participant receives no video
 	// layer is the simulcast layer the participant asks for (prefs;
 	// "h" by default): a phone's page asks for less.

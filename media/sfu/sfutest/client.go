@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +22,8 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/sportello-virtuale/sportello/media/sfu/internal/trickle"
 )
 
 // Message is one server message, decoded.
@@ -65,44 +66,11 @@ type Client struct {
 	offerFilter func(string) string
 	// pubCands and subCands hold each connection's candidates until
 	// the description naming their ICE credentials is sent, as a
-	// browser's come after it: pion gathers an ICE restart's
-	// candidates earlier (CreateOffer, SetRemoteDescription).
-	pubCands, subCands candHold
+	// browser's come after it (package trickle).
+	pubCands, subCands trickle.Gate[map[string]any]
 }
 
-// candHold holds candidate messages while held is set.
-type candHold struct {
-	mu   sync.Mutex
-	held bool
-	buf  []map[string]any
-}
-
-func (h *candHold) hold() {
-	h.mu.Lock()
-	h.held = true
-	h.mu.Unlock()
-}
-
-// release sends what was held; later candidates go at once.
-func (h *candHold) release(c *Client) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, m := range h.buf {
-		c.sendCandidate(m)
-	}
-	h.buf, h.held = nil, false
-}
-
-func (h *candHold) pass(c *Client, m map[string]any) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.held {
-		h.buf = append(h.buf, m)
-		return
-	}
-	c.sendCandidate(m)
-}
-
+// sendCandidate sends candidate message m.
 func (c *Client) sendCandidate(m map[string]any) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -228,9 +196,9 @@ func (c *Client) Next(ctx context.Context, types ...string) (Message, error) {
 // Done is closed when the socket has closed.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
-// RemoteUfrag returns the ICE ufrag of the applied remote description of
-// connection pc ("pub" or "sub"), or "" when there is none.
-func (c *Client) RemoteUfrag(pc string) string {
+// RemoteSDP returns the applied remote description of connection pc
+// ("pub" or "sub"), or "" when there is none.
+func (c *Client) RemoteSDP(pc string) string {
 	c.mu.Lock()
 	p := c.sub
 	if pc == "pub" {
@@ -240,12 +208,7 @@ func (c *Client) RemoteUfrag(pc string) string {
 	if p == nil || p.RemoteDescription() == nil {
 		return ""
 	}
-	for _, l := range strings.Split(p.RemoteDescription().SDP, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "a=ice-ufrag:"); ok {
-			return v
-		}
-	}
-	return ""
+	return p.RemoteDescription().SDP
 }
 
 // Received returns the RTP packets received so far.
@@ -325,7 +288,7 @@ func (c *Client) newPC(name string) (*webrtc.PeerConnection, error) {
 		if cand == nil {
 			return
 		}
-		h.pass(c, map[string]any{"type": "candidate", "pc": name, "candidate": cand.ToJSON()})
+		h.Pass(map[string]any{"type": "candidate", "pc": name, "candidate": cand.ToJSON()}, c.sendCandidate)
 	})
 	return pc, nil
 }
@@ -375,8 +338,8 @@ func (c *Client) onOffer(sdp string) {
 		// A broken answer first; the real one follows.
 		_ = c.Send(ctx, map[string]any{"type": "answer", "pc": "sub", "sdp": "v=0\r\n"})
 	}
-	c.subCands.hold()
-	defer c.subCands.release(c)
+	c.subCands.Hold()
+	defer c.subCands.Release(c.sendCandidate)
 	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return
 	}
@@ -385,7 +348,7 @@ func (c *Client) onOffer(sdp string) {
 		return
 	}
 	_ = c.Send(ctx, map[string]any{"type": "answer", "pc": "sub", "sdp": answer.SDP})
-	c.subCands.release(c)
+	c.subCands.Release(c.sendCandidate)
 	_ = c.sub.SetLocalDescription(answer)
 }
 
@@ -557,8 +520,8 @@ func (c *Client) RestartICE(ctx context.Context) error {
 func (c *Client) offer(ctx context.Context, pc *webrtc.PeerConnection, opts *webrtc.OfferOptions) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pubCands.hold()
-	defer c.pubCands.release(c)
+	c.pubCands.Hold()
+	defer c.pubCands.Release(c.sendCandidate)
 	offer, err := pc.CreateOffer(opts)
 	if err != nil {
 		return err
@@ -570,7 +533,7 @@ func (c *Client) offer(ctx context.Context, pc *webrtc.PeerConnection, opts *web
 	if err := c.Send(ctx, map[string]any{"type": "offer", "pc": "pub", "sdp": sent}); err != nil {
 		return err
 	}
-	c.pubCands.release(c)
+	c.pubCands.Release(c.sendCandidate)
 	return pc.SetLocalDescription(offer)
 }
 
