@@ -204,7 +204,63 @@ func applyFairSave(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		int64(s.ConfirmFrom/time.Second), int64(s.ConfirmBy/time.Second), s.ReleaseDaysAhead, s.ReleaseAt); err != nil {
 		return nil, fmt.Errorf("save fair settings of %q: %w", p.ServiceID, err)
 	}
+	if err := fillContacts(tx, cmd, p.ServiceID, s); err != nil {
+		return nil, err
+	}
 	return p.ServiceID, nil
+}
+
+// fillContacts files the email and the phone that the caps of s compare
+// for the active bookings of service that are still to come, where
+// booking.create left them out because the service had no such cap then
+// (createLeanContactsVersion), so that a cap counts the bookings made
+// before it. Other values stay as filed. Only such bookings have an empty
+// value beside a booking that has one, and only members that know that
+// version apply them, so every member makes the same change: on a member
+// of an older version there is nothing to fill.
+func fillContacts(tx *sql.Tx, cmd cluster.Command, service string, s FairSettings) error {
+	if s.MaxActivePerEmail == 0 && s.MaxActivePerPhone == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	rows, err := tx.QueryContext(ctx, `SELECT b.id, b.email, b.phone, c.email, c.phone
+		FROM booking_bookings b JOIN booking_fair_contacts c ON c.tenant = b.tenant AND c.booking_id = b.id
+		WHERE b.tenant = ? AND b.service_id = ? AND b.status = 'active' AND b.start_unix > ?
+		ORDER BY b.id`, cmd.Tenant, service, cmd.Time.Unix())
+	if err != nil {
+		return fmt.Errorf("contacts of %q: %w", service, err)
+	}
+	type fill struct{ id, email, phone string }
+	var fills []fill
+	for rows.Next() {
+		var id, email, phone, filedEmail, filedPhone string
+		if err := rows.Scan(&id, &email, &phone, &filedEmail, &filedPhone); err != nil {
+			rows.Close()
+			return fmt.Errorf("contacts of %q: %w", service, err)
+		}
+		f := fill{id, filedEmail, filedPhone}
+		if s.MaxActivePerEmail > 0 && f.email == "" {
+			f.email = NormalizeEmail(email)
+		}
+		if s.MaxActivePerPhone > 0 && f.phone == "" {
+			f.phone = NormalizePhone(phone)
+		}
+		if f.email != filedEmail || f.phone != filedPhone {
+			fills = append(fills, f)
+		}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("contacts of %q: %w", service, err)
+	}
+	for _, f := range fills {
+		if _, err := tx.ExecContext(ctx, `UPDATE booking_fair_contacts SET email = ?, phone = ?
+			WHERE tenant = ? AND booking_id = ?`, f.email, f.phone, cmd.Tenant, f.id); err != nil {
+			return fmt.Errorf("fill contacts of %s: %w", f.id, err)
+		}
+	}
+	return nil
 }
 
 // loadFair returns the fair-access settings of a service; none before
@@ -353,6 +409,20 @@ func checkFairCreate(tx *sql.Tx, cmd cluster.Command, t tenant.Tenant, svc Servi
 		}
 		if n >= s.MaxActivePerPhone {
 			return fmt.Errorf("service %q: %w", svc.ID, ErrPhoneCap)
+		}
+	}
+	if cmd.Type == CmdCreate && cmd.Version >= createLeanContactsVersion {
+		// Only what a cap compares goes in: each of the table's indexes
+		// on email and phone takes a booking's value on a leaf page of
+		// its own (the values are random), on every node, while an
+		// empty value goes at the end of the service's run of empty
+		// ones. A cap set later fills them in (fillContacts); the
+		// report reads the booking's own (FairReport).
+		if s.MaxActivePerEmail == 0 {
+			email = ""
+		}
+		if s.MaxActivePerPhone == 0 {
+			phone = ""
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO booking_fair_contacts (tenant, booking_id, service_id, email, phone, net, created_unix)

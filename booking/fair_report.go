@@ -64,7 +64,10 @@ func (b *Book) FairReport(ctx context.Context, t tenant.ID) (FairReport, error) 
 	now := b.now()
 	r := FairReport{Since: now.Add(-reportWindow)}
 	since := r.Since.Unix()
-	rows, err := b.db.QueryContext(ctx, `SELECT c.email, c.phone, c.net, c.created_unix, b.code, b.service_id,
+	// The contacts come from the booking itself, normalised as the caps
+	// compare them: booking.create files them in booking_fair_contacts
+	// only for a service with such a cap (createLeanContactsVersion).
+	rows, err := b.db.QueryContext(ctx, `SELECT b.email, b.phone, c.net, c.created_unix, b.code, b.service_id,
 			b.given_name, b.family_name, b.fiscal_code
 		FROM booking_fair_contacts c JOIN booking_bookings b ON b.tenant = c.tenant AND b.id = c.booking_id
 		WHERE c.tenant = ? AND c.created_unix >= ?`, t, since)
@@ -89,6 +92,7 @@ func (b *Book) FairReport(ctx context.Context, t tenant.ID) (FairReport, error) 
 		if err := rows.Scan(&email, &phone, &net, &created, &code, &svc, &given, &family, &fc); err != nil {
 			return r, fmt.Errorf("fair report: %w", err)
 		}
+		email, phone = NormalizeEmail(email), NormalizePhone(phone)
 		for _, k := range []key{{"email", email}, {"phone", phone}} {
 			if k.value == "" {
 				continue

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -653,5 +654,110 @@ func TestFairAcrossNodesWithAClock(t *testing.T) {
 		if err != nil || remainingAt(slots, at(13, 9, 0)) != 1 {
 			t.Errorf("%s: slot after the release: %d free (%v), want 1", n.Config().NodeID, remainingAt(slots, at(13, 9, 0)), err)
 		}
+	}
+}
+
+// TestFairContactsOnlyForCaps books, on a cluster whose members know
+// booking.create version 4 and on one with a member of version 3 (a
+// rolling upgrade), three bookings of a service without caps, cancels
+// one, then sets a cap of three bookings per email: version 4 files no
+// email or phone until the cap, then fills in the email of the active
+// bookings; version 3 filed both all along. Either way the cap counts the
+// bookings made before it, and the report sees the same shared email.
+func TestFairContactsOnlyForCaps(t *testing.T) {
+	t.Parallel()
+	older := func(r *cluster.Registry) { register(r, createCompactVersion) }
+	type contact struct{ email, phone string }
+	for _, c := range []struct {
+		name   string
+		reg    func(*cluster.Registry)
+		before map[int]contact // the contacts filed by booking, before the cap
+		after  map[int]contact
+	}{
+		{"new", Register,
+			map[int]contact{0: {}, 1: {}, 2: {}},
+			map[int]contact{0: {"anna@example.it", ""}, 1: {"anna@example.it", ""}, 2: {}}},
+		{"older", older,
+			map[int]contact{0: {"anna@example.it", "080123456"}, 1: {"anna@example.it", ""}, 2: {"carlo@example.it", ""}},
+			map[int]contact{0: {"anna@example.it", "080123456"}, 1: {"anna@example.it", ""}, 2: {"carlo@example.it", ""}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := clustertest.NewClock(startTime)
+			node := twoMembers(t, clock, c.reg)
+			book := NewBook(node, node.DB(), clock.Now, rand.Reader)
+			ctx := context.Background()
+			office, err := book.SaveOffice(ctx, bari.ID, Office{Name: "Anagrafe", Address: "Via Roma 1",
+				Hours: everyDay(Interval{hm(8, 0), hm(18, 0)})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, err := book.SaveService(ctx, bari.ID, Service{OfficeID: office.ID, Name: "CIE", Duration: 30 * time.Minute,
+				Channels: []Channel{InPerson}, Capacity: 5, HorizonDays: 30})
+			if err != nil {
+				t.Fatal(err)
+			}
+			contacts := []Citizen{
+				{GivenName: "Anna", FamilyName: "Bianchi", Email: " Anna@Example.it ", Phone: "080 123456"},
+				{GivenName: "Bruno", FamilyName: "Neri", Email: "anna@example.it"},
+				{GivenName: "Carlo", FamilyName: "Russo", Email: "carlo@example.it"},
+			}
+			var made []Created
+			for i, ct := range contacts {
+				ct.FiscalCode = testFiscalCode(40 + i)
+				cr, err := book.Create(ctx, bari, Request{ServiceID: svc.ID, Start: time.Date(2026, 3, 16+i, 9, 0, 0, 0, time.UTC),
+					Channel: InPerson, PrivacyAccepted: true, Citizen: ct}, "https://bari.example.it")
+				if err != nil {
+					t.Fatalf("booking %d: %v", i, err)
+				}
+				made = append(made, cr)
+			}
+			filed := func() map[int]contact {
+				got := map[int]contact{}
+				for i, cr := range made {
+					var ct contact
+					if err := node.DB().QueryRow(`SELECT email, phone FROM booking_fair_contacts WHERE tenant = ? AND booking_id = ?`,
+						bari.ID, cr.Booking.ID).Scan(&ct.email, &ct.phone); err != nil {
+						t.Fatalf("contacts of booking %d: %v", i, err)
+					}
+					got[i] = ct
+				}
+				return got
+			}
+			if got := filed(); !reflect.DeepEqual(got, c.before) {
+				t.Errorf("contacts before the cap: %v, want %v", got, c.before)
+			}
+			// A cancelled booking is not counted: its contacts stay.
+			if _, err := book.Cancel(ctx, bari, made[2].Booking.Code, made[2].ManageToken, "https://bari.example.it"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := book.SaveFairSettings(ctx, bari.ID, svc.ID, FairSettings{MaxActivePerEmail: 3}); err != nil {
+				t.Fatal(err)
+			}
+			if got := filed(); !reflect.DeepEqual(got, c.after) {
+				t.Errorf("contacts after the cap: %v, want %v", got, c.after)
+			}
+			// anna@ has two active bookings: a third is taken, a fourth
+			// refused; carlo@'s booking was cancelled and does not count.
+			req := Request{ServiceID: svc.ID, Start: time.Date(2026, 3, 20, 9, 0, 0, 0, time.UTC), Channel: InPerson, PrivacyAccepted: true,
+				Citizen: Citizen{GivenName: "Dario", FamilyName: "Verdi", FiscalCode: testFiscalCode(50), Email: "anna@example.it"}}
+			if _, err := book.Create(ctx, bari, req, "https://bari.example.it"); err != nil {
+				t.Errorf("third booking of anna@: %v", err)
+			}
+			req.Citizen.FiscalCode, req.Citizen.Email = testFiscalCode(52), "ANNA@example.it"
+			if _, err := book.Create(ctx, bari, req, "https://bari.example.it"); !errors.Is(err, ErrEmailCap) {
+				t.Errorf("fourth booking of anna@: %v, want %v", err, ErrEmailCap)
+			}
+			req.Citizen.FiscalCode, req.Citizen.Email = testFiscalCode(51), "carlo@example.it"
+			if _, err := book.Create(ctx, bari, req, "https://bari.example.it"); err != nil {
+				t.Errorf("carlo@ after his cancellation: %v", err)
+			}
+			r, err := book.FairReport(ctx, bari.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Shared) != 1 || r.Shared[0].Value != "anna@example.it" || r.Shared[0].FiscalCodes != 3 {
+				t.Errorf("shared contacts: %+v", r.Shared)
+			}
+		})
 	}
 }

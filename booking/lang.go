@@ -41,13 +41,15 @@ func NormalizeLang(lang string) string {
 
 // createVersion is the newest payload version of booking.create: version
 // 2 adds Lang, version 3 (createCompactVersion) has the same payload and
-// queues the confirmation in the compact form (notice_compact.go).
-// Book.Create proposes version 3 once every member knows it (the
-// cluster's version gate); before that, version 1 for an Italian booking,
-// so that during a rolling upgrade older members keep applying it (they
-// decode strictly and would refuse the new field), and version 2
+// queues the confirmation in the compact form (notice_compact.go), version
+// 4 (createLeanContactsVersion) has the same payload again and files in
+// the fair-access contacts only what a cap of the service compares (fair.go).
+// Book.Create proposes version 4 once every member knows it (the
+// cluster's version gate), else 3; before that, version 1 for an Italian
+// booking, so that during a rolling upgrade older members keep applying it
+// (they decode strictly and would refuse the new field), and version 2
 // (createLangVersion) for the others.
-const createVersion = 3
+const createVersion = 4
 
 // createLangVersion is the version of booking.create that added Lang;
 // the waiting list's booking.wait.accept carries at most this one inside
@@ -58,6 +60,11 @@ const createLangVersion = 2
 // createCompactVersion is the first version of booking.create whose
 // confirmation is queued in the compact form.
 const createCompactVersion = 3
+
+// createLeanContactsVersion is the first version of booking.create that
+// files the citizen's email and phone in booking_fair_contacts only when
+// the service caps bookings by them (checkFairCreate).
+const createLeanContactsVersion = 4
 
 // decodeUpTo checks that the payload's version is at most maxVersion and
 // decodes it.
@@ -118,9 +125,9 @@ func isNoSuchLang(err error) bool {
 		strings.Contains(err.Error(), "has no column named lang"))
 }
 
-// proposeCreate proposes booking.create with p in language lang:
-// version 3 once every member knows it; until then (a rolling upgrade)
-// version 1 for Italian, version 2 otherwise. While some member of the
+// proposeCreate proposes booking.create with p in language lang: the
+// newest version every member knows, 4 or 3; until then (a rolling
+// upgrade) version 1 for Italian, version 2 otherwise. While some member of the
 // cluster does not know version 2 yet, the booking is made in Italian
 // rather than refused: the citizen gets the appointment, and the emails
 // in the Comune's own language.
@@ -129,13 +136,15 @@ func (b *Book) proposeCreate(ctx context.Context, t tenant.ID, p createPayload, 
 	if lang = NormalizeLang(lang); lang != LangIT {
 		p.Lang = lang
 	}
-	cmd, err := newCreateCommand(createCompactVersion, string(t), p)
-	if err != nil {
-		return cluster.Result{}, err
-	}
-	res, err := b.p.Propose(ctx, cmd)
-	if !errors.Is(err, cluster.ErrNotSupportedByCluster) {
-		return res, err
+	for _, version := range []int{createLeanContactsVersion, createCompactVersion} {
+		cmd, err := newCreateCommand(version, string(t), p)
+		if err != nil {
+			return cluster.Result{}, err
+		}
+		res, err := b.p.Propose(ctx, cmd)
+		if !errors.Is(err, cluster.ErrNotSupportedByCluster) {
+			return res, err
+		}
 	}
 	// A member does not know the compact notice yet: the versions
 	// before it, which queue the full one.
