@@ -263,6 +263,9 @@ func applyServiceSave(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		s.HorizonDays, int64(s.CancelDeadline/time.Second), s.MaxActivePerCitizen); err != nil {
 		return nil, fmt.Errorf("save service %q: %w", s.ID, err)
 	}
+	if err := markCapped(tx, cmd, s); err != nil {
+		return nil, err
+	}
 	if err := saveHours(tx, cmd.Tenant, s.OfficeID, s.ID, s.Hours); err != nil {
 		return nil, err
 	}
@@ -270,6 +273,23 @@ func applyServiceSave(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, err
 	}
 	return s.ID, nil
+}
+
+// markCapped marks capped the active bookings still to come of service
+// s when it has a per-citizen cap, so that the cap's count, which reads
+// only capped bookings (schema_v9.go), sees those made before it. Before
+// the schema's version 9 there is nothing to mark.
+func markCapped(tx *sql.Tx, cmd cluster.Command, s Service) error {
+	if s.MaxActivePerCitizen == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(context.Background(), `UPDATE booking_bookings SET capped = 1
+		WHERE tenant = ? AND service_id = ? AND status = 'active' AND start_unix > ? AND capped = 0`,
+		cmd.Tenant, s.ID, cmd.Time.Unix())
+	if err != nil && !isNoColumn(err, "capped") {
+		return fmt.Errorf("mark the bookings of %q capped: %w", s.ID, err)
+	}
+	return nil
 }
 
 // saveHours replaces the weekly hours of an office or service.
@@ -388,15 +408,21 @@ func readSlotCounts(tx *sql.Tx, cmd cluster.Command, t tenant.ID, svc Service, s
 	// several microseconds of database/sql and cgo before SQLite reads a
 	// page. The citizen's count runs only for a service with a cap.
 	var c slotCounts
-	err := tx.QueryRowContext(context.Background(), `SELECT
+	var err error
+	for _, term := range []string{cappedTerm, ""} { // "" before the schema's version 9
+		err = tx.QueryRowContext(context.Background(), `SELECT
 			CASE WHEN ?1 > 0 THEN (SELECT count(*) FROM booking_bookings
 				WHERE tenant = ?2 AND service_id = ?3 AND fiscal_code = ?4 AND status = 'active'
-					AND start_unix > ?5 AND id <> ?6) ELSE 0 END,
+					AND start_unix > ?5 AND id <> ?6`+term+`) ELSE 0 END,
 			(SELECT count(*) FROM booking_bookings
 				WHERE tenant = ?2 AND service_id = ?3 AND start_unix = ?7 AND status = 'active' AND id <> ?6),
 			(SELECT count(*) FROM booking_waitlist_offers
 				WHERE tenant = ?2 AND service_id = ?3 AND start_unix = ?7 AND status = 'pending')`,
-		svc.MaxActivePerCitizen, t, svc.ID, fiscalCode, cmd.Time.Unix(), self, start.Unix()).Scan(&c.mine, &c.slot, &c.held)
+			svc.MaxActivePerCitizen, t, svc.ID, fiscalCode, cmd.Time.Unix(), self, start.Unix()).Scan(&c.mine, &c.slot, &c.held)
+		if !isNoColumn(err, "capped") {
+			break
+		}
+	}
 	if isNoSuchTable(err) {
 		// Before the waiting list's migration: the counts one by one.
 		c, err = reserveCounts(tx, cmd, t, svc, start, fiscalCode, self)
@@ -413,10 +439,16 @@ func readSlotCounts(tx *sql.Tx, cmd cluster.Command, t tenant.ID, svc Service, s
 func reserveCounts(tx *sql.Tx, cmd cluster.Command, t tenant.ID, svc Service, start time.Time, fiscalCode, self string) (c slotCounts, err error) {
 	ctx := context.Background()
 	if svc.MaxActivePerCitizen > 0 {
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings
-			WHERE tenant = ? AND service_id = ? AND fiscal_code = ? AND status = 'active'
-				AND start_unix > ? AND id <> ?`,
-			t, svc.ID, fiscalCode, cmd.Time.Unix(), self).Scan(&c.mine); err != nil {
+		for _, term := range []string{cappedTerm, ""} { // "" before the schema's version 9
+			err = tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings
+				WHERE tenant = ? AND service_id = ? AND fiscal_code = ? AND status = 'active'
+					AND start_unix > ? AND id <> ?`+term,
+				t, svc.ID, fiscalCode, cmd.Time.Unix(), self).Scan(&c.mine)
+			if !isNoColumn(err, "capped") {
+				break
+			}
+		}
+		if err != nil {
 			return slotCounts{}, fmt.Errorf("citizen: %w", err)
 		}
 	}
@@ -482,7 +514,7 @@ func (a *applier) applyCreate(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		// refused the field, so it is not honoured here either.
 		p.Lang = ""
 	}
-	if b.Lang, err = insertBooking(tx, b, p.TokenHash, p.Lang); err != nil {
+	if b.Lang, err = insertBooking(tx, b, p.TokenHash, p.Lang, svc.MaxActivePerCitizen > 0); err != nil {
 		// The table's two unique keys, (tenant, id) and (tenant, code),
 		// are the check that the code is free: SQLite undoes the failed
 		// statement, and the error rolls the command back to its

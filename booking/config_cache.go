@@ -99,15 +99,29 @@ type createSettings struct {
 // in database/sql and cgo before SQLite looks at a page, and these point
 // lookups cost little more. The citizen's bookings are counted even for a
 // service without a cap, whose configuration is not known yet when the
-// statement runs: one seek in an index. The settings are read from the
-// transaction, not cached with the configuration: fair access and App IO
-// change without bumping its version, and a node that installs a
-// snapshot of an older member must still read them right.
-const createSettingsQuery = `SELECT v.cmd_index, v.cmd_time, f.max_per_email, f.max_per_phone, f.proof_bits,
+// statement runs: one seek in an index, which holds only the bookings of
+// capped services (schema_v9.go; createSettingsQueryBefore9 until then).
+// The settings are read from the transaction, not cached with the
+// configuration: fair access and App IO change without bumping its
+// version, and a node that installs a snapshot of an older member must
+// still read them right.
+const createSettingsQuery = createSettingsHead + cappedTerm + createSettingsTail
+
+// createSettingsQueryBefore9 is createSettingsQuery before the schema's
+// version 9, when booking_bookings has no column capped.
+const createSettingsQueryBefore9 = createSettingsHead + createSettingsTail
+
+// cappedTerm is the condition of the partial index the per-citizen counts
+// use; a query must name it for SQLite to use the index.
+const cappedTerm = ` AND capped = 1`
+
+const createSettingsHead = `SELECT v.cmd_index, v.cmd_time, f.max_per_email, f.max_per_phone, f.proof_bits,
 		f.confirm_from_s, f.confirm_by_s, f.release_days, f.release_min, a.enabled,
 		(SELECT count(*) FROM booking_bookings
 			WHERE tenant = ?1 AND service_id = ?2 AND fiscal_code = ?3 AND status = 'active'
-				AND start_unix > ?4 AND id <> ''),
+				AND start_unix > ?4 AND id <> ''`
+
+const createSettingsTail = `),
 		(SELECT count(*) FROM booking_bookings
 			WHERE tenant = ?1 AND service_id = ?2 AND start_unix = ?5 AND status = 'active' AND id <> ''),
 		(SELECT count(*) FROM booking_waitlist_offers
@@ -127,9 +141,15 @@ const createSettingsQuery = `SELECT v.cmd_index, v.cmd_time, f.max_per_email, f.
 func (c *configCache) serviceForCreate(ctx context.Context, tx *sql.Tx, t tenant.ID, id, fiscalCode string, start, now time.Time) (serviceConfig, *createSettings, error) {
 	var idx, at, email, phone, bits, from, by, days, min, enabled sql.NullInt64
 	s := &createSettings{}
-	err := tx.QueryRowContext(ctx, createSettingsQuery, t, id, fiscalCode, now.Unix(), start.Unix()).
-		Scan(&idx, &at, &email, &phone, &bits, &from, &by, &days, &min, &enabled,
-			&s.counts.mine, &s.counts.slot, &s.counts.held)
+	var err error
+	for _, q := range []string{createSettingsQuery, createSettingsQueryBefore9} {
+		err = tx.QueryRowContext(ctx, q, t, id, fiscalCode, now.Unix(), start.Unix()).
+			Scan(&idx, &at, &email, &phone, &bits, &from, &by, &days, &min, &enabled,
+				&s.counts.mine, &s.counts.slot, &s.counts.held)
+		if !isNoColumn(err, "capped") {
+			break
+		}
+	}
 	if isNoSuchTable(err) {
 		cfg, err := c.service(ctx, tx, t, id)
 		return cfg, nil, err

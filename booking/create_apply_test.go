@@ -60,7 +60,8 @@ func TestCodeTakenLeavesNothing(t *testing.T) {
 }
 
 // TestCreateBeforeMigrations: on a node whose schema predates the
-// language column, the waiting lists, App IO and fair access (dropped
+// language column, the waiting lists, App IO, fair access and the capped
+// mark of schema 9 (dropped
 // here by a test command, as the log would have them before their
 // migrations), booking.create takes its slower path and applies the same
 // rules: an English booking is stored Italian, the citizen's cap and the
@@ -87,7 +88,11 @@ func TestCreateBeforeMigrations(t *testing.T) {
 				cmd, err := cluster.NewCommand("test.sql", 1, "", `DROP TABLE booking_waitlist_offers;
 					DROP TABLE booking_appio; DROP TABLE booking_fair_settings; DROP TABLE booking_fair_admits;
 					DROP TABLE booking_fair_contacts;
-					ALTER TABLE booking_bookings DROP COLUMN lang`)
+					ALTER TABLE booking_bookings DROP COLUMN lang;
+					DROP INDEX booking_bookings_citizen;
+					ALTER TABLE booking_bookings DROP COLUMN capped;
+					CREATE INDEX booking_bookings_citizen ON booking_bookings (tenant, service_id, fiscal_code, start_unix)
+						WHERE status = 'active'`)
 				if err != nil {
 					t.Fatal(err)
 				}

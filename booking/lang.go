@@ -85,23 +85,36 @@ func decodeUpTo(cmd cluster.Command, maxVersion int, v any) error {
 // a second walk of the primary key); until the schema's version 6 has
 // run the column is missing, SQLite refuses that statement, and the
 // booking is stored Italian: the same on every node, since migrations
-// are commands of the log.
-func insertBooking(tx *sql.Tx, b Booking, hash []byte, lang string) (string, error) {
+// are commands of the log. A booking of a service with a per-citizen cap
+// is marked capped the same way (schema_v9.go); before version 9 every
+// active booking is in the index the cap counts with.
+func insertBooking(tx *sql.Tx, b Booking, hash []byte, lang string, capped bool) (string, error) {
 	ctx := context.Background()
 	args := []any{b.Tenant, b.ID, b.Code, b.ServiceID, b.OfficeID, b.Start.Unix(), b.End.Unix(), b.Channel,
 		b.Citizen.GivenName, b.Citizen.FamilyName, b.Citizen.FiscalCode, b.Citizen.Email,
 		b.Citizen.Phone, b.Details, b.Status, hash, b.JoinToken, b.Sequence,
 		formatTime(b.Created), formatTime(b.Updated)}
-	if lang = NormalizeLang(lang); lang != LangIT {
-		_, err := tx.ExecContext(ctx, `INSERT INTO booking_bookings (tenant, `+bookingColumns+`, lang)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, append(args, lang)...)
-		if !isNoSuchLang(err) {
+	const values = `?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`
+	lang = NormalizeLang(lang)
+	for {
+		cols, marks, all := "", "", args
+		if lang != LangIT {
+			cols, marks, all = cols+", lang", marks+", ?", append(all, lang)
+		}
+		if capped {
+			cols, marks = cols+", capped", marks+", 1"
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO booking_bookings (tenant, `+bookingColumns+cols+`)
+			VALUES (`+values+marks+`)`, all...)
+		switch {
+		case capped && isNoColumn(err, "capped"):
+			capped = false // before version 9
+		case lang != LangIT && isNoSuchLang(err):
+			lang = LangIT // before version 6
+		default:
 			return lang, err
 		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO booking_bookings (tenant, `+bookingColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
-	return LangIT, err
 }
 
 // loadLang returns the language of booking id, Italian before the
@@ -120,9 +133,14 @@ func loadLang(ctx context.Context, q querier, t tenant.ID, id string) (string, e
 
 // isNoSuchLang reports whether err is SQLite's answer to the lang column
 // before its migration.
-func isNoSuchLang(err error) bool {
-	return err != nil && (strings.Contains(err.Error(), "no such column: lang") ||
-		strings.Contains(err.Error(), "has no column named lang"))
+func isNoSuchLang(err error) bool { return isNoColumn(err, "lang") }
+
+// isNoColumn reports whether err is SQLite's answer to a statement that
+// names column of a table that does not have it (yet: before the
+// column's migration).
+func isNoColumn(err error, column string) bool {
+	return err != nil && (strings.Contains(err.Error(), "no such column: "+column) ||
+		strings.Contains(err.Error(), "has no column named "+column))
 }
 
 // proposeCreate proposes booking.create with p in language lang: the

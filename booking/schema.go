@@ -196,5 +196,8 @@ func Migrations() []cluster.Migration {
 		{Component: "booking", Version: 7, SQL: schemaV7},
 		// Version 8, one index of booking_bookings fewer (schema_v8.go).
 		{Component: "booking", Version: 8, SQL: schemaV8},
+		// Version 9, the per-citizen index for capped services only
+		// (schema_v9.go).
+		{Component: "booking", Version: 9, SQL: schemaV9},
 	}
 }
