@@ -68,8 +68,24 @@ func TestCodeTakenLeavesNothing(t *testing.T) {
 // slot's capacity hold.
 func TestCreateBeforeMigrations(t *testing.T) {
 	t.Parallel()
-	for _, old := range []bool{false, true} {
-		t.Run(fmt.Sprintf("old=%v", old), func(t *testing.T) {
+	const schema9 = `DROP INDEX booking_bookings_citizen;
+		ALTER TABLE booking_bookings DROP COLUMN capped;
+		CREATE INDEX booking_bookings_citizen ON booking_bookings (tenant, service_id, fiscal_code, start_unix)
+			WHERE status = 'active'`
+	for _, c := range []struct {
+		name string
+		undo string // what the test command drops
+		old  bool   // before the language column
+	}{
+		{"current", "", false},
+		{"before schema 9", schema9, false},
+		{"before languages", `DROP TABLE booking_waitlist_offers;
+			DROP TABLE booking_appio; DROP TABLE booking_fair_settings; DROP TABLE booking_fair_admits;
+			DROP TABLE booking_fair_contacts;
+			ALTER TABLE booking_bookings DROP COLUMN lang;` + schema9, true},
+	} {
+		old := c.old
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			clk := clustertest.NewClock(startTime)
 			node := clustertest.New(t, cluster.Config{Now: clk.Now}, Register, func(reg *cluster.Registry) {
@@ -84,15 +100,8 @@ func TestCreateBeforeMigrations(t *testing.T) {
 			})
 			clustertest.Start(t, node)
 			ctx := context.Background()
-			if old {
-				cmd, err := cluster.NewCommand("test.sql", 1, "", `DROP TABLE booking_waitlist_offers;
-					DROP TABLE booking_appio; DROP TABLE booking_fair_settings; DROP TABLE booking_fair_admits;
-					DROP TABLE booking_fair_contacts;
-					ALTER TABLE booking_bookings DROP COLUMN lang;
-					DROP INDEX booking_bookings_citizen;
-					ALTER TABLE booking_bookings DROP COLUMN capped;
-					CREATE INDEX booking_bookings_citizen ON booking_bookings (tenant, service_id, fiscal_code, start_unix)
-						WHERE status = 'active'`)
+			if c.undo != "" {
+				cmd, err := cluster.NewCommand("test.sql", 1, "", c.undo)
 				if err != nil {
 					t.Fatal(err)
 				}
