@@ -104,8 +104,11 @@ func insertBooking(tx *sql.Tx, b Booking, hash []byte, lang string, capped bool)
 		if capped {
 			cols, marks = cols+", capped", marks+", 1"
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO booking_bookings (tenant, `+bookingColumns+cols+`)
-			VALUES (`+values+marks+`)`, all...)
+		q := `INSERT INTO booking_bookings (tenant, ` + bookingColumns + `) VALUES (` + values + `)`
+		if cols != "" {
+			q = `INSERT INTO booking_bookings (tenant, ` + bookingColumns + cols + `) VALUES (` + values + marks + `)`
+		}
+		_, err := tx.ExecContext(ctx, q, all...)
 		switch {
 		case capped && isNoColumn(err, "capped"):
 			capped = false // before version 9
