@@ -408,9 +408,8 @@ func readSlotCounts(tx *sql.Tx, cmd cluster.Command, t tenant.ID, svc Service, s
 	// several microseconds of database/sql and cgo before SQLite reads a
 	// page. The citizen's count runs only for a service with a cap.
 	var c slotCounts
-	var err error
-	for _, term := range []string{cappedTerm, ""} { // "" before the schema's version 9
-		err = tx.QueryRowContext(context.Background(), `SELECT
+	err := withCapped(func(term string) error {
+		return tx.QueryRowContext(context.Background(), `SELECT
 			CASE WHEN ?1 > 0 THEN (SELECT count(*) FROM booking_bookings
 				WHERE tenant = ?2 AND service_id = ?3 AND fiscal_code = ?4 AND status = 'active'
 					AND start_unix > ?5 AND id <> ?6`+term+`) ELSE 0 END,
@@ -419,10 +418,7 @@ func readSlotCounts(tx *sql.Tx, cmd cluster.Command, t tenant.ID, svc Service, s
 			(SELECT count(*) FROM booking_waitlist_offers
 				WHERE tenant = ?2 AND service_id = ?3 AND start_unix = ?7 AND status = 'pending')`,
 			svc.MaxActivePerCitizen, t, svc.ID, fiscalCode, cmd.Time.Unix(), self, start.Unix()).Scan(&c.mine, &c.slot, &c.held)
-		if !isNoColumn(err, "capped") {
-			break
-		}
-	}
+	})
 	if isNoSuchTable(err) {
 		// Before the waiting list's migration: the counts one by one.
 		c, err = reserveCounts(tx, cmd, t, svc, start, fiscalCode, self)
@@ -439,15 +435,12 @@ func readSlotCounts(tx *sql.Tx, cmd cluster.Command, t tenant.ID, svc Service, s
 func reserveCounts(tx *sql.Tx, cmd cluster.Command, t tenant.ID, svc Service, start time.Time, fiscalCode, self string) (c slotCounts, err error) {
 	ctx := context.Background()
 	if svc.MaxActivePerCitizen > 0 {
-		for _, term := range []string{cappedTerm, ""} { // "" before the schema's version 9
-			err = tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings
+		err = withCapped(func(term string) error {
+			return tx.QueryRowContext(ctx, `SELECT count(*) FROM booking_bookings
 				WHERE tenant = ? AND service_id = ? AND fiscal_code = ? AND status = 'active'
 					AND start_unix > ? AND id <> ?`+term,
 				t, svc.ID, fiscalCode, cmd.Time.Unix(), self).Scan(&c.mine)
-			if !isNoColumn(err, "capped") {
-				break
-			}
-		}
+		})
 		if err != nil {
 			return slotCounts{}, fmt.Errorf("citizen: %w", err)
 		}

@@ -115,6 +115,16 @@ const createSettingsQueryBefore9 = createSettingsHead + createSettingsTail
 // use; a query must name it for SQLite to use the index.
 const cappedTerm = ` AND capped = 1`
 
+// withCapped runs a per-citizen count with cappedTerm, and once more with
+// "" when SQLite has no column capped yet (before the schema's version 9).
+func withCapped(run func(term string) error) error {
+	err := run(cappedTerm)
+	if isNoColumn(err, "capped") {
+		err = run("")
+	}
+	return err
+}
+
 const createSettingsHead = `SELECT v.cmd_index, v.cmd_time, f.max_per_email, f.max_per_phone, f.proof_bits,
 		f.confirm_from_s, f.confirm_by_s, f.release_days, f.release_min, a.enabled,
 		(SELECT count(*) FROM booking_bookings
@@ -141,15 +151,15 @@ const createSettingsTail = `),
 func (c *configCache) serviceForCreate(ctx context.Context, tx *sql.Tx, t tenant.ID, id, fiscalCode string, start, now time.Time) (serviceConfig, *createSettings, error) {
 	var idx, at, email, phone, bits, from, by, days, min, enabled sql.NullInt64
 	s := &createSettings{}
-	var err error
-	for _, q := range []string{createSettingsQuery, createSettingsQueryBefore9} {
-		err = tx.QueryRowContext(ctx, q, t, id, fiscalCode, now.Unix(), start.Unix()).
+	err := withCapped(func(term string) error {
+		q := createSettingsQueryBefore9
+		if term != "" {
+			q = createSettingsQuery
+		}
+		return tx.QueryRowContext(ctx, q, t, id, fiscalCode, now.Unix(), start.Unix()).
 			Scan(&idx, &at, &email, &phone, &bits, &from, &by, &days, &min, &enabled,
 				&s.counts.mine, &s.counts.slot, &s.counts.held)
-		if !isNoColumn(err, "capped") {
-			break
-		}
-	}
+	})
 	if isNoSuchTable(err) {
 		cfg, err := c.service(ctx, tx, t, id)
 		return cfg, nil, err
