@@ -199,5 +199,8 @@ func Migrations() []cluster.Migration {
 		// Version 9, the per-citizen index for capped services only
 		// (schema_v9.go).
 		{Component: "booking", Version: 9, SQL: schemaV9},
+		// Version 10, the email index of the fair-access contacts for
+		// filed emails only (schema_v10.go).
+		{Component: "booking", Version: 10, SQL: schemaV10},
 	}
 }
