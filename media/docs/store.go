@@ -292,8 +292,14 @@ func (s *Store) ListRef(ctx context.Context, t tenant.ID, ref string) ([]Documen
 	if ref == "" {
 		return nil, nil
 	}
-	return s.list(ctx, t, `ref = ?`, ref)
+	return s.list(ctx, t, refCond, ref)
 }
+
+// refCond selects the documents of one reference. It names the condition
+// of the partial index media_docs_ref (the reference is not empty),
+// without which SQLite does not use it and reads every document of the Comune; ListRef never
+// asks for the empty reference, so the term changes no result.
+const refCond = `ref = ? AND ref <> ''`
 
 // live is the condition of readable documents (alias d, one argument:
 // now): not expired, or under legal hold. A held document is kept past
@@ -307,13 +313,19 @@ func (s *Store) live(ctx context.Context) (string, error) {
 	return `(d.expires > ? OR ` + hold.Document("d") + `)`, nil
 }
 
+// listQuery selects the readable documents (live, see Store.live) of a
+// Comune that meet cond, oldest first.
+func listQuery(cond, live string) string {
+	return `SELECT ` + docColumns + ` FROM media_docs d
+		WHERE tenant = ? AND ` + cond + ` AND ` + live + ` ORDER BY uploaded, id`
+}
+
 func (s *Store) list(ctx context.Context, t tenant.ID, cond, arg string) ([]Document, error) {
 	live, err := s.live(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.node.DB().QueryContext(ctx, `SELECT `+docColumns+` FROM media_docs d
-		WHERE tenant = ? AND `+cond+` AND `+live+` ORDER BY uploaded, id`, string(t), arg, s.now().UnixMilli())
+	rows, err := s.node.DB().QueryContext(ctx, listQuery(cond, live), string(t), arg, s.now().UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("docs: list: %w", err)
 	}
