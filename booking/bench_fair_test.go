@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
-
-	"github.com/sportello-virtuale/sportello/internal/civil"
 )
 
 // BenchmarkCreatePhoneCapped books one citizen after another, each with
@@ -21,17 +18,7 @@ func BenchmarkCreatePhoneCapped(b *testing.B) {
 	if _, err := book.SaveFairSettings(ctx, bari.ID, svc.ID, FairSettings{MaxActivePerPhone: 3, MaxActivePerEmail: 3}); err != nil {
 		b.Fatal(err)
 	}
-	today := civil.DateOf(time.Now())
-	all, err := book.Slots(ctx, bari, svc.ID, today, today.AddDays(14))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var slots []time.Time
-	for _, s := range all {
-		if s.Start.After(time.Now().Add(time.Hour)) {
-			slots = append(slots, s.Start)
-		}
-	}
+	slots := benchSlots(b, book, svc)
 	b.ResetTimer()
 	for i := range b.N {
 		req := Request{ServiceID: svc.ID, Start: slots[(int64(i)*spreadStride)%int64(len(slots))], Channel: InPerson, PrivacyAccepted: true,

@@ -78,20 +78,28 @@ func benchBook(b *testing.B) (*cluster.Node, *Book, Service) {
 	return node, book, svc
 }
 
-func benchCreate(b *testing.B, clients int, stride int64) {
-	_, book, svc := benchBook(b)
-	ctx := context.Background()
+// benchSlots returns the starts of svc's free slots over its horizon,
+// clear of the minimum notice while the benchmark runs.
+func benchSlots(b *testing.B, book *Book, svc Service) []time.Time {
+	b.Helper()
 	today := civil.DateOf(time.Now())
-	all, err := book.Slots(ctx, bari, svc.ID, today, today.AddDays(14))
+	all, err := book.Slots(context.Background(), bari, svc.ID, today, today.AddDays(14))
 	if err != nil {
 		b.Fatal(err)
 	}
 	var slots []time.Time
 	for _, s := range all {
-		if s.Start.After(time.Now().Add(time.Hour)) { // clear of the minimum notice while the benchmark runs
+		if s.Start.After(time.Now().Add(time.Hour)) {
 			slots = append(slots, s.Start)
 		}
 	}
+	return slots
+}
+
+func benchCreate(b *testing.B, clients int, stride int64) {
+	_, book, svc := benchBook(b)
+	ctx := context.Background()
+	slots := benchSlots(b, book, svc)
 
 	var next atomic.Int64
 	var mu sync.Mutex
