@@ -59,6 +59,34 @@ func TestCodeTakenLeavesNothing(t *testing.T) {
 	}
 }
 
+// undoMigrations starts a one-node cluster and, unless undo is empty,
+// runs the SQL undo through the log (a test command), to stand for a node
+// whose log predates some migrations.
+func undoMigrations(t *testing.T, clk *clustertest.Clock, undo string) *cluster.Node {
+	t.Helper()
+	node := clustertest.New(t, cluster.Config{Now: clk.Now}, Register, func(reg *cluster.Registry) {
+		reg.Handle("test.sql", 1, func(tx *sql.Tx, cmd cluster.Command) (any, error) {
+			var q string
+			if err := cmd.Decode(&q); err != nil {
+				return nil, err
+			}
+			_, err := tx.Exec(q)
+			return nil, err
+		})
+	})
+	clustertest.Start(t, node)
+	if undo != "" {
+		cmd, err := cluster.NewCommand("test.sql", 1, "", undo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := node.Propose(context.Background(), cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return node
+}
+
 // TestCreateBeforeMigrations: on a node whose schema predates the
 // language column, the waiting lists, App IO, fair access and the capped
 // mark of schema 9 (dropped
@@ -88,27 +116,8 @@ func TestCreateBeforeMigrations(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			clk := clustertest.NewClock(startTime)
-			node := clustertest.New(t, cluster.Config{Now: clk.Now}, Register, func(reg *cluster.Registry) {
-				reg.Handle("test.sql", 1, func(tx *sql.Tx, cmd cluster.Command) (any, error) {
-					var q string
-					if err := cmd.Decode(&q); err != nil {
-						return nil, err
-					}
-					_, err := tx.Exec(q)
-					return nil, err
-				})
-			})
-			clustertest.Start(t, node)
+			node := undoMigrations(t, clk, c.undo)
 			ctx := context.Background()
-			if c.undo != "" {
-				cmd, err := cluster.NewCommand("test.sql", 1, "", c.undo)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := node.Propose(ctx, cmd); err != nil {
-					t.Fatal(err)
-				}
-			}
 			book := NewBook(node, node.DB(), clk.Now, rand.Reader)
 			var week Week
 			week[time.Tuesday] = []Interval{{hm(8, 30), hm(12, 30)}}

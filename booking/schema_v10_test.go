@@ -2,8 +2,11 @@ package booking
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 )
@@ -40,5 +43,54 @@ func TestSchemaV10FairCountsUseTheirIndexes(t *testing.T) {
 		WHERE tenant = ? AND service_id = ? AND email = ''`, bari.ID, f.svc.ID).Scan(&n)
 	if err == nil || !strings.Contains(err.Error(), "no query solution") {
 		t.Errorf("empty emails through the email index: %d rows, err %v; want them left out of the index", n, err)
+	}
+}
+
+// The caps hold the same on a node that has not run schema 10 yet (the
+// email index still holds every value): the counts' extra term is true of
+// every value they compare.
+func TestFairCapsBeforeSchema10(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ name, undo string }{
+		{"current", ""},
+		{"before schema 10", `DROP INDEX booking_fair_contacts_email;
+			CREATE INDEX booking_fair_contacts_email ON booking_fair_contacts (tenant, service_id, email)`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			clk := clustertest.NewClock(startTime)
+			node := undoMigrations(t, clk, c.undo)
+			book := NewBook(node, node.DB(), clk.Now, rand.Reader)
+			ctx := context.Background()
+			office, err := book.SaveOffice(ctx, bari.ID, Office{Name: "Anagrafe", Address: "Via Roma 1",
+				Hours: everyDay(Interval{hm(8, 0), hm(18, 0)})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			svc, err := book.SaveService(ctx, bari.ID, Service{OfficeID: office.ID, Name: "CIE", Duration: 30 * time.Minute,
+				Channels: []Channel{InPerson}, Capacity: 5, HorizonDays: 30})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := book.SaveFairSettings(ctx, bari.ID, svc.ID, FairSettings{MaxActivePerEmail: 1, MaxActivePerPhone: 1}); err != nil {
+				t.Fatal(err)
+			}
+			for i, b := range []struct {
+				email, phone string
+				want         error
+			}{
+				{"anna@example.it", "080 123456", nil},
+				{" Anna@Example.it", "", ErrEmailCap},
+				{"bruno@example.it", "+39 080123456", ErrPhoneCap},
+				{"bruno@example.it", "", nil},
+			} {
+				_, err := book.Create(ctx, bari, Request{ServiceID: svc.ID, Start: time.Date(2026, 3, 16+i, 9, 0, 0, 0, time.UTC),
+					Channel: InPerson, PrivacyAccepted: true, Citizen: Citizen{GivenName: "Maria", FamilyName: "Rossi",
+						FiscalCode: testFiscalCode(60 + i), Email: b.email, Phone: b.phone}}, "https://bari.example.it")
+				if !errors.Is(err, b.want) {
+					t.Errorf("booking %d (%q, %q): %v, want %v", i, b.email, b.phone, err, b.want)
+				}
+			}
+		})
 	}
 }
