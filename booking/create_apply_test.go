@@ -3,7 +3,6 @@ package booking
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
@@ -64,25 +63,10 @@ func TestCodeTakenLeavesNothing(t *testing.T) {
 // whose log predates some migrations.
 func undoMigrations(t *testing.T, clk *clustertest.Clock, undo string) *cluster.Node {
 	t.Helper()
-	node := clustertest.New(t, cluster.Config{Now: clk.Now}, Register, func(reg *cluster.Registry) {
-		reg.Handle("test.sql", 1, func(tx *sql.Tx, cmd cluster.Command) (any, error) {
-			var q string
-			if err := cmd.Decode(&q); err != nil {
-				return nil, err
-			}
-			_, err := tx.Exec(q)
-			return nil, err
-		})
-	})
+	node := clustertest.New(t, cluster.Config{Now: clk.Now}, Register, clustertest.HandleSQL)
 	clustertest.Start(t, node)
 	if undo != "" {
-		cmd, err := cluster.NewCommand("test.sql", 1, "", undo)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := node.Propose(context.Background(), cmd); err != nil {
-			t.Fatal(err)
-		}
+		clustertest.RunSQL(t, node, undo)
 	}
 	return node
 }

@@ -657,6 +657,24 @@ func TestFairAcrossNodesWithAClock(t *testing.T) {
 	}
 }
 
+// openService saves an office open every day 8–18 and a service of five
+// places a slot in it.
+func openService(t *testing.T, book *Book) Service {
+	t.Helper()
+	ctx := context.Background()
+	office, err := book.SaveOffice(ctx, bari.ID, Office{Name: "Anagrafe", Address: "Via Roma 1",
+		Hours: everyDay(Interval{hm(8, 0), hm(18, 0)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := book.SaveService(ctx, bari.ID, Service{OfficeID: office.ID, Name: "CIE", Duration: 30 * time.Minute,
+		Channels: []Channel{InPerson}, Capacity: 5, HorizonDays: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
 // TestFairContactsOnlyForCaps books, on a cluster whose members know
 // booking.create version 4 and on one with a member of version 3 (a
 // rolling upgrade), three bookings of a service without caps, cancels
@@ -686,16 +704,7 @@ func TestFairContactsOnlyForCaps(t *testing.T) {
 			node := twoMembers(t, clock, c.reg)
 			book := NewBook(node, node.DB(), clock.Now, rand.Reader)
 			ctx := context.Background()
-			office, err := book.SaveOffice(ctx, bari.ID, Office{Name: "Anagrafe", Address: "Via Roma 1",
-				Hours: everyDay(Interval{hm(8, 0), hm(18, 0)})})
-			if err != nil {
-				t.Fatal(err)
-			}
-			svc, err := book.SaveService(ctx, bari.ID, Service{OfficeID: office.ID, Name: "CIE", Duration: 30 * time.Minute,
-				Channels: []Channel{InPerson}, Capacity: 5, HorizonDays: 30})
-			if err != nil {
-				t.Fatal(err)
-			}
+			svc := openService(t, book)
 			contacts := []Citizen{
 				{GivenName: "Anna", FamilyName: "Bianchi", Email: " Anna@Example.it ", Phone: "080 123456"},
 				{GivenName: "Bruno", FamilyName: "Neri", Email: "anna@example.it"},

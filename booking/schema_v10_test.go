@@ -62,16 +62,7 @@ func TestFairCapsBeforeSchema10(t *testing.T) {
 			node := undoMigrations(t, clk, c.undo)
 			book := NewBook(node, node.DB(), clk.Now, rand.Reader)
 			ctx := context.Background()
-			office, err := book.SaveOffice(ctx, bari.ID, Office{Name: "Anagrafe", Address: "Via Roma 1",
-				Hours: everyDay(Interval{hm(8, 0), hm(18, 0)})})
-			if err != nil {
-				t.Fatal(err)
-			}
-			svc, err := book.SaveService(ctx, bari.ID, Service{OfficeID: office.ID, Name: "CIE", Duration: 30 * time.Minute,
-				Channels: []Channel{InPerson}, Capacity: 5, HorizonDays: 30})
-			if err != nil {
-				t.Fatal(err)
-			}
+			svc := openService(t, book)
 			if _, err := book.SaveFairSettings(ctx, bari.ID, svc.ID, FairSettings{MaxActivePerEmail: 1, MaxActivePerPhone: 1}); err != nil {
 				t.Fatal(err)
 			}

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"testing"
 
@@ -19,25 +18,10 @@ import (
 func TestTakeBeforeSchemaV5(t *testing.T) {
 	t.Parallel()
 	f := &fixture{clock: clustertest.NewClock(startTime)}
-	f.node = clustertest.New(t, cluster.Config{Now: f.clock.Now}, register, func(reg *cluster.Registry) {
-		reg.Handle("test.sql", 1, func(tx *sql.Tx, cmd cluster.Command) (any, error) {
-			var q string
-			if err := cmd.Decode(&q); err != nil {
-				return nil, err
-			}
-			_, err := tx.Exec(q)
-			return nil, err
-		})
-	})
+	f.node = clustertest.New(t, cluster.Config{Now: f.clock.Now}, register, clustertest.HandleSQL)
 	clustertest.Start(t, f.node)
 	ctx := context.Background()
-	cmd, err := cluster.NewCommand("test.sql", 1, "", `DROP TABLE queue_pending`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.node.Propose(ctx, cmd); err != nil {
-		t.Fatal(err)
-	}
+	clustertest.RunSQL(t, f.node, `DROP TABLE queue_pending`)
 	f.book = booking.NewBook(f.node, f.node.DB(), f.clock.Now, rand.Reader)
 	f.q = New(f.node, f.node.DB(), f.book, f.clock.Now, rand.Reader)
 	f.office, f.cie, f.cert = setupOffice(t, f.book, bari.ID)

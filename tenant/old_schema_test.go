@@ -2,10 +2,8 @@ package tenant_test
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 
-	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
@@ -15,25 +13,10 @@ import (
 // a rolling upgrade under an older leader) still creates Comuni as an
 // older member does and resolves their hosts.
 func TestRegistryBeforeSchemaV3(t *testing.T) {
-	n := clustertest.Node(t, tenant.Register, func(reg *cluster.Registry) {
-		reg.Handle("test.sql", 1, func(tx *sql.Tx, cmd cluster.Command) (any, error) {
-			var q string
-			if err := cmd.Decode(&q); err != nil {
-				return nil, err
-			}
-			_, err := tx.Exec(q)
-			return nil, err
-		})
-	})
+	n := clustertest.Node(t, tenant.Register, clustertest.HandleSQL)
 	ctx := context.Background()
-	cmd, err := cluster.NewCommand("test.sql", 1, "", `DROP TABLE tenant_tombstones;
+	clustertest.RunSQL(t, n, `DROP TABLE tenant_tombstones;
 		ALTER TABLE tenants DROP COLUMN disabled_at; ALTER TABLE tenants DROP COLUMN disabled_reason`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.Propose(ctx, cmd); err != nil {
-		t.Fatal(err)
-	}
 	reg := tenant.NewRegistry(n, n.DB(), "sportello.test")
 	if _, err := reg.Create(ctx, tenant.Tenant{ID: "bari", Name: "Comune di Bari", ISTAT: "072006",
 		Domains: []string{"servizi.comune.bari.it"}}); err != nil {
