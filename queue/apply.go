@@ -284,8 +284,7 @@ func newTake(tx *sql.Tx, cmd cluster.Command, p takePayload) (Ticket, OfficeConf
 			return Ticket{}, OfficeConfig{}, fmt.Errorf("check-in of %s before %s: %w", p.BookingCode, appt.Add(-cfg.EarlyCheckIn).Format(time.RFC3339), ErrTooEarly)
 		}
 		var dup bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM queue_tickets
-			WHERE tenant = ? AND booking_code = ? AND state <> 'cancelled')`, t, p.BookingCode).Scan(&dup); err != nil {
+		if err := tx.QueryRowContext(ctx, checkedInQuery, t, p.BookingCode).Scan(&dup); err != nil {
 			return Ticket{}, OfficeConfig{}, fmt.Errorf("check booking %s: %w", p.BookingCode, err)
 		}
 		if dup {

@@ -45,14 +45,23 @@ func (q *Queue) JoinBooking(ctx context.Context, t tenant.ID, code, joinToken st
 	return bk, nil
 }
 
+// bookingTicketWhere selects the ticket a booking checked in with, not
+// cancelled, through queue_tickets_booking: the query names the whole
+// condition of that partial index (the code is not empty as well), without
+// which SQLite does not use it and reads every ticket of the Comune. A
+// booking code is never empty, so the term changes no result.
+const bookingTicketWhere = `tenant = ? AND booking_code = ? AND booking_code <> '' AND state <> 'cancelled'`
+
+// bookingTicketQuery reads the ticket of bookingTicketWhere.
+const bookingTicketQuery = `SELECT ` + ticketColumns + ` FROM queue_tickets
+	WHERE ` + bookingTicketWhere + ` ORDER BY seq DESC LIMIT 1`
+
 // BookingTicket returns the ticket a booking checked in with (the one not
 // cancelled; there is at most one), or ErrNotFound: a reload of the
 // waiting room finds the same ticket instead of checking in again.
 func (q *Queue) BookingTicket(ctx context.Context, t tenant.ID, code string) (Ticket, error) {
 	code = booking.NormalizeCode(code)
-	row := q.db.QueryRowContext(ctx, `SELECT `+ticketColumns+` FROM queue_tickets
-		WHERE tenant = ? AND booking_code = ? AND state <> 'cancelled'
-		ORDER BY seq DESC LIMIT 1`, t, code)
+	row := q.db.QueryRowContext(ctx, bookingTicketQuery, t, code)
 	k, err := scanTicket(t, row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Ticket{}, fmt.Errorf("ticket of booking %s: %w", code, ErrNotFound)
@@ -62,3 +71,7 @@ func (q *Queue) BookingTicket(ctx context.Context, t tenant.ID, code string) (Ti
 	}
 	return k, nil
 }
+
+// checkedInQuery tells whether a booking already has a ticket that is not
+// cancelled (bookingTicketWhere): apply of a check-in refuses a second.
+const checkedInQuery = `SELECT EXISTS (SELECT 1 FROM queue_tickets WHERE ` + bookingTicketWhere + `)`
