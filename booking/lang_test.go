@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
-	"github.com/sportello-virtuale/sportello/cluster/pki"
 	"github.com/sportello-virtuale/sportello/internal/mail"
 	"github.com/sportello-virtuale/sportello/internal/mail/smtptest"
 )
@@ -230,33 +228,11 @@ func TestEmailsInTheBookingsLanguage(t *testing.T) {
 // refused.
 func TestEnglishBookingDuringARollingUpgrade(t *testing.T) {
 	t.Parallel()
-	ca, err := pki.NewCA("test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
 	clock := clustertest.NewClock(startTime)
 	older := func(r *cluster.Registry) { register(r, 1) }
-	nodes := make([]*cluster.Node, 2)
-	for i, reg := range []func(*cluster.Registry){Register, older} {
-		id := fmt.Sprintf("node%d", i+1)
-		nodes[i] = clustertest.New(t, cluster.Config{NodeID: id, Identity: clustertest.Identity(t, ca, id), Join: i > 0,
-			HeartbeatTimeout: 300 * time.Millisecond, Now: clock.Now}, reg)
-	}
-	clustertest.Start(t, nodes[0])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- nodes[1].Start(ctx) }()
-	for nodes[1].RaftAddr() == "" {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := nodes[0].AddVoter(ctx, "node2", nodes[1].RaftAddr()); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	book := NewBook(nodes[0], nodes[0].DB(), clock.Now, rand.Reader)
+	leader, member := clustertest.TwoMembers(t, clock.Now, Register, older)
+	ctx := context.Background()
+	book := NewBook(leader, leader.DB(), clock.Now, rand.Reader)
 	office, err := book.SaveOffice(ctx, bari.ID, Office{Name: "Anagrafe", Address: "Via Roma 1", Hours: everyDay(Interval{hm(8, 0), hm(18, 0)})})
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +252,7 @@ func TestEnglishBookingDuringARollingUpgrade(t *testing.T) {
 		t.Errorf("booking made in %q with a member that knows no languages, want it", c.Booking.Lang)
 	}
 	// Both members applied it alike.
-	old := NewBook(nodes[1], nodes[1].DB(), clock.Now, rand.Reader)
+	old := NewBook(member, member.DB(), clock.Now, rand.Reader)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		got, err := old.Get(ctx, bari.ID, c.Booking.Code, c.ManageToken)

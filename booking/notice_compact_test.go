@@ -12,7 +12,6 @@ import (
 
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
-	"github.com/sportello-virtuale/sportello/cluster/pki"
 )
 
 // compactCases are notices that exercise every member of the compact
@@ -237,31 +236,8 @@ func TestCreateQueuesCompactNotice(t *testing.T) {
 // member registered with second. It returns the leader.
 func twoMembers(t *testing.T, clock *clustertest.Clock, second func(*cluster.Registry)) *cluster.Node {
 	t.Helper()
-	ca, err := pki.NewCA("test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := make([]*cluster.Node, 2)
-	for i, reg := range []func(*cluster.Registry){Register, second} {
-		id := fmt.Sprintf("node%d", i+1)
-		nodes[i] = clustertest.New(t, cluster.Config{NodeID: id, Identity: clustertest.Identity(t, ca, id), Join: i > 0,
-			HeartbeatTimeout: 300 * time.Millisecond, Now: clock.Now}, reg)
-	}
-	clustertest.Start(t, nodes[0])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- nodes[1].Start(ctx) }()
-	for nodes[1].RaftAddr() == "" {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := nodes[0].AddVoter(ctx, "node2", nodes[1].RaftAddr()); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	return nodes[0]
+	leader, _ := clustertest.TwoMembers(t, clock.Now, Register, second)
+	return leader
 }
 
 // BenchmarkDecodeNotice measures the leader's decoding of an outbox row

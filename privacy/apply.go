@@ -22,6 +22,12 @@ const (
 // payloadVersion is the version of every payload of the package.
 const payloadVersion = 1
 
+// eraseBoundedVersion is the version of privacy.erase whose retention
+// reads only the outbox's rows older than the cut (eraser.retainOutbox).
+// Its payload is version 1's; the version tells every member to apply
+// the same statement.
+const eraseBoundedVersion = 2
+
 // Errors of the package, named for the forwarding codec.
 var (
 	// ErrInvalid is a payload apply refuses (unknown class, days out of
@@ -34,10 +40,16 @@ var (
 // Register adds the package's schema, commands, errors and audit
 // summaries to r. cmd/sportello calls it with the other packages'.
 func Register(r *cluster.Registry) {
+	register(r, eraseBoundedVersion)
+}
+
+// register is Register with privacy.erase known up to eraseVersion (the
+// tests' member of an older release).
+func register(r *cluster.Registry, eraseVersion int) {
 	r.Migrate(Migrations()...)
 	r.RegisterError("privacy.invalid", ErrInvalid)
 	r.RegisterError("privacy.not_found", ErrNotFound)
-	r.Handle(CmdErase, payloadVersion, applyErase)
+	r.Handle(CmdErase, eraseVersion, applyErase)
 	r.Handle(CmdPolicy, payloadVersion, applyPolicy)
 	r.Handle(CmdHold, payloadVersion, applyHold)
 	r.Handle(CmdKeyCreate, payloadVersion, applyKeyCreate)
@@ -224,7 +236,8 @@ func EraseCitizenIn(tx *sql.Tx, cmd cluster.Command, who Subject, reason string)
 
 // eraseIn runs the erasure p in tx and records it in privacy_erasures.
 func eraseIn(tx *sql.Tx, cmd cluster.Command, p erasePayload) (any, error) {
-	e := &eraser{tx: tx, t: tenant.ID(cmd.Tenant), now: cmd.Time.UnixMilli(), limit: p.Limit, counts: map[Class]int{}}
+	e := &eraser{tx: tx, t: tenant.ID(cmd.Tenant), now: cmd.Time.UnixMilli(), limit: p.Limit, counts: map[Class]int{},
+		boundedOutbox: cmd.Type == CmdErase && cmd.Version >= eraseBoundedVersion}
 	if err := e.loadTables(); err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ func newEnv(t *testing.T) *env {
 
 // newEnvWith is newEnv with more packages registered (tenant, for the
 // tests that create and delete the Comune).
-func newEnvWith(t *testing.T, more ...func(*cluster.Registry)) *env {
+func newEnvWith(t testing.TB, more ...func(*cluster.Registry)) *env {
 	t.Helper()
 	e := &env{clock: clustertest.NewClock(startTime)}
 	e.node = clustertest.New(t, cluster.Config{Now: e.clock.Now}, append([]func(*cluster.Registry){register}, more...)...)

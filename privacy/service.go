@@ -84,13 +84,22 @@ func (s *Service) EraseCitizen(ctx context.Context, t tenant.ID, who Subject, re
 	return s.erase(ctx, t, erasePayload{Subject: &who, Reason: reason, Limit: maxBatch})
 }
 
-// erase proposes one erasure command.
+// erase proposes one erasure command: version eraseBoundedVersion, or
+// version 1 while a member does not know it (a rolling upgrade).
 func (s *Service) erase(ctx context.Context, t tenant.ID, p erasePayload) (Report, error) {
-	cmd, err := cluster.NewCommand(CmdErase, payloadVersion, string(t), p)
-	if err != nil {
-		return Report{}, err
+	var (
+		res cluster.Result
+		err error
+	)
+	for _, version := range []int{eraseBoundedVersion, payloadVersion} {
+		cmd, cerr := cluster.NewCommand(CmdErase, version, string(t), p)
+		if cerr != nil {
+			return Report{}, cerr
+		}
+		if res, err = s.node.Propose(ctx, cmd); !errors.Is(err, cluster.ErrNotSupportedByCluster) {
+			break
+		}
 	}
-	res, err := s.node.Propose(ctx, cmd)
 	if err != nil {
 		return Report{}, err
 	}

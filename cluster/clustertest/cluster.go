@@ -179,3 +179,37 @@ func waitAddr(ctx context.Context, node *cluster.Node) string {
 		}
 	}
 }
+
+// TwoMembers starts a two-node cluster whose members have different
+// registries, as in a rolling upgrade (first leads, second joins as a
+// voter), with the leader's clock now, and returns both. Commands that
+// the second member does not know at some version are refused at that
+// version by the version gate.
+func TwoMembers(t testing.TB, now func() time.Time, first, second func(*cluster.Registry)) (leader, member *cluster.Node) {
+	t.Helper()
+	ca, err := pki.NewCA("test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := make([]*cluster.Node, 2)
+	for i, reg := range []func(*cluster.Registry){first, second} {
+		id := fmt.Sprintf("node%d", i+1)
+		nodes[i] = New(t, cluster.Config{NodeID: id, Identity: Identity(t, ca, id), Join: i > 0,
+			HeartbeatTimeout: clusterHeartbeat, Now: now}, reg)
+	}
+	Start(t, nodes[0])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- nodes[1].Start(ctx) }()
+	for nodes[1].RaftAddr() == "" {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := nodes[0].AddVoter(ctx, "node2", nodes[1].RaftAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	return nodes[0], nodes[1]
+}
