@@ -412,8 +412,6 @@ func (e *eraser) eraseDoc(id string) error {
 	return nil
 }
 
-// retention erases, class by class, what ended before the class's
-// cut-off, at most limit records per class.
 // retainOutbox deletes the Comune's delivered (or failed) outbox rows
 // created before cut (Unix nanoseconds).
 //
@@ -422,11 +420,11 @@ func (e *eraser) eraseDoc(id string) error {
 // whole table, every Comune's rows, on every node, each hour for each
 // Comune, while apply did nothing else: 59–68 ms a pass over 100 000
 // emails (BenchmarkRetentionLargeOutbox; 1.9 ms now), a stall of every
-// booking in flight, and seconds an hour with many Comuni. The rows are numbered (rowid) in
-// the order the log wrote them, and their time is the leader's stamp of
-// that entry, so the rows before cut come first: the bounded statement
-// reads from the start of the table up to the first row at or after cut,
-// and deletes among those. A leader whose clock was behind its
+// booking in flight, and seconds an hour with many Comuni. The rows are
+// numbered (rowid) in the order the log wrote them, and their time is
+// the leader's stamp of that entry, so the rows before cut come first:
+// the bounded statement reads from the start of the table up to the
+// first row at or after cut, and deletes among those. A leader whose clock was behind its
 // predecessor's can stamp a row earlier than the one before it; such a
 // row is deleted by a later pass, once the cut has passed the rows before
 // it. Because the two statements can then delete different rows, the
@@ -443,6 +441,8 @@ func (e *eraser) retainOutbox(cut int64) error {
 	return err
 }
 
+// retention erases, class by class, what ended before the class's
+// cut-off, at most limit records per class.
 func (e *eraser) retention(cut map[Class]int64) error {
 	if c, ok := cut[ClassBookings]; ok {
 		bs, err := e.bookings(`SELECT id, code, email FROM booking_bookings WHERE tenant = ? AND end_unix * 1000 < ?
