@@ -62,6 +62,13 @@ const (
 	waitlistKeep = 30 * 24 * time.Hour
 )
 
+// waitlistEmailCountQuery counts the entries of an email (?3) still in
+// the Comune's (?2) lines, and those in the service's (?1): the caps. The
+// address is compared without case, as typed; booking_waitlist_email is
+// in that collation from the waiting lists' schema 2.
+const waitlistEmailCountQuery = `SELECT count(*), coalesce(sum(service_id = ?), 0) FROM booking_waitlist
+	WHERE tenant = ? AND email = ? COLLATE NOCASE AND status IN ('waiting', 'offered')`
+
 // Waiting-list errors.
 var (
 	ErrOfferExpired    = errors.New("the offer has expired")
@@ -531,9 +538,7 @@ func applyWaitJoin(tx *sql.Tx, cmd cluster.Command) (any, error) {
 	// The caps count entries still in line, by the address as typed
 	// (CheckRequest lowers nothing, so compare without case).
 	var inService, inComune int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(service_id = ?), 0) FROM booking_waitlist
-		WHERE tenant = ? AND email = ? COLLATE NOCASE AND status IN ('waiting', 'offered')`,
-		svc.ID, t, p.Citizen.Email).Scan(&inComune, &inService); err != nil {
+	if err := tx.QueryRowContext(ctx, waitlistEmailCountQuery, svc.ID, t, p.Citizen.Email).Scan(&inComune, &inService); err != nil {
 		return nil, fmt.Errorf("count waiting-list entries: %w", err)
 	}
 	if inService >= maxWaitPerEmailService {

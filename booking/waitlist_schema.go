@@ -93,5 +93,9 @@ CREATE TABLE booking_appio_noprofile (
 // waitlistMigrations returns the schema steps of component
 // "booking-waitlist".
 func waitlistMigrations() []cluster.Migration {
-	return []cluster.Migration{{Component: waitlistComponent, Version: 1, SQL: waitlistSchemaV1}}
+	return []cluster.Migration{
+		{Component: waitlistComponent, Version: 1, SQL: waitlistSchemaV1},
+		// Version 2, the email index in the collation of its count.
+		{Component: waitlistComponent, Version: 2, SQL: waitlistSchemaV2},
+	}
 }
