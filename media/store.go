@@ -62,10 +62,17 @@ func loadRoom(tx *sql.Tx, t tenant.ID, id string) (Room, error) {
 	return loadRoomCtx(context.Background(), tx, t, id)
 }
 
+// roomByRefQuery reads the rooms of a reference through media_rooms_ref,
+// named: without statistics SQLite walked the Comune's whole primary key,
+// every room it ever had (TestRoomByRefUsesItsIndex); a reference has a
+// few rooms at most.
+const roomByRefQuery = `SELECT ` + roomColumns + ` FROM media_rooms INDEXED BY media_rooms_ref
+	WHERE tenant = ? AND ref_kind = ? AND ref_id = ?`
+
 // roomByRefCtx reads the open room of ref or, unless openOnly, the newest
 // room of ref.
 func roomByRefCtx(ctx context.Context, q queryer, t tenant.ID, ref RoomRef, openOnly bool) (Room, error) {
-	query := `SELECT ` + roomColumns + ` FROM media_rooms WHERE tenant = ? AND ref_kind = ? AND ref_id = ?`
+	query := roomByRefQuery
 	if openOnly {
 		query += ` AND state = 'open'`
 	} else {

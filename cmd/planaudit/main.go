@@ -112,7 +112,8 @@ func run(w io.Writer, dbPath, dir string, all bool) (int, error) {
 var wideStep = regexp.MustCompile(`\(tenant=\?\)$|^SCAN (\S+)`)
 
 // wide reports whether a plan has a step that wideStep matches, other
-// than the scan of a constant row or of a subquery's co-routine.
+// than the scan of a constant row, of a subquery's co-routine or of the
+// schema (sqlite_master, pragma functions).
 func wide(steps []string) bool {
 	coroutines := map[string]bool{}
 	for _, st := range steps {
@@ -122,7 +123,9 @@ func wide(steps []string) bool {
 	}
 	for _, st := range steps {
 		m := wideStep.FindStringSubmatch(st)
-		if m == nil || st == "SCAN CONSTANT ROW" || coroutines[m[1]] {
+		switch {
+		case m == nil, st == "SCAN CONSTANT ROW", coroutines[m[1]],
+			m[1] == "sqlite_master", m[1] == "sqlite_schema", strings.HasPrefix(m[1], "pragma_"):
 			continue
 		}
 		return true

@@ -31,6 +31,7 @@ func TestListsWideReads(t *testing.T) {
 		"const byName = `SELECT ` + cols + ` FROM t WHERE tenant = ? AND name = ? AND name <> ''`\n\n" +
 		"const partialMissed = `SELECT ` + cols + ` FROM t WHERE tenant = ? AND name = ?`\n\n" +
 		"func f() string {\n\treturn \"SELECT id FROM t\" + \" WHERE note = ?\"\n}\n\n" +
+		"const schema = `SELECT name FROM sqlite_master WHERE type = 'table'`\n\n" +
 		"const notSQL = `selection of offices`\n"
 	if err := os.WriteFile(filepath.Join(dir, "x.go"), []byte(src), 0o644); err != nil {
 		t.Fatal(err)
