@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
@@ -45,9 +46,25 @@ func TestKeyboardOnly(t *testing.T) {
 		t.Errorf("ArrowDown on the service %q gave focus to %+v, want the next service checked", first.Value, second)
 	}
 	k.next("booking step 1")
-	// Step 2: the first free slot, picked with Space.
+	// Step 2: a slot far enough ahead to be cancelled online below (the
+	// demo's services take changes until 24 hours before), whatever the
+	// time the test runs at: the second month listed, and its last slot
+	// (ArrowUp from the first wraps round the group), picked with Space.
 	k.noTrap("booking step 2")
-	slot := k.tabTo("a slot", func(f focused) bool { return f.Type == "radio" && f.Name == "inizio" })
+	months := 0
+	k.tabTo("the second month", func(f focused) bool {
+		if f.Tag == "button" && f.Name == "mese" {
+			months++
+		}
+		return months == 2
+	})
+	k.enter()
+	k.noTrap("booking step 2, the second month")
+	k.tabTo("a slot", func(f focused) bool { return f.Type == "radio" && f.Name == "inizio" })
+	slot := k.key(keyArrowUp)
+	if start, err := time.Parse(time.RFC3339, slot.Value); slot.Name != "inizio" || err != nil || time.Until(start) < 48*time.Hour {
+		t.Fatalf("ArrowUp on the month's first slot gave focus to %+v, want its last slot, days ahead", slot)
+	}
 	if !slot.Checked {
 		k.key(keySpace)
 	}
@@ -172,6 +189,7 @@ var (
 	keyEnter     = keyDef{key: "Enter", code: "Enter", vk: 13, text: "\r"}
 	keySpace     = keyDef{key: " ", code: "Space", vk: 32, text: " "}
 	keyArrowDown = keyDef{key: "ArrowDown", code: "ArrowDown", vk: 40}
+	keyArrowUp   = keyDef{key: "ArrowUp", code: "ArrowUp", vk: 38}
 )
 
 // focused is what the test knows of the element that has the focus.
