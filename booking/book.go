@@ -484,8 +484,8 @@ func (b *Book) CalendarFile(ctx context.Context, t tenant.Tenant, code, token, b
 	return ICS(newNotice(kind, t, bk, svc, o, baseURL, manage)), nil
 }
 
-// The statements of Bookings (?1 the Comune, ?2 the office, ?3 and ?4
-// the window) name the index booking_bookings_office, as the agenda's
+// The statements of Bookings (the Comune, the office unless every
+// office's, the window) name the index booking_bookings_office, as the agenda's
 // search does (searchQuery): without statistics SQLite walked the
 // Comune's whole primary key, every booking ever made, for each day's
 // agenda and each check-in at the queue (TestBookingsUseTheOfficeIndex).
@@ -496,8 +496,8 @@ const (
 		WHERE tenant = ?1 AND office_id = ?2 AND start_unix >= ?3 AND start_unix < ?4
 		ORDER BY start_unix, code`
 	bookingsOfComuneQuery = `SELECT ` + bookingColumns + ` FROM booking_bookings INDEXED BY booking_bookings_office
-		WHERE tenant = ?1 AND office_id IN (SELECT id FROM booking_offices WHERE tenant = ?1) AND ?2 = ''
-			AND start_unix >= ?3 AND start_unix < ?4
+		WHERE tenant = ?1 AND office_id IN (SELECT id FROM booking_offices WHERE tenant = ?1)
+			AND start_unix >= ?2 AND start_unix < ?3
 		ORDER BY start_unix, code`
 )
 
@@ -505,11 +505,11 @@ const (
 // "") starting in [from, to), active and cancelled, by start: the
 // back-office agenda. Times are in UTC.
 func (b *Book) Bookings(ctx context.Context, t tenant.ID, officeID string, from, to time.Time) ([]Booking, error) {
-	q := bookingsOfOfficeQuery
+	q, args := bookingsOfOfficeQuery, []any{t, officeID, from.Unix(), to.Unix()}
 	if officeID == "" {
-		q = bookingsOfComuneQuery
+		q, args = bookingsOfComuneQuery, []any{t, from.Unix(), to.Unix()}
 	}
-	rows, err := b.db.QueryContext(ctx, q, t, officeID, from.Unix(), to.Unix())
+	rows, err := b.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list bookings: %w", err)
 	}

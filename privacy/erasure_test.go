@@ -31,11 +31,15 @@ var bari = tenant.Tenant{ID: "bari", Name: "Comune di Bari", CodePrefix: "BA", T
 // startTime is Monday 9 March 2026, 08:00 in Rome.
 var startTime = time.Date(2026, 3, 9, 7, 0, 0, 0, time.UTC)
 
-func register(r *cluster.Registry) {
+func register(r *cluster.Registry) { registerWith(r, privacy.Register) }
+
+// registerWith registers the packages the tests use, privacy through
+// registerPrivacy (the current release's or an older one's).
+func registerWith(r *cluster.Registry, registerPrivacy func(*cluster.Registry)) {
 	booking.Register(r)
 	queue.Register(r)
 	docs.Register(r)
-	privacy.Register(r)
+	registerPrivacy(r)
 }
 
 // env is a real one-node cluster (raft-boltdb log, file snapshots and

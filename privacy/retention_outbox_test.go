@@ -8,12 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
-	"github.com/sportello-virtuale/sportello/media/docs"
 	"github.com/sportello-virtuale/sportello/privacy"
-	"github.com/sportello-virtuale/sportello/queue"
 )
 
 // TestRetentionOutbox: the hourly retention deletes a Comune's delivered
@@ -96,12 +93,7 @@ func TestRetentionOutbox(t *testing.T) {
 
 // registerOlder is register with privacy of the release before
 // privacy.erase version 2.
-func registerOlder(r *cluster.Registry) {
-	booking.Register(r)
-	queue.Register(r)
-	docs.Register(r)
-	privacy.RegisterOlder(r)
-}
+func registerOlder(r *cluster.Registry) { registerWith(r, privacy.RegisterOlder) }
 
 // withSQL adds clustertest.HandleSQL to a registration.
 func withSQL(reg func(*cluster.Registry)) func(*cluster.Registry) {

@@ -43,10 +43,22 @@ func ClusterAt(t testing.TB, n int, now func() time.Time, register ...func(*clus
 
 func clusterAt(t testing.TB, n int, now func() time.Time, setup func(*cluster.Node), register ...func(*cluster.Registry)) []*cluster.Node {
 	t.Helper()
+	regs := make([][]func(*cluster.Registry), n)
+	for i := range regs {
+		regs[i] = register
+	}
+	return clusterOf(t, regs, now, setup)
+}
+
+// clusterOf starts one node per entry of regs, each registered with its
+// own functions (node1 bootstraps and leads, the others join as voters).
+func clusterOf(t testing.TB, regs [][]func(*cluster.Registry), now func() time.Time, setup func(*cluster.Node)) []*cluster.Node {
+	t.Helper()
 	ca, err := pki.NewCA("test", time.Now())
 	if err != nil {
 		t.Fatalf("new CA: %v", err)
 	}
+	n := len(regs)
 	nodes := make([]*cluster.Node, n)
 	for i := range nodes {
 		id := fmt.Sprintf("node%d", i+1)
@@ -56,7 +68,7 @@ func clusterAt(t testing.TB, n int, now func() time.Time, setup func(*cluster.No
 			Join:             i > 0,
 			HeartbeatTimeout: clusterHeartbeat,
 			Now:              now,
-		}, register...)
+		}, regs[i]...)
 		if setup != nil {
 			setup(nodes[i])
 		}
@@ -187,29 +199,6 @@ func waitAddr(ctx context.Context, node *cluster.Node) string {
 // version by the version gate.
 func TwoMembers(t testing.TB, now func() time.Time, first, second func(*cluster.Registry)) (leader, member *cluster.Node) {
 	t.Helper()
-	ca, err := pki.NewCA("test", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodes := make([]*cluster.Node, 2)
-	for i, reg := range []func(*cluster.Registry){first, second} {
-		id := fmt.Sprintf("node%d", i+1)
-		nodes[i] = New(t, cluster.Config{NodeID: id, Identity: Identity(t, ca, id), Join: i > 0,
-			HeartbeatTimeout: clusterHeartbeat, Now: now}, reg)
-	}
-	Start(t, nodes[0])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- nodes[1].Start(ctx) }()
-	for nodes[1].RaftAddr() == "" {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := nodes[0].AddVoter(ctx, "node2", nodes[1].RaftAddr()); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	nodes := clusterOf(t, [][]func(*cluster.Registry){{first}, {second}}, now, nil)
 	return nodes[0], nodes[1]
 }

@@ -297,8 +297,9 @@ func (s *Store) ListRef(ctx context.Context, t tenant.ID, ref string) ([]Documen
 
 // refCond selects the documents of one reference. It names the condition
 // of the partial index media_docs_ref (the reference is not empty),
-// without which SQLite does not use it and reads every document of the Comune; ListRef never
-// asks for the empty reference, so the term changes no result.
+// without which SQLite does not use it and reads every document of the
+// Comune; ListRef never asks for the empty reference, so the term
+// changes no result.
 const refCond = `ref = ? AND ref <> ''`
 
 // live is the condition of readable documents (alias d, one argument:
