@@ -40,13 +40,14 @@ var (
 // Register adds the package's schema, commands, errors and audit
 // summaries to r. cmd/sportello calls it with the other packages'.
 func Register(r *cluster.Registry) {
-	register(r, eraseBoundedVersion)
+	register(r, eraseBoundedVersion, len(Migrations()))
 }
 
-// register is Register with privacy.erase known up to eraseVersion (the
-// tests' member of an older release).
-func register(r *cluster.Registry, eraseVersion int) {
-	r.Migrate(Migrations()...)
+// register is Register with privacy.erase known up to eraseVersion and
+// the package's schema up to version schema (the tests' member of an
+// older release).
+func register(r *cluster.Registry, eraseVersion, schema int) {
+	r.Migrate(Migrations()[:schema]...)
 	r.RegisterError("privacy.invalid", ErrInvalid)
 	r.RegisterError("privacy.not_found", ErrNotFound)
 	r.Handle(CmdErase, eraseVersion, applyErase)
@@ -179,8 +180,13 @@ func applyHold(tx *sql.Tx, cmd cluster.Command) (any, error) {
 		return nil, ErrInvalid
 	}
 	if !p.Hold {
-		_, err := tx.Exec(`DELETE FROM privacy_holds WHERE tenant = ? AND booking_id = ?`, cmd.Tenant, p.BookingID)
-		return nil, err
+		if _, err := tx.Exec(`DELETE FROM privacy_holds WHERE tenant = ? AND booking_id = ?`, cmd.Tenant, p.BookingID); err != nil {
+			return nil, err
+		}
+		// The booking and its tickets may lie behind the retention's
+		// marks, passed over while held: the next pass reads the Comune
+		// whole once (eraser.retainBookings).
+		return nil, forgetMarks(tx, cmd.Tenant)
 	}
 	var n int
 	if err := tx.QueryRow(`SELECT COUNT(*) FROM booking_bookings WHERE tenant = ? AND id = ?`,
@@ -268,4 +274,15 @@ func eraseIn(tx *sql.Tx, cmd cluster.Command, p erasePayload) (any, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// forgetMarks deletes the retention marks of Comune t (privacy schema 2;
+// before it there are none).
+func forgetMarks(tx *sql.Tx, t string) error {
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'privacy_marks'`).Scan(&n); err != nil || n == 0 {
+		return err
+	}
+	_, err := tx.Exec(`DELETE FROM privacy_marks WHERE tenant = ?`, t)
+	return err
 }

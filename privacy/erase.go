@@ -3,8 +3,10 @@ package privacy
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -445,15 +447,8 @@ func (e *eraser) retainOutbox(cut int64) error {
 // cut-off, at most limit records per class.
 func (e *eraser) retention(cut map[Class]int64) error {
 	if c, ok := cut[ClassBookings]; ok {
-		bs, err := e.bookings(`SELECT id, code, email FROM booking_bookings WHERE tenant = ? AND end_unix * 1000 < ?
-			AND `+notErased+` AND `+notHeld+` ORDER BY end_unix, id LIMIT ?`, e.t, c, e.t, e.limit)
-		if err != nil {
+		if err := e.retainBookings(c); err != nil {
 			return err
-		}
-		for _, b := range bs {
-			if err := e.eraseBooking(b, false); err != nil {
-				return err
-			}
 		}
 		if err := e.retainWaitlist(c); err != nil {
 			return err
@@ -473,15 +468,8 @@ func (e *eraser) retention(cut map[Class]int64) error {
 		if e.hasColumn("queue_tickets", "ip_hash") {
 			cond += ` OR ip_hash <> '' OR device_hash <> ''`
 		}
-		ids, err := e.strings1("queue_tickets", `SELECT id FROM queue_tickets qt WHERE tenant = ? AND day < ? AND (`+cond+`)
-			AND NOT `+e.hold.Ticket("qt")+` ORDER BY day, id LIMIT ?`, e.t, day, e.limit)
-		if err != nil {
+		if err := e.retainTickets(day, cond); err != nil {
 			return err
-		}
-		for _, id := range ids {
-			if err := e.eraseTicket(id); err != nil {
-				return err
-			}
 		}
 		if _, err := e.exec("queue_proofs", `DELETE FROM queue_proofs WHERE tenant = ? AND day < ?`, e.t, day); err != nil {
 			return err
@@ -518,8 +506,12 @@ func (e *eraser) retention(cut map[Class]int64) error {
 		}
 	}
 	if c, ok := cut[ClassAudit]; ok {
-		n, err := e.exec("cluster_audit", `DELETE FROM cluster_audit WHERE tenant = ? AND id IN
-			(SELECT id FROM cluster_audit WHERE tenant = ? AND at < ? ORDER BY id LIMIT ?)`, e.t, e.t, c, e.limit)
+		q := `DELETE FROM cluster_audit WHERE tenant = ?1 AND id IN
+			(SELECT id FROM cluster_audit WHERE tenant = ?1 AND at < ?2 ORDER BY id LIMIT ?3)`
+		if e.marked() {
+			q = auditDueQuery
+		}
+		n, err := e.exec("cluster_audit", q, e.t, c, e.limit)
 		if err != nil {
 			return err
 		}
@@ -552,6 +544,168 @@ func (e *eraser) retainWaitlist(cut int64) error {
 	}
 	if e.columns["booking_appio_noprofile"]["at_unix"] {
 		if _, err := e.exec("booking_appio_noprofile", `DELETE FROM booking_appio_noprofile WHERE tenant = ? AND at_unix * 1000 < ?`, e.t, cut); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// marked reports whether the retention keeps its marks (privacy schema
+// 2): then it reads only what ended since its last complete pass. Every
+// member has the table at the same index, and the cluster migrates only
+// once every member knows the schema, so the table is the gate.
+func (e *eraser) marked() bool { return e.tables["privacy_marks"] }
+
+// mark returns where the last complete pass of class stopped, "" when
+// none has.
+func (e *eraser) mark(class Class) (string, error) {
+	var m string
+	err := e.tx.QueryRow(`SELECT mark FROM privacy_marks WHERE tenant = ? AND class = ?`, e.t, class).Scan(&m)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return m, err
+}
+
+// setMark records where the pass of class stopped.
+func (e *eraser) setMark(class Class, m string) error {
+	_, err := e.tx.Exec(`INSERT INTO privacy_marks (tenant, class, mark) VALUES (?, ?, ?)
+		ON CONFLICT (tenant, class) DO UPDATE SET mark = excluded.mark`, e.t, class, m)
+	return err
+}
+
+// Reads of the bounded retention (privacy schema 2). ?1 is the Comune.
+//
+// The bookings not yet pseudonymised nor held whose start is in [?2, ?3)
+// and whose end is before ?4 (Unix milliseconds), read per office through
+// booking_bookings_office: only the bookings since the last complete
+// pass, not every booking of the Comune. A booking cannot end before it
+// starts, so the start's bound ?3 is the cut in seconds, rounded up.
+// Offices are archived, never deleted, so booking_offices lists every
+// office a booking can name.
+const (
+	bookingsDueWhere = ` FROM booking_bookings INDEXED BY booking_bookings_office
+		WHERE tenant = ?1 AND office_id IN (SELECT id FROM booking_offices WHERE tenant = ?1)
+			AND start_unix >= ?2 AND start_unix < ?3 AND ` + notErased + `
+			AND id NOT IN (SELECT booking_id FROM privacy_holds WHERE tenant = ?1)`
+	bookingsDueQuery = `SELECT id, code, email` + bookingsDueWhere + ` AND end_unix * 1000 < ?4 ORDER BY end_unix, id LIMIT ?5`
+	// bookingsLeftQuery gives the new mark once every booking due has
+	// been erased: the earliest start of those that had not ended at the
+	// cut (an appointment under way), or the cut when there is none.
+	bookingsLeftQuery = `SELECT coalesce(min(start_unix), ?3)` + bookingsDueWhere
+
+	// auditDueQuery deletes the Comune's audit rows older than ?2, at most
+	// ?3, reading only the rows before the first recent one (the oldest
+	// rows come first, as in retainOutbox): the Comune's audit log is not
+	// read whole each hour. A row stamped earlier than the one before it
+	// (a leader whose clock was behind) waits for a later pass.
+	auditDueQuery = `DELETE FROM cluster_audit WHERE tenant = ?1 AND id IN
+		(SELECT id FROM cluster_audit INDEXED BY cluster_audit_tenant WHERE tenant = ?1 AND at < ?2
+			AND id < coalesce((SELECT id FROM cluster_audit INDEXED BY cluster_audit_tenant
+				WHERE tenant = ?1 AND at >= ?2 ORDER BY id LIMIT 1), 9223372036854775807)
+			ORDER BY id LIMIT ?3)`
+)
+
+// ticketsDueQuery selects the tickets of days in [?2, ?3) whose personal
+// fields cond are not yet emptied and that no hold keeps, per office
+// through queue_tickets_number. queue_counters has a row for every
+// office and day a ticket was taken in, written by the same apply, so it
+// names every office a ticket can have.
+func (e *eraser) ticketsDueQuery(cond string) string {
+	return `SELECT id FROM queue_tickets qt INDEXED BY queue_tickets_number
+		WHERE tenant = ?1 AND office_id IN (SELECT DISTINCT office_id FROM queue_counters WHERE tenant = ?1)
+			AND day >= ?2 AND day < ?3 AND (` + cond + `) AND NOT ` + e.hold.Ticket("qt") + `
+		ORDER BY day, id LIMIT ?4`
+}
+
+// retainBookings pseudonymises the bookings that ended before cut (Unix
+// milliseconds), at most e.limit of them, oldest end first.
+//
+// Before privacy schema 2 it reads every booking of the Comune, the
+// pseudonymised ones included (they stay for the statistics), each hour,
+// inside apply on every node. From schema 2 it starts at the mark of the
+// last pass that found fewer than e.limit (all that was due), and moves
+// the mark to the cut, or to the start of an appointment still under way
+// at the cut. Nothing gets behind the mark later: a booking is made and
+// moved only to a slot ahead of the leader's time, and the mark is a
+// retention period (a day at least) behind it; a booking under a legal
+// hold is passed over, and lifting the hold deletes the marks.
+func (e *eraser) retainBookings(cut int64) error {
+	if !e.marked() || !e.tables["booking_offices"] || !e.tables["privacy_holds"] {
+		bs, err := e.bookings(`SELECT id, code, email FROM booking_bookings WHERE tenant = ? AND end_unix * 1000 < ?
+			AND `+notErased+` AND `+notHeld+` ORDER BY end_unix, id LIMIT ?`, e.t, cut, e.t, e.limit)
+		if err != nil {
+			return err
+		}
+		return e.eraseBookings(bs)
+	}
+	m, err := e.mark(ClassBookings)
+	if err != nil {
+		return err
+	}
+	from, _ := strconv.ParseInt(m, 10, 64)
+	to := (cut + 999) / 1000
+	bs, err := e.bookings(bookingsDueQuery, e.t, from, to, cut, e.limit)
+	if err != nil {
+		return err
+	}
+	if err := e.eraseBookings(bs); err != nil {
+		return err
+	}
+	if len(bs) >= e.limit {
+		return nil // more may be due: the next command goes on from the same mark
+	}
+	var left int64
+	if err := e.tx.QueryRow(bookingsLeftQuery, e.t, from, to).Scan(&left); err != nil {
+		return err
+	}
+	return e.setMark(ClassBookings, strconv.FormatInt(max(from, left), 10))
+}
+
+// eraseBookings pseudonymises bs (eraseBooking).
+func (e *eraser) eraseBookings(bs []bookingRow) error {
+	for _, b := range bs {
+		if err := e.eraseBooking(b, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retainTickets pseudonymises the tickets of days before day whose
+// personal fields cond are not yet emptied, at most e.limit of them; from
+// privacy schema 2 only those of the days since the mark of the last
+// complete pass (see retainBookings).
+func (e *eraser) retainTickets(day, cond string) error {
+	if !e.marked() || !e.tables["queue_counters"] {
+		ids, err := e.strings1("queue_tickets", `SELECT id FROM queue_tickets qt WHERE tenant = ? AND day < ? AND (`+cond+`)
+			AND NOT `+e.hold.Ticket("qt")+` ORDER BY day, id LIMIT ?`, e.t, day, e.limit)
+		if err != nil {
+			return err
+		}
+		return e.eraseTickets(ids)
+	}
+	from, err := e.mark(ClassTickets)
+	if err != nil {
+		return err
+	}
+	ids, err := e.strings1("queue_tickets", e.ticketsDueQuery(cond), e.t, from, day, e.limit)
+	if err != nil {
+		return err
+	}
+	if err := e.eraseTickets(ids); err != nil {
+		return err
+	}
+	if len(ids) >= e.limit || day <= from {
+		return nil
+	}
+	return e.setMark(ClassTickets, day)
+}
+
+// eraseTickets pseudonymises the tickets ids (eraseTicket).
+func (e *eraser) eraseTickets(ids []string) error {
+	for _, id := range ids {
+		if err := e.eraseTicket(id); err != nil {
 			return err
 		}
 	}

@@ -106,7 +106,7 @@ func newEnvWith(t testing.TB, more ...func(*cluster.Registry)) *env {
 }
 
 // bookAt books the service at hh:mm of day d (days after startTime).
-func (e *env) bookAt(t *testing.T, d, hh, mm int, c booking.Citizen, details string) booking.Booking {
+func (e *env) bookAt(t testing.TB, d, hh, mm int, c booking.Citizen, details string) booking.Booking {
 	t.Helper()
 	start := time.Date(2026, 3, 9+d, hh, mm, 0, 0, bari.Location())
 	cr, err := e.book.Create(context.Background(), bari, booking.Request{

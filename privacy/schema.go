@@ -59,5 +59,26 @@ CREATE TABLE privacy_keys (
 
 // Migrations returns the package's schema steps (component "privacy").
 func Migrations() []cluster.Migration {
-	return []cluster.Migration{{Component: component, Version: 1, SQL: schemaV1}}
+	return []cluster.Migration{
+		{Component: component, Version: 1, SQL: schemaV1},
+		{Component: component, Version: 2, SQL: schemaV2},
+	}
 }
+
+// schemaV2 adds privacy_marks: for each Comune and class, where the
+// hourly retention's last complete pass stopped, so that the next one
+// reads only what ended since (eraser.bookingsDue, eraser.ticketsDue).
+// mark is a booking start (Unix seconds) for "bookings" and a ticket day
+// (YYYY-MM-DD) for "tickets", as text: everything before it is erased or under a
+// legal hold. Lifting a hold deletes the Comune's marks (applyHold), so
+// the next pass reads the Comune whole once. The table's existence is
+// the gate: the cluster migrates only once every member knows the
+// schema, so every member that has the table applies the bounded reads.
+const schemaV2 = `
+CREATE TABLE privacy_marks (
+	tenant TEXT NOT NULL,
+	class  TEXT NOT NULL,
+	mark   TEXT NOT NULL,
+	PRIMARY KEY (tenant, class)
+) WITHOUT ROWID;
+`
