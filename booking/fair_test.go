@@ -60,8 +60,10 @@ func newFairCluster(t *testing.T, fair FairSettings) *fairCluster {
 		}
 	}
 	loc := bari.Location()
+	// Not a weekend, a national holiday or the patron day: the office is
+	// closed then.
 	day := time.Now().In(loc).AddDate(0, 0, 3)
-	for day.Weekday() == time.Saturday || day.Weekday() == time.Sunday {
+	for closed, _ := bari.ClosedOn(civil.DateOf(day)); closed || day.Weekday() == time.Saturday || day.Weekday() == time.Sunday; closed, _ = bari.ClosedOn(civil.DateOf(day)) {
 		day = day.AddDate(0, 0, 1)
 	}
 	c.day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, loc)

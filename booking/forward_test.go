@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/internal/civil"
 )
 
 // TestCreateThroughFollower books on a follower of a three-node cluster:
@@ -89,10 +90,12 @@ func followerService(t *testing.T, ctx context.Context, book *Book) (time.Time, 
 		t.Fatalf("SaveService through a follower: %v", err)
 	}
 
-	// A weekday at least three days ahead, 10:00 in Rome.
+	// A working day at least three days ahead, 10:00 in Rome: not a
+	// weekend, a national holiday or the Comune's patron day, on which
+	// the office is closed.
 	loc := bari.Location()
 	day := time.Now().In(loc).AddDate(0, 0, 3)
-	for day.Weekday() == time.Saturday || day.Weekday() == time.Sunday {
+	for closed, _ := bari.ClosedOn(civil.DateOf(day)); closed || day.Weekday() == time.Saturday || day.Weekday() == time.Sunday; closed, _ = bari.ClosedOn(civil.DateOf(day)) {
 		day = day.AddDate(0, 0, 1)
 	}
 	start := time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, loc)

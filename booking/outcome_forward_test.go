@@ -9,6 +9,7 @@ import (
 
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/internal/civil"
 )
 
 // TestOfficeStepsThroughFollower records the office's steps on a
@@ -59,9 +60,14 @@ func TestOfficeStepsThroughFollower(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Three days ahead, so the booking is never "today" in Rome.
+	// Three days ahead, so the booking is never "today" in Rome, or the
+	// first day after on which the office opens (not a national holiday
+	// or the patron day).
 	loc := bari.Location()
 	day := time.Now().In(loc).AddDate(0, 0, 3)
+	for closed, _ := bari.ClosedOn(civil.DateOf(day)); closed; closed, _ = bari.ClosedOn(civil.DateOf(day)) {
+		day = day.AddDate(0, 0, 1)
+	}
 	start := time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, loc)
 	c, err := book.Create(ctx, bari, Request{
 		ServiceID: svc.ID, Start: start, Channel: InPerson, PrivacyAccepted: true,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/internal/civil"
 	"github.com/sportello-virtuale/sportello/privacy"
 )
 
@@ -42,7 +43,12 @@ func TestErasureOnEveryNode(t *testing.T) {
 	}
 	canary := "CANARY-" + randHex(t, 12)
 	email := strings.ToLower("c" + randHex(t, 6) + "@example.it")
+	// Two days ahead, or the first day after that is not a national
+	// holiday: the office, open every day, is closed on those.
 	day := time.Now().In(bari.Location()).AddDate(0, 0, 2)
+	for closed, _ := bari.ClosedOn(civil.DateOf(day)); closed; closed, _ = bari.ClosedOn(civil.DateOf(day)) {
+		day = day.AddDate(0, 0, 1)
+	}
 	if _, err := book.Create(ctx, bari, booking.Request{ServiceID: svc.ID, Channel: booking.InPerson, PrivacyAccepted: true,
 		Start:   time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, bari.Location()),
 		Citizen: booking.Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: "RSSMRA85T10A562S", Email: email},

@@ -188,7 +188,12 @@ func TestSealedFieldsOnAnotherNode(t *testing.T) {
 	}
 	details := "DETAILS-" + randHex(t, 12)
 	note := "NOTE-" + randHex(t, 12)
+	// Two days ahead, or the first day after that is not a national
+	// holiday: the office, open every day, is closed on those.
 	day := time.Now().In(bari.Location()).AddDate(0, 0, 2)
+	for closed, _ := bari.ClosedOn(civil.DateOf(day)); closed; closed, _ = bari.ClosedOn(civil.DateOf(day)) {
+		day = day.AddDate(0, 0, 1)
+	}
 	cr, err := books[0].Create(ctx, bari, booking.Request{ServiceID: svc.ID, Channel: booking.InPerson, PrivacyAccepted: true,
 		Start:   time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, bari.Location()),
 		Citizen: booking.Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: "RSSMRA85T10A562S", Email: "maria@example.it"},

@@ -61,6 +61,7 @@ func startA11yDemo(t *testing.T) *a11yEnv {
 		HorizonDays: 1, MaxActivePerCitizen: 1,
 	}, &svc)
 	e.videoOffice, e.videoService = office.ID, svc.ID
+	openAllDayOnHolidays(t, p, dir, e.host, office.ID)
 	return e
 }
 

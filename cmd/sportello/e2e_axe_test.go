@@ -277,6 +277,7 @@ func (c *axeChecker) bookingFlow(lang string, i int) {
 	// Step 1 sent with no service: its field error.
 	if !step("booking step 1 with errors", nil, false, http.StatusUnprocessableEntity) ||
 		!step("booking step 2", nil, true, http.StatusOK) ||
+		!c.slotDaysAhead(in("booking step 2, the second month")) ||
 		!step("booking step 3", nil, true, http.StatusOK) ||
 		!step("booking step 4", nil, true, http.StatusOK) ||
 		// Step 4 sent empty: the applicant's field errors.
@@ -308,6 +309,36 @@ func (c *axeChecker) bookingFlow(lang string, i int) {
 			c.check(in("cancelled"), status, http.StatusOK)
 		}
 	}
+}
+
+// slotDaysAhead picks, on step 2 of the booking flow, a slot far enough
+// ahead for the booking to be moved and cancelled online afterwards
+// whatever the time the test runs at: the demo's services take changes
+// until 24 hours before the appointment, and the first free slot of a
+// service with 24 hours' notice is only seconds outside that deadline
+// (one with 2 hours' notice, well inside it). The second month listed
+// (the horizon is 60 days, so it is there in full) and its last slot.
+func (c *axeChecker) slotDaysAhead(what string) bool {
+	t, bctx := c.t, c.bctx
+	status, err := a11ySubmit(bctx, `document.querySelectorAll('main button[name="mese"]')[1].click()`)
+	if err != nil {
+		t.Errorf("%s: %v", what, err)
+		return false
+	}
+	if !c.check(what, status, http.StatusOK) || status != http.StatusOK {
+		return false
+	}
+	value, err := a11yEval[string](bctx, `(() => {
+		const rs = [...document.querySelectorAll('main input[type="radio"][name="inizio"]')];
+		if (rs.length === 0) return "";
+		rs[rs.length - 1].checked = true;
+		return rs[rs.length - 1].value;
+	})()`)
+	if start, perr := time.Parse(time.RFC3339, value); err != nil || perr != nil || time.Until(start) < 48*time.Hour {
+		t.Errorf("%s: the last slot is %q (%v), want one at least two days ahead", what, value, err)
+		return false
+	}
+	return true
 }
 
 // backOffice logs the demo administrator in through the break-glass

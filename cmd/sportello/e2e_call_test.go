@@ -27,6 +27,7 @@ import (
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/internal/browsertest"
+	"github.com/sportello-virtuale/sportello/queue"
 )
 
 // The calls of issue 6 through the real binary: the citizen's routes
@@ -117,6 +118,7 @@ func startCallCluster(t *testing.T, turnOn bool, nodes int) *callNode {
 		HorizonDays: 1, MaxActivePerCitizen: 1,
 	}, &svc)
 	n.officeID, n.svcID = office.ID, svc.ID
+	openAllDayOnHolidays(t, p, dir, n.host, office.ID)
 
 	// The next free slot starts within five minutes: inside the
 	// check-in window (15 minutes before).
@@ -173,9 +175,14 @@ func startCallCluster(t *testing.T, turnOn bool, nodes int) *callNode {
 }
 
 // callNextSlot returns the first free slot of svc starting in more than
-// two seconds.
+// two seconds, on an office open all day (every day, holidays included:
+// openAllDayOnHolidays) and a service of five-minute appointments: one
+// inside the check-in window, which opens on the appointment's day only.
+// In the last minutes of the day in the Comune's zone, it waits for the
+// next day first.
 func callNextSlot(t *testing.T, p *proc, host, svc string) time.Time {
 	t.Helper()
+	waitForNewDayWithin(t, 6*time.Minute)
 	now := time.Now()
 	from := now.Format(time.DateOnly)
 	to := now.AddDate(0, 0, 1).Format(time.DateOnly)
@@ -193,6 +200,10 @@ func callNextSlot(t *testing.T, p *proc, host, svc string) time.Time {
 	for _, s := range list.Slots {
 		at, err := time.Parse(time.RFC3339, s.Start)
 		if err == nil && s.Remaining > 0 && at.After(time.Now().Add(2*time.Second)) {
+			if wait := time.Until(at); wait > queue.DefaultEarlyCheckIn-time.Minute {
+				t.Fatalf("the first free slot of the video service, %s, is %v away: past the check-in window of %v, which the caller wants open",
+					s.Start, wait.Round(time.Second), queue.DefaultEarlyCheckIn)
+			}
 			return at
 		}
 	}

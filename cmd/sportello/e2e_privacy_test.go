@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/internal/civil"
 	"github.com/sportello-virtuale/sportello/internal/mail/smtptest"
 	"github.com/sportello-virtuale/sportello/tenant"
 )
@@ -365,14 +366,24 @@ func TestE2EPrivacyWaitlist(t *testing.T) {
 	srv := smtptest.Start(t)
 	procs, dirs := startPrivacyCluster(t, 1, srv)
 	p := procs[0]
-	// One half hour tomorrow, and no other day within the horizon: the
-	// service has exactly one slot.
+	// One half hour on the next day the offices open (tomorrow, unless
+	// it is a national holiday: the Comune made below has no patron day),
+	// and no other day within the horizon of three days: the service has
+	// exactly one slot.
 	rome, err := time.LoadLocation(tenant.DefaultTimeZone)
 	if err != nil {
 		t.Fatal(err)
 	}
+	today := civil.DateOf(time.Now().In(rome))
+	day := today.AddDays(1)
+	for closed, _ := (tenant.Tenant{}).ClosedOn(day); closed; closed, _ = (tenant.Tenant{}).ClosedOn(day) {
+		day = day.AddDays(1)
+	}
+	if today.DaysUntil(day) > 3 {
+		t.Fatalf("no open day within the horizon of 3 days after %s", today)
+	}
 	var hours booking.Week
-	hours[time.Now().In(rome).AddDate(0, 0, 1).Weekday()] = []booking.Interval{{Start: 10 * 60, End: 10*60 + 30}}
+	hours[day.Weekday()] = []booking.Interval{{Start: 10 * 60, End: 10*60 + 30}}
 	office := seedComune(t, p, dirs[0], hours)
 	var svc booking.Service
 	p.adminDo(t, "POST", "/v1/tenants/bari/services", booking.Service{

@@ -130,7 +130,12 @@ func TestQueueE2E(t *testing.T) {
 	}, &svc)
 
 	// The bookings, first of all: the sooner they are made, the less the
-	// test waits for the first slot to start.
+	// test waits for the first slot to start. They must be today's, on a
+	// holiday too, and the run must not cross midnight (a booking is
+	// checked in on its day, and the line is the day's): the test waits
+	// for the new day in the last five minutes of one.
+	openAllDayOnHolidays(t, p, dirs[0], host, office.ID)
+	waitForNewDayWithin(t, 5*time.Minute)
 	slot1, slot2 := queueE2ESlots(t, p, host, svc.ID)
 	tickets := make([]*qeTicket, citizens)
 	codes := make([]string, citizens)

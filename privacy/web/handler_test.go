@@ -18,6 +18,7 @@ import (
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/internal/civil"
 	"github.com/sportello-virtuale/sportello/privacy"
 	"github.com/sportello-virtuale/sportello/tenant"
 	"github.com/sportello-virtuale/sportello/tenant/site"
@@ -244,7 +245,12 @@ func (e *env) booking(t *testing.T) booking.Booking {
 	}
 	tn := tenant.Tenant{ID: "bari", Name: "Comune di Bari", CodePrefix: "BA", TimeZone: "Europe/Rome"}
 	loc := tn.Location()
+	// Three days ahead, or the first day after that is not a national
+	// holiday: the office, open every day, is closed on those.
 	day := time.Now().In(loc).AddDate(0, 0, 3)
+	for closed, _ := tn.ClosedOn(civil.DateOf(day)); closed; closed, _ = tn.ClosedOn(civil.DateOf(day)) {
+		day = day.AddDate(0, 0, 1)
+	}
 	start := time.Date(day.Year(), day.Month(), day.Day(), 10, 0, 0, 0, loc)
 	c, err := e.book.Create(ctx, tn, booking.Request{ServiceID: svc.ID, Start: start, Channel: booking.InPerson, PrivacyAccepted: true,
 		Citizen: booking.Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: "RSSMRA85T10A562S", Email: "maria@example.it"}},
