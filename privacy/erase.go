@@ -24,6 +24,8 @@ type eraser struct {
 	now    int64 // command time, Unix milliseconds
 	limit  int
 	tables map[string]bool
+	// indexes holds the names of the indexes (a later migration's).
+	indexes map[string]bool
 	// columns holds each table's column names.
 	columns map[string]map[string]bool
 	counts  map[Class]int
@@ -61,18 +63,22 @@ func (e *eraser) tablesWith(cols ...string) []string {
 
 // loadTables reads which tables exist.
 func (e *eraser) loadTables() error {
-	rows, err := e.tx.Query(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+	rows, err := e.tx.Query(`SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	e.tables = map[string]bool{}
+	e.tables, e.indexes = map[string]bool{}, map[string]bool{}
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var typ, n string
+		if err := rows.Scan(&typ, &n); err != nil {
 			return err
 		}
-		e.tables[n] = true
+		if typ == "index" {
+			e.indexes[n] = true
+		} else {
+			e.tables[n] = true
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
@@ -228,6 +234,23 @@ func (e *eraser) citizen(who Subject) error {
 	return nil
 }
 
+// What the erasure of a booking reads of its copies, each through an
+// index on the reference: without one (SQLite, without statistics,
+// prefers walking the Comune's primary key, which gives the ORDER BY) each
+// read went through every ticket, room or document of the Comune, once
+// per booking erased, inside apply. A booking's code and ID are never
+// empty, so naming the partial indexes' conditions changes no result.
+const (
+	// ticketsOfBookingQuery reads through queue_tickets_code, from queue
+	// schema 6 (ticketsOfBookingBefore6 before it).
+	ticketsOfBookingQuery   = `SELECT id FROM queue_tickets INDEXED BY queue_tickets_code WHERE tenant = ? AND booking_code = ? AND booking_code <> '' ORDER BY id`
+	ticketsOfBookingBefore6 = `SELECT id FROM queue_tickets WHERE tenant = ? AND booking_code = ? ORDER BY id`
+	roomsOfBookingQuery     = `SELECT id FROM media_rooms INDEXED BY media_rooms_ref
+		WHERE tenant = ? AND ref_kind = 'booking' AND ref_id IN (?, ?) ORDER BY id`
+	docsOfBookingQuery = `SELECT id FROM media_docs INDEXED BY media_docs_ref WHERE tenant = ? AND ref IN (?, ?, ?, ?) AND ref <> '' ORDER BY id`
+	docsOfRoomQuery    = `SELECT id FROM media_docs INDEXED BY media_docs_room WHERE tenant = ? AND room = ? ORDER BY id`
+)
+
 // eraseBooking pseudonymises one booking: its personal columns are
 // emptied, the statistics (service, office, times, outcome) stay. A
 // future active booking is cancelled too, so its slot is freed. Its
@@ -259,7 +282,11 @@ func (e *eraser) eraseBooking(b bookingRow, scrub bool) error {
 		WHERE tenant = ? AND booking_id = ?`, e.t, b.id); err != nil {
 		return err
 	}
-	tickets, err := e.strings1("queue_tickets", `SELECT id FROM queue_tickets WHERE tenant = ? AND booking_code = ? ORDER BY id`, e.t, b.code)
+	q := ticketsOfBookingBefore6
+	if e.indexes["queue_tickets_code"] {
+		q = ticketsOfBookingQuery
+	}
+	tickets, err := e.strings1("queue_tickets", q, e.t, b.code)
 	if err != nil {
 		return err
 	}
@@ -268,8 +295,7 @@ func (e *eraser) eraseBooking(b bookingRow, scrub bool) error {
 			return err
 		}
 	}
-	rooms, err := e.strings1("media_rooms", `SELECT id FROM media_rooms WHERE tenant = ? AND ref_kind = 'booking'
-		AND ref_id IN (?, ?) ORDER BY id`, e.t, b.code, b.id)
+	rooms, err := e.strings1("media_rooms", roomsOfBookingQuery, e.t, b.code, b.id)
 	if err != nil {
 		return err
 	}
@@ -280,8 +306,7 @@ func (e *eraser) eraseBooking(b bookingRow, scrub bool) error {
 	}
 	// Documents name their booking as "booking:<code>" (older ones, and
 	// other callers of media/docs, the bare code or ID).
-	docs, err := e.strings1("media_docs", `SELECT id FROM media_docs WHERE tenant = ? AND ref IN (?, ?, ?, ?) ORDER BY id`,
-		e.t, b.code, b.id, "booking:"+b.code, "booking:"+b.id)
+	docs, err := e.strings1("media_docs", docsOfBookingQuery, e.t, b.code, b.id, "booking:"+b.code, "booking:"+b.id)
 	if err != nil {
 		return err
 	}
@@ -379,7 +404,7 @@ func (e *eraser) eraseRoom(id string) error {
 	if _, err := e.exec("media_invites", `DELETE FROM media_invites WHERE tenant = ? AND room = ?`, e.t, id); err != nil {
 		return err
 	}
-	docs, err := e.strings1("media_docs", `SELECT id FROM media_docs WHERE tenant = ? AND room = ? ORDER BY id`, e.t, id)
+	docs, err := e.strings1("media_docs", docsOfRoomQuery, e.t, id)
 	if err != nil {
 		return err
 	}

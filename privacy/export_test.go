@@ -22,6 +22,11 @@ const (
 	BookingsDueQuery  = bookingsDueQuery
 	BookingsLeftQuery = bookingsLeftQuery
 	AuditDueQuery     = auditDueQuery
+
+	TicketsOfBookingQuery = ticketsOfBookingQuery
+	RoomsOfBookingQuery   = roomsOfBookingQuery
+	DocsOfBookingQuery    = docsOfBookingQuery
+	DocsOfRoomQuery       = docsOfRoomQuery
 )
 
 // TicketsDueQuery is the retention's read of the tickets due, with the

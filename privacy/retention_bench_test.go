@@ -3,11 +3,15 @@ package privacy_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sportello-virtuale/sportello/booking"
+	"github.com/sportello-virtuale/sportello/cluster"
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/media"
+	"github.com/sportello-virtuale/sportello/privacy/legalhold"
 	"github.com/sportello-virtuale/sportello/queue"
 )
 
@@ -79,6 +83,95 @@ func BenchmarkRetentionLargeHistory(b *testing.B) {
 			for range b.N {
 				if got, err := e.priv.RetainTenant(ctx, bari.ID); err != nil || got != 0 {
 					b.Fatalf("RetainTenant: %d, %v", got, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRetentionErasesDue runs the hourly retention of one Comune
+// that has 200 bookings due (one command's worth) and a year of tickets
+// (50 000, already pseudonymised): the erasure of each booking looks for
+// its tickets, rooms and documents. "schema5" drops queue_tickets_code,
+// as before queue schema 6, when each booking's tickets were looked for
+// through every ticket of the Comune.
+func BenchmarkRetentionErasesDue(b *testing.B) {
+	for _, index := range []bool{false, true} {
+		name := "schema5"
+		if index {
+			name = "schema6"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newEnvWith(b, clustertest.HandleSQL, media.Register)
+			ctx := context.Background()
+			bk := e.bookAt(b, 1, 9, 0, booking.Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: "RSSMRA85T10A562S",
+				Email: "maria@example.it"}, "")
+			tk, err := e.q.Take(ctx, bari, queue.TakeRequest{OfficeID: e.off.ID, ServiceID: e.svc.ID,
+				Channel: queue.InPerson, Source: queue.SourceDesk})
+			if err != nil {
+				b.Fatal(err)
+			}
+			const n = 50000
+			copyRows(b, e, "queue_tickets", tk.Ticket.ID, n, map[string]string{"id": "'t-' || i", "seq": "i", "number": "'H' || i",
+				"day": "date('2026-03-08', '-' || (i / 150) || ' days')", "secret_hash": "x''"})
+			if !index {
+				clustertest.RunSQL(b, e.node, `DROP INDEX queue_tickets_code`)
+			}
+			e.clock.Set(e.clock.Now().Add(92 * 24 * time.Hour))
+			if got, err := e.priv.RetainTenant(ctx, bari.ID); err != nil || got != 2 {
+				b.Fatalf("first pass: %d, %v; want the booking and the ticket", got, err)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				// A day later, 200 more bookings have ended a retention
+				// period ago (after the mark of the pass before).
+				b.StopTimer()
+				e.clock.Advance(24 * time.Hour)
+				start := bk.Start.Unix() + int64(i+1)*86400
+				copyRows(b, e, "booking_bookings", bk.ID, 200, map[string]string{"id": fmt.Sprintf("'d%d-' || i", i),
+					"code": fmt.Sprintf("'BA-D%d-' || i", i), "start_unix": fmt.Sprint(start), "end_unix": fmt.Sprint(start + 1800), "given_name": "'Maria'"})
+				b.StartTimer()
+				if got, err := e.priv.RetainTenant(ctx, bari.ID); err != nil || got != 200 {
+					b.Fatalf("RetainTenant: %d, %v; want 200", got, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkHoldCheck asks whether a document is under a legal hold, as
+// the erasure of each document does, in a Comune of 100 000 bookings
+// with one hold. "join" is the condition as it was before the
+// CROSS JOIN, which SQLite answered by reading every booking of the
+// Comune.
+func BenchmarkHoldCheck(b *testing.B) {
+	e := newEnvWith(b, clustertest.HandleSQL, media.Register)
+	ctx := context.Background()
+	bk := e.bookAt(b, 1, 9, 0, booking.Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: "RSSMRA85T10A562S",
+		Email: "maria@example.it"}, "")
+	copyRows(b, e, "booking_bookings", bk.ID, 100000, map[string]string{"id": "'h-' || printf('%06d', i)", "code": "'BA-H' || i"})
+	if err := e.priv.SetHold(ctx, bari.ID, bk.ID, true, "Contenzioso", cluster.Actor{ID: "u1", Name: "Anna"}); err != nil {
+		b.Fatal(err)
+	}
+	// A document of another booking's call: not held, so every clause
+	// of the condition is asked.
+	clustertest.RunSQL(b, e.node, `INSERT INTO media_docs (tenant, id, room, ref, name, type, size, sha256, sender, chunks, uploaded, expires)
+		VALUES ('bari', 'doc', 'room-1', 'booking:BA-H7', 'a.pdf', 'application/pdf', 1, '', 'citizen', 1, 1, 2)`)
+	hold, err := legalhold.Load(ctx, e.node.DB())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cond := hold.Document("qt")
+	for _, c := range []struct{ name, cond string }{
+		{"join", strings.Replace(cond, "CROSS JOIN", "JOIN", 1)},
+		{"cross", cond},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			q := `SELECT count(*) FROM media_docs qt WHERE qt.tenant = ? AND qt.id = ? AND ` + c.cond
+			for range b.N {
+				var n int
+				if err := e.node.DB().QueryRowContext(ctx, q, bari.ID, "doc").Scan(&n); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

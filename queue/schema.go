@@ -65,5 +65,6 @@ func Migrations() []cluster.Migration {
 		{Component: "queue", Version: 3, SQL: schemaV3},
 		{Component: "queue", Version: 4, SQL: schemaV4},
 		{Component: "queue", Version: 5, SQL: schemaV5},
+		{Component: "queue", Version: 6, SQL: schemaV6},
 	}
 }

@@ -68,13 +68,21 @@ func Load(ctx context.Context, q Querier) (Rule, error) {
 
 // held is the start of every condition: the held bookings of tenant
 // column tcol, as alias b (with b.code and b.id).
+//
+// CROSS JOIN makes SQLite read the holds first, a few rows, and each
+// one's booking by its key: with a plain JOIN, and no statistics, it read
+// every booking of the Comune for each row the condition was asked
+// about (each document, room or ticket an erasure looked at).
 func held(tcol string) string {
-	return `EXISTS (SELECT 1 FROM privacy_holds h JOIN booking_bookings b ON b.tenant = h.tenant AND b.id = h.booking_id
+	return `EXISTS (SELECT 1 FROM privacy_holds h CROSS JOIN booking_bookings b ON b.tenant = h.tenant AND b.id = h.booking_id
 		WHERE h.tenant = ` + tcol + ` AND (`
 }
 
 // heldTicketIDs selects the IDs of the tickets of the held booking b.
-const heldTicketIDs = `SELECT k.id FROM queue_tickets k WHERE k.tenant = h.tenant AND k.booking_code = b.code`
+// A booking's code is never empty; naming the condition lets SQLite read
+// them through queue_tickets_code (queue schema 6) instead of every
+// ticket of the Comune.
+const heldTicketIDs = `SELECT k.id FROM queue_tickets k WHERE k.tenant = h.tenant AND k.booking_code = b.code AND k.booking_code <> ''`
 
 // roomOfHeld is true when the media_rooms row r is about the held
 // booking b or one of its tickets.
@@ -95,7 +103,7 @@ func (r Rule) Document(alias string) string {
 	}
 	conds := []string{alias + `.ref IN ('booking:' || b.code, 'booking:' || b.id)`}
 	if r.tickets {
-		conds = append(conds, alias+`.ref IN (SELECT 'ticket:' || k.id FROM queue_tickets k WHERE k.tenant = h.tenant AND k.booking_code = b.code)`)
+		conds = append(conds, alias+`.ref IN (SELECT 'ticket:' || k.id FROM queue_tickets k WHERE k.tenant = h.tenant AND k.booking_code = b.code AND k.booking_code <> '')`)
 	}
 	if r.rooms {
 		conds = append(conds, alias+`.room IN (SELECT mr.id FROM media_rooms mr WHERE mr.tenant = h.tenant AND (`+r.roomOfHeld("mr")+`))`)
