@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/sportello-virtuale/sportello/internal/planaudit"
 )
 
 // planaudit lists a statement that reads a whole Comune and one that
@@ -41,14 +43,14 @@ func TestListsWideReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	n, err := run(&out, dbPath, dir, false)
+	n, _, err := run(&out, dbPath, dir, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
 	for _, want := range []string{
-		"x.go:7\n  SELECT id, note FROM t WHERE tenant = ? AND name = ?\n",
-		"x.go:10\n  SELECT id FROM t WHERE note = ?\n    SCAN t\n",
+		"x.go:7 [" + key("SELECT id, note FROM t WHERE tenant = ? AND name = ?") + "]\n  SELECT id, note FROM t WHERE tenant = ? AND name = ?\n",
+		"x.go:10 [" + key("SELECT id FROM t WHERE note = ?") + "]\n  SELECT id FROM t WHERE note = ?\n    SCAN t\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
@@ -58,3 +60,5 @@ func TestListsWideReads(t *testing.T) {
 		t.Errorf("listed %d statements, want the two wide ones only:\n%s", n, got)
 	}
 }
+
+func key(sql string) string { return planaudit.Finding{SQL: sql}.Key() }

@@ -157,20 +157,7 @@ func run(ctx context.Context, cfg Config, opts runOptions, log *slog.Logger) (er
 	// The registry holds every command the node can apply; it is frozen by
 	// cluster.New.
 	reg := cluster.NewRegistry()
-	tenant.Register(reg)
-	legal.Register(reg)
-	booking.Register(reg)
-	queue.Register(reg)
-	queue.RegisterAppIO(reg)
-	auth.Register(reg)
-	push.Register(reg)
-	certs.Register(reg)
-	media.Register(reg)
-	docs.Register(reg)
-	knowledge.Register(reg)
-	privacy.Register(reg)
-	requests.Register(reg)
-	probeRegister(reg) // only in the sportello_upgrade_probe test build
+	registerAll(reg)
 
 	setup, err := prepareCluster(ctx, cfg)
 	if err != nil {
@@ -624,4 +611,22 @@ func httpAddrHost(addr string) string {
 		return "127.0.0.1"
 	}
 	return host
+}
+
+// registerAll adds every package's schema and commands to reg.
+func registerAll(reg *cluster.Registry) {
+	tenant.Register(reg)
+	legal.Register(reg)
+	booking.Register(reg)
+	queue.Register(reg)
+	queue.RegisterAppIO(reg)
+	auth.Register(reg)
+	push.Register(reg)
+	certs.Register(reg)
+	media.Register(reg)
+	docs.Register(reg)
+	knowledge.Register(reg)
+	privacy.Register(reg)
+	requests.Register(reg)
+	probeRegister(reg) // only in the sportello_upgrade_probe test build
 }
