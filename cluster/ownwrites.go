@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
+
+	"github.com/hashicorp/raft"
 )
 
 // A follower forwards a write to the leader, and the leader answers once
@@ -63,4 +66,34 @@ func (n *Node) WaitOwnWrites(ctx context.Context) error {
 		return nil
 	}
 	return n.WaitApplied(ctx, idx)
+}
+
+// WaitReceived blocks until this node has applied every command it had
+// received when it was called (the entries in its raft log), or until
+// ctx ends. A reader that does not find what a client was just given
+// through another node (a ticket taken on one node, whose page then asks
+// another) calls it and looks once more: the write is committed, so a
+// majority holds it, and a follower that holds it but has not applied it
+// yet would answer "not found". It costs no round trip and writes
+// nothing; an address that truly does not exist costs the wait for what
+// this node had received, usually nothing. raft's own entries (a new
+// leader's no-op, a barrier) never reach the FSM, so it waits for the
+// newest entry that does. An entry not committed yet (a leader lost
+// before it committed) may never be applied: callers give it a deadline.
+func (n *Node) WaitReceived(ctx context.Context) error {
+	r := n.raft.Load()
+	if r == nil {
+		return ErrNotStarted
+	}
+	applied := n.AppliedIndex()
+	var l raft.Log
+	for i := r.LastIndex(); i > applied; i-- {
+		if err := n.store.GetLog(i, &l); err != nil {
+			return fmt.Errorf("cluster: wait for received entries: %w", err)
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return n.WaitApplied(ctx, i)
+		}
+	}
+	return nil
 }

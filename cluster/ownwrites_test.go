@@ -186,3 +186,59 @@ func TestEarlyAnswerBeforeCommit(t *testing.T) {
 	}
 	waitSameDumps(t, nodes...)
 }
+
+// WaitReceived waits for the commands a node holds and has not applied,
+// and not for raft's own entries, which never reach the FSM: after a
+// barrier (the newest entry of the log) it returns at once.
+func TestWaitReceived(t *testing.T) {
+	t.Parallel()
+	gate := clustertest.NewGate()
+	nodes := clustertest.Cluster(t, 3, registerKVDecoded, gate.Register)
+	t.Cleanup(gate.ReleaseAll) // before the nodes close
+	leader, f := follower(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	gate.Hold(f.Config().NodeID)
+	if err := gate.Stop(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := cluster.NewCommand("kv.put", 1, "bari", putPayload{Key: "received-1", Value: "uno"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := leader.Propose(ctx, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f.Status().LastLogIndex < res.Index {
+		if ctx.Err() != nil {
+			t.Fatal("the follower never received the command")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.WaitReceived(ctx) }()
+	select {
+	case err := <-done:
+		t.Fatalf("WaitReceived returned %v while the follower held the command at %d unapplied (applied %d)", err, res.Index, f.AppliedIndex())
+	case <-time.After(200 * time.Millisecond):
+	}
+	gate.Release(f.Config().NodeID)
+	if err := <-done; err != nil {
+		t.Fatalf("WaitReceived: %v", err)
+	}
+	if f.AppliedIndex() < res.Index {
+		t.Fatalf("WaitReceived returned at %d, before the command at %d", f.AppliedIndex(), res.Index)
+	}
+
+	// A barrier is the newest entry, and never reaches the FSM.
+	if _, err := leader.Barrier(ctx); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelShort()
+	if err := leader.WaitReceived(short); err != nil {
+		t.Fatalf("WaitReceived after a barrier: %v", err)
+	}
+}

@@ -285,6 +285,9 @@ func (q *Queue) write(ctx context.Context, typ string, t tenant.ID, payload any)
 // PendingConfirmation until it expires (confirm.go).
 func (q *Queue) Ticket(ctx context.Context, t tenant.ID, id string) (Ticket, error) {
 	k, _, err := loadTicket(ctx, q.db, t, id)
+	if errors.Is(err, ErrNotFound) && q.caughtUp(ctx) {
+		k, _, err = loadTicket(ctx, q.db, t, id)
+	}
 	if errors.Is(err, ErrNotFound) {
 		if pk, _, perr := q.pending(ctx, t, id); perr == nil && q.now().Before(pk.ConfirmBy) {
 			return pk, nil
@@ -293,10 +296,35 @@ func (q *Queue) Ticket(ctx context.Context, t tenant.ID, id string) (Ticket, err
 	return k, err
 }
 
+// missWait bounds how long a read that does not find a ticket waits for
+// this node to apply what it has received (caughtUp).
+const missWait = 2 * time.Second
+
+// caughtUp waits, at most missWait, until this node has applied the
+// commands it had received (cluster.Node.WaitReceived), and reports
+// whether it is worth looking again. A citizen takes a ticket through one node
+// and the page, its live events or its notifications may ask another
+// (a load balancer does not keep a browser on one node): on a follower
+// that has not applied the ticket yet, it was "not found" (the queue's
+// end-to-end test follows each ticket on another node and saw it under
+// load). A proposer that cannot wait (a test's) answers false.
+func (q *Queue) caughtUp(ctx context.Context) bool {
+	w, ok := q.p.(interface{ WaitReceived(context.Context) error })
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, missWait)
+	defer cancel()
+	return w.WaitReceived(ctx) == nil
+}
+
 // TicketWithSecret returns a ticket if secret is its own (ErrBadSecret
 // otherwise), for the citizen.
 func (q *Queue) TicketWithSecret(ctx context.Context, t tenant.ID, id, secret string) (Ticket, error) {
 	k, hash, err := loadTicket(ctx, q.db, t, id)
+	if errors.Is(err, ErrNotFound) && q.caughtUp(ctx) {
+		k, hash, err = loadTicket(ctx, q.db, t, id)
+	}
 	if errors.Is(err, ErrNotFound) {
 		// A ticket waiting for its email's confirmation (confirm.go).
 		return q.pendingWithSecret(ctx, t, id, secret)
