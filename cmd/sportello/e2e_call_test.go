@@ -27,6 +27,7 @@ import (
 	authweb "github.com/sportello-virtuale/sportello/auth/web"
 	"github.com/sportello-virtuale/sportello/booking"
 	"github.com/sportello-virtuale/sportello/internal/browsertest"
+	"github.com/sportello-virtuale/sportello/internal/civil"
 	"github.com/sportello-virtuale/sportello/queue"
 )
 
@@ -183,21 +184,9 @@ func startCallCluster(t *testing.T, turnOn bool, nodes int) *callNode {
 func callNextSlot(t *testing.T, p *proc, host, svc string) time.Time {
 	t.Helper()
 	waitForNewDayWithin(t, 6*time.Minute)
-	now := time.Now()
-	from := now.Format(time.DateOnly)
-	to := now.AddDate(0, 0, 1).Format(time.DateOnly)
-	r := p.get(t, p.url(host, fmt.Sprintf("/api/v1/services/%s/slots?from=%s&to=%s", svc, from, to)))
-	wantStatus(t, "slots", r, http.StatusOK)
-	var list struct {
-		Slots []struct {
-			Start     string `json:"start"`
-			Remaining int    `json:"remaining"`
-		} `json:"slots"`
-	}
-	if err := json.Unmarshal([]byte(r.Body), &list); err != nil {
-		t.Fatalf("slots: %v", err)
-	}
-	for _, s := range list.Slots {
+	today := civil.DateOf(time.Now())
+	slots := slotsBetween(t, p, host, svc, today, today.AddDays(1))
+	for _, s := range slots {
 		at, err := time.Parse(time.RFC3339, s.Start)
 		if err == nil && s.Remaining > 0 && at.After(time.Now().Add(2*time.Second)) {
 			if wait := time.Until(at); wait > queue.DefaultEarlyCheckIn-time.Minute {
@@ -207,7 +196,7 @@ func callNextSlot(t *testing.T, p *proc, host, svc string) time.Time {
 			return at
 		}
 	}
-	t.Fatalf("no free slot of the video service: %s", tail(r.Body, 10))
+	t.Fatalf("no free slot of the video service among %d listed", len(slots))
 	return time.Time{}
 }
 

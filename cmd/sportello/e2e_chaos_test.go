@@ -21,6 +21,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
+	"github.com/sportello-virtuale/sportello/internal/civil"
 	"github.com/sportello-virtuale/sportello/internal/lincheck"
 )
 
@@ -386,20 +387,9 @@ func chaosTargets(t *testing.T, p *proc, host, svc string, n int) []lincheck.Tar
 	t.Helper()
 	var out []lincheck.Target
 	for ahead := 3; ahead <= 10; ahead++ {
-		day := time.Now().AddDate(0, 0, ahead).Format(time.DateOnly)
-		r := p.get(t, p.url(host, fmt.Sprintf("/api/v1/services/%s/slots?from=%s&to=%s", svc, day, day)))
-		wantStatus(t, "slots", r, http.StatusOK)
-		var list struct {
-			Slots []struct {
-				Start     string `json:"start"`
-				Remaining int    `json:"remaining"`
-			} `json:"slots"`
-		}
-		if err := json.Unmarshal([]byte(r.Body), &list); err != nil {
-			t.Fatalf("slots: %v", err)
-		}
+		day := civil.DateOf(time.Now().AddDate(0, 0, ahead))
 		out = out[:0]
-		for _, s := range list.Slots {
+		for _, s := range slotsBetween(t, p, host, svc, day, day) {
 			if s.Remaining == chaosCapacity && len(out) < n {
 				out = append(out, lincheck.Target{ServiceID: svc, Start: s.Start, Capacity: s.Remaining})
 			}

@@ -316,7 +316,14 @@ type apiSlot struct {
 func slotsOf(t *testing.T, p *proc, host, svc string, days int) []apiSlot {
 	t.Helper()
 	today := civil.DateOf(time.Now())
-	r := p.get(t, p.url(host, fmt.Sprintf("/api/v1/services/%s/slots?from=%s&to=%s", svc, today, today.AddDays(days))))
+	return slotsBetween(t, p, host, svc, today, today.AddDays(days))
+}
+
+// slotsBetween lists svc's slots on p from one day to another, both
+// included.
+func slotsBetween(t *testing.T, p *proc, host, svc string, from, to civil.Date) []apiSlot {
+	t.Helper()
+	r := p.get(t, p.url(host, fmt.Sprintf("/api/v1/services/%s/slots?from=%s&to=%s", svc, from, to)))
 	wantStatus(t, "slots of "+svc, r, http.StatusOK)
 	var list struct {
 		Slots []apiSlot `json:"slots"`

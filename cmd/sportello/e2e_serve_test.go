@@ -443,23 +443,13 @@ func bookingRequest(serviceID, start string, i int) map[string]any {
 func raceForSlots(t *testing.T, p *proc, host string, svc booking.Service, clients, slots int) []string {
 	t.Helper()
 	today := civil.DateOf(time.Now())
-	r := p.get(t, p.url(host, fmt.Sprintf("/api/v1/services/%s/slots?from=%s&to=%s", svc.ID, today, today.AddDays(7))))
-	wantStatus(t, "slots", r, http.StatusOK)
-	var list struct {
-		Slots []struct {
-			Start     string `json:"start"`
-			Remaining int    `json:"remaining"`
-		} `json:"slots"`
-	}
-	if err := json.Unmarshal([]byte(r.Body), &list); err != nil {
-		t.Fatal(err)
-	}
+	listed := slotsBetween(t, p, host, svc.ID, today, today.AddDays(7))
 	// Slots at least two hours away: the test books them again after a
 	// restart, and a slot listed a minute before its minimum notice ran
 	// out would by then be refused as too soon rather than as taken.
 	var starts []string
 	margin := time.Now().Add(2 * time.Hour)
-	for _, s := range list.Slots {
+	for _, s := range listed {
 		at, err := time.Parse(time.RFC3339, s.Start)
 		if err != nil {
 			t.Fatalf("slot start %q: %v", s.Start, err)
@@ -526,12 +516,8 @@ func raceForSlots(t *testing.T, p *proc, host string, svc booking.Service, clien
 		}
 	}
 	// The slot list agrees: the raced slots are full.
-	r = p.get(t, p.url(host, fmt.Sprintf("/api/v1/services/%s/slots?from=%s&to=%s", svc.ID, today, today.AddDays(7))))
-	if err := json.Unmarshal([]byte(r.Body), &list); err != nil {
-		t.Fatal(err)
-	}
 	full := map[string]bool{}
-	for _, s := range list.Slots {
+	for _, s := range slotsBetween(t, p, host, svc.ID, today, today.AddDays(7)) {
 		if s.Remaining == 0 {
 			full[s.Start] = true
 		}

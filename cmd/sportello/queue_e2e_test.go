@@ -562,19 +562,8 @@ func TestQueueE2E(t *testing.T) {
 func queueE2ESlots(t *testing.T, p *proc, host, svc string) (time.Time, time.Time) {
 	t.Helper()
 	today := civil.DateOf(time.Now())
-	r := p.get(t, p.url(host, fmt.Sprintf("/api/v1/services/%s/slots?from=%s&to=%s", svc, today, today.AddDays(1))))
-	wantStatus(t, "slots", r, http.StatusOK)
-	var list struct {
-		Slots []struct {
-			Start     string `json:"start"`
-			Remaining int    `json:"remaining"`
-		} `json:"slots"`
-	}
-	if err := json.Unmarshal([]byte(r.Body), &list); err != nil {
-		t.Fatalf("slots: %v", err)
-	}
 	var starts []time.Time
-	for _, s := range list.Slots {
+	for _, s := range slotsBetween(t, p, host, svc, today, today.AddDays(1)) {
 		at, err := time.Parse(time.RFC3339, s.Start)
 		if err != nil {
 			t.Fatalf("slot start %q: %v", s.Start, err)
