@@ -398,7 +398,12 @@ type ownWriter interface {
 // not know may be a booking just made through this node and not applied
 // here yet (Create proposes without waiting for that): the read waits for
 // this node's own writes and looks once more, so that the citizen who
-// just booked finds the booking on the node that took it.
+// just booked finds the booking on the node that took it. It may also be
+// a booking made through another node (a load balancer does not keep a
+// browser on one node) that this one holds in its log and has not
+// applied yet: the read then waits, at most missWait, for the commands
+// this node has received (cluster.Node.WaitReceived) and looks a last
+// time.
 func (b *Book) loadByCode(ctx context.Context, t tenant.ID, code string) (storedBooking, error) {
 	code = NormalizeCode(code)
 	bk, err := loadBookingByCode(ctx, b.db, t, code)
@@ -408,7 +413,28 @@ func (b *Book) loadByCode(ctx context.Context, t tenant.ID, code string) (stored
 	if werr := b.WaitOwnWrites(ctx); werr != nil {
 		return bk, err
 	}
+	bk, err = loadBookingByCode(ctx, b.db, t, code)
+	if !errors.Is(err, ErrNotFound) || !b.caughtUp(ctx) {
+		return bk, err
+	}
 	return loadBookingByCode(ctx, b.db, t, code)
+}
+
+// missWait bounds how long a read that does not find a booking waits for
+// this node to apply what it has received (caughtUp).
+const missWait = 2 * time.Second
+
+// caughtUp waits, at most missWait, until this node has applied the
+// commands it had received, and reports whether it is worth looking
+// again; false with a proposer that cannot wait (a test's).
+func (b *Book) caughtUp(ctx context.Context) bool {
+	w, ok := b.p.(interface{ WaitReceived(context.Context) error })
+	if !ok {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, missWait)
+	defer cancel()
+	return w.WaitReceived(ctx) == nil
 }
 
 // WaitOwnWrites waits until this node has applied every write it

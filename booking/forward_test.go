@@ -173,3 +173,58 @@ func inUTC(b Booking) Booking {
 	b.Start, b.End, b.Created, b.Updated = b.Start.UTC(), b.End.UTC(), b.Created.UTC(), b.Updated.UTC()
 	return b
 }
+
+// A booking made through another node is found through a follower that
+// holds it in its log and has not applied it yet: the citizen's browser
+// may reach any node after the form's redirect. The read waits for the
+// follower's apply instead of answering "not found".
+func TestByCodeFindsAnotherNodesBookingOnLaggingFollower(t *testing.T) {
+	t.Parallel()
+	gate := clustertest.NewGate()
+	nodes := clustertest.Cluster(t, 3, Register, gate.Register)
+	t.Cleanup(gate.ReleaseAll) // before the nodes close
+	leader, follower := clustertest.LeaderAndFollower(t, nodes...)
+	lbook := NewBook(leader, leader.DB(), time.Now, rand.Reader)
+	fbook := NewBook(follower, follower.DB(), time.Now, rand.Reader)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, req := followerService(t, ctx, lbook)
+
+	gate.Hold(follower.Config().NodeID)
+	if err := gate.Stop(ctx, leader); err != nil {
+		t.Fatal(err)
+	}
+	created, err := lbook.Create(ctx, bari, req(1), "https://bari.example.it")
+	if err != nil {
+		t.Fatalf("Create on the leader: %v", err)
+	}
+	// A majority holds the booking's entry; this follower may receive it
+	// a moment after the leader answered.
+	for follower.Status().LastLogIndex < created.Index {
+		if ctx.Err() != nil {
+			t.Fatal("the follower never received the booking's entry")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if follower.AppliedIndex() >= created.Index {
+		t.Fatalf("the follower applied %d, want it behind the booking at %d (held)", follower.AppliedIndex(), created.Index)
+	}
+	type result struct {
+		b   Booking
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		b, err := fbook.ByCode(ctx, bari.ID, created.Booking.Code)
+		got <- result{b, err}
+	}()
+	select {
+	case r := <-got:
+		t.Fatalf("ByCode returned %+v, %v while the follower had not applied the booking", r.b, r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	gate.Release(follower.Config().NodeID)
+	if r := <-got; r.err != nil || r.b.ID != created.Booking.ID {
+		t.Errorf("ByCode on the follower after its catch-up: %+v, %v; want booking %s", r.b, r.err, created.Booking.ID)
+	}
+}
