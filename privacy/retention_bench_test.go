@@ -54,13 +54,7 @@ func BenchmarkRetentionLargeHistory(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			e := newEnvWith(b, clustertest.HandleSQL)
 			ctx := context.Background()
-			bk := e.bookAt(b, 1, 9, 0, booking.Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: "RSSMRA85T10A562S",
-				Email: "maria@example.it"}, "")
-			tk, err := e.q.Take(ctx, bari, queue.TakeRequest{OfficeID: e.off.ID, ServiceID: e.svc.ID,
-				Channel: queue.InPerson, Source: queue.SourceDesk})
-			if err != nil {
-				b.Fatal(err)
-			}
+			bk, tk := bookedAndTaken(b, e)
 			const n = 100000
 			start := bk.Start.Unix()
 			copyRows(b, e, "booking_bookings", bk.ID, n, map[string]string{"id": "'h-' || printf('%06d', i)", "code": "'BA-H' || i",
@@ -104,13 +98,7 @@ func BenchmarkRetentionErasesDue(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			e := newEnvWith(b, clustertest.HandleSQL, media.Register)
 			ctx := context.Background()
-			bk := e.bookAt(b, 1, 9, 0, booking.Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: "RSSMRA85T10A562S",
-				Email: "maria@example.it"}, "")
-			tk, err := e.q.Take(ctx, bari, queue.TakeRequest{OfficeID: e.off.ID, ServiceID: e.svc.ID,
-				Channel: queue.InPerson, Source: queue.SourceDesk})
-			if err != nil {
-				b.Fatal(err)
-			}
+			bk, tk := bookedAndTaken(b, e)
 			const n = 50000
 			copyRows(b, e, "queue_tickets", tk.Ticket.ID, n, map[string]string{"id": "'t-' || i", "seq": "i", "number": "'H' || i",
 				"day": "date('2026-03-08', '-' || (i / 150) || ' days')", "secret_hash": "x''"})
@@ -176,4 +164,18 @@ func BenchmarkHoldCheck(b *testing.B) {
 			}
 		})
 	}
+}
+
+// bookedAndTaken books the day after startTime and takes a ticket at the
+// desk: the rows a benchmark copies into a history.
+func bookedAndTaken(b *testing.B, e *env) (booking.Booking, queue.Taken) {
+	b.Helper()
+	bk := e.bookAt(b, 1, 9, 0, booking.Citizen{GivenName: "Maria", FamilyName: "Rossi", FiscalCode: "RSSMRA85T10A562S",
+		Email: "maria@example.it"}, "")
+	tk, err := e.q.Take(context.Background(), bari, queue.TakeRequest{OfficeID: e.off.ID, ServiceID: e.svc.ID,
+		Channel: queue.InPerson, Source: queue.SourceDesk})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return bk, tk
 }

@@ -259,20 +259,7 @@ func TestRetentionAudit(t *testing.T) {
 			clustertest.RunSQL(t, node, `INSERT INTO cluster_audit (id, cmd_index, at, tenant, actor_id, actor_name, actor_tenant, actor_addr, type, summary)
 				VALUES `+strings.Join(rows, ", "))
 			left := func() []string {
-				var out []string
-				r, err := node.DB().Query(`SELECT summary FROM cluster_audit WHERE type = 'test.audit' ORDER BY summary`)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer r.Close()
-				for r.Next() {
-					var s string
-					if err := r.Scan(&s); err != nil {
-						t.Fatal(err)
-					}
-					out = append(out, s)
-				}
-				return out
+				return column(t, node.DB(), `SELECT summary FROM cluster_audit WHERE type = 'test.audit' ORDER BY summary`)
 			}
 			ctx := context.Background()
 			if _, err := priv.RetainTenant(ctx, "bari"); err != nil {

@@ -2,6 +2,7 @@ package privacy_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"reflect"
 	"strings"
@@ -57,20 +58,7 @@ func TestRetentionOutbox(t *testing.T) {
 			clustertest.RunSQL(t, node, `INSERT INTO cluster_outbox (id, cmd_index, tenant, kind, key, payload, status, created, next_attempt)
 				VALUES `+strings.Join(rows, ", "))
 			left := func() []string {
-				var ids []string
-				r, err := node.DB().Query(`SELECT id FROM cluster_outbox WHERE id NOT GLOB '[0-9]*' ORDER BY id`)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer r.Close()
-				for r.Next() {
-					var id string
-					if err := r.Scan(&id); err != nil {
-						t.Fatal(err)
-					}
-					ids = append(ids, id)
-				}
-				return ids
+				return column(t, node.DB(), `SELECT id FROM cluster_outbox WHERE id NOT GLOB '[0-9]*' ORDER BY id`)
 			}
 			ctx := context.Background()
 			if _, err := priv.RetainTenant(ctx, "bari"); err != nil {
@@ -107,4 +95,26 @@ func withSQL(reg func(*cluster.Registry)) func(*cluster.Registry) {
 		reg(r)
 		clustertest.HandleSQL(r)
 	}
+}
+
+// column runs q, a query of one text column, on db and returns its rows.
+func column(t testing.TB, db *sql.DB, q string) []string {
+	t.Helper()
+	r, err := db.Query(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var out []string
+	for r.Next() {
+		var s string
+		if err := r.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
