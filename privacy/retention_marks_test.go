@@ -258,23 +258,8 @@ func TestRetentionAudit(t *testing.T) {
 			}
 			clustertest.RunSQL(t, node, `INSERT INTO cluster_audit (id, cmd_index, at, tenant, actor_id, actor_name, actor_tenant, actor_addr, type, summary)
 				VALUES `+strings.Join(rows, ", "))
-			left := func() []string {
-				return column(t, node.DB(), `SELECT summary FROM cluster_audit WHERE type = 'test.audit' ORDER BY summary`)
-			}
-			ctx := context.Background()
-			if _, err := priv.RetainTenant(ctx, "bari"); err != nil {
-				t.Fatal(err)
-			}
-			if got := left(); !reflect.DeepEqual(got, c.left) {
-				t.Errorf("after the first pass: %v, want %v", got, c.left)
-			}
-			clock.Advance(2*time.Hour + time.Minute)
-			if _, err := priv.RetainTenant(ctx, "bari"); err != nil {
-				t.Fatal(err)
-			}
-			if got, want := left(), []string{"altro-old"}; !reflect.DeepEqual(got, want) {
-				t.Errorf("after the second pass: %v, want %v", got, want)
-			}
+			twoPasses(t, priv, clock, node.DB(), `SELECT summary FROM cluster_audit WHERE type = 'test.audit' ORDER BY summary`,
+				c.left, []string{"altro-old"})
 		})
 	}
 }
