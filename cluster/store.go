@@ -77,10 +77,16 @@ func sqliteDSN(path, query string) string {
 // erasure reaches them. The undo copy is bounded by the pages one
 // command changes. The pragma is set by a connect hook, so a connection
 // that database/sql reopens gets it too.
+//
+// Its WAL frames are written by walVFS, one system call per commit
+// (walvfs.go).
 func openWriteDB(path string) (*sql.DB, error) {
+	if err := registerWALVFS(); err != nil {
+		return nil, err
+	}
 	db := sql.OpenDB(hookConnector{
 		dsn: sqliteDSN(path,
-			"_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_secure_delete=on&_mutex=no&_stmt_cache_size="+stmtCacheSize),
+			"vfs="+walVFS+"&_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_secure_delete=on&_mutex=no&_stmt_cache_size="+stmtCacheSize),
 		driver: &sqlite3.SQLiteDriver{ConnectHook: writeConnHook},
 	})
 	db.SetMaxOpenConns(1)
