@@ -52,6 +52,17 @@ func insertBlobs(t *testing.T, w *sql.DB, first int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	addBlobs(t, tx, first, false)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addBlobs inserts walTestRows rows of random bytes, with IDs from first,
+// in tx; with rewrite, it also shrinks one of its earlier rows after every
+// 50, so that the transaction writes some of its pages twice.
+func addBlobs(t *testing.T, tx *sql.Tx, first int, rewrite bool) {
+	t.Helper()
 	for i := range walTestRows {
 		b := make([]byte, walTestRowSize)
 		rand.Read(b)
@@ -59,9 +70,12 @@ func insertBlobs(t *testing.T, w *sql.DB, first int) {
 			tx.Rollback()
 			t.Fatal(err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
+		if rewrite && i%50 == 49 {
+			if _, err := tx.Exec(`UPDATE blobs SET b = zeroblob(100) WHERE id = ?`, first+i-25); err != nil {
+				tx.Rollback()
+				t.Fatal(err)
+			}
+		}
 	}
 }
 
@@ -158,19 +172,8 @@ func TestWALVFSFramesRecover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range walTestRows {
-		b := make([]byte, walTestRowSize)
-		rand.Read(b)
-		if _, err := tx.Exec(`INSERT INTO blobs (id, b) VALUES (?, ?)`, walTestRows+i, b); err != nil {
-			t.Fatal(err)
-		}
-		if i%50 == 49 {
-			// Reads its own spilled pages, and writes some again.
-			if _, err := tx.Exec(`UPDATE blobs SET b = zeroblob(100) WHERE id = ?`, walTestRows+i-25); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	// Reads its own spilled pages, and writes some again.
+	addBlobs(t, tx, walTestRows, true)
 	var inTx int
 	if err := tx.QueryRow(`SELECT count(*) FROM blobs`).Scan(&inTx); err != nil {
 		t.Fatal(err)
