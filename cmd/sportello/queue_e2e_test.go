@@ -161,16 +161,22 @@ func TestQueueE2E(t *testing.T) {
 
 	// Three operators: break-glass administrators made with the CLI, the
 	// way an installation gets its first one, their codes computed from
-	// the printed secrets. The CLI runs while the other nodes join.
+	// the printed secrets. The CLI runs while the other nodes join, one
+	// account after the other: each hashes its password with argon2id
+	// (a race build's takes about a second of CPU), and with three at
+	// once beside two nodes starting, on a loaded CI machine, one took
+	// more than the CLI's 30 s.
 	users := make([]string, operators)
 	for i := range users {
 		users[i] = fmt.Sprintf("operatore%d", i+1)
 	}
 	secrets := make([]string, operators)
 	adminErrs := make(chan error, operators)
-	for i := range users {
-		go func() { adminErrs <- queueE2EAdmin(dirs[0], users[i], password, &secrets[i]) }()
-	}
+	go func() {
+		for i := range users {
+			adminErrs <- queueE2EAdmin(dirs[0], users[i], password, &secrets[i])
+		}
+	}()
 
 	// The other two nodes join through their configuration.
 	for i := 1; i < nodes; i++ {
