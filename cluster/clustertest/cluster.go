@@ -10,10 +10,23 @@ import (
 	"github.com/sportello-virtuale/sportello/cluster/pki"
 )
 
-// clusterHeartbeat is the heartbeat of multi-node test clusters: short so
-// that elections are quick, long enough that several nodes sharing two
-// busy cores do not start elections for nothing.
-const clusterHeartbeat = 300 * time.Millisecond
+// clusterHeartbeat is the heartbeat of multi-node test clusters (raft's
+// heartbeat, election and leader-lease timeouts): shorter than a
+// service's second so that elections are quick, long enough that several
+// nodes sharing two busy cores do not lose their leader for nothing. It
+// was 300 ms until a CI run on a slow machine, with the race detector and
+// other packages' tests beside, saw a leader go 329 and 407 ms without
+// hearing from its followers, step down, and answer 503 in two tests.
+//
+// The period before a staged node is promoted and the silence after which
+// a node calls itself stale stay at what 300 ms gave them (3 ×), so that
+// building a cluster takes no longer and the staleness tests keep their
+// timing.
+const (
+	clusterHeartbeat = 600 * time.Millisecond
+	clusterPromote   = 900 * time.Millisecond
+	clusterStale     = 900 * time.Millisecond
+)
 
 // Cluster starts n nodes ("node1" … "nodeN") in one process, each in its
 // own t.TempDir() on 127.0.0.1:0, all with mutual TLS under a CA made for
@@ -67,6 +80,8 @@ func clusterOf(t testing.TB, regs [][]func(*cluster.Registry), now func() time.T
 			Identity:         Identity(t, ca, id),
 			Join:             i > 0,
 			HeartbeatTimeout: clusterHeartbeat,
+			PromoteAfter:     clusterPromote,
+			StaleAfter:       clusterStale,
 			Now:              now,
 		}, regs[i]...)
 		if setup != nil {
