@@ -186,6 +186,7 @@ static int walWrite(spw_file *pf, const void *p, int n, spw_int64 off) {
 			return rc;
 		}
 		const unsigned char *h = p;
+		f->lastHeader = -1;
 		f->expectPage = 1;
 		f->commit = (h[4] | h[5] | h[6] | h[7]) != 0;
 		return SPW_OK;
@@ -205,8 +206,8 @@ static int walWrite(spw_file *pf, const void *p, int n, spw_int64 off) {
 		return rc;
 	}
 	// Learn where frames are appended: after the WAL header, and after a
-	// frame written whole (a header, then its page), which only an
-	// append does.
+	// frame written whole (a header, then at once its page: any other
+	// call in between forgets the header), which only an append does.
 	if (off == 0 && n == SPW_WAL_HEADER) {
 		f->next = SPW_WAL_HEADER;
 		f->lastHeader = -1;
@@ -233,6 +234,7 @@ static int walClose(spw_file *pf) {
 
 static int walRead(spw_file *pf, void *p, int n, spw_int64 off) {
 	walFile *f = (walFile *)pf;
+	f->lastHeader = -1;
 	int rc = flush(f);
 	if (rc != SPW_OK) {
 		return rc;
@@ -242,6 +244,7 @@ static int walRead(spw_file *pf, void *p, int n, spw_int64 off) {
 
 static int walTruncate(spw_file *pf, spw_int64 size) {
 	walFile *f = (walFile *)pf;
+	f->lastHeader = -1;
 	int rc = flush(f);
 	if (rc != SPW_OK) {
 		return rc;
@@ -251,6 +254,7 @@ static int walTruncate(spw_file *pf, spw_int64 size) {
 
 static int walSync(spw_file *pf, int flags) {
 	walFile *f = (walFile *)pf;
+	f->lastHeader = -1;
 	int rc = flush(f);
 	if (rc != SPW_OK) {
 		return rc;
@@ -260,6 +264,7 @@ static int walSync(spw_file *pf, int flags) {
 
 static int walFileSize(spw_file *pf, spw_int64 *size) {
 	walFile *f = (walFile *)pf;
+	f->lastHeader = -1;
 	int rc = flush(f);
 	if (rc != SPW_OK) {
 		return rc;
@@ -284,6 +289,7 @@ static int walCheckReservedLock(spw_file *pf, int *out) {
 
 static int walFileControl(spw_file *pf, int op, void *arg) {
 	walFile *f = (walFile *)pf;
+	f->lastHeader = -1;
 	int rc = flush(f);
 	if (rc != SPW_OK) {
 		return rc;
