@@ -84,6 +84,9 @@ func openWriteDB(path string) (*sql.DB, error) {
 	if err := registerWALVFS(); err != nil {
 		return nil, err
 	}
+	if err := registerInstrAny(); err != nil {
+		return nil, err
+	}
 	db := sql.OpenDB(hookConnector{
 		dsn: sqliteDSN(path,
 			"vfs="+walVFS+"&_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_secure_delete=on&_mutex=no&_stmt_cache_size="+stmtCacheSize),
