@@ -103,8 +103,14 @@ type callStats struct {
 // restart's short pause passes and a stall does not).
 func mediaFlows(t *testing.T, b *browser) callStats {
 	t.Helper()
-	waitFor(t, b, "decoded video frames and received audio",
-		`sportelloCall.stats().then(s => s.video.framesDecoded > 0 && s.audio.bytesReceived > 0)`, 20*time.Second)
+	// A new subscription (after a reconnection) decodes once its ICE and
+	// DTLS are up and a key frame came: seconds, more on a loaded
+	// machine. On failure the page's whole stats say which step stopped.
+	if _, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`sportelloCall.stats().then(s => s.video.framesDecoded > 0 && s.audio.bytesReceived > 0)`,
+		chromedp.WithPollingTimeout(30*time.Second), chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		t.Fatalf("%s: no decoded video frame and audio in 30 s: %v; stats %s; page %s", b.name, err,
+			eval[string](t, b, `sportelloCall.stats().then(s => JSON.stringify(s))`), pageState(b))
+	}
 	first := eval[callStats](t, b, `sportelloCall.stats()`)
 	start := time.Now()
 	var last callStats

@@ -2,6 +2,10 @@ package web
 
 import (
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,10 +14,48 @@ import (
 )
 
 // pubLayers is what the publisher's page says it sends of its camera:
-// each simulcast layer's bytes and width.
+// each simulcast layer's bytes, width, and what limits the encoder.
 type pubLayers map[string]struct {
 	Bytes      float64 `json:"bytes"`
 	FrameWidth float64 `json:"frameWidth"`
+	Limit      string  `json:"limit"`
+}
+
+// sending lists the layers that send, widest first.
+func (l pubLayers) sending() []string {
+	var out []string
+	for _, r := range []string{"h", "m", "l"} {
+		if l[r].Bytes > 0 && l[r].FrameWidth > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// limited says what Chromium reports limits its encoder ("cpu",
+// "bandwidth"), or "" when nothing does.
+func (l pubLayers) limited() string {
+	for _, x := range l {
+		if x.Limit != "" && x.Limit != "none" {
+			return x.Limit
+		}
+	}
+	return ""
+}
+
+// overloaded says whether the machine has more runnable work than cores
+// (the one-minute load average of /proc/loadavg), and the figures.
+func overloaded(t *testing.T) (bool, string) {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return false, err.Error()
+	}
+	f := strings.Fields(string(b))
+	load, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return false, err.Error()
+	}
+	return load > float64(runtime.NumCPU()), fmt.Sprintf("load average %.1f on %d cores", load, runtime.NumCPU())
 }
 
 // TestBrowserSimulcast: the camera goes out in three layers, and the SFU
@@ -37,22 +79,39 @@ func TestBrowserSimulcast(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	// Chromium sends all three layers unless its encoder is short of CPU
+	// or its estimate of the bandwidth says less (the page keeps the
+	// frame rate, "maintain-framerate", so it drops the top layers). On a
+	// machine with more work than cores, as under the full suite with the
+	// race detector on two cores, both happen: the encoders starve, and
+	// the SFU's late feedback looks like a congested path. There the
+	// layers that do send are what the SFU's switching is checked with,
+	// widest and narrowest; on a machine that is not overloaded, fewer
+	// than three layers after 20 s is a failure.
 	var layers pubLayers
 	for end := time.Now().Add(20 * time.Second); ; time.Sleep(250 * time.Millisecond) {
 		layers = eval[pubLayers](t, op, `sportelloCall.stats().then(s => s.pub.layers)`)
-		sending := 0
-		for _, r := range []string{"h", "m", "l"} {
-			if layers[r].Bytes > 0 && layers[r].FrameWidth > 0 {
-				sending++
-			}
-		}
-		if sending == 3 {
+		if len(layers.sending()) == 3 {
 			break
 		}
 		if time.Now().After(end) {
-			t.Fatalf("operator: want three camera layers sending, stats say %+v (%s)", layers,
-				eval[string](t, op, `sportelloCall.stats().then(s => JSON.stringify(s.pub))`))
+			busy, load := overloaded(t)
+			if !busy || layers.limited() == "" {
+				t.Fatalf("operator: want three camera layers sending, stats say %+v (%s; %s)", layers,
+					eval[string](t, op, `sportelloCall.stats().then(s => JSON.stringify(s.pub))`), load)
+			}
+			if time.Now().After(end.Add(40 * time.Second)) {
+				if len(layers.sending()) < 2 {
+					t.Skipf("operator: Chromium sends %v of its camera's layers, limited by %s, with the machine overloaded (%s): no two layers to switch between", layers.sending(), layers.limited(), load)
+				}
+				break
+			}
 		}
+	}
+	top, bottom := "h", "l"
+	if s := layers.sending(); len(s) < 3 {
+		top, bottom = s[0], s[len(s)-1]
+		t.Logf("operator: Chromium sends layers %v only, limited by %s, with the machine overloaded", s, layers.limited())
 	}
 	t.Logf("operator sends layers %+v", layers)
 
@@ -77,7 +136,7 @@ func TestBrowserSimulcast(t *testing.T) {
 		t.Logf("citizen asks for layer %s: decodes %v pixels wide", layer, w)
 		return w
 	}
-	high := width("h")
+	high := width(top)
 	// Issue 10's "at least 20 fps when bandwidth allows": the camera runs
 	// at 30 frames a second and the log says how many the receiver
 	// decodes of the high layer. A measurement, not an assertion: under
@@ -88,11 +147,11 @@ func TestBrowserSimulcast(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	f1 := eval[float64](t, cit, `sportelloCall.stats().then(s => s.video.framesDecoded)`)
 	t.Logf("citizen decodes the high layer at %.1f frames a second", (f1-f0)/time.Since(t0).Seconds())
-	low := width("l")
+	low := width(bottom)
 	if !(low > 0 && low < high) {
 		t.Errorf("the low layer decodes %v pixels wide, the high one %v: want narrower", low, high)
 	}
-	if again := width("h"); again != high {
+	if again := width(top); again != high {
 		t.Errorf("back to the high layer: %v pixels wide, want %v", again, high)
 	}
 	mediaFlows(t, op)

@@ -1423,8 +1423,10 @@
         } else if (s.type === "outbound-rtp") {
           out.sent.bytes += s.bytesSent || 0;
           if (s.kind === "video" && s.rid) {
-            // Each simulcast layer: bytes sent and its width.
-            out.sent.layers[s.rid] = { bytes: s.bytesSent || 0, frameWidth: s.frameWidth || 0 };
+            // Each simulcast layer: bytes sent, its width, and what
+            // limits the encoder ("cpu" when it dropped layers or
+            // resolution to keep up).
+            out.sent.layers[s.rid] = { bytes: s.bytesSent || 0, frameWidth: s.frameWidth || 0, limit: s.qualityLimitationReason || "" };
           }
         } else if (s.type === "transport" && s.selectedCandidatePairId) {
           pairID = s.selectedCandidatePairId;
