@@ -10,18 +10,27 @@ import (
 	"github.com/sportello-virtuale/sportello/cluster/clustertest"
 )
 
+// gatedFollower starts a three-node cluster whose apply a gate can hold,
+// and returns the gate, the nodes, the leader, a follower and a context
+// of 20 s.
+func gatedFollower(t *testing.T) (*clustertest.Gate, []*cluster.Node, *cluster.Node, *cluster.Node, context.Context) {
+	t.Helper()
+	gate := clustertest.NewGate()
+	nodes := clustertest.Cluster(t, 3, registerKVDecoded, gate.Register)
+	t.Cleanup(gate.ReleaseAll) // before the nodes close
+	leader, f := follower(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return gate, nodes, leader, f, ctx
+}
+
 // TestWithoutLocalApply: a follower whose apply lags answers a write
 // proposed WithoutLocalApply as soon as the leader has applied it, while
 // a plain Propose still waits for the follower's own apply; WaitOwnWrites
 // then waits until the follower has caught up with what it forwarded.
 func TestWithoutLocalApply(t *testing.T) {
 	t.Parallel()
-	gate := clustertest.NewGate()
-	nodes := clustertest.Cluster(t, 3, registerKVDecoded, gate.Register)
-	t.Cleanup(gate.ReleaseAll) // before the nodes close
-	leader, f := follower(t, nodes)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	gate, nodes, leader, f, ctx := gatedFollower(t)
 
 	// Nothing forwarded yet: nothing to wait for.
 	if err := f.WaitOwnWrites(ctx); err != nil {
@@ -192,12 +201,7 @@ func TestEarlyAnswerBeforeCommit(t *testing.T) {
 // barrier (the newest entry of the log) it returns at once.
 func TestWaitReceived(t *testing.T) {
 	t.Parallel()
-	gate := clustertest.NewGate()
-	nodes := clustertest.Cluster(t, 3, registerKVDecoded, gate.Register)
-	t.Cleanup(gate.ReleaseAll) // before the nodes close
-	leader, f := follower(t, nodes)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	gate, _, leader, f, ctx := gatedFollower(t)
 
 	gate.Hold(f.Config().NodeID)
 	if err := gate.Stop(ctx, leader); err != nil {
