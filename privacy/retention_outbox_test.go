@@ -82,9 +82,9 @@ func withSQL(reg func(*cluster.Registry)) func(*cluster.Registry) {
 }
 
 // column runs q, a query of one text column, on db and returns its rows.
-func column(t testing.TB, db *sql.DB, q string) []string {
+func column(t testing.TB, db *sql.DB, q string, args ...any) []string {
 	t.Helper()
-	r, err := db.Query(q)
+	r, err := db.Query(q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}

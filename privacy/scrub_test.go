@@ -47,20 +47,7 @@ func TestEraseCitizenScrubsCopiesByContent(t *testing.T) {
 
 	ids := func(q string, args ...any) []string {
 		t.Helper()
-		rows, err := e.node.DB().Query(q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, s)
-		}
-		return out
+		return column(t, e.node.DB(), q, args...)
 	}
 	// What the statements of the previous version delete: one per text.
 	var oldOutbox, oldRequests []string
