@@ -162,6 +162,15 @@ static int keep(walFile *f, const void *p, int n, spw_int64 off) {
 	return SPW_OK;
 }
 
+// settle readies the file for a call other than an append: the run kept
+// in memory is written, and the frame header written last is forgotten
+// (the append point is learnt only from a header followed at once by its
+// page).
+static int settle(walFile *f) {
+	f->lastHeader = -1;
+	return flush(f);
+}
+
 static int walWrite(spw_file *pf, const void *p, int n, spw_int64 off) {
 	walFile *f = (walFile *)pf;
 	int rc;
@@ -234,8 +243,7 @@ static int walClose(spw_file *pf) {
 
 static int walRead(spw_file *pf, void *p, int n, spw_int64 off) {
 	walFile *f = (walFile *)pf;
-	f->lastHeader = -1;
-	int rc = flush(f);
+	int rc = settle(f);
 	if (rc != SPW_OK) {
 		return rc;
 	}
@@ -244,8 +252,7 @@ static int walRead(spw_file *pf, void *p, int n, spw_int64 off) {
 
 static int walTruncate(spw_file *pf, spw_int64 size) {
 	walFile *f = (walFile *)pf;
-	f->lastHeader = -1;
-	int rc = flush(f);
+	int rc = settle(f);
 	if (rc != SPW_OK) {
 		return rc;
 	}
@@ -254,8 +261,7 @@ static int walTruncate(spw_file *pf, spw_int64 size) {
 
 static int walSync(spw_file *pf, int flags) {
 	walFile *f = (walFile *)pf;
-	f->lastHeader = -1;
-	int rc = flush(f);
+	int rc = settle(f);
 	if (rc != SPW_OK) {
 		return rc;
 	}
@@ -264,8 +270,7 @@ static int walSync(spw_file *pf, int flags) {
 
 static int walFileSize(spw_file *pf, spw_int64 *size) {
 	walFile *f = (walFile *)pf;
-	f->lastHeader = -1;
-	int rc = flush(f);
+	int rc = settle(f);
 	if (rc != SPW_OK) {
 		return rc;
 	}
@@ -289,8 +294,7 @@ static int walCheckReservedLock(spw_file *pf, int *out) {
 
 static int walFileControl(spw_file *pf, int op, void *arg) {
 	walFile *f = (walFile *)pf;
-	f->lastHeader = -1;
-	int rc = flush(f);
+	int rc = settle(f);
 	if (rc != SPW_OK) {
 		return rc;
 	}
