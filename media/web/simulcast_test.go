@@ -45,7 +45,7 @@ func (l pubLayers) limited() string {
 
 // overloaded says whether the machine has more runnable work than cores
 // (the one-minute load average of /proc/loadavg), and the figures.
-func overloaded(t *testing.T) (bool, string) {
+func overloaded() (bool, string) {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return false, err.Error()
@@ -95,7 +95,7 @@ func TestBrowserSimulcast(t *testing.T) {
 			break
 		}
 		if time.Now().After(end) {
-			busy, load := overloaded(t)
+			busy, load := overloaded()
 			if !busy || layers.limited() == "" {
 				t.Fatalf("operator: want three camera layers sending, stats say %+v (%s; %s)", layers,
 					eval[string](t, op, `sportelloCall.stats().then(s => JSON.stringify(s.pub))`), load)
