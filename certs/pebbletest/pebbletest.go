@@ -148,58 +148,72 @@ func Start(t testing.TB, o Options) *Server {
 	if o.TLSPort == 0 {
 		o.TLSPort = FreePort(t)
 	}
-	acmeAddr := "127.0.0.1:" + fmt.Sprint(FreePort(t))
-	mgmtAddr := "127.0.0.1:" + fmt.Sprint(FreePort(t))
-	pc := map[string]any{
-		"listenAddress":                  acmeAddr,
-		"managementListenAddress":        mgmtAddr,
-		"certificate":                    certFile,
-		"privateKey":                     keyFile,
-		"httpPort":                       o.HTTPPort,
-		"tlsPort":                        o.TLSPort,
-		"ocspResponderURL":               o.OCSPURL,
-		"externalAccountBindingRequired": len(o.EABKeys) > 0,
-		"certificateValidityPeriod":      int(o.Validity / time.Second),
-	}
-	if len(o.EABKeys) > 0 {
-		pc["externalAccountMACKeys"] = o.EABKeys
-	}
-	conf, _ := json.Marshal(map[string]any{"pebble": pc})
-	confFile := filepath.Join(dir, "pebble.json")
-	if err := os.WriteFile(confFile, conf, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{Directory: "https://" + acmeAddr + "/dir", RootsFile: certFile, out: &Buffer{}}
-	Run(t, s.out, []string{
-		"PEBBLE_VA_NOSLEEP=1", "PEBBLE_VA_ALWAYS_VALID=0",
-		"PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=100",
-	}, "pebble", "-config", confFile, "-dnsserver", dnsAddr)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pebble log:\n%s\nchalltestsrv log:\n%s", s.out, chall)
-		}
-	})
-
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(certPEM)
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
 	// The client stays for Mgmt until the test ends.
 	t.Cleanup(client.CloseIdleConnections)
-	deadline := time.Now().Add(30 * time.Second)
+
+	// pebble listens on two ports picked free a moment before; another
+	// process of the machine can take one in between (a CI run saw the
+	// management port taken by a test's HTTP server). pebble then exits
+	// saying so, and starts again on new ports, up to three times.
+	var s *Server
+	var mgmtAddr string
 	var root []byte
-	for {
-		root, err = get(client, "https://"+mgmtAddr+"/roots/0")
-		if err == nil {
-			_, err = get(client, s.Directory)
+	for attempt := 1; ; attempt++ {
+		acmeAddr := "127.0.0.1:" + fmt.Sprint(FreePort(t))
+		mgmtAddr = "127.0.0.1:" + fmt.Sprint(FreePort(t))
+		pc := map[string]any{
+			"listenAddress":                  acmeAddr,
+			"managementListenAddress":        mgmtAddr,
+			"certificate":                    certFile,
+			"privateKey":                     keyFile,
+			"httpPort":                       o.HTTPPort,
+			"tlsPort":                        o.TLSPort,
+			"ocspResponderURL":               o.OCSPURL,
+			"externalAccountBindingRequired": len(o.EABKeys) > 0,
+			"certificateValidityPeriod":      int(o.Validity / time.Second),
+		}
+		if len(o.EABKeys) > 0 {
+			pc["externalAccountMACKeys"] = o.EABKeys
+		}
+		conf, _ := json.Marshal(map[string]any{"pebble": pc})
+		confFile := filepath.Join(dir, "pebble.json")
+		if err := os.WriteFile(confFile, conf, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s = &Server{Directory: "https://" + acmeAddr + "/dir", RootsFile: certFile, out: &Buffer{}}
+		cmd := start(t, s.out, []string{
+			"PEBBLE_VA_NOSLEEP=1", "PEBBLE_VA_ALWAYS_VALID=0",
+			"PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=100",
+		}, "pebble", "-config", confFile, "-dnsserver", dnsAddr)
+		deadline := time.Now().Add(30 * time.Second)
+		var err error
+		for {
+			root, err = get(client, "https://"+mgmtAddr+"/roots/0")
+			if err == nil {
+				_, err = get(client, s.Directory)
+			}
+			if err == nil || strings.Contains(s.out.String(), "address already in use") || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pebble did not start: %v\n%s", err, s.out)
+		if attempt == 3 || !strings.Contains(s.out.String(), "address already in use") {
+			t.Fatalf("pebble did not start: %v\n%s\nchalltestsrv log:\n%s", err, s.out, chall)
 		}
-		time.Sleep(100 * time.Millisecond)
+		t.Logf("pebble could not listen (attempt %d), starting it again on other ports", attempt)
+		_ = cmd.Process.Kill()
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pebble log:\n%s\nchalltestsrv log:\n%s", s.out, chall)
+		}
+	})
 	s.mgmt = func(path string) ([]byte, error) { return get(client, "https://"+mgmtAddr+path) }
 	s.Issued = x509.NewCertPool()
 	if !s.Issued.AppendCertsFromPEM(root) {
@@ -213,6 +227,12 @@ func Start(t testing.TB, o Options) *Server {
 // named (BIND) with it too.
 func Run(t testing.TB, out io.Writer, env []string, name string, args ...string) {
 	t.Helper()
+	start(t, out, env, name, args...)
+}
+
+// start is Run, and returns the process.
+func start(t testing.TB, out io.Writer, env []string, name string, args ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = append(os.Environ(), env...)
@@ -223,6 +243,7 @@ func Run(t testing.TB, out io.Writer, env []string, name string, args ...string)
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
+	return cmd
 }
 
 // FreePort returns a port of 127.0.0.1 free a moment ago.
